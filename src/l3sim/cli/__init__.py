@@ -1,0 +1,50 @@
+"""The ``l3sim`` command line: a thin Typer layer over the API.
+
+Each command group lives in its own module and adds itself to :data:`app`
+through a ``register(app)`` function, so that a new command never edits
+another's module. Every :class:`~l3sim.errors.L3SimError` is printed without
+a traceback and ends the process with status 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from l3sim.errors import L3SimError
+
+app = typer.Typer(
+    name="l3sim",
+    help="Simulate GPU + DIMM-PIM long-context LLM inference (the L3 system) and its baselines.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_COMMAND_MODULES = ("presets_cmd", "run_cmd", "hw_cmd", "verify_cmd", "study_cmd", "demo_cmd")
+
+
+def _register_all() -> None:
+    import importlib
+
+    for name in _COMMAND_MODULES:
+        module = importlib.import_module(f"l3sim.cli.{name}")
+        module.register(app)
+
+
+_register_all()
+
+
+@app.callback()
+def _root() -> None:
+    """Simulate GPU + DIMM-PIM long-context LLM inference (the L3 system) and its baselines."""
+
+
+def main() -> None:
+    """Console-script entry point: usage errors exit 2 (click's rule), and so do L3SimErrors."""
+    try:
+        app()
+    except L3SimError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)

@@ -1,0 +1,36 @@
+"""The base class of every spec, and conversion of pydantic errors into ConfigError."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from l3sim.errors import ConfigError
+
+SpecT = TypeVar("SpecT", bound="Spec")
+
+
+class Spec(BaseModel):
+    """A validated, immutable description; unknown fields are errors, never ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    @classmethod
+    def parse(cls: type[SpecT], data: Any, source: str = "") -> SpecT:
+        """Validate ``data``; on failure raise ConfigError naming ``source`` and each bad field."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise config_error_from(exc, source or cls.__name__) from None
+
+
+def config_error_from(exc: ValidationError, source: str) -> ConfigError:
+    """Turn a pydantic ValidationError into one readable ConfigError message."""
+    lines = []
+    for err in exc.errors():
+        field = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        got = err.get("input")
+        shown = "" if isinstance(got, dict) else f" (got {got!r})"
+        lines.append(f"  {field}: {err['msg']}{shown}")
+    return ConfigError(f"invalid {source}:\n" + "\n".join(lines))

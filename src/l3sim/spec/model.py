@@ -1,0 +1,198 @@
+"""ModelSpec: the shape of a decoder-only transformer and the numbers derived from it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from l3sim.errors import ConfigError
+from l3sim.spec.base import Spec
+
+
+class ParallelSpec(Spec):
+    """Tensor-parallel and data-parallel degrees of one deployment."""
+
+    tp: int = Field(1, ge=1, description="tensor-parallel degree (GPUs per model replica)")
+    dp: int = Field(1, ge=1, description="data-parallel degree (model replicas)")
+
+    @property
+    def num_gpus(self) -> int:
+        return self.tp * self.dp
+
+
+class ModelSpec(Spec):
+    """A decoder-only transformer. Head dim defaults to 128 and weights to FP16, as in the paper."""
+
+    name: str
+    num_layers: int = Field(ge=1)
+    hidden_size: int = Field(ge=1)
+    num_heads: int = Field(ge=1, description="query heads")
+    num_kv_heads: int = Field(ge=1, description="KV heads: equal to num_heads for MHA, fewer for GQA")
+    head_dim: int = Field(128, ge=1)
+    ffn_hidden_size: int = Field(ge=1)
+    gated_ffn: bool = Field(False, description="SwiGLU-style FFN with gate, up and down matrices")
+    activation: Literal["gelu", "relu", "silu"] = "gelu"
+    vocab_size: int = Field(ge=1)
+    tie_embeddings: bool = Field(False, description="LM head shares the token-embedding matrix")
+    linear_bias: bool = Field(False, description="every linear layer has a bias (GPT/OPT style)")
+    qkv_bias: bool = Field(False, description="only the QKV projection has a bias (Qwen style)")
+    learned_positions: int = Field(0, ge=0, description="rows of a learned position embedding (0: RoPE)")
+    dtype_bytes: int = Field(2, ge=1, description="bytes per weight and per KV element (FP16 = 2)")
+    parallel: ParallelSpec = Field(default_factory=ParallelSpec, description="default TP/DP of this model")
+    source: str = Field("", description="where the dimensions come from")
+
+    @model_validator(mode="after")
+    def _check_heads(self) -> "ModelSpec":
+        if self.num_heads % self.num_kv_heads:
+            raise ValueError(
+                f"num_heads ({self.num_heads}) must be a multiple of num_kv_heads ({self.num_kv_heads})"
+            )
+        return self
+
+    # ---- attention shape -------------------------------------------------
+    @property
+    def gqa_group(self) -> int:
+        """Query heads per KV head (N_gqa in the paper): 1 for MHA, 8 for GQA-8."""
+        return self.num_heads // self.num_kv_heads
+
+    @property
+    def q_size(self) -> int:
+        return self.num_heads * self.head_dim
+
+    @property
+    def kv_size(self) -> int:
+        return self.num_kv_heads * self.head_dim
+
+    # ---- parameters ------------------------------------------------------
+    @property
+    def params_per_layer(self) -> int:
+        h, q, kv, f = self.hidden_size, self.q_size, self.kv_size, self.ffn_hidden_size
+        qkv = h * (q + 2 * kv)
+        out = q * h
+        ffn = h * f * (3 if self.gated_ffn else 2)
+        norms = 2 * h * (2 if self.linear_bias else 1)
+        biases = 0
+        if self.linear_bias:
+            biases = (q + 2 * kv) + h + f + h
+        elif self.qkv_bias:
+            biases = q + 2 * kv
+        return qkv + out + ffn + norms + biases
+
+    @property
+    def embedding_params(self) -> int:
+        embed = self.vocab_size * self.hidden_size + self.learned_positions * self.hidden_size
+        head = 0 if self.tie_embeddings else self.vocab_size * self.hidden_size
+        return embed + head + self.hidden_size  # final norm
+
+    @property
+    def num_params(self) -> int:
+        return self.num_layers * self.params_per_layer + self.embedding_params
+
+    @property
+    def weight_bytes(self) -> int:
+        return self.num_params * self.dtype_bytes
+
+    # ---- KV cache --------------------------------------------------------
+    @property
+    def kv_bytes_per_token_per_layer(self) -> int:
+        """K and V of one token in one layer."""
+        return 2 * self.kv_size * self.dtype_bytes
+
+    @property
+    def kv_bytes_per_token(self) -> int:
+        return self.kv_bytes_per_token_per_layer * self.num_layers
+
+    # ---- FLOPs per token (per layer unless named otherwise) --------------
+    @property
+    def qkv_flops_per_token(self) -> int:
+        return 2 * self.hidden_size * (self.q_size + 2 * self.kv_size)
+
+    @property
+    def out_proj_flops_per_token(self) -> int:
+        return 2 * self.q_size * self.hidden_size
+
+    @property
+    def ffn_flops_per_token(self) -> int:
+        return 2 * self.hidden_size * self.ffn_hidden_size * (3 if self.gated_ffn else 2)
+
+    @property
+    def lm_head_flops_per_token(self) -> int:
+        """Once per model (not per layer)."""
+        return 2 * self.hidden_size * self.vocab_size
+
+    def attention_flops_per_token(self, context_tokens: int) -> int:
+        """q.K^T and S.V over ``context_tokens`` cached tokens, one layer."""
+        return 4 * self.q_size * context_tokens
+
+    def flops_per_token(self, context_tokens: int = 0) -> dict[str, int]:
+        """FLOPs of one token through the whole model, by operator."""
+        n = self.num_layers
+        return {
+            "qkv_proj": n * self.qkv_flops_per_token,
+            "attention": n * self.attention_flops_per_token(context_tokens),
+            "out_proj": n * self.out_proj_flops_per_token,
+            "ffn": n * self.ffn_flops_per_token,
+            "lm_head": self.lm_head_flops_per_token,
+        }
+
+
+_HF_KEYS = {
+    "num_layers": ("num_hidden_layers", "n_layer", "num_layers"),
+    "hidden_size": ("hidden_size", "n_embd", "d_model"),
+    "num_heads": ("num_attention_heads", "n_head", "num_heads"),
+    "vocab_size": ("vocab_size",),
+}
+
+
+def _first(config: dict, keys: tuple[str, ...], path: Path, field: str):
+    for key in keys:
+        if key in config and config[key] is not None:
+            return config[key]
+    raise ConfigError(f"{path}: field {field!r} not found (looked for {', '.join(keys)})")
+
+
+def model_from_hf_config(path: str | Path, name: str | None = None) -> ModelSpec:
+    """Read a Hugging Face ``config.json`` (Llama, Qwen2, Mistral, OPT, GPT-2/NeoX style) from disk."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "config.json"
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"file not found: {path}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: expected a JSON object")
+    values = {field: _first(config, keys, path, field) for field, keys in _HF_KEYS.items()}
+    hidden, heads = values["hidden_size"], values["num_heads"]
+    model_type = str(config.get("model_type", "")).lower()
+    arch = " ".join(config.get("architectures", []) or []).lower()
+    is_opt = model_type == "opt" or "opt" in arch
+    is_gpt = model_type in ("gpt2", "gpt_neox", "gptj", "gpt_bigcode")
+    ffn = config.get("intermediate_size") or config.get("ffn_dim") or config.get("n_inner") or 4 * hidden
+    act = str(config.get("hidden_act") or config.get("activation_function") or "silu").lower()
+    activation = "relu" if "relu" in act else "gelu" if "gelu" in act else "silu"
+    gated = not (is_opt or is_gpt)
+    return ModelSpec.parse(
+        {
+            "name": name or config.get("_name_or_path") or path.parent.name or "hf-model",
+            **values,
+            "num_kv_heads": config.get("num_key_value_heads") or heads,
+            "head_dim": config.get("head_dim") or hidden // heads,
+            "ffn_hidden_size": ffn,
+            "gated_ffn": gated,
+            "activation": activation,
+            "tie_embeddings": bool(config.get("tie_word_embeddings", is_gpt)),
+            "linear_bias": is_opt or is_gpt,
+            "qkv_bias": model_type.startswith("qwen2"),
+            "learned_positions": (config.get("max_position_embeddings", 0) + (2 if is_opt else 0))
+            if (is_opt or model_type == "gpt2")
+            else 0,
+            "source": f"Hugging Face config {path}",
+        },
+        source=str(path),
+    )

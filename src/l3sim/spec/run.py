@@ -1,0 +1,74 @@
+"""RunSpec: everything one simulation run depends on, and how it is built from names and overrides."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field
+
+from l3sim.spec.base import Spec
+from l3sim.spec.model import ModelSpec, ParallelSpec
+from l3sim.spec.platform import PlatformSpec
+from l3sim.spec.presets import apply_overrides, preset_ref
+from l3sim.spec.workload import WorkloadSpec
+
+
+class GPUCostSpec(Spec):
+    """How GPU operator times are obtained."""
+
+    compute_util: float = Field(
+        0.8, gt=0, le=1, description="cap on achieved/peak FLOP/s (AttAcc simulator, used by the L3 paper)"
+    )
+    mem_util: float = Field(
+        0.85, gt=0, le=1, description="cap on achieved/peak HBM bandwidth (AttAcc simulator, used by the L3 paper)"
+    )
+    cost_source: Literal["roofline", "profile"] = Field(
+        "roofline", description="roofline model, or interpolation in a measured Vidur MLP profile"
+    )
+    profile_path: str | None = Field(None, description="Vidur-format *_mlp.csv for cost_source = 'profile'")
+    activation_reserve_fraction: float = Field(
+        0.04,
+        ge=0,
+        lt=1,
+        description="share of total HBM kept for activations and workspace, not given to the KV cache",
+    )
+
+
+class ServingSpec(Spec):
+    """Batching limits of the serving engine (vLLM-style continuous batching)."""
+
+    max_batch_tokens: int = Field(
+        8192, ge=1, description="token budget per iteration: decode tokens plus prefill chunk tokens"
+    )
+    max_num_seqs: int = Field(0, ge=0, description="most requests in one batch (0: no limit but capacity)")
+    kv_block_tokens: int = Field(16, ge=1, description="KV allocation granularity in tokens (paged attention)")
+
+
+class RunSpec(Spec):
+    """One simulation run: platform, model, workload, system and every knob, validated together."""
+
+    platform: Annotated[PlatformSpec, BeforeValidator(preset_ref("platforms"))]
+    model: Annotated[ModelSpec, BeforeValidator(preset_ref("models"))]
+    workload: Annotated[WorkloadSpec, BeforeValidator(preset_ref("workloads"))]
+    system: str = "gpu-only"
+    scheduler: str | None = Field(None, description="scheduler name; None: the system's default")
+    parallel: ParallelSpec | None = Field(None, description="TP/DP; None: the model preset's default")
+    requests: int | None = Field(1000, ge=1, description="requests to draw (None: the whole trace)")
+    arrival: str = Field("offline", description="offline | poisson:RATE | trace[:SCALE]")
+    seed: int = 0
+    gpu: GPUCostSpec = Field(default_factory=GPUCostSpec)
+    serving: ServingSpec = Field(default_factory=ServingSpec)
+
+    @property
+    def deployment(self) -> ParallelSpec:
+        """The TP/DP degrees in force."""
+        return self.parallel or self.model.parallel
+
+
+def build_run_spec(overrides: list[str] | None = None, **fields: Any) -> RunSpec:
+    """Validate ``fields`` (preset names allowed), then apply ``dotted.key=value`` overrides and re-validate."""
+    spec = RunSpec.parse(fields, source="run spec")
+    if not overrides:
+        return spec
+    data = apply_overrides(spec.model_dump(), overrides)
+    return RunSpec.parse(data, source="run spec (after --set overrides)")
