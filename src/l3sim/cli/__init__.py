@@ -22,7 +22,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_COMMAND_MODULES = ("presets_cmd", "run_cmd", "hw_cmd", "verify_cmd", "study_cmd", "demo_cmd")
+_COMMAND_MODULES = (
+    "presets_cmd",
+    "run_cmd",
+    "hw_cmd",
+    "verify_cmd",
+    "validate_cmd",
+    "study_cmd",
+    "sweep_cmd",
+    "demo_cmd",
+)
 
 
 def _register_all() -> None:
