@@ -186,7 +186,7 @@ def model_from_hf_config(path: str | Path, name: str | None = None) -> ModelSpec
             "ffn_hidden_size": ffn,
             "gated_ffn": gated,
             "activation": activation,
-            "tie_embeddings": bool(config.get("tie_word_embeddings", is_gpt)),
+            "tie_embeddings": bool(config.get("tie_word_embeddings", is_opt or is_gpt)),
             "linear_bias": is_opt or is_gpt,
             "qkv_bias": model_type.startswith("qwen2"),
             "learned_positions": (config.get("max_position_embeddings", 0) + (2 if is_opt else 0))

@@ -1,0 +1,62 @@
+"""Presets, references between them and --set overrides."""
+
+from __future__ import annotations
+
+import pytest
+
+from l3sim.errors import ConfigError
+from l3sim.spec import PlatformSpec, apply_overrides, load_preset_data
+from l3sim.spec.presets import parse_override
+
+
+def test_unknown_preset_lists_known_names() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_preset_data("models", "gpt-4")
+    assert "gpt-175b" in str(info.value) and "llama-2-7b" in str(info.value)
+
+
+def test_platform_resolves_gpu_and_link_presets() -> None:
+    platform = PlatformSpec.parse(load_preset_data("platforms", "dgx-a100")[0])
+    assert platform.gpu.peak_flops == 312e12
+    assert platform.num_gpus == 8
+    # the DGX-A100 aggregate figures of the L3 spec: 640 GB (80 GB each) and 16.3 TB/s
+    assert platform.num_gpus * platform.gpu.hbm_bw_bytes_per_s == pytest.approx(16.3e12, rel=0.01)
+    assert platform.host_link.bw_bytes_per_s == pytest.approx(32e9, rel=0.02)
+
+
+def test_preset_by_path(tmp_path) -> None:
+    path = tmp_path / "mygpu.toml"
+    path.write_text('name = "mine"\npeak_flops = 1e15\nhbm_bw_bytes_per_s = 1e12\nhbm_capacity_bytes = 1e11\n')
+    platform = PlatformSpec.parse({"name": "p", "gpu": str(path), "host_link": "pcie5-x16"})
+    assert platform.gpu.name == "mine" and platform.gpu.peak_flops == 1e15
+
+
+def test_bad_toml_file_names_file(tmp_path) -> None:
+    path = tmp_path / "broken.toml"
+    path.write_text("peak_flops = = 3\n")
+    with pytest.raises(ConfigError, match="broken.toml"):
+        load_preset_data("gpus", str(path))
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("a.b=3", 3), ("a.b=2.5e9", 2.5e9), ("a.b=true", True), ("a.b=gpt-175b", "gpt-175b"), ('a.b="x y"', "x y")],
+)
+def test_override_values_are_typed(text: str, value) -> None:
+    assert parse_override(text) == (["a", "b"], value)
+
+
+def test_override_through_missing_table_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="'gpu.typo'"):
+        apply_overrides({"gpu": {"x": 1}}, ["gpu.typo.y=2"])
+
+
+def test_override_does_not_mutate_input() -> None:
+    data = {"gpu": {"x": 1}}
+    assert apply_overrides(data, ["gpu.x=2"]) == {"gpu": {"x": 2}}
+    assert data == {"gpu": {"x": 1}}
+
+
+def test_override_without_equals_sign() -> None:
+    with pytest.raises(ConfigError, match="dotted.key=value"):
+        parse_override("gpu.x")
