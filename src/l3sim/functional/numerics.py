@@ -1,0 +1,67 @@
+"""Number formats of the data path: element sizes, rounding to FP16/BF16/FP32, unit roundoffs.
+
+numpy has no BF16 type, so BF16 values are carried in float32 arrays whose low
+16 bits are zero (round-to-nearest-even on the way in). FP16 uses numpy's IEEE
+binary16, FP32 numpy's float32; both round to nearest even, as IEEE 754 requires.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from l3sim.errors import ConfigError
+
+ElementFormat = Literal["fp16", "bf16", "fp32"]
+"""Element formats a KV cache or a PU operand can use."""
+
+ELEMENT_BYTES: dict[str, int] = {"fp16": 2, "bf16": 2, "fp32": 4}
+
+# Unit roundoff u = 2^-p for a format with p significand bits (IEEE 754:
+# binary16 p=11, bfloat16 p=8, binary32 p=24); one rounding has relative error <= u.
+UNIT_ROUNDOFF: dict[str, float] = {"fp16": 2.0**-11, "bf16": 2.0**-8, "fp32": 2.0**-24}
+
+
+def check_format(fmt: str) -> str:
+    """Return ``fmt`` if it is a known element format, else raise ConfigError."""
+    if fmt not in ELEMENT_BYTES:
+        raise ConfigError(f"unknown element format {fmt!r}; expected one of {sorted(ELEMENT_BYTES)}")
+    return fmt
+
+
+def round_to(x: np.ndarray, fmt: str) -> np.ndarray:
+    """Round ``x`` to ``fmt`` (nearest even); the result is float32 (float16 for fp16)."""
+    check_format(fmt)
+    if fmt == "fp16":
+        return np.asarray(x).astype(np.float16)
+    x32 = np.asarray(x, dtype=np.float32)
+    if fmt == "fp32":
+        return x32
+    bits = x32.view(np.uint32).astype(np.uint64)
+    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+    return rounded.astype(np.uint32).view(np.float32)
+
+
+def to_bytes(x: np.ndarray, fmt: str) -> np.ndarray:
+    """Little-endian bytes of ``x`` stored as ``fmt``: shape (..., n * element bytes), uint8."""
+    values = round_to(x, fmt)
+    if fmt == "bf16":
+        values = (values.view(np.uint32) >> 16).astype("<u2")
+    elif fmt == "fp16":
+        values = values.astype("<f2")
+    else:
+        values = values.astype("<f4")
+    values = np.ascontiguousarray(values)
+    return values.view(np.uint8).reshape(*values.shape[:-1], -1)
+
+
+def from_bytes(raw: np.ndarray, fmt: str) -> np.ndarray:
+    """Inverse of :func:`to_bytes`: (..., n * element bytes) uint8 -> (..., n) values."""
+    check_format(fmt)
+    raw = np.ascontiguousarray(raw, dtype=np.uint8)
+    if fmt == "fp16":
+        return raw.view("<f2")
+    if fmt == "fp32":
+        return raw.view("<f4")
+    return (raw.view("<u2").astype(np.uint32) << 16).view(np.float32)
