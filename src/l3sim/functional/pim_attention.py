@@ -57,7 +57,7 @@ class PIMAttentionResult:
     context_macs: int
 
 
-def _check(store: KVCacheStore, q: np.ndarray, arith: PUArithmetic, chunk_tokens: int) -> int:
+def _check(store: KVCacheStore, layer: int, q: np.ndarray, arith: PUArithmetic, chunk_tokens: int) -> int:
     geo = store.geo
     if store.layout.element_format != arith.operand_format:
         raise ConfigError(f"KV stored as {store.layout.element_format} but the bank PUs expect "
@@ -68,16 +68,16 @@ def _check(store: KVCacheStore, q: np.ndarray, arith: PUArithmetic, chunk_tokens
     if chunk_tokens < 1 or chunk_tokens % geo.v_bank_groups:
         raise ConfigError(f"softmax chunk of {chunk_tokens} tokens must be a positive multiple of the "
                           f"{geo.v_bank_groups} V bank groups")
-    if store.tokens == 0:
-        raise ConfigError("attention over an empty KV cache")
+    if store.layer_tokens[layer] == 0:
+        raise ConfigError(f"attention over an empty KV cache (layer {layer})")
     return q.shape[0] // geo.num_kv_heads
 
 
 def pim_attention(store: KVCacheStore, layer: int, q: np.ndarray, arith: PUArithmetic,
                   chunk_tokens: int = DEFAULT_CHUNK_TOKENS) -> PIMAttentionResult:
     """Attention of query ``q`` (num_heads, head_dim) over ``layer`` of ``store``, emulating the PUs."""
-    n_gqa = _check(store, q, arith, chunk_tokens)
-    geo, tokens = store.geo, store.tokens
+    n_gqa = _check(store, layer, q, arith, chunk_tokens)
+    geo, tokens = store.geo, int(store.layer_tokens[layer])
     kv_heads, hd = geo.num_kv_heads, geo.head_dim
     q_op = round_to(np.asarray(q, np.float32) / np.float32(math.sqrt(hd)), arith.operand_format)
     q_chips = q_op.astype(np.float32).reshape(kv_heads, n_gqa, geo.chips_per_head, geo.slice_elems)

@@ -128,16 +128,21 @@ class KVCacheStore:
         self.cells = np.zeros(
             (layout.domains, layout.banks_per_chip, rows, layout.columns_per_row,
              b.burst_length, b.chips_per_subchannel, b.lane_bytes), dtype=np.uint8)
-        self.tokens = 0
+        self.layer_tokens = np.zeros(num_layers, dtype=np.int64)
+
+    @property
+    def tokens(self) -> int:
+        """Tokens stored in every layer."""
+        return int(self.layer_tokens.min())
 
     # ---- addresses --------------------------------------------------------
     def _split(self, linear: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.divmod(linear, self.layout.columns_per_row)
 
-    def _addresses(self, tokens: np.ndarray, which: str) -> tuple[np.ndarray, ...]:
-        """(domain, bank, row, column) of the bursts of ``tokens``: each shaped (L, groups, T, cols)."""
+    def _addresses(self, layers: np.ndarray, tokens: np.ndarray, which: str) -> tuple[np.ndarray, ...]:
+        """(domain, bank, row, column) of the bursts of ``tokens`` of ``layers``: each (L, groups, T, cols)."""
         geo, lay = self.geo, self.layout
-        layer = np.arange(self.num_layers)[:, None, None, None]
+        layer = np.asarray(layers)[:, None, None, None]
         group = np.arange(geo.head_groups)[None, :, None, None]
         token = np.asarray(tokens)[None, None, :, None]
         col = np.arange(geo.columns_per_vector)[None, None, None, :]
@@ -172,9 +177,18 @@ class KVCacheStore:
         return y.transpose(0, 1, 5, 2, 6, 3, 4).reshape(L, g.num_kv_heads, T, g.head_dim)
 
     # ---- public API -------------------------------------------------------
-    def append(self, k: np.ndarray, v: np.ndarray) -> None:
-        """Store K and V of new tokens, each shaped (layers, kv_heads, new_tokens, head_dim)."""
-        expected = (self.num_layers, self.geo.num_kv_heads, None, self.geo.head_dim)
+    def append(self, k: np.ndarray, v: np.ndarray, layer: int | None = None) -> None:
+        """Store K and V of new tokens, each shaped (layers, kv_heads, new_tokens, head_dim).
+
+        With ``layer`` given, K and V are (kv_heads, new_tokens, head_dim) of that
+        layer only (a forward pass produces them layer by layer).
+        """
+        layers = np.arange(self.num_layers) if layer is None else np.array([layer])
+        if layer is not None:
+            if not 0 <= layer < self.num_layers:
+                raise ConfigError(f"layer {layer} out of range 0..{self.num_layers - 1}")
+            k, v = np.asarray(k)[None], np.asarray(v)[None]
+        expected = (len(layers), self.geo.num_kv_heads, None, self.geo.head_dim)
         for name, x in (("k", k), ("v", v)):
             if x.ndim != 4 or any(e is not None and e != s for e, s in zip(expected, x.shape)):
                 raise ConfigError(f"{name} must have shape (layers, kv_heads, tokens, head_dim) = "
@@ -182,14 +196,17 @@ class KVCacheStore:
         new = k.shape[2]
         if v.shape[2] != new:
             raise ConfigError(f"k has {new} tokens but v has {v.shape[2]}")
-        if self.tokens + new > self.max_tokens:
-            raise CapacityError(f"KV store is full: {self.tokens} + {new} tokens > capacity {self.max_tokens}")
-        tokens = np.arange(self.tokens, self.tokens + new)
+        start = self.layer_tokens[layers]
+        if np.any(start != start[0]):
+            raise ConfigError(f"layers hold different token counts {sorted(set(start.tolist()))}; append per layer")
+        if start[0] + new > self.max_tokens:
+            raise CapacityError(f"KV store is full: {start[0]} + {new} tokens > capacity {self.max_tokens}")
+        tokens = np.arange(start[0], start[0] + new)
         fmt, elem = self.layout.element_format, (self.layout.element_bytes if self.layout.relayout else None)
         for which, x in (("k", k), ("v", v)):
             host = to_bytes(self._to_host_bursts(x), fmt)
-            self.cells[self._addresses(tokens, which)] = write_bursts(host, self.layout.burst, elem)
-        self.tokens += new
+            self.cells[self._addresses(layers, tokens, which)] = write_bursts(host, self.layout.burst, elem)
+        self.layer_tokens[layers] += new
 
     def gather(self, layer: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The host's view through the inverse re-layout: K, V shaped (layers, kv_heads, tokens, head_dim).
@@ -197,13 +214,15 @@ class KVCacheStore:
         With ``layer`` given, one layer (kv_heads, tokens, head_dim).
         """
         elem = self.layout.element_bytes if self.layout.relayout else None
+        layers = np.arange(self.num_layers) if layer is None else np.array([layer])
+        count = int(self.layer_tokens[layers].min())
         out = []
         for which in ("k", "v"):
-            phys = self.cells[self._addresses(np.arange(self.tokens), which)]
+            phys = self.cells[self._addresses(layers, np.arange(count), which)]
             host = from_bytes(read_bursts(phys, self.layout.burst, elem), self.layout.element_format)
             g = self.geo
             y = self._from_chip_order(host.reshape(*host.shape[:-1], g.elems_per_column, -1))
-            out.append(y if layer is None else y[layer])
+            out.append(y if layer is None else y[0])
         return out[0], out[1]
 
     def chip_operands(self, layer: int, which: str) -> np.ndarray:
@@ -213,10 +232,10 @@ class KVCacheStore:
         vector for token ``t`` held by chip ``c`` of the head's chip group. Only with
         re-layout on does each chip hold whole elements, so only then is this K or V.
         """
-        tokens = np.arange(self.tokens)
-        dom, bank, row, col = (a[layer] for a in self._addresses(tokens, which))
+        count = int(self.layer_tokens[layer])
+        dom, bank, row, col = (a[0] for a in self._addresses(np.array([layer]), np.arange(count), which))
         per_chip = chip_bytes(self.cells[dom, bank, row, col])  # (groups, T, cols, chips, chip bytes)
         elems = from_bytes(per_chip, self.layout.element_format)  # (groups, T, cols, chips, slot)
         y = self._from_chip_order(np.swapaxes(elems, -1, -2)[None])[0]
         g = self.geo
-        return y.reshape(g.num_kv_heads, self.tokens, g.chips_per_head, g.slice_elems)
+        return y.reshape(g.num_kv_heads, count, g.chips_per_head, g.slice_elems)
