@@ -1,7 +1,49 @@
-"""Placeholder: this command group is being written; it registers nothing yet."""
+"""``l3sim verify``: numerical checks of L3's data path (re-layout, KV mapping, PIM attention)."""
+
+from __future__ import annotations
 
 import typer
 
+from l3sim.cli.output import print_json, print_mapping
+
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the application."""
+    """Add the ``verify`` group (``functional``, ``layout``) to the application."""
+    group = typer.Typer(help="Check the functional emulation of L3's data path against references.",
+                        no_args_is_help=True)
+
+    @group.command("functional")
+    def functional(
+        tokens: int = typer.Option(32, "--tokens", help="tokens to generate greedily"),
+        arithmetic: str = typer.Option("fp16-fp32acc", "--arithmetic",
+                                       help="bank-PU arithmetic: fp16-fp32acc, bf16-fp32acc or fp16-fp16acc"),
+        as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    ) -> None:
+        """Generate with SmolLM2-135M twice (reference attention, PIM attention on the DIMM layout); compare."""
+        from l3sim.functional.verify import functional_check
+
+        result = functional_check(tokens, arithmetic)
+        if as_json:
+            print_json(result)
+        else:
+            print_mapping("functional emulation vs reference", result)
+        if not result["tokens_match"]:
+            raise typer.Exit(1)
+
+    @group.command("layout")
+    def layout(
+        seed: int = typer.Option(0, "--seed", help="seed of the random data"),
+        as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    ) -> None:
+        """Re-layout round trips and KV mapping checks on random data."""
+        from l3sim.functional.verify import layout_check
+
+        result = layout_check(seed)
+        if as_json:
+            print_json(result)
+        else:
+            print_mapping(f"layout checks (seed {seed})", {**result["checks"], "all passed": result["all_passed"]})
+        if not result["all_passed"]:
+            raise typer.Exit(1)
+
+    app.add_typer(group, name="verify")
