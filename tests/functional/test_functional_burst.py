@@ -102,4 +102,4 @@ def test_bf16_rounding_is_nearest(x):
     r = float(round_to(np.float32(x), "bf16"))
     bits = np.float32(r).view(np.uint32)
     assert bits & 0xFFFF == 0
-    assert abs(r - x) <= 2.0**-8 * abs(x)
+    assert abs(r - x) <= 2.0**-8 * abs(x) + 2.0**-134  # relative, or half a subnormal step
