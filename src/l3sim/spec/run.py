@@ -42,6 +42,22 @@ class ServingSpec(Spec):
     )
     max_num_seqs: int = Field(0, ge=0, description="most requests in one batch (0: no limit but capacity)")
     kv_block_tokens: int = Field(16, ge=1, description="KV allocation granularity in tokens (paged attention)")
+    kv_reservation: Literal["prompt", "full"] = Field(
+        "prompt",
+        description="KV blocks reserved at admission: 'prompt' (vLLM: the prompt's blocks; decode grows on demand "
+        "and pre-empts the latest admitted request by recompute when blocks run out) or 'full' (prompt + every "
+        "output token reserved up front, so no pre-emption; an oracle that knows output lengths)",
+    )
+    admission_watermark_fraction: float = Field(
+        0.01,
+        ge=0,
+        lt=1,
+        description="share of KV blocks that must stay free after an admission (vLLM's watermark, default 0.01)",
+    )
+    stepping: Literal["closed-form", "per-iteration"] = Field(
+        "closed-form",
+        description="advance steady all-decode stretches in closed form, or step every iteration (reference mode)",
+    )
 
 
 class RunSpec(Spec):

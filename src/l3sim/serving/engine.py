@@ -1,0 +1,227 @@
+"""The event loop of one model replica: time, request lifecycle, KV accounting, metrics.
+
+Each turn: move arrived requests to the waiting queue, ask the scheduler for
+a plan, apply its pre-emptions and admissions, ask the system what the plan
+costs, advance the clock and every request in it. A plan the scheduler marks
+steady (decode only, nothing to admit or evict) is advanced k iterations at
+once in closed form, k being the first event: a request finishing, KV blocks
+running out, the next arrival, or the end of the system's affine cost range.
+Because iteration j of such a stretch costs ``first + j * increment`` exactly
+(every context grows by one token per iteration and decode cost is linear in
+total context), this gives the same times and samples as stepping; the
+``per-iteration`` mode steps anyway and is the reference the tests compare with.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from l3sim.serving.kvstore import KVStore
+from l3sim.serving.plan import IterationCost, IterationPlan
+from l3sim.serving.recorder import Recorder, arithmetic_sum
+from l3sim.serving.schedulers import Scheduler
+from l3sim.serving.state import ReplicaState, RequestTable
+from l3sim.serving.systems.base import System
+
+Progress = Callable[[int], None]
+
+
+class Engine:
+    """Serves one replica's requests to completion; see the module docstring."""
+
+    def __init__(
+        self, system: System, scheduler: Scheduler, kv: KVStore, closed_form: bool = True, replica: int = 0
+    ) -> None:
+        self.system = system
+        self.scheduler = scheduler
+        self.kv = kv
+        self.closed_form = closed_form
+        self.replica = replica
+
+    def run(self, table: RequestTable, progress: Progress | None = None) -> Recorder:
+        """Serve every request of ``table`` (all must fit the KV cache alone); return the recording."""
+        if np.any(self.kv.never_fits(table.prompt_tokens, table.output_tokens)):
+            raise ValueError("requests that never fit the KV cache must be filtered out before the engine")
+        state = ReplicaState(table, self.kv)
+        rec = Recorder(self.replica, self.system.resources)
+        order = np.argsort(table.arrival_s, kind="stable")
+        arrivals = table.arrival_s[order]
+        next_arrival = 0
+        finished = 0
+        n = len(table)
+        while finished < n:
+            while next_arrival < n and arrivals[next_arrival] <= state.now_s:
+                state.waiting.append(int(order[next_arrival]))
+                next_arrival += 1
+            if not state.running and not state.waiting:
+                state.now_s = float(arrivals[next_arrival])
+                continue
+            plan = self.scheduler.plan(state)
+            self._apply_admission(state, plan, rec)
+            if plan.is_empty:
+                if not plan.preempt_ids:
+                    raise RuntimeError(f"scheduler {self.scheduler.name!r} planned nothing with work queued")
+                continue
+            upcoming = float(arrivals[next_arrival]) if next_arrival < n else None
+            done_now = self._advance(state, plan, rec, upcoming)
+            if done_now:
+                finished += done_now
+                if progress is not None:
+                    progress(done_now)
+        return rec
+
+    # ---- admission and pre-emption ------------------------------------------
+    def _apply_admission(self, state: ReplicaState, plan: IterationPlan, rec: Recorder) -> None:
+        table = state.table
+        for rid in plan.preempt_ids:
+            # Recompute: drop the KV cache; the prompt and the tokens generated
+            # so far are prefilled again when the request is re-admitted.
+            state.running.remove(rid)
+            state.waiting.appendleft(rid)
+            table.kv_tokens[rid] = 0
+            table.reserved_blocks[rid] = 0
+            table.prefill_done[rid] = 0
+            table.prefill_target[rid] = table.prompt_tokens[rid] + table.generated[rid]
+            table.preemptions[rid] += 1
+            rec.preemptions += 1
+        for rid in plan.admit_ids:
+            if state.waiting[0] != rid:
+                raise RuntimeError("admissions must come from the front of the waiting queue")
+            state.waiting.popleft()
+            state.running.append(rid)
+            table.reserved_blocks[rid] = self.kv.admission_blocks(
+                table.prefill_target[rid], table.prompt_tokens[rid], table.output_tokens[rid]
+            )
+
+    # ---- time advance --------------------------------------------------------
+    def _advance(self, state: ReplicaState, plan: IterationPlan, rec: Recorder, upcoming_s: float | None) -> int:
+        """Run ``plan`` for one or more iterations; return how many requests finished."""
+        if plan.steady and self.closed_form:
+            k, first, increment = self._steady_stretch(state, plan, upcoming_s)
+        else:
+            k, first, increment = 1, self.system.iteration_cost(plan, state.table), None
+        return self._commit(state, plan, rec, k, first, increment)
+
+    def _steady_stretch(
+        self, state: ReplicaState, plan: IterationPlan, upcoming_s: float | None
+    ) -> tuple[int, IterationCost, IterationCost]:
+        table, ids = state.table, plan.decode_ids
+        k = int((table.output_tokens[ids] - table.generated[ids]).min())
+        k = min(k, self._iterations_until_full(state, ids, k))
+        segment = self.system.segment_cost(plan, table, k)
+        k = min(k, segment.valid_iterations)
+        d0, inc = segment.first.duration_s, segment.increment.duration_s
+        if upcoming_s is not None:
+            # Iteration j starts at now + S(j); only those starting before the
+            # arrival run unchanged (the next one sees the new request).
+            k = _last_true(k, lambda j: arithmetic_sum(d0, inc, j) < upcoming_s - state.now_s) + 1
+        return k, segment.first, segment.increment
+
+    def _iterations_until_full(self, state: ReplicaState, ids: np.ndarray, limit: int) -> int:
+        """Largest k <= limit such that all of the first k iterations fit in the KV blocks."""
+        table, kv = state.table, self.kv
+        others = np.setdiff1d(np.array(state.running, dtype=np.int64), ids, assume_unique=True)
+        static = int(kv.held_blocks(table.reserved_blocks[others], table.kv_tokens[others]).sum())
+        reserved, stored = table.reserved_blocks[ids], table.kv_tokens[ids]
+
+        def fits(j: int) -> bool:  # iteration j stores j + 1 more tokens per request
+            return static + int(kv.held_blocks(reserved, stored + j + 1).sum()) <= kv.capacity_blocks
+
+        return _last_true(limit, fits) + 1
+
+    def _commit(
+        self,
+        state: ReplicaState,
+        plan: IterationPlan,
+        rec: Recorder,
+        k: int,
+        first: IterationCost,
+        increment: IterationCost | None,
+    ) -> int:
+        table = state.table
+        d0 = first.duration_s
+        inc = increment.duration_s if increment is not None else 0.0
+        start = state.now_s
+        end = start + arithmetic_sum(d0, inc, k)
+        kv_before = int(table.kv_tokens[state.running].sum())
+
+        tokens = 0
+        ids = plan.decode_ids
+        if ids.size:
+            # The first iteration's gaps run from each request's previous token
+            # (it may have waited); later ones are the iteration durations.
+            last = table.last_token_s[ids]
+            rec.tbt_s.add_values(np.where(last == start, d0, start + d0 - last))
+            rec.tbt_s.add_series(d0 + inc, inc, k - 1, ids.size)
+            table.kv_tokens[ids] += k
+            table.generated[ids] += k
+            table.last_token_s[ids] = end
+            tokens += k * ids.size
+        if plan.prefill_ids.size:
+            pids = plan.prefill_ids
+            table.prefill_done[pids] += plan.prefill_chunk_tokens
+            table.kv_tokens[pids] += plan.prefill_chunk_tokens
+            done = pids[table.prefill_done[pids] >= table.prefill_target[pids]]
+            again = done[~np.isnan(table.first_token_s[done])]  # re-admitted after pre-emption
+            rec.tbt_s.add_values(end - table.last_token_s[again])
+            table.first_token_s[done[np.isnan(table.first_token_s[done])]] = end
+            table.generated[done] += 1
+            table.last_token_s[done] = end
+            tokens += done.size
+
+        decoded = ids.size
+        rec.kv_token_seconds += kv_before * arithmetic_sum(d0, inc, k) + decoded * (
+            d0 * k * (k + 1) / 2 + inc * (k - 1) * k * (k + 1) / 3
+        )
+        if plan.prefill_ids.size:
+            rec.kv_token_seconds += int(plan.prefill_chunk_tokens.sum()) * d0
+        running = np.array(state.running, dtype=np.int64)
+        blocks = int(self.kv.held_blocks(table.reserved_blocks[running], table.kv_tokens[running]).sum())
+        rec.kv_peak_blocks = max(rec.kv_peak_blocks, blocks)
+        rec.iterations += k
+        rec.iterating_s += end - start
+        rec.batch_request_iterations += k * plan.batch_size
+        rec.tokens_produced += tokens
+        rec.iteration_s.add_series(d0, inc, k, 1)
+        rec.add_busy(first.busy_s, increment.busy_s if increment is not None else {}, k)
+        rec.segments.append(
+            (
+                self.replica,
+                start,
+                end,
+                k,
+                plan.batch_size,
+                decoded,
+                int(plan.prefill_chunk_tokens.sum()),
+                d0,
+                inc,
+                kv_before + decoded * k + int(plan.prefill_chunk_tokens.sum()),
+                blocks,
+            )
+        )
+
+        state.now_s = end
+        finished = running[table.generated[running] >= table.output_tokens[running]]
+        if finished.size:
+            table.finish_s[finished] = end
+            table.kv_tokens[finished] = 0
+            table.reserved_blocks[finished] = 0
+            gone = set(finished.tolist())
+            state.running = [rid for rid in state.running if rid not in gone]
+        return int(finished.size)
+
+
+def _last_true(limit: int, predicate: Callable[[int], bool]) -> int:
+    """Largest j in [0, limit) with predicate(j), for a predicate true at 0 and monotone (true, then false)."""
+    lo, hi = 0, limit - 1
+    if predicate(hi):
+        return hi
+    while hi - lo > 1:  # predicate(lo) true, predicate(hi) false
+        mid = (lo + hi) // 2
+        if predicate(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo

@@ -1,0 +1,75 @@
+"""KV-cache capacity in blocks (paged attention) and the block arithmetic the scheduler and engine share.
+
+A request holds ``max(reserved_blocks, ceil(kv_tokens / block_tokens))``
+blocks: the reservation made at admission (the prompt, or prompt plus output
+under the 'full' policy) or what its stored tokens need, whichever is larger.
+One store per replica and attention device; systems with several devices or
+per-rank placement (L3's ranksets) give each its own store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class KVStore:
+    """Capacity of one replica's KV cache.
+
+    ``watermark_blocks`` must stay free after an admission (vLLM's watermark),
+    so that running requests can grow a little before pre-emption starts.
+    """
+
+    capacity_blocks: int
+    block_tokens: int
+    watermark_blocks: int
+    reservation: str = "prompt"
+
+    @classmethod
+    def from_bytes(
+        cls,
+        capacity_bytes: float,
+        kv_bytes_per_token: int,
+        block_tokens: int,
+        watermark_fraction: float,
+        reservation: str = "prompt",
+    ) -> "KVStore":
+        """Whole blocks that fit in ``capacity_bytes``; the watermark is a fraction of them, rounded down."""
+        capacity_tokens = int(capacity_bytes // kv_bytes_per_token) if capacity_bytes > 0 else 0
+        blocks = capacity_tokens // block_tokens
+        return cls(blocks, block_tokens, int(blocks * watermark_fraction), reservation)
+
+    @property
+    def capacity_tokens(self) -> int:
+        return self.capacity_blocks * self.block_tokens
+
+    @property
+    def admissible_blocks(self) -> int:
+        """Most blocks one request may ever need and still be served: capacity less the watermark."""
+        return self.capacity_blocks - self.watermark_blocks
+
+    def blocks_for(self, tokens: np.ndarray | int) -> np.ndarray | int:
+        """Blocks that hold ``tokens`` tokens (ceiling division)."""
+        return -(-tokens // self.block_tokens)
+
+    def peak_tokens(self, prompt_tokens: np.ndarray, output_tokens: np.ndarray) -> np.ndarray:
+        """Most tokens a request ever stores: its prompt and every output token but the last."""
+        return prompt_tokens + output_tokens - 1
+
+    def admission_blocks(
+        self, prefill_target: np.ndarray | int, prompt_tokens: np.ndarray | int, output_tokens: np.ndarray | int
+    ) -> np.ndarray | int:
+        """Blocks reserved when a request is admitted: its prefill ('prompt') or its whole life ('full')."""
+        if self.reservation == "full":
+            return self.blocks_for(prompt_tokens + output_tokens - 1)
+        return self.blocks_for(prefill_target)
+
+    def never_fits(self, prompt_tokens: np.ndarray, output_tokens: np.ndarray) -> np.ndarray:
+        """Requests that could not be served even alone in an empty cache (watermark kept free)."""
+        return self.blocks_for(self.peak_tokens(prompt_tokens, output_tokens)) > self.admissible_blocks
+
+    def held_blocks(self, reserved: np.ndarray, kv_tokens: np.ndarray) -> np.ndarray:
+        """Blocks held per request."""
+        return np.maximum(reserved, self.blocks_for(kv_tokens))

@@ -1,0 +1,134 @@
+"""From the replicas' tables and recordings to a RunResult: the metric definitions live here.
+
+- throughput_tok_s: output tokens of served requests / makespan, where the
+  makespan runs from the first served arrival to the last finish.
+- ttft_s: first token time - arrival; e2e_s: finish - arrival (per request).
+- tbt_s: every gap between two consecutive tokens of a request, token-weighted
+  (a gap that includes a wait after pre-emption counts as it is).
+- avg_batch_size: requests per iteration (decodes and prefills), averaged over iterations.
+- iteration_latency_s: the duration of every iteration.
+- kv_util_mean: stored KV tokens / capacity, time-weighted over the time the
+  replicas iterate; kv_util_peak: most allocated blocks / capacity blocks.
+- busy_fraction: busy time of each resource / (makespan x replicas).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from l3sim.serving.kvstore import KVStore
+from l3sim.serving.recorder import SEGMENT_COLUMNS, Recorder
+from l3sim.serving.result import REQUEST_COLUMNS, RunResult
+from l3sim.serving.series import QUANTILE_METHOD, SeriesSamples
+from l3sim.serving.state import RequestTable
+
+
+def _summary(values: np.ndarray) -> dict[str, float]:
+    if values.size == 0:
+        return {"mean": math.nan, "p50": math.nan, "p99": math.nan}
+    p50, p99 = np.quantile(values, [0.5, 0.99], method=QUANTILE_METHOD)
+    return {"mean": float(values.mean()), "p50": float(p50), "p99": float(p99)}
+
+
+def _request_frame(arrays: dict[str, np.ndarray], never_fits: np.ndarray, tables: list[RequestTable]) -> pd.DataFrame:
+    unfit = np.flatnonzero(never_fits)
+    parts = [
+        pd.DataFrame(
+            {
+                "id": arrays["ids"][unfit],
+                "replica": -1,
+                "status": "never-fits",
+                "arrival_s": arrays["arrival_s"][unfit],
+                "prompt_tokens": arrays["prompt_tokens"][unfit],
+                "output_tokens": arrays["output_tokens"][unfit],
+                "ttft_s": math.nan,
+                "tbt_mean_s": math.nan,
+                "e2e_s": math.nan,
+                "preemptions": 0,
+            }
+        )
+    ]
+    for replica, t in enumerate(tables):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tbt_mean = (t.last_token_s - t.first_token_s) / (t.output_tokens - 1)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "id": t.ids,
+                    "replica": replica,
+                    "status": "served",
+                    "arrival_s": t.arrival_s,
+                    "prompt_tokens": t.prompt_tokens,
+                    "output_tokens": t.output_tokens,
+                    "ttft_s": t.first_token_s - t.arrival_s,
+                    "tbt_mean_s": np.where(t.output_tokens > 1, tbt_mean, math.nan),
+                    "e2e_s": t.finish_s - t.arrival_s,
+                    "preemptions": t.preemptions,
+                }
+            )
+        )
+    frame = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else parts[0]
+    return frame[list(REQUEST_COLUMNS)].sort_values("id", kind="stable").reset_index(drop=True)
+
+
+def summarise(
+    labels: dict[str, Any],
+    kv: KVStore,
+    arrays: dict[str, np.ndarray],
+    never_fits: np.ndarray,
+    tables: list[RequestTable],
+    recorders: list[Recorder],
+) -> RunResult:
+    """All metrics of a run (see the module docstring for their definitions)."""
+    never_fit_ids = arrays["ids"][never_fits].tolist()
+    warnings = []
+    if never_fit_ids:
+        shown = ", ".join(map(str, never_fit_ids[:20])) + (" ..." if len(never_fit_ids) > 20 else "")
+        warnings.append(
+            f"{len(never_fit_ids)} request(s) can never fit the KV cache of one replica "
+            f"({kv.admissible_blocks * kv.block_tokens} tokens usable) and were not served: ids {shown}"
+        )
+    frame = _request_frame(arrays, never_fits, tables)
+    served = frame[frame["status"] == "served"]
+    result = RunResult(
+        **labels,
+        never_fit_ids=never_fit_ids,
+        warnings=warnings,
+        requests_table=frame,
+        kv_capacity_tokens=kv.capacity_tokens,
+    )
+    if served.empty:
+        return result
+    tbt, iteration = SeriesSamples(), SeriesSamples()
+    for rec in recorders:
+        tbt.extend(rec.tbt_s)
+        iteration.extend(rec.iteration_s)
+    first_arrival = float(served["arrival_s"].min())
+    makespan = float((served["arrival_s"] + served["e2e_s"]).max()) - first_arrival
+    iterations = sum(r.iterations for r in recorders)
+    iterating_s = sum(r.iterating_s for r in recorders)
+    busy: dict[str, float] = {}
+    for rec in recorders:
+        for name, value in rec.busy_s.items():
+            busy[name] = busy.get(name, 0.0) + value
+    result.requests_served = len(served)
+    result.output_tokens = int(served["output_tokens"].sum())
+    result.makespan_s = makespan
+    result.throughput_tok_s = result.output_tokens / makespan if makespan > 0 else math.nan
+    result.iterations = iterations
+    result.avg_batch_size = sum(r.batch_request_iterations for r in recorders) / iterations
+    result.ttft_s = _summary(served["ttft_s"].to_numpy())
+    result.e2e_s = _summary(served["e2e_s"].to_numpy())
+    result.tbt_s = tbt.summary()
+    result.iteration_latency_s = iteration.summary()
+    result.preemptions = sum(r.preemptions for r in recorders)
+    capacity_token_s = kv.capacity_tokens * iterating_s
+    result.kv_util_mean = sum(r.kv_token_seconds for r in recorders) / capacity_token_s if capacity_token_s else math.nan
+    result.kv_util_peak = max(r.kv_peak_blocks for r in recorders) / kv.capacity_blocks
+    result.busy_fraction = {name: value / (makespan * len(recorders)) for name, value in busy.items()}
+    result.segments = pd.DataFrame(np.concatenate([r.to_rows() for r in recorders]), columns=list(SEGMENT_COLUMNS))
+    return result

@@ -1,0 +1,75 @@
+"""What one iteration does (the scheduler's plan) and what it costs (the system's answer).
+
+A scheduler decides *which* requests run; a system decides *how long* that
+takes and on which resources. Both talk through these small records, so a new
+scheduler or system plugs in without touching the engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+EMPTY_IDS = np.zeros(0, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class IterationPlan:
+    """One iteration's batch, as chosen by a scheduler.
+
+    ``decode_ids`` each produce one token; ``prefill_ids`` each process
+    ``prefill_chunk_tokens`` prompt tokens on top of ``prefill_done_tokens``
+    already processed. ``preempt_ids`` are evicted (by recompute) and
+    ``admit_ids`` admitted *before* the iteration runs. ``sub_batches`` splits
+    the batch for interleaving systems (a list of index arrays into
+    ``decode_ids``; empty: one batch). ``steady`` says the scheduler would
+    return the same decode-only plan again next iteration as long as no request
+    finishes, no KV capacity boundary is crossed and nothing arrives, which lets
+    the engine advance many iterations in closed form.
+    """
+
+    decode_ids: np.ndarray = field(default_factory=lambda: EMPTY_IDS)
+    prefill_ids: np.ndarray = field(default_factory=lambda: EMPTY_IDS)
+    prefill_chunk_tokens: np.ndarray = field(default_factory=lambda: EMPTY_IDS)
+    prefill_done_tokens: np.ndarray = field(default_factory=lambda: EMPTY_IDS)
+    preempt_ids: tuple[int, ...] = ()
+    admit_ids: tuple[int, ...] = ()
+    sub_batches: tuple[np.ndarray, ...] = ()
+    steady: bool = False
+
+    @property
+    def num_tokens(self) -> int:
+        """Tokens the dense layers process: one per decode plus every prefill chunk token."""
+        return int(self.decode_ids.size + self.prefill_chunk_tokens.sum())
+
+    @property
+    def batch_size(self) -> int:
+        """Requests in the iteration (decodes and prefills)."""
+        return int(self.decode_ids.size + self.prefill_ids.size)
+
+    @property
+    def is_empty(self) -> bool:
+        return self.decode_ids.size == 0 and self.prefill_ids.size == 0
+
+
+@dataclass(frozen=True)
+class IterationCost:
+    """Duration of one iteration and the busy time of each named resource (gpu, attention device, link)."""
+
+    duration_s: float
+    busy_s: dict[str, float]
+
+
+@dataclass(frozen=True)
+class SegmentCost:
+    """Cost of a run of steady decode iterations: iteration j costs ``first + j * increment``.
+
+    Valid for at most ``valid_iterations`` iterations (a system whose cost is
+    only piecewise affine, e.g. a max of two sub-batches, cuts the run at the
+    kink; the engine then asks again).
+    """
+
+    first: IterationCost
+    increment: IterationCost
+    valid_iterations: int

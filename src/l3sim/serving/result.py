@@ -1,0 +1,97 @@
+"""RunResult: the metrics of one run, its per-request table and its segment log."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+REQUEST_COLUMNS = (
+    "id",
+    "replica",
+    "status",
+    "arrival_s",
+    "prompt_tokens",
+    "output_tokens",
+    "ttft_s",
+    "tbt_mean_s",
+    "e2e_s",
+    "preemptions",
+)
+
+NAN_SUMMARY = {"mean": math.nan, "p50": math.nan, "p99": math.nan}
+
+
+@dataclass
+class RunResult:
+    """One simulation run. ``to_dict()`` gives the flat JSON of ``l3sim run --json``.
+
+    Latency summaries are {mean, p50, p99} in seconds; percentiles use the
+    inverted-CDF rule (the smallest sample with at least that share of samples
+    at or below it). ``requests_table`` has one row per request (REQUEST_COLUMNS;
+    status 'served' or 'never-fits'); ``segments`` one row per stretch of
+    identical iterations (see ``l3sim.serving.recorder.SEGMENT_COLUMNS``).
+    """
+
+    system: str
+    scheduler: str
+    model: str
+    workload: str
+    tp: int
+    dp: int
+    requests: int
+    requests_served: int = 0
+    never_fit_ids: list[int] = field(default_factory=list)
+    output_tokens: int = 0
+    makespan_s: float = math.nan
+    throughput_tok_s: float = math.nan
+    avg_batch_size: float = math.nan
+    iterations: int = 0
+    ttft_s: dict[str, float] = field(default_factory=lambda: dict(NAN_SUMMARY))
+    tbt_s: dict[str, float] = field(default_factory=lambda: dict(NAN_SUMMARY))
+    e2e_s: dict[str, float] = field(default_factory=lambda: dict(NAN_SUMMARY))
+    iteration_latency_s: dict[str, float] = field(default_factory=lambda: dict(NAN_SUMMARY))
+    kv_capacity_tokens: int = 0
+    kv_util_mean: float = math.nan
+    kv_util_peak: float = math.nan
+    preemptions: int = 0
+    busy_fraction: dict[str, float] = field(default_factory=dict)
+    oom: bool = False
+    oom_reason: str = ""
+    warnings: list[str] = field(default_factory=list)
+    requests_table: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(REQUEST_COLUMNS)))
+    segments: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat, JSON-ready metrics (tables left out)."""
+        return {
+            "system": self.system,
+            "scheduler": self.scheduler,
+            "model": self.model,
+            "workload": self.workload,
+            "tp": self.tp,
+            "dp": self.dp,
+            "requests": self.requests,
+            "requests_served": self.requests_served,
+            "requests_never_fit": len(self.never_fit_ids),
+            "never_fit_ids": list(self.never_fit_ids),
+            "output_tokens": self.output_tokens,
+            "makespan_s": self.makespan_s,
+            "throughput_tok_s": self.throughput_tok_s,
+            "avg_batch_size": self.avg_batch_size,
+            "iterations": self.iterations,
+            "ttft_s": dict(self.ttft_s),
+            "tbt_s": dict(self.tbt_s),
+            "e2e_s": dict(self.e2e_s),
+            "iteration_latency_s": dict(self.iteration_latency_s),
+            "kv_capacity_tokens": self.kv_capacity_tokens,
+            "kv_util_mean": self.kv_util_mean,
+            "kv_util_peak": self.kv_util_peak,
+            "preemptions": self.preemptions,
+            "busy_fraction": dict(self.busy_fraction),
+            "oom": self.oom,
+            "oom_reason": self.oom_reason,
+            "warnings": list(self.warnings),
+        }

@@ -1,0 +1,43 @@
+"""Schedulers, by name: each turns the replica state into the next iteration's plan.
+
+A scheduler is a class built from the :class:`~l3sim.spec.run.ServingSpec`
+with one method, ``plan(state) -> IterationPlan``. Register a new one in
+:data:`SCHEDULERS`; ``--scheduler NAME`` is a lookup in it.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+from l3sim.errors import ConfigError
+from l3sim.serving.plan import IterationPlan
+from l3sim.serving.schedulers.continuous import ContinuousBatching
+from l3sim.serving.state import ReplicaState
+from l3sim.spec.run import ServingSpec
+
+
+class Scheduler(Protocol):
+    """Chooses the next iteration's batch; may pre-empt and admit (the engine applies both)."""
+
+    name: str
+
+    def plan(self, state: ReplicaState) -> IterationPlan: ...
+
+
+SCHEDULERS: dict[str, Callable[[ServingSpec], Scheduler]] = {
+    ContinuousBatching.name: ContinuousBatching,
+}
+
+
+def scheduler_names() -> list[str]:
+    """Names accepted by ``--scheduler``."""
+    return sorted(SCHEDULERS)
+
+
+def build_scheduler(name: str, serving: ServingSpec) -> Scheduler:
+    """The scheduler called ``name``; an unknown name lists the known ones."""
+    try:
+        factory = SCHEDULERS[name]
+    except KeyError:
+        raise ConfigError(f"unknown scheduler {name!r}; known: {', '.join(scheduler_names())}") from None
+    return factory(serving)

@@ -1,0 +1,135 @@
+"""Exact statistics of a multiset given as arithmetic series plus loose values.
+
+A steady stretch of k decode iterations whose durations are ``first + j *
+increment`` (j = 0..k-1), each producing ``weight`` tokens, contributes k
+time-between-token samples per request without ever listing them. Means and
+quantiles are computed from the series in closed form, and exactly: the
+quantile is an element of the multiset, with element j of a series defined as
+the float ``first + j * increment``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# Quantile convention: numpy's "inverted_cdf", the smallest sample x with
+# (samples <= x) >= q * N. It always returns a sample, which lets the closed
+# form be exact.
+QUANTILE_METHOD = "inverted_cdf"
+
+
+@dataclass
+class SeriesSamples:
+    """Accumulates samples as (first, increment, count, weight) series and as plain values."""
+
+    _series: list[tuple[float, float, int, int]] = field(default_factory=list)
+    _values: list[np.ndarray] = field(default_factory=list)
+
+    def add_series(self, first: float, increment: float, count: int, weight: int) -> None:
+        """Add ``weight`` copies of each of ``first + j * increment`` for j = 0..count-1."""
+        if count > 0 and weight > 0:
+            self._series.append((first, increment, int(count), int(weight)))
+
+    def add_values(self, values: np.ndarray) -> None:
+        """Add loose samples."""
+        if values.size:
+            self._values.append(np.asarray(values, dtype=np.float64))
+
+    def extend(self, other: "SeriesSamples") -> None:
+        self._series.extend(other._series)
+        self._values.extend(other._values)
+
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        if self._series:
+            table = np.array(self._series, dtype=np.float64)
+            first, inc = table[:, 0], table[:, 1]
+            count = table[:, 2].astype(np.int64)
+            weight = table[:, 3].astype(np.int64)
+        else:
+            first = inc = np.zeros(0)
+            count = weight = np.zeros(0, dtype=np.int64)
+        values = np.sort(np.concatenate(self._values)) if self._values else np.zeros(0)
+        return first, inc, count, weight, values
+
+    @property
+    def count(self) -> int:
+        """Number of samples."""
+        return int(sum(c * w for _, _, c, w in self._series) + sum(v.size for v in self._values))
+
+    def mean(self) -> float:
+        """Arithmetic mean of all samples (NaN when empty)."""
+        n = self.count
+        if n == 0:
+            return math.nan
+        total = sum(w * (c * f + i * c * (c - 1) / 2) for f, i, c, w in self._series)
+        total += sum(float(v.sum()) for v in self._values)
+        return total / n
+
+    def quantiles(self, qs: tuple[float, ...]) -> list[float]:
+        """The ``inverted_cdf`` quantiles of all samples (NaN when empty)."""
+        n = self.count
+        if n == 0:
+            return [math.nan for _ in qs]
+        first, inc, count, weight, values = self._arrays()
+        return [_quantile(first, inc, count, weight, values, q, n) for q in qs]
+
+    def summary(self) -> dict[str, float]:
+        """mean, p50 and p99."""
+        p50, p99 = self.quantiles((0.5, 0.99))
+        return {"mean": self.mean(), "p50": p50, "p99": p99}
+
+
+def _elements(first: np.ndarray, inc: np.ndarray, j: np.ndarray) -> np.ndarray:
+    return first + j * inc
+
+
+def _count_at_most(
+    first: np.ndarray, inc: np.ndarray, count: np.ndarray, weight: np.ndarray, values: np.ndarray, x: float
+) -> int:
+    """Samples <= x, counting series elements as the floats ``first + j * inc`` they are."""
+    total = int(np.searchsorted(values, x, side="right"))
+    if first.size == 0:
+        return total
+    safe_inc = np.where(inc > 0, inc, 1.0)
+    guess = np.where(inc > 0, np.floor((x - first) / safe_inc), np.where(first <= x, count - 1, -1))
+    j = np.clip(guess, -1, count - 1).astype(np.int64)
+    # Division rounds; settle j on the last element that really is <= x.
+    for _ in range(2):
+        up = (j + 1 < count) & (_elements(first, inc, j + 1) <= x)
+        j = np.where(up, j + 1, j)
+        down = (j >= 0) & (_elements(first, inc, np.maximum(j, 0)) > x)
+        j = np.where(down, j - 1, j)
+    return total + int(((j + 1) * weight).sum())
+
+
+def _quantile(
+    first: np.ndarray, inc: np.ndarray, count: np.ndarray, weight: np.ndarray, values: np.ndarray, q: float, n: int
+) -> float:
+    target = max(1, math.ceil(q * n))
+    lows = [values[0]] if values.size else []
+    highs = [values[-1]] if values.size else []
+    if first.size:
+        last = _elements(first, inc, count - 1)
+        lows.append(float(np.minimum(first, last).min()))
+        highs.append(float(np.maximum(first, last).max()))
+    lo, hi = min(lows), max(highs)
+    if _count_at_most(first, inc, count, weight, values, lo) >= target:
+        return float(lo)
+    # Bisect on the bit patterns of non-negative floats (monotone as integers),
+    # keeping count(lo) < target <= count(hi); it ends on adjacent floats, and
+    # the step of the counting function between them is a sample equal to hi.
+    if lo < 0:
+        raise ValueError("series quantiles are defined for non-negative samples (durations)")
+    lo_bits = np.float64(lo).view(np.int64)
+    hi_bits = np.float64(hi).view(np.int64)
+    while hi_bits - lo_bits > 1:
+        mid_bits = (lo_bits + hi_bits) // 2
+        mid = float(np.int64(mid_bits).view(np.float64))
+        if _count_at_most(first, inc, count, weight, values, mid) >= target:
+            hi_bits = mid_bits
+        else:
+            lo_bits = mid_bits
+    return float(np.int64(hi_bits).view(np.float64))
