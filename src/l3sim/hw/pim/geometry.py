@@ -1,0 +1,72 @@
+"""The numbers of one rank that the PIM kernels depend on, read once from the host-memory spec.
+
+Keeping them in one small frozen dataclass gives the program builder and the
+closed-form model the same view of the hardware, and isolates this package
+from the layout of the DRAM area's spec classes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from l3sim.errors import ConfigError
+
+BUS_BITS_PER_RANK = 64  # a DDR4/DDR5 DIMM rank's data width without ECC (JEDEC)
+
+
+@dataclass(frozen=True)
+class RankGeometry:
+    """One rank of the host memory: organisation and the timing parameters, in clock cycles."""
+
+    tck_s: float
+    chips_per_rank: int
+    banks_per_chip: int
+    bank_groups: int
+    burst_bytes_per_chip: int  # bytes one chip moves in one burst (device width x burst length / 8)
+    row_bursts: int  # bursts (column accesses) in one row of one bank of one chip
+    channels: int
+    ranks_per_channel: int
+    burst_cycles: int
+    tccd_s: int
+    tccd_l: int
+    trcd: int
+    trp: int
+    tras: int
+    trtp: int
+    twr: int
+    cwl: int
+    cl: int
+    trrd_s: int
+    trrd_l: int
+    tfaw: int
+    trfc: int
+    trefi: int
+
+    @property
+    def burst_bytes_per_rank(self) -> int:
+        """Bytes one burst moves over the rank's 64-bit bus."""
+        return self.burst_bytes_per_chip * self.chips_per_rank
+
+    @property
+    def ranks(self) -> int:
+        return self.channels * self.ranks_per_channel
+
+    @property
+    def channel_bw_bytes_per_s(self) -> float:
+        """Peak of one channel (= one rank's bus): one burst per burst duration."""
+        return self.burst_bytes_per_rank / (self.burst_cycles * self.tck_s)
+
+    @property
+    def bank_pu_bw_bytes_per_s(self) -> float:
+        """Peak of one bank PU: one column of its bank per tCCD_L (paper section II)."""
+        return self.burst_bytes_per_chip / (self.tccd_l * self.tck_s)
+
+
+def rank_geometry(memory) -> RankGeometry:
+    """Read a ``HostMemorySpec`` (the DRAM area's spec) into a RankGeometry."""
+    from l3sim.hw.pim._memory_adapter import geometry_from_memory
+
+    geometry = geometry_from_memory(memory)
+    if geometry.chips_per_rank * geometry.burst_bytes_per_chip * 8 % BUS_BITS_PER_RANK:
+        raise ConfigError("memory: chips per rank x device width must fill the 64-bit rank bus")
+    return geometry
