@@ -1,0 +1,85 @@
+"""Arrival processes: when each request reaches the server.
+
+The arrival string (``RunSpec.arrival``, ``--arrival``) is one of
+
+- ``offline``: every request queued at t = 0 (the L3 paper's procedure);
+- ``poisson:RATE``: a Poisson process of RATE requests/s; the first request
+  arrives at 0 and the gaps are exponential with mean 1/RATE;
+- ``gamma:RATE:CV``: a renewal process with gamma gaps of mean 1/RATE and
+  coefficient of variation CV (CV = 1 is Poisson; CV > 1 is burstier);
+- ``trace`` or ``trace:SCALE``: the trace's own timestamps, rebased so the
+  earliest drawn request arrives at 0, multiplied by SCALE (default 1; 0.5
+  replays twice as fast).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from l3sim.errors import ConfigError
+
+ARRIVAL_FORMS = "offline | poisson:RATE | gamma:RATE:CV | trace[:SCALE]"
+
+
+@dataclass(frozen=True, slots=True)
+class ArrivalProcess:
+    """A parsed arrival string; ``rate_per_s`` and ``cv`` apply to renewal processes, ``scale`` to traces."""
+
+    kind: str
+    rate_per_s: float = 0.0
+    cv: float = 1.0
+    scale: float = 1.0
+
+    @property
+    def needs_trace(self) -> bool:
+        return self.kind == "trace"
+
+
+def _positive(text: str, what: str, spec: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"arrival {spec!r}: {what} must be a finite number > 0, got {text!r}")
+    return value
+
+
+def parse_arrival(spec: str) -> ArrivalProcess:
+    """Parse an arrival string; anything else is a ConfigError listing the accepted forms."""
+    kind, *args = spec.strip().split(":")
+    if kind == "offline" and not args:
+        return ArrivalProcess("offline")
+    if kind == "poisson" and len(args) == 1:
+        return ArrivalProcess("poisson", rate_per_s=_positive(args[0], "RATE (requests/s)", spec))
+    if kind == "gamma" and len(args) == 2:
+        rate = _positive(args[0], "RATE (requests/s)", spec)
+        return ArrivalProcess("gamma", rate_per_s=rate, cv=_positive(args[1], "CV", spec))
+    if kind == "trace" and len(args) <= 1:
+        return ArrivalProcess("trace", scale=_positive(args[0], "SCALE", spec) if args else 1.0)
+    raise ConfigError(f"arrival {spec!r}: expected one of {ARRIVAL_FORMS}")
+
+
+def arrival_times(
+    process: ArrivalProcess, count: int, rng: np.random.Generator, trace_arrival_s: np.ndarray | None = None
+) -> np.ndarray:
+    """Arrival times (s) of ``count`` requests in order; ``trace_arrival_s`` is needed for ``trace``."""
+    if process.kind == "offline":
+        return np.zeros(count)
+    if process.kind == "trace":
+        if trace_arrival_s is None:
+            raise ConfigError("arrival 'trace' needs a trace workload; a synthetic workload has no timestamps")
+        if count == 0:
+            return np.zeros(0)
+        return (trace_arrival_s - trace_arrival_s.min()) * process.scale
+    mean_gap_s = 1.0 / process.rate_per_s
+    num_gaps = max(count - 1, 0)
+    if process.kind == "poisson":
+        gaps = rng.exponential(mean_gap_s, num_gaps)
+    else:
+        shape = process.cv**-2
+        gaps = rng.gamma(shape, mean_gap_s / shape, num_gaps)
+    return np.concatenate(([0.0], np.cumsum(gaps)))[:count]
