@@ -44,10 +44,12 @@ def mac_row(geometry: RankGeometry, row: int, macs: int) -> Segment:
                    seg("PREA", row=row)])
 
 
-def s_load(row: int, bursts: int) -> Segment:
-    """Without pipelining, a V row-round first loads its S from the DRAM copy (bank 0) into the shared buffers."""
-    return concat([seg("ACT", bank=0, row=row), seg("PIM_LD_SB", bank=0, row=row, col=np.arange(bursts)),
-                   seg("PRE", bank=0, row=row)])
+def s_load(geometry: RankGeometry, row: int, bursts: int) -> Segment:
+    """Without pipelining, a V row-round first loads its S from the DRAM copy into the shared buffers.
+
+    The copy is spread over one bank of each bank group, so the loads go at tCCD_S.
+    """
+    return bus_transfer(geometry, "PIM_LD_SB", bursts, row)
 
 
 def with_bus_stream(rows: Segment, name: str, bursts: int, offset: int) -> Segment:
@@ -69,7 +71,7 @@ def with_bus_stream(rows: Segment, name: str, bursts: int, offset: int) -> Segme
 
 
 def bus_transfer(geometry: RankGeometry, name: str, bursts: int, row: int) -> Segment:
-    """``bursts`` ordinary RD or WR bursts, spread over one bank of each bank group, row by row."""
+    """``bursts`` column commands (RD, WR or PIM_LD_SB) over one bank of each bank group, row by row."""
     groups = geometry.bank_groups
     per_row = groups * geometry.row_bursts
     parts = []
@@ -90,7 +92,7 @@ def _phase(geometry: RankGeometry, counts: RowCounts, index: int, first: int, la
     row_bursts = geometry.row_bursts
 
     def one(row: int, macs: int, bursts: int) -> Segment:
-        load = s_load(S_BASE + row, bursts) if s_from_dram else Segment()
+        load = s_load(geometry, S_BASE + row, bursts) if s_from_dram else Segment()
         return concat([load, mac_row(geometry, row, macs)])
 
     parts = [tile(one(base + first, row_bursts, counts.bursts_full), n_full, 1)]

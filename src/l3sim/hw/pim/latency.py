@@ -1,0 +1,264 @@
+"""The fast latency model: the engine's timing of the PIM programs in closed form, vectorised over a batch.
+
+The programs (``programs``) are long repetitions of a few segments: a row-round
+of PIM_MACs over every bank (with or without rank-bus bursts interleaved), a
+transfer of ordinary bursts over one bank per bank group, a run of rank-bus
+bursts. The engine issues commands in order, each at the first cycle its
+timing rules allow; for each segment that gives a duration in closed form from
+the DDR timing parameters (derived below, rule by rule). The call's latency is
+the sum over segments of count x duration, plus refresh, plus the rank PU's
+time where it is not hidden (see ``rank_pu_cycles``). The engine is the
+reference; ``l3sim hw validate`` measures the agreement.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from l3sim.hw.pim.geometry import RankGeometry
+from l3sim.hw.pim.plan import CallPlan, PassCounts, RowCounts
+from l3sim.spec.pim import PIMSpec
+
+
+def act_issue_cycles(geometry: RankGeometry, count: int) -> list[int]:
+    """Issue cycles of ``count`` back-to-back ACTs to banks 0, 1, ... (bank group = bank mod groups).
+
+    tRRD_S between groups, tRRD_L within a group, at most four ACTs per tFAW (JEDEC DDR4 4.3).
+    """
+    times: list[int] = []
+    for i in range(count):
+        t = 0 if i == 0 else times[-1] + (geometry.trrd_l if geometry.bank_groups == 1 else geometry.trrd_s)
+        if i >= geometry.bank_groups:
+            t = max(t, times[i - geometry.bank_groups] + geometry.trrd_l)
+        if i >= 4:
+            t = max(t, times[i - 4] + geometry.tfaw)
+        times.append(t)
+    return times
+
+
+def _last_act(geometry: RankGeometry, count: int) -> int:
+    return act_issue_cycles(geometry, count)[-1]
+
+
+def mac_row_cycles(geometry: RankGeometry, macs, bus_bursts) -> np.ndarray:
+    """One row-round of all-bank PIM_MACs with ``bus_bursts`` rank-bus bursts spread over it.
+
+    From the first ACT to the next segment's first ACT: the last ACT, tRCD, one MAC per tCCD_L, then
+    PREA after tRTP (and no earlier than tRAS after the last ACT), then tRP. If the interleaved bursts
+    need longer than the MACs (one per burst duration), the bus sets the pace instead.
+    """
+    g = geometry
+    macs = np.asarray(macs, dtype=np.int64)
+    bursts = np.asarray(bus_bursts, dtype=np.int64)
+    act = _last_act(g, g.banks_per_chip)
+    bank_path = np.maximum(act + g.trcd + (macs - 1) * g.tccd_l + g.trtp, act + g.tras) + g.trp
+    bus_path = act + g.trcd + bursts * g.burst_cycles + g.trtp + g.trp
+    return np.where(macs > 0, np.maximum(bank_path, bus_path), 0)
+
+
+def serial_k_row_cycles(geometry: RankGeometry, macs, bursts) -> np.ndarray:
+    """A row-round of MACs followed (after PREA) by the read-out of its results: nothing overlaps."""
+    g = geometry
+    macs = np.asarray(macs, dtype=np.int64)
+    bursts = np.asarray(bursts, dtype=np.int64)
+    act = _last_act(g, g.banks_per_chip)
+    prea = np.maximum(act + g.trcd + (macs - 1) * g.tccd_l + g.trtp, act + g.tras)
+    drain = np.where(bursts > 0, (bursts - 1) * g.burst_cycles + 2, 0)
+    return np.where(macs > 0, prea + np.maximum(g.trp, drain), 0)
+
+
+def transfer_cycles(geometry: RankGeometry, bursts, kind: str) -> np.ndarray:
+    """``bursts`` column commands over one bank per bank group, a row of each at a time (``bus_transfer``).
+
+    Per group of rows: ACTs, tRCD, one burst per tCCD_S, then PREA after tRTP (reads) or after the write
+    recovery CWL + burst + tWR (writes), then tRP.
+    """
+    g = geometry
+    bursts = np.asarray(bursts, dtype=np.int64)
+    per_group = g.bank_groups * g.row_bursts
+    close = g.cwl + g.burst_cycles + g.twr if kind == "WR" else g.trtp
+
+    def group(n):
+        act = np.array([_last_act(g, k) if k else 0 for k in range(g.bank_groups + 1)])[np.minimum(n, g.bank_groups)]
+        first = np.maximum(act + 1, g.trcd)
+        return np.where(n > 0, np.maximum(first + (n - 1) * g.tccd_s + close, act + g.tras) + g.trp, 0)
+
+    full, rest = np.divmod(bursts, per_group)
+    return full * group(np.int64(per_group)) + group(rest)
+
+
+def bus_run_cycles(geometry: RankGeometry, bursts) -> np.ndarray:
+    """A run of rank-bus bursts (PIM_WR_SB, PIM_RD_RB) right after a PREA, before the next ACT.
+
+    The bursts go one per burst duration from the cycle after PREA; the next ACT waits for tRP and
+    for the last burst, so the run costs only what it adds beyond tRP (already in the row's duration).
+    """
+    bursts = np.asarray(bursts, dtype=np.int64)
+    return np.where(bursts > 0, np.maximum(0, (bursts - 1) * geometry.burst_cycles + 2 - geometry.trp), 0)
+
+
+def rank_read_cycles(geometry: RankGeometry, bursts) -> np.ndarray:
+    """R-PIM: row-rounds of ordinary reads over every bank, bank groups interleaved (``_rank_pim_program``)."""
+    g = geometry
+    bursts = np.asarray(bursts, dtype=np.int64)
+    per_round = g.banks_per_chip * g.row_bursts
+    acts = act_issue_cycles(g, g.banks_per_chip)
+    # read j (j < banks) waits for its bank's ACT + tRCD; later reads follow at tCCD_S
+    ready = max(max(acts[j] + g.trcd - j * g.tccd_s for j in range(g.banks_per_chip)), acts[-1] + 1)
+
+    def round_cycles(n):
+        last = ready + (n - 1) * g.tccd_s
+        return np.where(n > 0, np.maximum(last + g.trtp, acts[-1] + g.tras) + g.trp, 0)
+
+    full, rest = np.divmod(bursts, per_round)
+    return full * round_cycles(np.int64(per_round)) + round_cycles(rest)
+
+
+def _rows_cycles(geometry: RankGeometry, rows: RowCounts, serial: bool) -> np.ndarray:
+    row = serial_k_row_cycles if serial else mac_row_cycles
+    full = rows.full_rows * row(geometry, geometry.row_bursts, rows.bursts_full)
+    return full + row(geometry, rows.last_macs, rows.last_bursts)
+
+
+def _chunk_tail_bursts(plan: CallPlan, unit: PassCounts, geometry: RankGeometry) -> np.ndarray:
+    """Partial-score bursts that follow a chunk's last PREA: those of its last ``cols_per_token`` MACs.
+
+    ``with_bus_stream`` puts burst j after MAC floor(j x M / n) + lag - 1, so the ones with
+    floor(j x M / n) >= M - lag + 1 land after the chunk: n - ceil((M - lag + 1) x n / M) of them
+    (M and n taken for a chunk of full rows).
+    """
+    rows = unit.k_rows
+    n_rows = rows.full_rows + (rows.last_macs > 0)
+    chunk_rows = -(-n_rows // unit.chunks)
+    macs = chunk_rows * geometry.row_bursts
+    bursts = chunk_rows * rows.bursts_full
+    lag = plan.mapping.cols_per_token
+    return np.where(macs > 0, bursts - (-(-(macs - lag + 1) * bursts // np.maximum(macs, 1))), 0)
+
+
+def _unit_cycles(plan: CallPlan, unit: PassCounts, geometry: RankGeometry) -> np.ndarray:
+    """DRAM cycles of one (round, pass) of a bank-level program, segment by segment."""
+    g = geometry
+    q = bus_run_cycles(g, unit.q_bursts)
+    out = bus_run_cycles(g, unit.out_bursts)
+    if plan.features.pipelining:
+        k = _rows_cycles(g, unit.k_rows, serial=False)
+        v = _rows_cycles(g, unit.v_rows, serial=False)
+        tail = bus_run_cycles(g, _chunk_tail_bursts(plan, unit, g))
+        return q + k + v + unit.chunks * (out + tail)
+    k = _rows_cycles(g, unit.k_rows, serial=True)
+    s = transfer_cycles(g, unit.s_bursts, "WR")
+    if plan.features.relayout == "cpu":
+        s = s + transfer_cycles(g, unit.s_bursts, "RD") + transfer_cycles(g, unit.s_bursts, "WR")
+    rows = unit.v_rows
+    loads = rows.full_rows * transfer_cycles(g, rows.bursts_full, "RD") + transfer_cycles(
+        g, np.where(rows.last_macs > 0, rows.last_bursts, 0), "RD")
+    v = _rows_cycles(g, rows, serial=False)
+    return q + k + s + loads + v + out
+
+
+def dram_cycles(plan: CallPlan, geometry: RankGeometry) -> np.ndarray:
+    """Cycles the engine needs for the call's program, refresh excluded."""
+    g = geometry
+    total = transfer_cycles(g, plan.host_in_bursts, "WR") + transfer_cycles(g, plan.host_out_bursts, "RD")
+    if plan.features.relayout == "cpu":
+        half = plan.relayout_extra_in_bursts // 2
+        total = total + transfer_cycles(g, half, "RD") + transfer_cycles(g, half, "WR")
+        total = total + transfer_cycles(g, plan.relayout_extra_out_bursts, "WR")
+    if plan.mapping is None:
+        return total + rank_read_cycles(g, plan.rank_read_bursts)
+    for unit in plan.passes:
+        total = total + unit.repeat * _unit_cycles(plan, unit, g)
+    return total
+
+
+def rank_pu_cycles(plan: CallPlan, pim: PIMSpec) -> tuple[np.ndarray, np.ndarray]:
+    """The rank PU's busy cycles (adder and softmax units) and its final cross-chunk normalisation.
+
+    Not timed by the DRAM engine (the rank PU is logic on the buffer chip): the adder takes every
+    partial score (N_hc per score) at ``adder_elements_per_cycle``, the softmax unit every score at
+    ``softmax_elements_per_cycle``; at the end the partial outputs of the chunks are combined
+    (heads x head_dim x chunks values through the adder). R-PIM's PU is taken to keep pace with the
+    rank bus, as the paper's 1.6 TB/s figure assumes.
+    """
+    zeros = np.zeros(plan.context_tokens.shape, dtype=np.float64)
+    if plan.mapping is None:
+        return zeros, zeros
+    rpu = pim.rank_pu
+    busy = zeros.copy()
+    final = zeros.copy()
+    for unit in plan.passes:
+        scores = plan.context_tokens * unit.heads * plan.mapping.chip_groups
+        busy += unit.repeat * (scores * plan.mapping.n_hc / rpu.adder_elements_per_cycle
+                               + scores / rpu.softmax_elements_per_cycle)
+        final = np.maximum(final, unit.chunks)
+    final = final * plan.heads * plan.mapping.head_dim / rpu.adder_elements_per_cycle
+    return busy, final
+
+
+def refresh_cycles(busy_cycles, geometry: RankGeometry) -> np.ndarray:
+    """Cycles lost to refresh during ``busy_cycles`` of work: a REF every tREFI blocks the rank for tRFC."""
+    busy = np.asarray(busy_cycles, dtype=np.float64)
+    return busy * geometry.trfc / (geometry.trefi - geometry.trfc)
+
+
+def call_cycles(plan: CallPlan, geometry: RankGeometry, pim: PIMSpec, refresh: bool = True) -> np.ndarray:
+    """Cycles of one call: the program (closed form), refresh, and the rank PU where it is not hidden."""
+    dram = dram_cycles(plan, geometry).astype(np.float64)
+    if refresh:
+        dram = dram + refresh_cycles(dram, geometry)
+    busy, final = rank_pu_cycles(plan, pim)
+    if plan.features.pipelining:
+        return np.maximum(dram, busy) + final
+    return dram + busy + final
+
+
+def _per_rank_heads(heads: int, gqa: int, ranks: int) -> int:
+    """Query heads on the busiest rank when a layer's KV heads are split over ``ranks`` ranks."""
+    from l3sim.errors import ConfigError
+
+    if ranks < 1:
+        raise ConfigError(f"ranks must be >= 1 (got {ranks})")
+    if heads < 1 or gqa < 1 or heads % gqa:
+        raise ConfigError(f"heads ({heads}) must be a positive multiple of gqa ({gqa})")
+    return -(-(heads // gqa) // ranks) * gqa
+
+
+def attention_latency(context_tokens, heads: int, gqa: int, variant: str | None, spec, *, ranks: int = 1,
+                      head_dim: int = 128, refresh: bool = True) -> np.ndarray:
+    """Seconds of one decode-attention call: one layer of one request, ``heads`` query heads in groups of ``gqa``.
+
+    Resources: the layer's KV heads sit on ``ranks`` ranks (1: the paper's placement, a request's layer
+    whole on one rank of its rankset), split evenly; the call ends when the busiest rank ends. Each
+    rank uses its own chips, bank PUs, rank PU and its own bus; the host's transfers (q, new k and v
+    in, outputs back) go over that rank's channel. ``context_tokens`` may be an array (a batch of
+    requests, each timed alone); ``variant`` None takes ``spec.pim.features``. ``spec`` is a
+    :class:`~l3sim.hw.pim.system.PIMSystem`.
+    """
+    from l3sim.hw.pim.plan import plan_call
+    from l3sim.spec.pim import variant_features
+
+    features = spec.pim.features if variant is None else variant_features(variant)
+    plan = plan_call(context_tokens, _per_rank_heads(heads, gqa, ranks), gqa, features, spec.geometry, spec.pim,
+                     head_dim=head_dim)
+    cycles = call_cycles(plan, spec.geometry, spec.pim, refresh=refresh)
+    return cycles.reshape(np.shape(context_tokens)) * spec.geometry.tck_s
+
+
+def attention_cost_coefficients(heads: int, gqa: int, variant: str | None, spec, *, ranks: int = 1,
+                                head_dim: int = 128, fit_tokens: tuple[int, int] = (4096, 131072)) -> tuple[float, float]:
+    """``(fixed_s, per_token_s)`` with latency ~= fixed_s + per_token_s x context_tokens.
+
+    The closed form is affine in the context between row-round boundaries (a row of every bank holds
+    a fixed number of tokens), so the secant through ``fit_tokens`` is exact at both ends and within a
+    row-round's duration elsewhere; the serving simulator sums it over a rank's requests.
+    """
+    lo, hi = fit_tokens
+    t_lo, t_hi = attention_latency(np.array([lo, hi]), heads, gqa, variant, spec, ranks=ranks, head_dim=head_dim)
+    per_token = (t_hi - t_lo) / (hi - lo)
+    return float(t_lo - per_token * lo), float(per_token)
+
+
+def kv_capacity_tokens_per_rank(kv_bytes_per_token_per_layer: int, layers_on_rank: int, spec) -> int:
+    """Tokens of one request's KV cache a rank can hold when ``layers_on_rank`` of its layers live there."""
+    return int(spec.geometry.rank_capacity_bytes // (kv_bytes_per_token_per_layer * layers_on_rank))
