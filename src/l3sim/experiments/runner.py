@@ -1,0 +1,167 @@
+"""Run a sweep: validate every point, run the missing ones through an executor, store, then write the outputs.
+
+Output directory layout::
+
+    store/parts/<hash>.parquet   one row per finished point (see l3sim.experiments.store)
+    results.parquet              one row per point of this sweep, in grid order
+    results.csv                  the same table as CSV
+    plots/<y>_vs_<x>[_by_<hue>].png
+
+Rows of points that finished with an :class:`~l3sim.errors.L3SimError` (say a
+configuration that does not fit) are stored with status "error" and its
+message: they are a deterministic verdict on the spec. Points whose run raised
+anything else have status "crashed" in the results but are not stored, so the
+next run of the same sweep retries them.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from l3sim.errors import L3SimError, MissingDependencyError
+from l3sim.experiments.executor import RunFn, make_executor
+from l3sim.experiments.progress import sweep_progress
+from l3sim.experiments.store import (
+    ELAPSED_COL,
+    ERROR_COL,
+    HASH_COL,
+    META_COLUMNS,
+    STATUS_COL,
+    ResultStore,
+    atomic_write,
+)
+from l3sim.experiments.sweep import Point, Sweep
+from l3sim.experiments.sweep_plots import draw_plot, plot_file_name
+
+STORE_DIR = "store"
+RESULTS_PARQUET = "results.parquet"
+RESULTS_CSV = "results.csv"
+PLOTS_DIR = "plots"
+#: Prefix of a metric column whose name is also a grid key (the grid key keeps the plain name).
+CLASH_PREFIX = "result."
+
+
+def simulate_point(spec: dict[str, Any]) -> dict[str, Any]:
+    """The default run function: one serving simulation of ``spec``, its flat metrics."""
+    from l3sim.serving import simulate  # imported here: the serving layer is optional for this module
+    from l3sim.spec.run import RunSpec
+
+    return simulate(RunSpec.parse(spec, source="sweep point")).to_dict()
+
+
+def require_simulator() -> None:
+    """Raise MissingDependencyError unless ``l3sim.serving.simulate`` can be imported."""
+    try:
+        from l3sim.serving import simulate  # noqa: F401
+    except ImportError as exc:
+        raise MissingDependencyError(f"the serving simulator (l3sim.serving.simulate) is not available: {exc}") from None
+
+
+def run_fn_name(run_fn: RunFn) -> str:
+    """``module.qualname`` of a run function: part of every store key."""
+    return f"{run_fn.__module__}.{run_fn.__qualname__}"
+
+
+@dataclass
+class SweepReport:
+    """What a sweep did: counts, the crashed points' messages, the results table and the files written."""
+
+    total: int
+    reused: int
+    ran: int
+    crashed: dict[str, str] = field(default_factory=dict)
+    results: pd.DataFrame = field(default_factory=pd.DataFrame)
+    files: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts by status and file paths, for printing."""
+        statuses = self.results[STATUS_COL].value_counts().to_dict() if len(self.results) else {}
+        return {"points": self.total, "reused": self.reused, "ran": self.ran, **statuses, "files": self.files}
+
+
+def results_table(sweep: Sweep, points: list[Point], stored: pd.DataFrame, crashed: dict[str, str]) -> pd.DataFrame:
+    """One row per point in grid order: grid values, status, error, metrics, elapsed_s, hash."""
+    metric_cols = [c for c in stored.columns if c not in META_COLUMNS]
+    wanted = sweep.output.metrics or metric_cols
+    missing = [m for m in wanted if m not in metric_cols]
+    if missing and (stored[STATUS_COL] == "ok").any():
+        raise L3SimError(
+            f"{sweep.source}: output.metrics {missing} are not produced by the run; it gives: {', '.join(metric_cols)}"
+        )
+    keys = sweep.keys
+    rows = []
+    for point in points:
+        row: dict[str, Any] = dict(point.params)
+        if point.key in stored.index:
+            found = stored.loc[point.key]
+            row[STATUS_COL], row[ERROR_COL] = found[STATUS_COL], found[ERROR_COL]
+            metrics = {m: found.get(m, math.nan) for m in wanted}
+            elapsed = found[ELAPSED_COL]
+        else:
+            row[STATUS_COL], row[ERROR_COL] = "crashed", crashed.get(point.key, "not run")
+            metrics, elapsed = {m: math.nan for m in wanted}, math.nan
+        for name, value in metrics.items():
+            row[f"{CLASH_PREFIX}{name}" if name in keys else name] = value
+        row[ELAPSED_COL], row[HASH_COL] = elapsed, point.key
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def write_outputs(table: pd.DataFrame, sweep: Sweep, out_dir: Path) -> dict[str, str]:
+    """Write results.parquet, results.csv and the plots (each atomically); return their paths by name."""
+    files = {RESULTS_PARQUET: out_dir / RESULTS_PARQUET, RESULTS_CSV: out_dir / RESULTS_CSV}
+    atomic_write(files[RESULTS_PARQUET], lambda tmp: table.to_parquet(tmp, engine="pyarrow", index=False))
+    atomic_write(files[RESULTS_CSV], lambda tmp: table.to_csv(tmp, index=False))
+    for plot in sweep.output.plots:
+        path = out_dir / PLOTS_DIR / plot_file_name(plot)
+        draw_plot(table, plot, path, sweep.keys)
+        files[path.name] = path
+    return {name: str(path) for name, path in files.items()}
+
+
+def run_sweep(
+    sweep: Sweep,
+    out_dir: Path | str,
+    *,
+    backend: str = "joblib",
+    address: str | None = None,
+    jobs: int | None = None,
+    run_fn: RunFn = simulate_point,
+    progress: bool = True,
+) -> SweepReport:
+    """Run every point of ``sweep`` not yet in ``out_dir/store`` and write the outputs.
+
+    Order of work, so that bad input writes nothing: every point is validated,
+    then the executor connects (an unreachable Ray address fails here), and only
+    then is the output directory created. Points with equal specs run once.
+    An interrupt (Ctrl-C) propagates after the finished points are stored;
+    running the same sweep again resumes.
+    """
+    out_dir = Path(out_dir)
+    points = sweep.points(run_fn_name(run_fn))
+    unique = {point.key: point.spec for point in points}
+    with make_executor(backend, address=address, jobs=jobs) as executor:
+        store = ResultStore(out_dir / STORE_DIR)
+        todo = [(key, spec) for key, spec in unique.items() if key not in store.done()]
+        crashed: dict[str, str] = {}
+        with sweep_progress(len(unique), len(unique) - len(todo), progress) as advance:
+            with closing(executor.map(run_fn, [spec for _, spec in todo])) as outcomes:
+                for index, outcome in outcomes:
+                    key, spec = todo[index]
+                    if outcome.status == "crashed":
+                        crashed[key] = outcome.error
+                    else:
+                        store.put(
+                            key, spec, outcome.metrics, status=outcome.status, error=outcome.error,
+                            elapsed_s=outcome.elapsed_s,
+                        )
+                    advance()
+    table = results_table(sweep, points, store.read(unique), crashed)
+    files = write_outputs(table, sweep, out_dir)
+    return SweepReport(len(points), len(unique) - len(todo), len(todo), crashed, table, files)

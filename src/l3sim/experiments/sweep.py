@@ -1,0 +1,254 @@
+"""Sweep files: a user grid over any RunSpec fields, expanded into fully validated points.
+
+A sweep file is TOML (see docs/sweeps.md for the full format and examples)::
+
+    [base]                      # RunSpec fields shared by every point, preset names allowed
+    platform = "dgx-a100"
+    model = "gpt-175b"
+    set = ["gpu.compute_util=0.8"]   # dotted overrides applied to every point
+
+    [grid]                      # the cross product of these axes
+    seed = [0, 1]
+    "serving.max_batch_tokens" = {start = 4096, stop = 16384, step = 4096}   # stop is inclusive
+
+    [[zip]]                     # keys varied together (equal-length lists), crossed with the grid
+    model = ["gpt-175b", "llama-2-70b"]
+    "parallel.tp" = [8, 4]
+
+    [output]
+    metrics = ["throughput_tok_s"]
+    plots = [{x = "serving.max_batch_tokens", y = "throughput_tok_s", hue = "seed"}]
+
+Every point is built with :func:`l3sim.spec.run.build_run_spec` before anything
+runs, so an unknown key or a value of the wrong type is reported (naming the
+key) by the RunSpec's own validation: the sweep never holds a list of known keys
+that could fall behind the spec.
+
+How a point's spec is built (later wins; a key may not appear both in [base]
+and in the grid, which would make the precedence matter):
+``[base]`` fields < grid keys without a dot (whole fields: ``model``,
+``workload``, ``seed``, ...) < ``[base].set`` < grid keys with dots.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from pydantic import Field
+
+from l3sim.errors import ConfigError
+from l3sim.experiments.store import canonical_json, spec_hash
+from l3sim.spec.base import Spec
+from l3sim.spec.presets import load_toml, parse_override
+from l3sim.spec.run import build_run_spec
+
+#: Significant digits kept for float range values, so that 0.1-steps give 0.3 and not 0.30000000000000004.
+RANGE_FLOAT_DIGITS = 12
+_RANGE_KEYS = {"start", "stop", "step"}
+
+
+class PlotSpec(Spec):
+    """One plot of the results: ``y`` against ``x``, one line per value of ``hue``."""
+
+    x: str = Field(description="a grid key")
+    y: str = Field(description="a metric")
+    hue: str | None = Field(None, description="a grid key; one line per value")
+
+
+class OutputSpec(Spec):
+    """What to keep and draw."""
+
+    metrics: list[str] = Field(default_factory=list, description="metric columns to keep (empty: all)")
+    plots: list[PlotSpec] = Field(default_factory=list)
+
+
+class SweepFileSpec(Spec):
+    """The top level of a sweep file: the tables it may have (anything else is an error)."""
+
+    base: dict[str, Any] = Field(default_factory=dict)
+    grid: dict[str, Any] = Field(default_factory=dict)
+    zip: list[dict[str, Any]] = Field(default_factory=list)
+    output: OutputSpec = Field(default_factory=OutputSpec)
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One dimension of the grid: its keys (several for a zip group) and one tuple of values per step."""
+
+    keys: tuple[str, ...]
+    steps: tuple[tuple[Any, ...], ...]
+
+
+@dataclass(frozen=True)
+class Point:
+    """One run of a sweep: the grid values that define it, its fully resolved spec and the spec's key."""
+
+    params: dict[str, Any]
+    spec: dict[str, Any]
+    key: str
+
+
+def toml_literal(value: Any) -> str:
+    """``value`` written as a TOML value, so that a grid value can travel as a ``dotted.key=value`` override."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return canonical_json(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{canonical_json(str(k))} = {toml_literal(v)}" for k, v in value.items()) + "}"
+    raise ConfigError(f"cannot use a {type(value).__name__} value in a sweep: {value!r}")
+
+
+def _range_values(key: str, spec: Mapping[str, Any]) -> list[Any]:
+    """The values of a ``{start, stop, step}`` range, ``stop`` included when the steps land on it."""
+    unknown = set(spec) - _RANGE_KEYS
+    if unknown or not {"start", "stop"} <= set(spec):
+        raise ConfigError(f"grid key {key!r}: a range needs start and stop (and optionally step), got {sorted(spec)}")
+    start, stop, step = spec["start"], spec["stop"], spec.get("step", 1)
+    for name, number in (("start", start), ("stop", stop), ("step", step)):
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            raise ConfigError(f"grid key {key!r}: range {name} must be a number, got {number!r}")
+    if step <= 0:
+        raise ConfigError(f"grid key {key!r}: range step must be positive, got {step!r}")
+    if stop < start:
+        raise ConfigError(f"grid key {key!r}: range stop {stop!r} is below start {start!r}")
+    count = math.floor((stop - start) / step + 1e-9) + 1
+    if all(isinstance(n, int) for n in (start, stop, step)):
+        return [start + i * step for i in range(count)]
+    return [float(f"{start + i * step:.{RANGE_FLOAT_DIGITS}g}") for i in range(count)]
+
+
+def _axis_values(key: str, value: Any) -> list[Any]:
+    if isinstance(value, list):
+        if not value:
+            raise ConfigError(f"grid key {key!r}: the list of values is empty")
+        return value
+    if isinstance(value, dict) and "start" in value:
+        return _range_values(key, value)
+    raise ConfigError(f"grid key {key!r}: expected a list of values or a {{start, stop, step}} range, got {value!r}")
+
+
+def _flatten_keys(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Dotted keys written bare in TOML arrive as nested tables; turn them back into dotted names."""
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and "start" not in value:
+            flat.update(_flatten_keys(value, prefix=f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _axes(grid: Mapping[str, Any], zips: list[dict[str, Any]]) -> list[Axis]:
+    axes = [Axis((key,), tuple((v,) for v in _axis_values(key, value))) for key, value in _flatten_keys(grid).items()]
+    for number, group in enumerate(zips, start=1):
+        columns = {key: _axis_values(key, value) for key, value in _flatten_keys(group).items()}
+        if not columns:
+            raise ConfigError(f"zip group {number} is empty")
+        lengths = {key: len(values) for key, values in columns.items()}
+        if len(set(lengths.values())) > 1:
+            raise ConfigError(f"zip group {number}: its lists must have equal lengths, got {lengths}")
+        axes.append(Axis(tuple(columns), tuple(zip(*columns.values()))))
+    keys = [key for axis in axes for key in axis.keys]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise ConfigError(f"grid key(s) {', '.join(map(repr, repeated))} appear more than once in [grid] and [[zip]]")
+    if not axes:
+        raise ConfigError("the grid is empty: give [grid] (or [[zip]]) at least one key with a list of values")
+    return axes
+
+
+def param_value(value: Any) -> Any:
+    """A grid value as a table cell: scalars as they are, tables and lists as canonical JSON."""
+    return canonical_json(value) if isinstance(value, (dict, list)) else value
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A parsed sweep file: base fields and overrides, the grid axes, and the output wishes."""
+
+    source: str
+    base_fields: dict[str, Any]
+    base_set: tuple[str, ...]
+    axes: tuple[Axis, ...]
+    output: OutputSpec
+
+    @property
+    def keys(self) -> list[str]:
+        """The grid keys, in file order: the parameter columns of the results."""
+        return [key for axis in self.axes for key in axis.keys]
+
+    @property
+    def size(self) -> int:
+        """Number of points (the product of the axis lengths)."""
+        return math.prod(len(axis.steps) for axis in self.axes)
+
+    def points(self, run_fn_name: str) -> list[Point]:
+        """Every point, in grid order (the last axis varies fastest), each validated as a RunSpec."""
+        result = []
+        for combo in itertools.product(*(axis.steps for axis in self.axes)):
+            params = {key: value for axis, step in zip(self.axes, combo) for key, value in zip(axis.keys, step)}
+            fields = dict(self.base_fields)
+            overrides = list(self.base_set)
+            for key, value in params.items():
+                if "." in key:
+                    overrides.append(f"{key}={toml_literal(value)}")
+                else:
+                    fields[key] = value
+            try:
+                spec = build_run_spec(overrides, **fields).model_dump(mode="json")
+            except ConfigError as exc:
+                shown = ", ".join(f"{k}={param_value(v)}" for k, v in params.items())
+                raise ConfigError(f"{self.source}: point ({shown}): {exc}") from None
+            result.append(Point({k: param_value(v) for k, v in params.items()}, spec, spec_hash(spec, run_fn_name)))
+        return result
+
+
+def _check_output(output: OutputSpec, keys: list[str], source: str) -> None:
+    for number, plot in enumerate(output.plots, start=1):
+        for role, column in (("x", plot.x), ("hue", plot.hue)):
+            if column is not None and column not in keys:
+                raise ConfigError(f"{source}: output.plots[{number}].{role} = {column!r} is not a grid key ({keys})")
+        if output.metrics and plot.y not in output.metrics:
+            raise ConfigError(f"{source}: output.plots[{number}].y = {plot.y!r} is not in output.metrics")
+
+
+def parse_sweep(data: Mapping[str, Any], source: str = "sweep file") -> Sweep:
+    """Validate the tables of a sweep file (not yet the points: see :meth:`Sweep.points`)."""
+    top = SweepFileSpec.parse(data, source=source)
+    base = dict(top.base)
+    base_set = base.pop("set", [])
+    if not isinstance(base_set, list) or not all(isinstance(s, str) for s in base_set):
+        raise ConfigError(f"{source}: base.set must be a list of 'dotted.key=value' strings, got {base_set!r}")
+    try:
+        axes = _axes(top.grid, top.zip)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    fixed = set(base) | {".".join(parse_override(text)[0]) for text in base_set}
+    keys = [key for axis in axes for key in axis.keys]
+    clash = sorted(fixed & set(keys))
+    if clash:
+        raise ConfigError(f"{source}: key(s) {', '.join(map(repr, clash))} are set in [base] and varied in the grid")
+    _check_output(top.output, keys, source)
+    return Sweep(source, base, tuple(base_set), tuple(axes), top.output)
+
+
+def load_sweep(path: Path | str) -> Sweep:
+    """Read and validate the sweep file at ``path`` (TOML, read with tomllib; nothing is evaluated)."""
+    path = Path(path)
+    return parse_sweep(load_toml(path), source=str(path))
