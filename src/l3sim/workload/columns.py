@@ -67,11 +67,11 @@ def token_counts(raw: RawColumns, field: str) -> np.ndarray:
     return integers(raw, field, 1, "a whole number of tokens >= 1")
 
 
-def seconds(raw: RawColumns, field: str, seconds_per_unit: float) -> np.ndarray:
-    """Times in seconds from a numeric column in units of ``seconds_per_unit``."""
+def seconds(raw: RawColumns, field: str, units_per_second: float) -> np.ndarray:
+    """Times in seconds from a numeric column in units of 1/``units_per_second`` s (division keeps 1500 ms exact)."""
     values = as_numbers(raw, field)
     _raise_first(~np.isfinite(values), raw, field, "a finite number")
-    return values * seconds_per_unit
+    return values / units_per_second
 
 
 def _parse_datetimes(cells: np.ndarray) -> np.ndarray:
@@ -97,7 +97,7 @@ def datetime_seconds(raw: RawColumns, field: str) -> np.ndarray:
     ns = _parse_datetimes(raw.values[field])
     _raise_first(ns == np.iinfo(np.int64).min, raw, field, "an ISO-8601 date-time such as 2023-11-16 18:15:46.68")
     # difference modulo 2**64 is exact: the span of representable dates is below 2**64 ns
-    return (ns.view(np.uint64) - ns.min().astype(np.uint64)).astype(np.float64) * 1e-9
+    return (ns.view(np.uint64) - ns.min().astype(np.uint64)).astype(np.float64) / 1e9
 
 
 def unique_ids(raw: RawColumns, field: str) -> np.ndarray:

@@ -13,7 +13,7 @@ from l3sim.workload import columns
 from l3sim.workload.formats import TraceFormat, get_format, infer_format
 from l3sim.workload.rows import decode, read_csv_columns, read_jsonl_columns
 
-SECONDS_PER_UNIT = {"s": 1.0, "ms": 1e-3}
+UNITS_PER_SECOND = {"s": 1.0, "ms": 1000.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,7 @@ def parse_trace(data: bytes, fmt: TraceFormat | str, source: str) -> TraceTable:
     if fmt.arrival_unit == "datetime":
         arrival_s = columns.datetime_seconds(raw, fmt.arrival_column)
     else:
-        arrival_s = columns.seconds(raw, fmt.arrival_column, SECONDS_PER_UNIT[fmt.arrival_unit])
+        arrival_s = columns.seconds(raw, fmt.arrival_column, UNITS_PER_SECOND[fmt.arrival_unit])
     prompt = columns.token_counts(raw, fmt.prompt_column)
     output = columns.token_counts(raw, fmt.output_column)
     if fmt.id_column in raw.values:
