@@ -1,7 +1,54 @@
-"""Placeholder: this command group is being written; it registers nothing yet."""
+"""``l3sim sweep SWEEP.toml``: run a grid of simulations into a resumable results store (docs/sweeps.md)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
 
 import typer
 
+from l3sim.cli.output import print_json, print_mapping
+
+DEFAULT_OUT_ROOT = Path("l3sim-sweeps")
+
+
+def sweep(
+    sweep_file: Path = typer.Argument(..., help="the sweep file (TOML; see docs/sweeps.md)"),
+    backend: str = typer.Option("joblib", "--backend", help="serial | joblib (local processes) | ray"),
+    out: Path = typer.Option(None, "--out", help="output directory (default: l3sim-sweeps/<file stem>)"),
+    address: str = typer.Option(None, "--address", help="ray only: HOST:PORT of a running cluster, or 'auto'"),
+    jobs: int = typer.Option(None, "--jobs", help="local worker processes (default: all CPUs)"),
+    no_progress: bool = typer.Option(False, "--no-progress", help="no progress bar"),
+    as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
+) -> None:
+    """Run every point of the grid not yet in the store; write results.parquet, results.csv and plots.
+
+    Interrupted sweeps resume: run the same command again.
+    """
+    from l3sim.experiments.runner import require_simulator, run_sweep
+    from l3sim.experiments.sweep import load_sweep
+
+    spec = load_sweep(sweep_file)
+    require_simulator()
+    out_dir = out or DEFAULT_OUT_ROOT / sweep_file.stem
+    try:
+        report = run_sweep(
+            spec, out_dir, backend=backend, address=address, jobs=jobs, progress=not (no_progress or as_json)
+        )
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: finished points are kept in {out_dir}; run the same command to resume", err=True)
+        raise typer.Exit(130) from None
+    summary = report.summary()
+    if as_json:
+        print_json({**summary, "crashed_errors": report.crashed})
+    else:
+        print_mapping(f"sweep {sweep_file}", summary)
+        for message, count in Counter(report.crashed.values()).items():
+            typer.echo(f"{count} point(s) crashed (not stored, retried on the next run): {message}", err=True)
+    if report.crashed:
+        raise typer.Exit(1)
+
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the application."""
+    """Add ``l3sim sweep`` to the application."""
+    app.command("sweep")(sweep)

@@ -118,7 +118,8 @@ def write_outputs(table: pd.DataFrame, sweep: Sweep, out_dir: Path) -> dict[str,
     files = {RESULTS_PARQUET: out_dir / RESULTS_PARQUET, RESULTS_CSV: out_dir / RESULTS_CSV}
     atomic_write(files[RESULTS_PARQUET], lambda tmp: table.to_parquet(tmp, engine="pyarrow", index=False))
     atomic_write(files[RESULTS_CSV], lambda tmp: table.to_csv(tmp, index=False))
-    for plot in sweep.output.plots:
+    plots = sweep.output.plots if (table[STATUS_COL] == "ok").any() else []  # nothing finished: nothing to draw
+    for plot in plots:
         path = out_dir / PLOTS_DIR / plot_file_name(plot)
         draw_plot(table, plot, path, sweep.keys)
         files[path.name] = path
