@@ -92,6 +92,14 @@ class Point:
     key: str
 
 
+def _toml_string(text: str) -> str:
+    """A TOML basic string: backslash, quote and control characters (which TOML forbids raw) escaped."""
+    escaped = (
+        f"\\u{ord(c):04x}" if (ord(c) < 0x20 or ord(c) == 0x7F) else ("\\" + c if c in '"\\' else c) for c in text
+    )
+    return '"' + "".join(escaped) + '"'
+
+
 def toml_literal(value: Any) -> str:
     """``value`` written as a TOML value, so that a grid value can travel as a ``dotted.key=value`` override."""
     if isinstance(value, bool):
@@ -105,11 +113,11 @@ def toml_literal(value: Any) -> str:
             return "inf" if value > 0 else "-inf"
         return repr(value)
     if isinstance(value, str):
-        return canonical_json(value)  # a JSON string is a valid TOML basic string
+        return _toml_string(value)
     if isinstance(value, list):
         return "[" + ", ".join(toml_literal(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{canonical_json(str(k))} = {toml_literal(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{_toml_string(str(k))} = {toml_literal(v)}" for k, v in value.items()) + "}"
     raise ConfigError(f"cannot use a {type(value).__name__} value in a sweep: {value!r}")
 
 
