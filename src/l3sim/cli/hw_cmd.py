@@ -1,7 +1,56 @@
-"""Placeholder: this command group is being written; it registers nothing yet."""
+"""``l3sim hw``: capacity and bandwidths of a DIMM-PIM host memory; ``l3sim hw validate``: fast model vs engine."""
+
+from __future__ import annotations
 
 import typer
 
+from l3sim.cli.output import print_json, print_mapping, print_rows
+
+PLATFORM_HELP = "memory preset name (kind 'memory') or a TOML file"
+SET_HELP = "override a field: dotted.key=value (pim.* for the PIM units, others for the memory)"
+
+hw_app = typer.Typer(help="DIMM-PIM hardware: capacity, bandwidth, the fast model's agreement with the engine.")
+
+
+@hw_app.callback(invoke_without_command=True)
+def hw(
+    ctx: typer.Context,
+    platform: str = typer.Option("dgx-a100-l3", "--platform", help=PLATFORM_HELP),
+    overrides: list[str] = typer.Option([], "--set", help=SET_HELP),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """Capacity, CPU / rank-PIM / bank-PIM peak bandwidths and the engine-measured streaming bandwidth."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from l3sim.hw.pim.report import report
+    from l3sim.hw.pim.system import load_pim_system
+
+    system = load_pim_system(platform, overrides)
+    result = {"platform": platform, **report(system.memory, system.pim)}
+    if as_json:
+        print_json(result)
+    else:
+        print_mapping(f"hw: {platform}", result)
+
+
+@hw_app.command("validate")
+def validate(
+    platforms: list[str] = typer.Option(None, "--platform", help=PLATFORM_HELP + " (repeat; default: DDR4 and DDR5)"),
+    overrides: list[str] = typer.Option([], "--set", help=SET_HELP),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """Run the fast latency model against the command-level engine over contexts 128..131,072, MHA and GQA-8."""
+    from l3sim.hw.pim.validate import DEFAULT_PLATFORMS, validate_grid
+
+    result = validate_grid(platforms or list(DEFAULT_PLATFORMS), overrides)
+    if as_json:
+        print_json(result)
+        return
+    print_rows("fast model vs engine", result["points"],
+               ["platform", "attention", "variant", "context_tokens", "engine_s", "model_s", "rel_err"])
+    print_mapping("agreement", {"max_rel_err": result["max_rel_err"], "worst": result["worst"]})
+
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the application."""
+    """Add ``hw`` and ``hw validate``."""
+    app.add_typer(hw_app, name="hw")

@@ -24,6 +24,7 @@ class RankGeometry:
     bank_groups: int
     burst_bytes_per_chip: int  # bytes one chip moves in one burst (device width x burst length / 8)
     row_bursts: int  # bursts (column accesses) in one row of one bank of one chip
+    rows_per_bank: int
     channels: int
     ranks_per_channel: int
     burst_cycles: int
@@ -48,6 +49,11 @@ class RankGeometry:
         return self.burst_bytes_per_chip * self.chips_per_rank
 
     @property
+    def rank_capacity_bytes(self) -> int:
+        """Bytes one rank stores: chips x banks x rows x row size."""
+        return self.chips_per_rank * self.banks_per_chip * self.rows_per_bank * self.row_bursts * self.burst_bytes_per_chip
+
+    @property
     def ranks(self) -> int:
         return self.channels * self.ranks_per_channel
 
@@ -63,7 +69,9 @@ class RankGeometry:
 
 
 def rank_geometry(memory) -> RankGeometry:
-    """Read a ``HostMemorySpec`` (the DRAM area's spec) into a RankGeometry."""
+    """Read a ``HostMemorySpec`` (the DRAM area's spec) into a RankGeometry; a RankGeometry passes through."""
+    if isinstance(memory, RankGeometry):
+        return memory
     from l3sim.hw.pim._memory_adapter import geometry_from_memory
 
     geometry = geometry_from_memory(memory)

@@ -120,20 +120,28 @@ def _rows_cycles(geometry: RankGeometry, rows: RowCounts, serial: bool) -> np.nd
     return full + row(geometry, rows.last_macs, rows.last_bursts)
 
 
-def _chunk_tail_bursts(plan: CallPlan, unit: PassCounts, geometry: RankGeometry) -> np.ndarray:
-    """Partial-score bursts that follow a chunk's last PREA: those of its last ``cols_per_token`` MACs.
+def _tail_bursts(macs, bursts, lag: int) -> np.ndarray:
+    """Bursts ``with_bus_stream`` puts after the last of ``macs`` MACs: burst j follows MAC
+    floor(j x macs / bursts) + lag - 1, so n - ceil((macs - lag + 1) x n / macs) of them fall past the end."""
+    macs = np.asarray(macs, dtype=np.int64)
+    bursts = np.asarray(bursts, dtype=np.int64)
+    inside = -(-np.maximum(macs - lag + 1, 0) * bursts // np.maximum(macs, 1))
+    return np.where(macs > 0, bursts - inside, bursts)
 
-    ``with_bus_stream`` puts burst j after MAC floor(j x M / n) + lag - 1, so the ones with
-    floor(j x M / n) >= M - lag + 1 land after the chunk: n - ceil((M - lag + 1) x n / M) of them
-    (M and n taken for a chunk of full rows).
-    """
+
+def _chunk_tails_cycles(plan: CallPlan, unit: PassCounts, geometry: RankGeometry) -> np.ndarray:
+    """What the partial scores left after each chunk's last PREA add (all chunks full but the last)."""
     rows = unit.k_rows
-    n_rows = rows.full_rows + (rows.last_macs > 0)
+    last_partial = rows.last_macs > 0
+    n_rows = rows.full_rows + last_partial
     chunk_rows = -(-n_rows // unit.chunks)
-    macs = chunk_rows * geometry.row_bursts
-    bursts = chunk_rows * rows.bursts_full
     lag = plan.mapping.cols_per_token
-    return np.where(macs > 0, bursts - (-(-(macs - lag + 1) * bursts // np.maximum(macs, 1))), 0)
+    full_tail = _tail_bursts(chunk_rows * geometry.row_bursts, chunk_rows * rows.bursts_full, lag)
+    last_rows = n_rows - (unit.chunks - 1) * chunk_rows
+    last_macs = (last_rows - 1) * geometry.row_bursts + np.where(last_partial, rows.last_macs, geometry.row_bursts)
+    last_bursts = (last_rows - 1) * rows.bursts_full + np.where(last_partial, rows.last_bursts, rows.bursts_full)
+    last_tail = _tail_bursts(last_macs, last_bursts, lag)
+    return (unit.chunks - 1) * bus_run_cycles(geometry, full_tail) + bus_run_cycles(geometry, last_tail)
 
 
 def _unit_cycles(plan: CallPlan, unit: PassCounts, geometry: RankGeometry) -> np.ndarray:
@@ -144,8 +152,7 @@ def _unit_cycles(plan: CallPlan, unit: PassCounts, geometry: RankGeometry) -> np
     if plan.features.pipelining:
         k = _rows_cycles(g, unit.k_rows, serial=False)
         v = _rows_cycles(g, unit.v_rows, serial=False)
-        tail = bus_run_cycles(g, _chunk_tail_bursts(plan, unit, g))
-        return q + k + v + unit.chunks * (out + tail)
+        return q + k + v + unit.chunks * out + _chunk_tails_cycles(plan, unit, g)
     k = _rows_cycles(g, unit.k_rows, serial=True)
     s = transfer_cycles(g, unit.s_bursts, "WR")
     if plan.features.relayout == "cpu":

@@ -20,3 +20,23 @@ class PIMSystem:
     def geometry(self) -> RankGeometry:
         """The rank numbers the kernels use, read once."""
         return rank_geometry(self.memory)
+
+
+def load_pim_system(platform: str = "dgx-a100-l3", overrides: list[str] | None = None) -> PIMSystem:
+    """A memory preset (kind "memory") or TOML file, with ``--set`` overrides.
+
+    ``pim.<field>=value`` sets a PIMSpec field (e.g. ``pim.mapping.n_hc=4``); any other key sets a field
+    of the memory spec (e.g. ``channels=32``).
+    """
+    from l3sim.hw.dram_adapter import parse_memory
+    from l3sim.spec.presets import apply_overrides, load_preset_data
+
+    data, source = load_preset_data("memory", platform)
+    pim_data = data.pop("pim", {}) or {}
+    memory_overrides = [o for o in overrides or [] if not o.strip().startswith("pim.")]
+    pim_overrides = [o.strip()[len("pim."):] for o in overrides or [] if o.strip().startswith("pim.")]
+    memory = parse_memory(apply_overrides(data, memory_overrides), source)
+    pim = PIMSpec.parse(pim_data, source=f"{source} [pim]")
+    if pim_overrides:
+        pim = PIMSpec.parse(apply_overrides(pim.model_dump(), pim_overrides), source="pim (after --set overrides)")
+    return PIMSystem(memory, pim)

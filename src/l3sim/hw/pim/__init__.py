@@ -1,0 +1,44 @@
+"""DIMM-PIM: the attention kernels' command programs, their fast closed-form latency, event counts, reports.
+
+Public API (``spec`` is a :class:`PIMSystem`: a host memory spec plus a PIMSpec):
+
+- ``attention_latency(context_tokens, heads, gqa, variant, spec, *, ranks=1)`` -> seconds (ndarray)
+- ``attention_cost_coefficients(heads, gqa, variant, spec, *, ranks=1)`` -> (fixed_s, per_token_s)
+- ``kv_capacity_tokens_per_rank(kv_bytes_per_token_per_layer, layers_on_rank, spec)`` -> int
+- ``event_counts(context_tokens, heads, gqa, variant, spec)`` -> dict of ndarrays
+- ``report(memory, pim)`` -> dict (``l3sim hw``)
+- ``build_program(context_tokens, heads, gqa, variant, memory, pim)`` -> the DRAM engine's CommandStream
+- ``reference_latency(context_tokens, heads, gqa, variant, spec)`` -> seconds from the engine
+"""
+
+from l3sim.hw.pim.events import event_counts
+from l3sim.hw.pim.latency import attention_cost_coefficients, attention_latency, kv_capacity_tokens_per_rank
+from l3sim.hw.pim.report import report
+from l3sim.hw.pim.system import PIMSystem, load_pim_system
+
+
+def build_program(context_tokens: int, heads: int, gqa: int, variant: str, memory, pim=None):
+    """The engine's CommandStream of one call (see ``l3sim.hw.pim.reference``)."""
+    from l3sim.hw.pim.reference import build_program as build
+
+    return build(context_tokens, heads, gqa, variant, memory, pim)
+
+
+def reference_latency(context_tokens, heads: int, gqa: int, variant: str, spec, **kwargs):
+    """Seconds of one call timed by the command-level engine (see ``l3sim.hw.pim.reference``)."""
+    from l3sim.hw.pim.reference import reference_latency as timed
+
+    return timed(context_tokens, heads, gqa, variant, spec, **kwargs)
+
+
+__all__ = [
+    "PIMSystem",
+    "attention_cost_coefficients",
+    "attention_latency",
+    "build_program",
+    "event_counts",
+    "kv_capacity_tokens_per_rank",
+    "load_pim_system",
+    "reference_latency",
+    "report",
+]
