@@ -40,7 +40,13 @@ def _json_number(value: object) -> float:
 def as_numbers(raw: RawColumns, field: str) -> np.ndarray:
     """float64 values of one column of text cells (CSV) or JSON values; NaN where a cell is not a number."""
     cells = raw.values[field]
-    convert = _text_number if raw.is_text else _json_number
+    if raw.is_text:
+        try:
+            return cells.astype(np.float64)  # float() on every cell, in C; fails on the first non-number
+        except (ValueError, OverflowError):
+            convert = _text_number
+    else:
+        convert = _json_number  # element-wise: a cast would read JSON true as 1
     return np.fromiter((convert(cell) for cell in cells), dtype=np.float64, count=len(cells))
 
 
