@@ -13,6 +13,8 @@ reference; ``l3sim hw validate`` measures the agreement.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from l3sim.hw.pim.geometry import RankGeometry
@@ -20,7 +22,8 @@ from l3sim.hw.pim.plan import CallPlan, PassCounts, RowCounts
 from l3sim.spec.pim import PIMSpec
 
 
-def act_issue_cycles(geometry: RankGeometry, count: int) -> list[int]:
+@lru_cache(maxsize=64)
+def act_issue_cycles(geometry: RankGeometry, count: int) -> tuple[int, ...]:
     """Issue cycles of ``count`` back-to-back ACTs to banks 0, 1, ... (bank group = bank mod groups).
 
     tRRD_S between groups, tRRD_L within a group, at most four ACTs per tFAW (JEDEC DDR4 4.3).
@@ -33,7 +36,7 @@ def act_issue_cycles(geometry: RankGeometry, count: int) -> list[int]:
         if i >= 4:
             t = max(t, times[i - 4] + geometry.tfaw)
         times.append(t)
-    return times
+    return tuple(times)
 
 
 def _last_act(geometry: RankGeometry, count: int) -> int:

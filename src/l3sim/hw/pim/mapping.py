@@ -9,6 +9,7 @@ read), N_hc = ``n_hc`` (chips per KV head), E_h = ``head_dim``, N_bk =
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from dataclasses import dataclass
 
 from l3sim.errors import ConfigError
@@ -78,6 +79,7 @@ def _valid_n_hc(geometry: RankGeometry, head_dim: int, element_bytes: int) -> li
     ]
 
 
+@lru_cache(maxsize=256)
 def head_mapping(
     gqa: int,
     geometry: RankGeometry,
