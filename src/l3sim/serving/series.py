@@ -93,16 +93,26 @@ def _count_at_most(
     total = int(np.searchsorted(values, x, side="right"))
     if first.size == 0:
         return total
+    # Last j with element(j) <= x (-1: none), by bisection on j; elements are
+    # non-decreasing in j even after rounding. Division gives a guess that
+    # usually brackets it; where rounding makes a run of equal elements, the
+    # bracket falls back to the whole series.
     safe_inc = np.where(inc > 0, inc, 1.0)
-    guess = np.where(inc > 0, np.floor((x - first) / safe_inc), np.where(first <= x, count - 1, -1))
-    j = np.clip(guess, -1, count - 1).astype(np.int64)
-    # Division rounds; settle j on the last element that really is <= x.
-    for _ in range(2):
-        up = (j + 1 < count) & (_elements(first, inc, j + 1) <= x)
-        j = np.where(up, j + 1, j)
-        down = (j >= 0) & (_elements(first, inc, np.maximum(j, 0)) > x)
-        j = np.where(down, j - 1, j)
-    return total + int(((j + 1) * weight).sum())
+    with np.errstate(over="ignore"):  # a huge quotient is clipped to the series anyway
+        guess = np.where(inc > 0, np.floor(np.clip((x - first) / safe_inc, -2, count)), count - 1)
+    lo = np.clip(guess - 2, -1, count - 1).astype(np.int64)  # want element(lo) <= x (or lo = -1)
+    hi = np.clip(guess + 2, -1, count - 1).astype(np.int64) + 1  # want element(hi) > x (or hi = count)
+    lo_ok = (lo < 0) | (_elements(first, inc, lo) <= x)
+    hi_ok = (hi >= count) | (_elements(first, inc, hi) > x)
+    lo = np.where(lo_ok, lo, -1)
+    hi = np.where(hi_ok, hi, count)
+    while np.any(hi - lo > 1):
+        mid = (lo + hi) // 2
+        below = _elements(first, inc, mid) <= x
+        active = hi - lo > 1
+        lo = np.where(active & below, mid, lo)
+        hi = np.where(active & ~below, mid, hi)
+    return total + int(((lo + 1) * weight).sum())
 
 
 def _quantile(
@@ -123,8 +133,8 @@ def _quantile(
     # the step of the counting function between them is a sample equal to hi.
     if lo < 0:
         raise ValueError("series quantiles are defined for non-negative samples (durations)")
-    lo_bits = np.float64(lo).view(np.int64)
-    hi_bits = np.float64(hi).view(np.int64)
+    lo_bits = int(np.float64(lo).view(np.int64))  # Python ints: no overflow in the midpoint
+    hi_bits = int(np.float64(hi).view(np.int64))
     while hi_bits - lo_bits > 1:
         mid_bits = (lo_bits + hi_bits) // 2
         mid = float(np.int64(mid_bits).view(np.float64))

@@ -1,0 +1,47 @@
+"""Closed-form series statistics against numpy on the expanded samples."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from l3sim.serving.series import SeriesSamples
+
+series = st.tuples(
+    st.floats(0.0, 2.0, allow_nan=False),
+    st.one_of(st.just(0.0), st.floats(0.0, 0.05, allow_nan=False)),
+    st.integers(1, 60),
+    st.integers(1, 5),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(series, max_size=6),
+    st.lists(st.floats(0.0, 3.0, allow_nan=False), max_size=30),
+    st.sampled_from([0.0, 0.01, 0.25, 0.5, 0.9, 0.99, 1.0]),
+)
+def test_series_quantile_and_mean_match_expansion(parts, loose, q) -> None:
+    samples = SeriesSamples()
+    expanded = [np.array(loose)]
+    for first, inc, count, weight in parts:
+        samples.add_series(first, inc, count, weight)
+        expanded.append(np.repeat(first + np.arange(count) * inc, weight))
+    samples.add_values(np.array(loose))
+    everything = np.concatenate(expanded)
+    if everything.size == 0:
+        assert samples.count == 0 and np.isnan(samples.quantiles((q,))[0])
+        return
+    assert samples.count == everything.size
+    assert samples.quantiles((q,))[0] == np.quantile(everything, q, method="inverted_cdf")
+    assert np.isclose(samples.mean(), everything.mean(), rtol=1e-12, atol=1e-15)
+
+
+def test_weights_shift_the_median() -> None:
+    samples = SeriesSamples()
+    samples.add_series(1.0, 1.0, 3, 1)  # 1, 2, 3
+    samples.add_series(10.0, 0.0, 1, 4)  # 10 x4
+    # 7 samples: 1 2 3 10 10 10 10 -> the 4th smallest is 10
+    assert samples.quantiles((0.5,)) == [10.0]
+    assert samples.mean() == (1 + 2 + 3 + 40) / 7
