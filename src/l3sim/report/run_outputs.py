@@ -1,0 +1,79 @@
+"""``--out DIR`` of ``l3sim run``: result.json, requests.csv and run.png."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from l3sim.errors import ConfigError
+from l3sim.serving.result import RunResult
+
+CSV_COLUMNS = ("id", "arrival_s", "prompt_tokens", "output_tokens", "ttft_s", "tbt_mean_s", "e2e_s", "preemptions")
+
+
+def _jsonable(value: Any) -> Any:
+    """NaN and infinities become null (strict JSON); numpy scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def prepare_out_dir(out_dir: Path) -> Path:
+    """Create ``out_dir`` (and parents); a path that exists and is not a directory is a ConfigError."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--out {out_dir}: exists and is not a directory")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir
+
+
+def plot_run(result: RunResult, path: Path) -> Path:
+    """Batch size and iteration latency over time (one line per replica), as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
+    seg = result.segments
+    for replica in sorted(seg["replica"].unique()) if len(seg) else []:
+        rows = seg[seg["replica"] == replica]
+        # Each segment: constant batch; latency from first to first + (k-1) * increment.
+        t = np.column_stack([rows["start_s"], rows["end_s"]]).ravel()
+        batch = np.repeat(rows["batch_size"].to_numpy(), 2)
+        last = rows["first_latency_s"] + (rows["iterations"] - 1) * rows["latency_increment_s"]
+        latency = np.column_stack([rows["first_latency_s"], last]).ravel()
+        label = f"replica {int(replica)}"
+        top.plot(t, batch, linewidth=0.8, label=label)
+        bottom.plot(t, latency * 1e3, linewidth=0.8, label=label)
+    top.set_ylabel("batch size (requests)")
+    bottom.set_ylabel("iteration latency (ms)")
+    bottom.set_xlabel("time (s)")
+    top.set_title(f"{result.system} / {result.model} / {result.workload}")
+    if result.dp > 1:
+        top.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_run_outputs(result: RunResult, out_dir: Path) -> list[Path]:
+    """Write result.json, requests.csv and run.png into ``out_dir``; return the paths."""
+    out_dir = prepare_out_dir(out_dir)
+    paths = [out_dir / "result.json", out_dir / "requests.csv"]
+    paths[0].write_text(json.dumps(_jsonable(result.to_dict()), indent=2) + "\n")
+    result.requests_table[[*CSV_COLUMNS, "replica", "status"]].to_csv(paths[1], index=False)
+    if not result.oom:
+        paths.append(plot_run(result, out_dir / "run.png"))
+    return paths
