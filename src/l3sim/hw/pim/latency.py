@@ -47,16 +47,17 @@ def mac_row_cycles(geometry: RankGeometry, macs, bus_bursts) -> np.ndarray:
     """One row-round of all-bank PIM_MACs with ``bus_bursts`` rank-bus bursts spread over it.
 
     From the first ACT to the next segment's first ACT: the last ACT, tRCD, one MAC per tCCD_L, then
-    PREA after tRTP (and no earlier than tRAS after the last ACT), then tRP. If the interleaved bursts
-    need longer than the MACs (one per burst duration), the bus sets the pace instead.
+    PREA after tRTP (and no earlier than tRAS after the last ACT), then tRP. The bursts ride along
+    one per burst duration between the MACs; only if they need longer than the MACs (more than
+    tCCD_L / burst duration per MAC) does the bus stretch the MAC phase to their length.
     """
     g = geometry
     macs = np.asarray(macs, dtype=np.int64)
     bursts = np.asarray(bus_bursts, dtype=np.int64)
     act = _last_act(g, g.banks_per_chip)
-    bank_path = np.maximum(act + g.trcd + (macs - 1) * g.tccd_l + g.trtp, act + g.tras) + g.trp
-    bus_path = act + g.trcd + bursts * g.burst_cycles + g.trtp + g.trp
-    return np.where(macs > 0, np.maximum(bank_path, bus_path), 0)
+    mac_phase = np.maximum((macs - 1) * g.tccd_l, bursts * g.burst_cycles - g.tccd_l)
+    row = np.maximum(act + g.trcd + mac_phase + g.trtp, act + g.tras) + g.trp
+    return np.where(macs > 0, row, 0)
 
 
 def serial_k_row_cycles(geometry: RankGeometry, macs, bursts) -> np.ndarray:
@@ -148,14 +149,18 @@ def _chunk_tails_cycles(plan: CallPlan, unit: PassCounts, geometry: RankGeometry
 
 
 def _unit_cycles(plan: CallPlan, unit: PassCounts, geometry: RankGeometry) -> np.ndarray:
-    """DRAM cycles of one (round, pass) of a bank-level program, segment by segment."""
+    """DRAM cycles of one (round, pass) of a bank-level program, segment by segment.
+
+    A unit ends with its outputs read out after a PREA and the next unit begins by loading its q
+    slices, so the two form one run of rank-bus bursts before the next ACT: counted together.
+    """
     g = geometry
-    q = bus_run_cycles(g, unit.q_bursts)
-    out = bus_run_cycles(g, unit.out_bursts)
+    last_run = bus_run_cycles(g, unit.out_bursts + unit.q_bursts)
     if plan.features.pipelining:
         k = _rows_cycles(g, unit.k_rows, serial=False)
         v = _rows_cycles(g, unit.v_rows, serial=False)
-        return q + k + v + unit.chunks * out + _chunk_tails_cycles(plan, unit, g)
+        outs = (unit.chunks - 1) * bus_run_cycles(g, unit.out_bursts) + last_run
+        return k + v + outs + _chunk_tails_cycles(plan, unit, g)
     k = _rows_cycles(g, unit.k_rows, serial=True)
     s = transfer_cycles(g, unit.s_bursts, "WR")
     if plan.features.relayout == "cpu":
@@ -164,7 +169,7 @@ def _unit_cycles(plan: CallPlan, unit: PassCounts, geometry: RankGeometry) -> np
     loads = rows.full_rows * transfer_cycles(g, rows.bursts_full, "RD") + transfer_cycles(
         g, np.where(rows.last_macs > 0, rows.last_bursts, 0), "RD")
     v = _rows_cycles(g, rows, serial=False)
-    return q + k + s + loads + v + out
+    return k + s + loads + v + last_run
 
 
 def dram_cycles(plan: CallPlan, geometry: RankGeometry) -> np.ndarray:
