@@ -35,7 +35,7 @@ run_sweep(parse_sweep(json.loads(sys.argv[1])), sys.argv[2], backend="joblib", j
 
 def _stored(out: Path) -> list[Path]:
     parts = out / "store" / "parts"
-    return list(parts.glob("*.parquet")) if parts.is_dir() else []
+    return [p for p in parts.glob("*.parquet") if not p.name.startswith(".tmp-")] if parts.is_dir() else []
 
 
 def _interrupt_midway(out: Path, sig: int) -> int:
