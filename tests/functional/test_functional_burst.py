@@ -103,3 +103,14 @@ def test_bf16_rounding_is_nearest(x):
     bits = np.float32(r).view(np.uint32)
     assert bits & 0xFFFF == 0
     assert abs(r - x) <= 2.0**-8 * abs(x) + 2.0**-134  # relative, or half a subnormal step
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(width=32, allow_nan=False))
+def test_fast_fp16_rounding_is_bit_identical_to_numpy(x):
+    from l3sim.functional.numerics import round_fp16_as_fp32
+
+    with np.errstate(over="ignore"):
+        expect = np.float32(x).astype(np.float16).astype(np.float32)
+    got = round_fp16_as_fp32(np.array([x], dtype=np.float32))[0]
+    assert got.view(np.uint32) == expect.view(np.uint32)

@@ -13,7 +13,7 @@ import numpy as np
 from pydantic import Field
 
 from l3sim.errors import ConfigError
-from l3sim.functional.numerics import UNIT_ROUNDOFF, round_to
+from l3sim.functional.numerics import UNIT_ROUNDOFF, round_fp16_as_fp32, round_to
 from l3sim.spec.base import Spec
 
 # Half the smallest subnormal spacing: the absolute error floor of one rounding
@@ -60,7 +60,11 @@ def acc_dtype(fmt: str) -> type[np.floating]:
 def products(a: np.ndarray, b: np.ndarray, arith: PUArithmetic) -> np.ndarray:
     """Elementwise a*b rounded to the product format (the float32 product of two fp16/bf16 is exact)."""
     exact = np.multiply(a, b, dtype=np.float32)
-    return round_to(exact, arith.product_format).astype(acc_dtype(arith.accumulator_format))
+    if arith.product_format == "fp16":
+        rounded = round_fp16_as_fp32(exact)
+    else:
+        rounded = round_to(exact, arith.product_format)
+    return rounded.astype(acc_dtype(arith.accumulator_format), copy=False)
 
 
 def adder_tree(x: np.ndarray, fmt: str) -> np.ndarray:
@@ -80,7 +84,11 @@ def adder_tree(x: np.ndarray, fmt: str) -> np.ndarray:
 
 def sequential_sum(x: np.ndarray, axis: int, fmt: str) -> np.ndarray:
     """Sum along ``axis`` left to right, each partial sum rounded to ``fmt`` (an accumulator register)."""
-    return np.add.accumulate(np.asarray(x, dtype=acc_dtype(fmt)), axis=axis).take(-1, axis=axis)
+    x = np.moveaxis(np.asarray(x, dtype=acc_dtype(fmt)), axis, 0)
+    total = x[0].copy()
+    for term in x[1:]:  # one step per accumulated term, vectorised over every register
+        total += term
+    return total
 
 
 def unit_roundoff(fmt: str, exact: bool = False) -> float:

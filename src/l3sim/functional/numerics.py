@@ -43,6 +43,23 @@ def round_to(x: np.ndarray, fmt: str) -> np.ndarray:
     return rounded.astype(np.uint32).view(np.float32)
 
 
+def round_fp16_as_fp32(x: np.ndarray) -> np.ndarray:
+    """Round float32 ``x`` to the nearest binary16 value (ties to even, subnormals, overflow to inf), kept in float32.
+
+    Bit-identical to ``x.astype(float16).astype(float32)`` but several times faster:
+    adding and subtracting ``2^(e+13)`` (``e`` the exponent of x, at least -14)
+    makes float32's own round-to-nearest-even drop every bit below binary16's ulp 2^(e-10).
+    """
+    x = np.asarray(x, dtype=np.float32)
+    mag = np.abs(x)
+    exponent_bits = np.maximum(mag.view(np.int32) & 0x7F800000, (127 - 14) << 23)
+    shift = (exponent_bits + (13 << 23)).view(np.float32)
+    rounded = (mag + shift) - shift
+    rounded = np.where(rounded >= np.float32(65520.0), np.float32(np.inf), rounded)
+    rounded = np.where(np.isfinite(mag), rounded, mag)
+    return np.copysign(rounded, x)
+
+
 def to_bytes(x: np.ndarray, fmt: str) -> np.ndarray:
     """Little-endian bytes of ``x`` stored as ``fmt``: shape (..., n * element bytes), uint8."""
     values = round_to(x, fmt)
