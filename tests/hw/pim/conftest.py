@@ -8,12 +8,13 @@ from l3sim.hw.pim.geometry import RankGeometry
 from l3sim.hw.pim.system import PIMSystem
 from l3sim.spec.pim import PIMSpec
 
-# The paper's DDR4-3200 timing in tCK (L3_SYSTEM.md s.2); tFAW, tRFC, tREFI and the row count are not
-# stated: JEDEC DDR4-3200 values for an 8 Gb x8 device (tFAW 21 ns, tRFC 350 ns, tREFI 7.8 us, 64 Ki rows).
+# The paper's DDR4-3200 timing in tCK (L3_SYSTEM.md s.2). Not stated: tFAW (JEDEC DDR4-3200, 1 KB page:
+# 21 ns = 34 tCK), refresh (tREFI 7.8 us; tRFC 550 ns, JEDEC 16 Gb) and rows (256 Ki per bank, so that 64
+# ranks of 8 chips hold the paper's 2 TB: 64 x 8 x 16 banks x 2^18 rows x 1 KiB = 2 TiB).
 PAPER_DDR4 = RankGeometry(
     tck_s=0.625e-9, chips_per_rank=8, banks_per_chip=16, bank_groups=4, burst_bytes_per_chip=8, row_bursts=128,
-    rows_per_bank=65536, channels=16, ranks_per_channel=4, burst_cycles=4, tccd_s=4, tccd_l=8, trcd=22, trp=22,
-    tras=52, trtp=12, twr=24, cwl=16, cl=22, trrd_s=4, trrd_l=8, tfaw=34, trfc=560, trefi=12480,
+    rows_per_bank=262144, channels=16, ranks_per_channel=4, burst_cycles=4, tccd_s=4, tccd_l=8, trcd=22, trp=22,
+    tras=52, trtp=12, twr=24, cwl=16, cl=22, trrd_s=4, trrd_l=8, tfaw=34, trfc=880, trefi=12480,
 )
 
 

@@ -1,0 +1,36 @@
+"""``report``: the paper's bandwidth figures out of the configuration arithmetic (L3_SYSTEM.md s.2)."""
+
+from __future__ import annotations
+
+import pytest
+
+from l3sim.hw.pim import kv_capacity_tokens_per_rank, report
+from l3sim.spec.pim import PIMSpec
+
+
+def test_peaks_reproduce_the_papers_figures(ddr4):
+    r = report(ddr4, PIMSpec(), engine=False)
+    # 406 GB/s and 13.0 TB/s within 1 %; 1.6 TB/s is quoted to two digits (64 x 25.6 GB/s = 1.6384 TB/s)
+    assert r["cpu_bw_bytes_per_s"] == pytest.approx(406e9, rel=0.01)
+    assert float(f"{r['rank_pim_bw_bytes_per_s']:.2g}") == 1.6e12
+    assert r["bank_pim_bw_bytes_per_s"] == pytest.approx(13.0e12, rel=0.01)
+    # and exactly the arithmetic: 16 x 25.6 GB/s, 64 x 25.6 GB/s, 8 B / 5 ns x 16 x 8 x 64
+    assert r["cpu_bw_bytes_per_s"] == pytest.approx(16 * 25.6e9)
+    assert r["rank_pim_bw_bytes_per_s"] == pytest.approx(64 * 25.6e9)
+    assert r["bank_pim_bw_bytes_per_s"] == pytest.approx(8 / 5e-9 * 16 * 8 * 64)
+    assert r["capacity_bytes"] == 2 * 2**40
+    assert (r["n_hc_mha"], r["n_hc_gqa8"]) == (8, 1)
+
+
+def test_streaming_bandwidth_pays_for_activation_and_refresh(ddr4):
+    r = report(ddr4, PIMSpec(), engine=False)
+    # per row-round: 1,024 MAC cycles of 1,186 (16 ACTs under tFAW, tRCD, tRTP, tRP), then refresh
+    expected = r["bank_pim_bw_bytes_per_s"] * 1024 / 1186 * (1 - 880 / 12480)
+    assert r["effective_bank_pim_bw_model_bytes_per_s"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_kv_capacity_per_rank(system):
+    per_token_layer = 2 * 96 * 128 * 2  # GPT-175B, all heads, K and V in FP16
+    layers = 24  # 96 layers over the 4 ranksets
+    rank_bytes = 8 * 16 * 2**18 * 1024
+    assert kv_capacity_tokens_per_rank(per_token_layer, layers, system) == rank_bytes // (per_token_layer * layers)
