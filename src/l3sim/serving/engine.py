@@ -122,9 +122,14 @@ class Engine:
     def _iterations_until_full(self, state: ReplicaState, ids: np.ndarray, limit: int) -> int:
         """Largest k <= limit such that all of the first k iterations fit in the KV blocks."""
         table, kv = state.table, self.kv
-        others = np.setdiff1d(np.array(state.running, dtype=np.int64), ids, assume_unique=True)
-        static = int(kv.held_blocks(table.reserved_blocks[others], table.kv_tokens[others]).sum())
+        static = 0
+        if ids.size < len(state.running):  # requests stalled by the token budget hold their blocks
+            others = np.setdiff1d(np.array(state.running, dtype=np.int64), ids, assume_unique=True)
+            static = int(kv.held_blocks(table.reserved_blocks[others], table.kv_tokens[others]).sum())
         reserved, stored = table.reserved_blocks[ids], table.kv_tokens[ids]
+        k = kv.iterations_that_fit(static, reserved, stored, limit)
+        if k is not None:
+            return k
 
         def fits(j: int) -> bool:  # iteration j stores j + 1 more tokens per request
             return static + int(kv.held_blocks(reserved, stored + j + 1).sum()) <= kv.capacity_blocks

@@ -73,3 +73,33 @@ class KVStore:
     def held_blocks(self, reserved: np.ndarray, kv_tokens: np.ndarray) -> np.ndarray:
         """Blocks held per request."""
         return np.maximum(reserved, self.blocks_for(kv_tokens))
+
+    def iterations_that_fit(
+        self, static_blocks: int, reserved: np.ndarray, stored: np.ndarray, limit: int
+    ) -> int | None:
+        """Largest k <= limit such that iterations 0..k-1 fit, iteration j storing j + 1 more tokens per request.
+
+        ``static_blocks`` is held by requests that do not grow. Exact in closed
+        form: with r = stored + 1 and r + block - 1 = q * block + m, a request
+        holds q + a + [m + b >= block] blocks at iteration j = a * block + b,
+        so the total is Q + B * a + #{m >= block - b}. Returns None when some
+        request's reservation is outgrown part-way (the caller then searches).
+        """
+        bs = self.block_tokens
+        fixed = reserved >= self.blocks_for(stored + limit)  # the reservation covers the whole stretch
+        grows = ~fixed
+        if np.any(reserved[grows] > self.blocks_for(stored[grows] + 1)):
+            return None
+        room = self.capacity_blocks - static_blocks - int(reserved[fixed].sum())
+        q, m = np.divmod(stored[grows] + bs, bs)  # (stored + 1) + bs - 1
+        room -= int(q.sum())
+        if room < 0:
+            return 0
+        count = int(q.size)
+        if count == 0:
+            return limit
+        rounds, extra = divmod(room, count)
+        m_desc = np.sort(m)[::-1]
+        last_j = rounds * bs + bs - 1 - int(m_desc[extra])
+        return min(limit, last_j + 1)
+
