@@ -30,7 +30,22 @@ class GPUCostSpec(Spec):
         0.04,
         ge=0,
         lt=1,
-        description="share of total HBM kept for activations and workspace, not given to the KV cache",
+        description="share of each GPU's HBM kept for activations and workspace, not given to the KV cache "
+        "(derivation in docs/gpu-model.md: CUDA context, NCCL/cuBLAS workspaces and the activations of an "
+        "8192-token iteration come to about 3.5 GB on an 80 GiB A100)",
+    )
+    allreduce_latency_s: float = Field(
+        35e-6,
+        ge=0,
+        description="fixed time of one NCCL all-reduce call, s (fit to the Vidur DGX-A100 all-reduce profile, "
+        "TP 2/4/8: 29-39 us; docs/gpu-model.md)",
+    )
+    nvlink_util: float = Field(
+        0.51,
+        gt=0,
+        le=1,
+        description="achieved ring all-reduce bus bandwidth / NVLink bandwidth per direction (fit to the Vidur "
+        "DGX-A100 all-reduce profile: 152-158 GB/s of 300 GB/s; docs/gpu-model.md)",
     )
 
 

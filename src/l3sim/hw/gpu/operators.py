@@ -1,0 +1,84 @@
+"""The dense operators of one transformer layer and the LM head, as seen by ONE GPU of a TP group.
+
+Megatron-style tensor parallelism (as vLLM runs it): the QKV projection and
+the FFN's first matrix (gate and up, fused) are column-parallel, the output
+projection and the FFN's down matrix row-parallel, the LM head vocab-parallel;
+each GPU holds 1/tp of every matrix and computes 1/tp of every product. An
+operator is therefore described per GPU by three numbers from which the
+roofline takes its two bounds (see ``roofline.py``):
+
+* ``flops_per_token``: multiply-adds x 2 for one token row;
+* ``bytes_per_token``: activation bytes read and written for one token row;
+* ``fixed_bytes``: bytes read once per call whatever the token count (the
+  weight shard and its bias).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from l3sim.errors import ConfigError
+from l3sim.spec.model import ModelSpec
+
+# Groups reported by GPUCostModel.fc_breakdown_s; the FFN's three kernels are summed into "ffn".
+LAYER_GROUPS = ("qkv_proj", "out_proj", "ffn")
+
+
+@dataclass(frozen=True)
+class Operator:
+    """One kernel on one GPU; see the module docstring for the meaning of the numbers."""
+
+    name: str
+    group: str
+    flops_per_token: float
+    bytes_per_token: float
+    fixed_bytes: float
+
+
+def check_tensor_parallel(model: ModelSpec, tp: int) -> None:
+    """TP must split the query and KV heads evenly (no KV-head replication is modelled)."""
+    if model.num_heads % tp or model.num_kv_heads % tp:
+        raise ConfigError(
+            f"model {model.name!r}: tp={tp} must divide num_heads ({model.num_heads}) and "
+            f"num_kv_heads ({model.num_kv_heads})"
+        )
+
+
+def layer_operators(model: ModelSpec, tp: int) -> tuple[Operator, ...]:
+    """QKV projection, output projection and the FFN (up, activation, down) of one layer on one GPU.
+
+    The activation kernel is kept as its own memory-bound operator because
+    vLLM runs it as a separate kernel (Vidur profiles it as ``mlp_act``); its
+    FLOPs are counted as zero (a few per element, far below the roofline's
+    ridge point). Norms, rotary embedding and residual adds are not FC work
+    and are not modelled (their measured share is reported by ``l3sim
+    validate gpu``).
+    """
+    check_tensor_parallel(model, tp)
+    d = model.dtype_bytes
+    h, f = model.hidden_size, model.ffn_hidden_size
+    qkv = model.q_size + 2 * model.kv_size
+    f_up = 2 * f if model.gated_ffn else f  # gate and up matrices fused, as vLLM does
+    qkv_bias = qkv if (model.linear_bias or model.qkv_bias) else 0
+    bias = 1 if model.linear_bias else 0
+    return (
+        Operator("qkv_proj", "qkv_proj", 2 * h * qkv / tp, (h + qkv / tp) * d, (h * qkv + qkv_bias) * d / tp),
+        # Row-parallel: each GPU writes a full-width partial sum; the (replicated) bias is read once.
+        Operator(
+            "out_proj", "out_proj", 2 * model.q_size * h / tp, (model.q_size / tp + h) * d,
+            (model.q_size * h / tp + bias * h) * d,
+        ),
+        Operator("ffn_up", "ffn", 2 * h * f_up / tp, (h + f_up / tp) * d, (h * f_up + bias * f) * d / tp),
+        Operator("ffn_act", "ffn", 0.0, (f_up + f) / tp * d, 0.0),
+        Operator("ffn_down", "ffn", 2 * f * h / tp, (f / tp + h) * d, (f * h / tp + bias * h) * d),
+    )
+
+
+def lm_head_operator(model: ModelSpec, tp: int) -> Operator:
+    """The vocabulary projection of the rows that need logits, vocab-parallel over tp GPUs.
+
+    The gather of the logit shards is not modelled (it is num_logits x vocab
+    x 2 bytes, tiny next to the weight read for the batch sizes of decoding).
+    """
+    h, v, d = model.hidden_size, model.vocab_size, model.dtype_bytes
+    return Operator("lm_head", "lm_head", 2 * h * v / tp, (h + v / tp) * d, h * v * d / tp)
