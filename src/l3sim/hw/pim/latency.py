@@ -118,10 +118,15 @@ def rank_read_cycles(geometry: RankGeometry, bursts) -> np.ndarray:
     return full * round_cycles(np.int64(per_round)) + round_cycles(rest)
 
 
-def _rows_cycles(geometry: RankGeometry, rows: RowCounts, serial: bool) -> np.ndarray:
-    row = serial_k_row_cycles if serial else mac_row_cycles
-    full = rows.full_rows * row(geometry, geometry.row_bursts, rows.bursts_full)
-    return full + row(geometry, rows.last_macs, rows.last_bursts)
+def _rows_cycles(geometry: RankGeometry, rows: RowCounts, mode: str) -> np.ndarray:
+    """All row-rounds of a phase; their bursts ride along ("overlap"), follow each row ("serial") or
+    were moved before the rows by another segment ("none")."""
+    if mode == "serial":
+        return rows.full_rows * serial_k_row_cycles(geometry, geometry.row_bursts, rows.bursts_full) + \
+            serial_k_row_cycles(geometry, rows.last_macs, rows.last_bursts)
+    scale = 1 if mode == "overlap" else 0
+    full = rows.full_rows * mac_row_cycles(geometry, geometry.row_bursts, scale * rows.bursts_full)
+    return full + mac_row_cycles(geometry, rows.last_macs, scale * rows.last_bursts)
 
 
 def _tail_bursts(macs, bursts, lag: int) -> np.ndarray:
@@ -157,18 +162,18 @@ def _unit_cycles(plan: CallPlan, unit: PassCounts, geometry: RankGeometry) -> np
     g = geometry
     last_run = bus_run_cycles(g, unit.out_bursts + unit.q_bursts)
     if plan.features.pipelining:
-        k = _rows_cycles(g, unit.k_rows, serial=False)
-        v = _rows_cycles(g, unit.v_rows, serial=False)
+        k = _rows_cycles(g, unit.k_rows, "overlap")
+        v = _rows_cycles(g, unit.v_rows, "overlap")
         outs = (unit.chunks - 1) * bus_run_cycles(g, unit.out_bursts) + last_run
         return k + v + outs + _chunk_tails_cycles(plan, unit, g)
-    k = _rows_cycles(g, unit.k_rows, serial=True)
+    k = _rows_cycles(g, unit.k_rows, "serial")
     s = transfer_cycles(g, unit.s_bursts, "WR")
     if plan.features.relayout == "cpu":
         s = s + transfer_cycles(g, unit.s_bursts, "RD") + transfer_cycles(g, unit.s_bursts, "WR")
     rows = unit.v_rows
     loads = rows.full_rows * transfer_cycles(g, rows.bursts_full, "RD") + transfer_cycles(
         g, np.where(rows.last_macs > 0, rows.last_bursts, 0), "RD")
-    v = _rows_cycles(g, rows, serial=False)
+    v = _rows_cycles(g, rows, "none")
     return k + s + loads + v + last_run
 
 
