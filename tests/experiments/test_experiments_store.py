@@ -140,3 +140,12 @@ def test_error_rows_keep_message_and_nan_metrics(tmp_path):
     assert math.isnan(table.loc["bad", "x"])
     assert pd.api.types.is_float_dtype(table["x"])
     assert not any(name.startswith(".tmp-") for name in os.listdir(tmp_path / "parts"))
+
+
+def test_mixed_metric_types_across_points_are_kept(tmp_path):
+    store = ResultStore(tmp_path)
+    store.put("a", SPEC, {"x": 1, "y": "text"}, status="ok")
+    store.put("b", SPEC, {"x": 2.5, "y": 3}, status="ok")  # x widens to float; y is text in one, a number in the other
+    table = store.read()
+    assert table.loc["a", "x"] == 1 and table.loc["b", "x"] == 2.5
+    assert table.loc["a", "y"] == "text" and table.loc["b", "y"] == 3

@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from l3sim import __version__
 from l3sim.errors import L3SimError
@@ -160,8 +162,11 @@ class ResultStore:
     def read(self, keys: Iterable[str] | None = None) -> pd.DataFrame:
         """The stored rows (only those of ``keys`` when given), one per hash, indexed by hash."""
         wanted = self.done() if keys is None else set(keys) & self.done()
-        frames = [pd.read_parquet(self._part_path(key), engine="pyarrow") for key in sorted(wanted)]
-        if not frames:
+        tables = [pq.read_table(self._part_path(key)) for key in sorted(wanted)]
+        if not tables:
             return pd.DataFrame(columns=list(META_COLUMNS)).set_index(HASH_COL)
-        table = pd.concat(frames, ignore_index=True)
+        try:  # Arrow's concatenation is the fast path; it widens int to float and fills absent columns with null
+            table = pa.concat_tables(tables, promote_options="permissive").to_pandas()
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # a metric that is a number in one run and text in another
+            table = pd.concat([t.to_pandas() for t in tables], ignore_index=True)
         return table.drop_duplicates(subset=HASH_COL, keep="first").set_index(HASH_COL)
