@@ -71,7 +71,10 @@ def test_cli_verify_layout_json():
 
 
 @pytest.mark.slow
-def test_cli_verify_functional_json(smollm2):
+def test_cli_verify_functional_json(smollm2, monkeypatch):
+    from l3sim.functional import verify
+
+    monkeypatch.setattr(verify, "load_llama_gguf", lambda path: smollm2)  # reuse the loaded weights
     result = CliRunner().invoke(app, ["verify", "functional", "--tokens", "2", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
