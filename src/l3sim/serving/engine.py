@@ -145,14 +145,56 @@ class Engine:
         first: IterationCost,
         increment: IterationCost | None,
     ) -> int:
+        """Apply k iterations of ``plan`` to the requests and the recording; return how many finished."""
         table = state.table
         d0 = first.duration_s
         inc = increment.duration_s if increment is not None else 0.0
         start = state.now_s
         end = start + arithmetic_sum(d0, inc, k)
-        kv_before = int(table.kv_tokens[state.running].sum())
+        running = np.array(state.running, dtype=np.int64)
+        kv_before = int(table.kv_tokens[running].sum())
+        produced = self._produce_tokens(table, plan, rec, k, start, end, d0, inc)
 
-        tokens = 0
+        decoded = plan.decode_ids.size
+        prefill_tokens = int(plan.prefill_chunk_tokens.sum())
+        # Stored tokens at the end of iteration j: kv_before + (j + 1) * decoded (+ the prefill chunks).
+        rec.kv_token_seconds += (kv_before + prefill_tokens) * arithmetic_sum(d0, inc, k) + decoded * (
+            d0 * k * (k + 1) / 2 + inc * (k - 1) * k * (k + 1) / 3
+        )
+        blocks = int(self.kv.held_blocks(table.reserved_blocks[running], table.kv_tokens[running]).sum())
+        rec.kv_peak_blocks = max(rec.kv_peak_blocks, blocks)
+        rec.iterations += k
+        rec.iterating_s += end - start
+        rec.batch_request_iterations += k * plan.batch_size
+        rec.tokens_produced += k * decoded + produced.size - decoded
+        rec.iteration_s.add_series(d0, inc, k, 1)
+        rec.add_busy(first.busy_s, increment.busy_s if increment is not None else {}, k)
+        kv_end = kv_before + decoded * k + prefill_tokens
+        rec.segments.append(
+            (self.replica, start, end, k, plan.batch_size, decoded, prefill_tokens, d0, inc, kv_end, blocks)
+        )
+        state.now_s = end
+        finished = produced[table.generated[produced] >= table.output_tokens[produced]]
+        if finished.size:
+            table.finish_s[finished] = end
+            table.kv_tokens[finished] = 0
+            table.reserved_blocks[finished] = 0
+            gone = set(finished.tolist())
+            state.running = [rid for rid in state.running if rid not in gone]
+        return int(finished.size)
+
+    @staticmethod
+    def _produce_tokens(
+        table: RequestTable,
+        plan: IterationPlan,
+        rec: Recorder,
+        k: int,
+        start: float,
+        end: float,
+        d0: float,
+        inc: float,
+    ) -> np.ndarray:
+        """Advance decodes by k tokens and prefills by their chunk; return who produced tokens (decodes first)."""
         ids = plan.decode_ids
         if ids.size:
             # The first iteration's gaps run from each request's previous token
@@ -163,59 +205,18 @@ class Engine:
             table.kv_tokens[ids] += k
             table.generated[ids] += k
             table.last_token_s[ids] = end
-            tokens += k * ids.size
-        if plan.prefill_ids.size:
-            pids = plan.prefill_ids
-            table.prefill_done[pids] += plan.prefill_chunk_tokens
-            table.kv_tokens[pids] += plan.prefill_chunk_tokens
-            done = pids[table.prefill_done[pids] >= table.prefill_target[pids]]
-            again = done[~np.isnan(table.first_token_s[done])]  # re-admitted after pre-emption
-            rec.tbt_s.add_values(end - table.last_token_s[again])
-            table.first_token_s[done[np.isnan(table.first_token_s[done])]] = end
-            table.generated[done] += 1
-            table.last_token_s[done] = end
-            tokens += done.size
-
-        decoded = ids.size
-        rec.kv_token_seconds += kv_before * arithmetic_sum(d0, inc, k) + decoded * (
-            d0 * k * (k + 1) / 2 + inc * (k - 1) * k * (k + 1) / 3
-        )
-        if plan.prefill_ids.size:
-            rec.kv_token_seconds += int(plan.prefill_chunk_tokens.sum()) * d0
-        running = np.array(state.running, dtype=np.int64)
-        blocks = int(self.kv.held_blocks(table.reserved_blocks[running], table.kv_tokens[running]).sum())
-        rec.kv_peak_blocks = max(rec.kv_peak_blocks, blocks)
-        rec.iterations += k
-        rec.iterating_s += end - start
-        rec.batch_request_iterations += k * plan.batch_size
-        rec.tokens_produced += tokens
-        rec.iteration_s.add_series(d0, inc, k, 1)
-        rec.add_busy(first.busy_s, increment.busy_s if increment is not None else {}, k)
-        rec.segments.append(
-            (
-                self.replica,
-                start,
-                end,
-                k,
-                plan.batch_size,
-                decoded,
-                int(plan.prefill_chunk_tokens.sum()),
-                d0,
-                inc,
-                kv_before + decoded * k + int(plan.prefill_chunk_tokens.sum()),
-                blocks,
-            )
-        )
-
-        state.now_s = end
-        finished = running[table.generated[running] >= table.output_tokens[running]]
-        if finished.size:
-            table.finish_s[finished] = end
-            table.kv_tokens[finished] = 0
-            table.reserved_blocks[finished] = 0
-            gone = set(finished.tolist())
-            state.running = [rid for rid in state.running if rid not in gone]
-        return int(finished.size)
+        if not plan.prefill_ids.size:
+            return ids
+        pids = plan.prefill_ids
+        table.prefill_done[pids] += plan.prefill_chunk_tokens
+        table.kv_tokens[pids] += plan.prefill_chunk_tokens
+        done = pids[table.prefill_done[pids] >= table.prefill_target[pids]]
+        first_time = np.isnan(table.first_token_s[done])
+        rec.tbt_s.add_values(end - table.last_token_s[done[~first_time]])  # re-admitted after pre-emption
+        table.first_token_s[done[first_time]] = end
+        table.generated[done] += 1
+        table.last_token_s[done] = end
+        return np.concatenate([ids, done])
 
 
 def _last_true(limit: int, predicate: Callable[[int], bool]) -> int:

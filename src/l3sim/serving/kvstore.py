@@ -86,7 +86,10 @@ class KVStore:
         request's reservation is outgrown part-way (the caller then searches).
         """
         bs = self.block_tokens
-        fixed = reserved >= self.blocks_for(stored + limit)  # the reservation covers the whole stretch
+        at_end = self.blocks_for(stored + limit)
+        if static_blocks + int(np.maximum(reserved, at_end).sum()) <= self.capacity_blocks:
+            return limit  # the common case far from capacity: the last iteration fits, so all do
+        fixed = reserved >= at_end  # the reservation covers the whole stretch
         grows = ~fixed
         if np.any(reserved[grows] > self.blocks_for(stored[grows] + 1)):
             return None

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from l3sim.serving.plan import IterationPlan
+from l3sim.serving.plan import EMPTY_IDS, IterationPlan
 from l3sim.serving.state import ReplicaState
 from l3sim.spec.run import ServingSpec
 
@@ -35,7 +35,9 @@ class ContinuousBatching:
         """Which running requests decode this iteration (budget-limited), and the blocks each then holds."""
         table, kv = state.table, state.kv
         in_decode = table.prefill_done[running] >= table.prefill_target[running]
-        grows = in_decode & (np.cumsum(in_decode) <= self.max_batch_tokens)
+        grows = in_decode
+        if running.size > self.max_batch_tokens:
+            grows = in_decode & (np.cumsum(in_decode) <= self.max_batch_tokens)
         held = kv.held_blocks(table.reserved_blocks[running], table.kv_tokens[running] + grows)
         return grows, held
 
@@ -51,11 +53,13 @@ class ContinuousBatching:
         decode_ids = running[grows]
         budget = self.max_batch_tokens - decode_ids.size
 
-        prefilling = running[table.prefill_done[running] < table.prefill_target[running]]
-        remaining = table.prefill_target[prefilling] - table.prefill_done[prefilling]
-        before = np.cumsum(remaining) - remaining
-        chunks = np.clip(budget - before, 0, remaining)
-        budget -= int(chunks.sum())
+        prefilling, chunks = EMPTY_IDS, EMPTY_IDS
+        if decode_ids.size < running.size:
+            prefilling = running[table.prefill_done[running] < table.prefill_target[running]]
+            remaining = table.prefill_target[prefilling] - table.prefill_done[prefilling]
+            before = np.cumsum(remaining) - remaining
+            chunks = np.clip(budget - before, 0, remaining)
+            budget -= int(chunks.sum())
 
         admitted: list[int] = []
         admit_chunks: list[int] = []
@@ -77,9 +81,11 @@ class ContinuousBatching:
                 seqs += 1
                 budget -= chunk
 
-        keep = chunks > 0
-        prefill_ids = np.concatenate([prefilling[keep], np.array(admitted, dtype=np.int64)])
-        prefill_chunks = np.concatenate([chunks[keep], np.array(admit_chunks, dtype=np.int64)])
+        prefill_ids, prefill_chunks = EMPTY_IDS, EMPTY_IDS
+        if prefilling.size or admitted:
+            keep = chunks > 0
+            prefill_ids = np.concatenate([prefilling[keep], np.array(admitted, dtype=np.int64)])
+            prefill_chunks = np.concatenate([chunks[keep], np.array(admit_chunks, dtype=np.int64)])
         return IterationPlan(
             decode_ids=decode_ids,
             prefill_ids=prefill_ids,
