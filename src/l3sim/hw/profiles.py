@@ -67,9 +67,9 @@ def _bad(path: Path, frame: pd.DataFrame, column: str, mask: np.ndarray, expecte
 
 def _positive_ints(path: Path, frame: pd.DataFrame, column: str) -> np.ndarray:
     numbers = pd.to_numeric(frame[column].str.strip(), errors="coerce").to_numpy(dtype=float)
-    bad = ~np.isfinite(numbers) | (numbers < 1) | (numbers != np.round(numbers))
+    bad = ~np.isfinite(numbers) | (numbers < 1) | (numbers != np.round(numbers)) | (numbers > 2**53)
     if bad.any():
-        raise _bad(path, frame, column, bad, "a positive integer")
+        raise _bad(path, frame, column, bad, "a positive integer (at most 2**53)")
     return numbers.astype(np.int64)
 
 
