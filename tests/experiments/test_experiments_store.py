@@ -7,6 +7,7 @@ import json
 import math
 import os
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -54,10 +55,12 @@ def test_canonical_json_writes_floats_round_trip():
     assert json.loads(text) == value
 
 
-def test_flatten_metrics_nested_and_rejects_lists():
+def test_flatten_metrics_nested_lists_as_json_and_rejects_objects():
     assert flatten_metrics({"a": 1, "t": {"p50": 2.0, "q": {"r": "x"}}}) == {"a": 1, "t.p50": 2.0, "t.q.r": "x"}
-    with pytest.raises(L3SimError, match="'t.all'"):
-        flatten_metrics({"t": {"all": [1, 2]}})
+    flat = flatten_metrics({"ids": [3, 1], "arr": np.array([0.5, 2.0]), "n": np.int64(7)})
+    assert json.loads(flat["ids"]) == [3, 1] and json.loads(flat["arr"]) == [0.5, 2.0] and flat["n"] == 7
+    with pytest.raises(L3SimError, match="'t.obj'"):
+        flatten_metrics({"t": {"obj": object()}})
 
 
 @settings(max_examples=25, deadline=None)

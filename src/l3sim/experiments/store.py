@@ -67,7 +67,7 @@ def spec_hash(spec: Mapping[str, Any], run_fn_name: str, code_version: str = __v
 
 
 def flatten_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Flatten nested mappings into dotted names; every leaf must be a scalar (a list is an error, not dropped)."""
+    """Flatten nested mappings into dotted names; a list becomes its canonical JSON text (one cell, nothing lost)."""
     flat: dict[str, Any] = {}
     for key, value in metrics.items():
         name = f"{prefix}{key}"
@@ -77,8 +77,10 @@ def flatten_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, A
             flat[name] = value
         elif hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
             flat[name] = value.item()  # a numpy scalar
+        elif isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
+            flat[name] = canonical_json(value.tolist() if hasattr(value, "tolist") else list(value))
         else:
-            raise L3SimError(f"metric {name!r}: expected a number, string or bool, got {type(value).__name__}")
+            raise L3SimError(f"metric {name!r}: expected a number, string, bool or list, got {type(value).__name__}")
     return flat
 
 
