@@ -52,6 +52,7 @@ def draw_plot(table: pd.DataFrame, plot: PlotSpec, path: Path, grid_keys: list[s
     averaged = [k for k in grid_keys if k not in by and cells[k].nunique().max() > 1]
     axes.set_xlabel(plot.x)
     axes.set_ylabel(plot.y)
+    axes.ticklabel_format(axis="y", useOffset=False)  # absolute values on the axis, not "+5.723"
     axes.set_title(f"{plot.y} vs {plot.x}" + (f" (mean over {', '.join(averaged)})" if averaged else ""), fontsize=9)
     if plot.hue:
         axes.legend(fontsize=8)
