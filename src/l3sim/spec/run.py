@@ -31,8 +31,8 @@ class GPUCostSpec(Spec):
         ge=0,
         lt=1,
         description="share of each GPU's HBM kept for activations and workspace, not given to the KV cache "
-        "(derivation in docs/gpu-model.md: CUDA context, NCCL/cuBLAS workspaces and the activations of an "
-        "8192-token iteration come to about 3.5 GB on an 80 GiB A100)",
+        "(docs/gpu-model.md: CUDA context, NCCL and CUDA-graph pools and the activations of an 8192-token "
+        "GPT-175B TP8 iteration come to about 2.0-3.4 GB of an 80 GiB A100, 2.3-4 %; 0.04 is the upper end)",
     )
     allreduce_latency_s: float = Field(
         35e-6,
