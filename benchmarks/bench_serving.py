@@ -1,0 +1,53 @@
+"""Speed of the serving simulator on the issue's two reference runs (targets: 5 s and 10 s on 2 cores).
+
+Run: .venv/bin/pytest benchmarks/bench_serving.py --benchmark-enable
+Each benchmark times ``simulate`` end to end (requests drawn or read, every
+replica served, metrics summarised); the figures go into docs/performance.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from l3sim.serving import simulate
+from l3sim.spec.run import build_run_spec
+
+AZURE_CONV = Path(__file__).resolve().parents[2] / "shared" / "traces" / "AzureLLMInferenceTrace_conv.csv"
+
+
+def test_gpu_only_gpt175b_openr1_1000_offline(benchmark):
+    """GPU-only GPT-175B (TP8) on a DGX-A100, 1,000 OpenR1 requests, offline (target <= 5 s)."""
+    spec = build_run_spec(platform="dgx-a100", model="gpt-175b", workload="openr1", requests=1000)
+    result = benchmark.pedantic(simulate, args=(spec,), rounds=3, iterations=1)
+    assert result.requests_served == 1000 and result.output_tokens > 10_000_000
+
+
+def test_gpu_only_llama2_70b_azure_conv_trace(benchmark):
+    """Azure conversation trace, all 19,366 requests at trace times, Llama-2-70B TP4 DP2 (target <= 10 s)."""
+    from l3sim.workload import workload_from_trace_path
+
+    if not AZURE_CONV.is_file():
+        pytest.skip("../shared/traces is absent")
+    workload = workload_from_trace_path(AZURE_CONV)
+    spec = build_run_spec(
+        platform="dgx-a100",
+        model="llama-2-70b",
+        workload=workload,
+        requests=None,
+        arrival="trace",
+        parallel={"tp": 4, "dp": 2},
+    )
+    result = benchmark.pedantic(simulate, args=(spec,), rounds=3, iterations=1)
+    assert result.requests_served == 19366
+
+
+@pytest.mark.parametrize("stepping", ["closed-form", "per-iteration"])
+def test_closed_form_speedup_100_openr1(benchmark, stepping):
+    """The closed-form advance against stepping every iteration (100 OpenR1 requests, GPT-175B)."""
+    spec = build_run_spec(
+        [f'serving.stepping="{stepping}"'], platform="dgx-a100", model="gpt-175b", workload="openr1", requests=100
+    )
+    result = benchmark.pedantic(simulate, args=(spec,), rounds=1, iterations=1)
+    assert result.requests_served + len(result.never_fit_ids) == 100
