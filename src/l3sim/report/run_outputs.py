@@ -57,7 +57,8 @@ def plot_run(result: RunResult, path: Path) -> Path:
         top.plot(t, batch, linewidth=0.8, label=label)
         bottom.plot(t, latency * 1e3, linewidth=0.8, label=label)
     top.set_ylabel("batch size (requests)")
-    bottom.set_ylabel("iteration latency (ms)")
+    bottom.set_ylabel("iteration latency (ms, log)")
+    bottom.set_yscale("log")  # recompute prefills take ~40x a decode step
     bottom.set_xlabel("time (s)")
     top.set_title(f"{result.system} / {result.model} / {result.workload}")
     if result.dp > 1:
