@@ -25,7 +25,8 @@ def constant_metrics(spec):
 
 def test_expand_1000_points(benchmark):
     """Validating a 1000-point grid (every point built as a RunSpec)."""
-    sweep = parse_sweep({"base": BASE, "grid": {"seed": {"start": 0, "stop": 99}, "gpu.mem_util": [0.5, 0.6, 0.7, 0.8, 0.9, 0.55, 0.65, 0.75, 0.85, 0.95]}})
+    grid = {"seed": {"start": 0, "stop": 99}, "gpu.mem_util": {"start": 0.5, "stop": 0.95, "step": 0.05}}
+    sweep = parse_sweep({"base": BASE, "grid": grid})
     points = benchmark(sweep.points, "fn")
     assert len(points) == 1000
 

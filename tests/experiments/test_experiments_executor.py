@@ -11,7 +11,9 @@ import pytest
 from l3sim.errors import ConfigError
 from l3sim.experiments.executor import make_executor, probe_address, run_one
 
-SPECS = [{"seed": s, "serving": {"max_batch_tokens": 1024 * (s + 1)}, "model": {"num_layers": 8 * s + 8}} for s in range(6)]
+SPECS = [
+    {"seed": s, "serving": {"max_batch_tokens": 1024 * (s + 1)}, "model": {"num_layers": 8 * s + 8}} for s in range(6)
+]
 
 
 def expected(spec):

@@ -87,7 +87,8 @@ def test_metric_selection_and_clash_with_grid_key(tmp_path):
     sweep = parse_sweep({"base": {k: v for k, v in BASE.items() if k != "model"}, "grid": {"model": list(LAYERS)},
                          "output": {"metrics": ["layers", "score"]}})
     table = run_sweep(sweep, tmp_path, backend="serial", run_fn=fns.linear_metrics, progress=False).results
-    assert [c for c in table.columns if c not in ("model", "status", "error", "elapsed_s", "hash")] == ["layers", "score"]
+    meta = ("model", "status", "error", "elapsed_s", "hash")
+    assert [c for c in table.columns if c not in meta] == ["layers", "score"]
     assert list(table["layers"]) == [LAYERS[m] for m in table["model"]]
 
     clash = parse_sweep({"base": BASE, "grid": {"seed": [4]}, "output": {"metrics": ["seed"]}})

@@ -60,7 +60,9 @@ def require_simulator() -> None:
     try:
         from l3sim.serving import simulate  # noqa: F401
     except ImportError as exc:
-        raise MissingDependencyError(f"the serving simulator (l3sim.serving.simulate) is not available: {exc}") from None
+        raise MissingDependencyError(
+            f"the serving simulator (l3sim.serving.simulate) is not available: {exc}"
+        ) from None
 
 
 def run_fn_name(run_fn: RunFn) -> str:

@@ -156,7 +156,8 @@ class ResultStore:
         }
         for name, value in flatten_metrics(metrics or {}).items():
             if name in row:
-                raise L3SimError(f"metric {name!r} clashes with a column the store reserves ({', '.join(META_COLUMNS)})")
+                reserved = ", ".join(META_COLUMNS)
+                raise L3SimError(f"metric {name!r} clashes with a column the store reserves ({reserved})")
             row[name] = value
         frame = pd.DataFrame([row])
         atomic_write(self._part_path(key), lambda tmp: frame.to_parquet(tmp, engine="pyarrow", index=False))
