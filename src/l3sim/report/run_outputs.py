@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -13,19 +10,6 @@ from l3sim.errors import ConfigError
 from l3sim.serving.result import RunResult
 
 CSV_COLUMNS = ("id", "arrival_s", "prompt_tokens", "output_tokens", "ttft_s", "tbt_mean_s", "e2e_s", "preemptions")
-
-
-def _jsonable(value: Any) -> Any:
-    """NaN and infinities become null (strict JSON); numpy scalars become Python numbers."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def prepare_out_dir(out_dir: Path) -> Path:
@@ -73,7 +57,7 @@ def write_run_outputs(result: RunResult, out_dir: Path) -> list[Path]:
     """Write result.json, requests.csv and run.png into ``out_dir``; return the paths."""
     out_dir = prepare_out_dir(out_dir)
     paths = [out_dir / "result.json", out_dir / "requests.csv"]
-    paths[0].write_text(json.dumps(_jsonable(result.to_dict()), indent=2) + "\n")
+    paths[0].write_text(result.to_json() + "\n")
     result.requests_table[[*CSV_COLUMNS, "replica", "status"]].to_csv(paths[1], index=False)
     if not result.oom:
         paths.append(plot_run(result, out_dir / "run.png"))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 REQUEST_COLUMNS = (
@@ -95,3 +97,20 @@ class RunResult:
             "oom_reason": self.oom_reason,
             "warnings": list(self.warnings),
         }
+
+    def to_json(self) -> str:
+        """``to_dict()`` as strict JSON: NaN and infinities become null."""
+        return json.dumps(_strict(self.to_dict()), indent=2)
+
+
+def _strict(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
