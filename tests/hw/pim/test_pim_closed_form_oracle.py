@@ -9,7 +9,7 @@ from l3sim.hw.pim.plan import plan_call
 from l3sim.hw.pim.programs import program_segment
 from l3sim.spec.pim import PIMSpec, VARIANTS
 
-from conftest import DDR5_4800, PAPER_DDR4
+from pim_ranks import DDR5_4800, PAPER_DDR4
 from pim_inorder_oracle import program_cycles
 
 

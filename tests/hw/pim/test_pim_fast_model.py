@@ -17,7 +17,7 @@ from l3sim.spec.pim import VARIANTS
 from l3sim.hw.pim.system import PIMSystem
 from l3sim.spec.pim import PIMSpec
 
-from conftest import PAPER_DDR4  # tests/hw/pim/conftest.py
+from pim_ranks import PAPER_DDR4  # tests/hw/pim/conftest.py
 
 SYSTEM = PIMSystem(PAPER_DDR4, PIMSpec())  # hypothesis tests take no function-scoped fixtures
 
