@@ -227,6 +227,12 @@ def call_cycles(plan: CallPlan, geometry: RankGeometry, pim: PIMSpec, refresh: b
     dram = dram_cycles(plan, geometry).astype(np.float64)
     if refresh:
         dram = dram + refresh_cycles(dram, geometry)
+    return combine_rank_pu(dram, plan, pim)
+
+
+def combine_rank_pu(dram: np.ndarray, plan: CallPlan, pim: PIMSpec) -> np.ndarray:
+    """Add the rank PU to the DRAM cycles: under them when pipelined (the slower sets the pace), after them
+    otherwise; the final cross-chunk normalisation always at the end."""
     busy, final = rank_pu_cycles(plan, pim)
     if plan.features.pipelining:
         return np.maximum(dram, busy) + final

@@ -1,0 +1,37 @@
+"""The fast model against the DRAM area's command-level engine (skipped where the engine is absent).
+
+A few sampled points of the issue's grid; ``l3sim hw validate`` runs all of it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("l3sim.hw.dram.engine")
+pytest.importorskip("l3sim.spec.dram")
+
+from l3sim.hw.pim import attention_latency, reference_latency  # noqa: E402
+from l3sim.hw.pim.reference import measured_intervals  # noqa: E402
+from l3sim.hw.pim.system import load_pim_system  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def ddr4():
+    return load_pim_system("dgx-a100-l3")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["l3", "no-pipeline", "cpu-relayout", "rank-pim"])
+@pytest.mark.parametrize("heads,gqa,tokens", [(12, 1, 128), (12, 1, 3000), (64, 8, 128), (64, 8, 3000)])
+def test_fast_model_within_2_percent_of_engine(ddr4, variant, heads, gqa, tokens):
+    model = attention_latency(tokens, heads, gqa, variant, ddr4, refresh=False)
+    engine = reference_latency(tokens, heads, gqa, variant, ddr4, refresh=False)
+    assert model == pytest.approx(engine, rel=0.02)
+
+
+def test_engine_spaces_macs_by_tccd_l_and_result_reads_by_a_burst(ddr4):
+    """The two intervals the bubble-free rule compares, as the engine times them."""
+    g = ddr4.geometry
+    mac, read = measured_intervals(ddr4)
+    assert mac == pytest.approx(g.tccd_l)
+    assert read == pytest.approx(g.burst_cycles)
