@@ -60,3 +60,12 @@ def test_unknown_variant_and_field_are_config_errors():
         variant_features("l4")
     with pytest.raises(ConfigError, match="bank_pu.macs"):
         PIMSpec.parse({"bank_pu": {"macs": 2}})
+
+
+def test_sram_must_hold_two_chunks_of_scores(ddr4):
+    from l3sim.hw.pim.plan import plan_call
+
+    pim = PIMSpec.parse({"rank_pu": {"sram_bytes": 512 * 1024}})
+    plan_call(1000, 64, 8, variant_features("no-pipeline"), ddr4, pim)  # no chunks without pipelining
+    with pytest.raises(ConfigError, match="sram_bytes"):
+        plan_call(1000, 64, 8, variant_features("l3"), ddr4, pim)  # 2 x 2048 x 8 heads x 8 KV heads x 4 B = 1 MiB

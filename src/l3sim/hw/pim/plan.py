@@ -134,6 +134,7 @@ def _pass_counts(tokens: np.ndarray, hp: int, repeat: int, mapping: HeadMapping,
                          hp * mapping.element_bytes, bb)
     if features.pipelining:
         chunk_tokens = int(_ceil_div(pim.rank_pu.softmax_chunk_tokens, tokens_per_row)) * tokens_per_row
+        _check_sram(chunk_tokens * hp * mapping.chip_groups * acc, pim)
         chunks = _ceil_div(tokens, chunk_tokens)
     else:
         chunks = np.ones_like(tokens)
@@ -148,3 +149,15 @@ def _pass_counts(tokens: np.ndarray, hp: int, repeat: int, mapping: HeadMapping,
         out_bursts=int(_ceil_div(out_elements * acc, bb)),
         s_bursts=_ceil_div(tokens * hp * mapping.element_bytes, bb),
     )
+
+
+def _check_sram(chunk_score_bytes: int, pim: PIMSpec) -> None:
+    """Pipelined, the rank PU holds two chunks of scores: one filling, one streaming back as S."""
+    from l3sim.errors import ConfigError
+
+    if 2 * chunk_score_bytes > pim.rank_pu.sram_bytes:
+        raise ConfigError(
+            f"pim.rank_pu.sram_bytes = {pim.rank_pu.sram_bytes} cannot hold two chunks of scores "
+            f"({chunk_score_bytes} B each with pim.rank_pu.softmax_chunk_tokens = "
+            f"{pim.rank_pu.softmax_chunk_tokens}, rounded up to whole rows of every bank)"
+        )

@@ -52,11 +52,14 @@ def report(memory, pim: PIMSpec | None = None, engine: bool = True) -> dict:
         "effective_bank_pim_bw_model_bytes_per_s": model_bw,
     }
     if engine:
-        from l3sim.hw.pim.reference import stream_cycles_engine
+        from l3sim.hw.pim.reference import measured_intervals, stream_cycles_engine
 
         engine_bw = g.ranks * per_rank / (stream_cycles_engine(system) * g.tck_s)
         out["effective_bank_pim_bw_bytes_per_s"] = engine_bw
         out["bank_pim_efficiency"] = engine_bw / peaks["bank_pim_bw_bytes_per_s"]
+        mac_interval, read_interval = measured_intervals(system)
+        out["engine_pim_mac_interval_cycles"] = mac_interval
+        out["engine_result_read_interval_cycles"] = read_interval
     for label, gqa in (("mha", 1), ("gqa8", 8)):
         mapping = head_mapping(gqa, g, system.pim)
         out[f"n_hc_{label}"] = mapping.n_hc
