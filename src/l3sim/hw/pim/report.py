@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from l3sim.hw.pim.geometry import RankGeometry
 from l3sim.hw.pim.latency import mac_row_cycles, refresh_cycles
-from l3sim.hw.pim.mapping import head_mapping
+from l3sim.hw.pim.mapping import bubble_free_n_hc_bound, head_mapping
 from l3sim.hw.pim.system import PIMSystem
 from l3sim.spec.pim import PIMSpec
 
@@ -60,6 +60,9 @@ def report(memory, pim: PIMSpec | None = None, engine: bool = True) -> dict:
         mac_interval, read_interval = measured_intervals(system)
         out["engine_pim_mac_interval_cycles"] = mac_interval
         out["engine_result_read_interval_cycles"] = read_interval
+        for label, gqa in (("mha", 1), ("gqa8", 8)):
+            out[f"bubble_free_n_hc_bound_{label}"] = bubble_free_n_hc_bound(
+                g, gqa, system.pim.bank_pu.accumulator_bytes, mac_interval, read_interval)
     for label, gqa in (("mha", 1), ("gqa8", 8)):
         mapping = head_mapping(gqa, g, system.pim)
         out[f"n_hc_{label}"] = mapping.n_hc
