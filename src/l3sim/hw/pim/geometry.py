@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from l3sim.errors import ConfigError
+from l3sim.errors import ConfigError, MissingDependencyError
 
-BUS_BITS_PER_RANK = 64  # a DDR4/DDR5 DIMM rank's data width without ECC (JEDEC)
 
 
 @dataclass(frozen=True)
@@ -72,9 +71,17 @@ def rank_geometry(memory) -> RankGeometry:
     """Read a ``HostMemorySpec`` (the DRAM area's spec) into a RankGeometry; a RankGeometry passes through."""
     if isinstance(memory, RankGeometry):
         return memory
-    from l3sim.hw.pim._memory_adapter import geometry_from_memory
+    return _from_host_memory(memory)
 
-    geometry = geometry_from_memory(memory)
-    if geometry.chips_per_rank * geometry.burst_bytes_per_chip * 8 % BUS_BITS_PER_RANK:
-        raise ConfigError("memory: chips per rank x device width must fill the 64-bit rank bus")
-    return geometry
+
+def parse_memory(data: dict, source: str):
+    """Validate a memory preset's table as the DRAM area's ``HostMemorySpec``."""
+    try:
+        from l3sim.spec.dram import HostMemorySpec
+    except ImportError as exc:
+        raise MissingDependencyError(f"the host-memory spec (l3sim.spec.dram) is not available: {exc}") from None
+    return HostMemorySpec.parse(data, source)
+
+
+def _from_host_memory(memory) -> RankGeometry:
+    raise MissingDependencyError("reading a HostMemorySpec needs l3sim.spec.dram, which is not available")

@@ -28,7 +28,7 @@ def load_pim_system(platform: str = "dgx-a100-l3", overrides: list[str] | None =
     ``pim.<field>=value`` sets a PIMSpec field (e.g. ``pim.mapping.n_hc=4``); any other key sets a field
     of the memory spec (e.g. ``channels=32``).
     """
-    from l3sim.hw.dram_adapter import parse_memory
+    from l3sim.hw.pim.geometry import parse_memory
     from l3sim.spec.presets import apply_overrides, load_preset_data
 
     data, source = load_preset_data("memory", platform)
