@@ -1,0 +1,216 @@
+"""The in-order (FIFO) issue loop over flat arrays: plain Python that numba compiles unchanged.
+
+``fifo_issue`` is the hot loop of ``engine.simulate(policy="fifo")``. It is
+written once: the "python" backend calls it as it is, the "numba" backend calls
+``numba.njit(cache=True)(fifo_issue)``; the helpers are ``register_jitable`` so
+they run as Python in the first case and are compiled inline in the second.
+
+State, all indexed by flat ids (rank = channel x ranks_per_channel + rank,
+bank group = rank x groups + group, bank = rank x banks + bank within rank):
+
+- ``ready_*[id, c]``: earliest cycle command c may issue, per scope, raised by
+  every issued command through the rule table (``rules.RuleTable``);
+- ``faw[rank, 0:4]``: the last four ACT times of each rank (ring, oldest at ``faw_pos``);
+- ``open_row[bank]`` (-1: closed), ``open_count[rank]``: the bank state machines;
+- ``last_issue[channel]``: the command bus (tCMD apart) and in-order issue.
+
+Refresh: each rank is due a REF every tREFI. When the next command of a
+channel would issue at or after a rank's due time, the controller precharges
+that rank (PREA, if a bank is open), issues REF, and re-opens the rows it
+closed (ACT, in bank order), all under the same rules; these commands are
+recorded in the ``ins_*`` arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba.extending import register_jitable
+
+from l3sim.hw.dram.commands import Cmd
+
+ACT, PRE, PREA, REF, PIM_MAC = int(Cmd.ACT), int(Cmd.PRE), int(Cmd.PREA), int(Cmd.REF), int(Cmd.PIM_MAC)
+RD, WR, PIM_LD_SB = int(Cmd.RD), int(Cmd.WR), int(Cmd.PIM_LD_SB)
+
+OK, ERR_ACT_OPEN, ERR_ROW_CLOSED, ERR_MAC_CLOSED, ERR_REF_OPEN, ERR_CAPACITY = 0, 1, 2, 3, 4, 5
+NEVER = -(1 << 50)
+
+
+@register_jitable
+def _earliest(c, is_bank, ch, rk, bg, bk, last_issue, t_cmd, ready_chan, ready_rank, ready_bg, ready_bank,
+              faw, faw_pos, t_faw):
+    t = last_issue[ch] + t_cmd
+    t = max(t, ready_chan[ch, c])
+    t = max(t, ready_rank[rk, c])
+    if is_bank:
+        t = max(t, ready_bg[bg, c])
+        t = max(t, ready_bank[bk, c])
+    if c == ACT:
+        t = max(t, faw[rk, faw_pos[rk]] + t_faw)
+    return t
+
+
+@register_jitable
+def _commit(c, t, ch, rk, bg, bk, ranks_per_channel, rule_start, rule_later, rule_scope, rule_gap, last_issue,
+            ready_chan, ready_rank, ready_bg, ready_bank, faw, faw_pos):
+    for k in range(rule_start[c], rule_start[c + 1]):
+        n = rule_later[k]
+        v = t + rule_gap[k]
+        s = rule_scope[k]
+        if s == 0:
+            if v > ready_bank[bk, n]:
+                ready_bank[bk, n] = v
+        elif s == 1:
+            if v > ready_bg[bg, n]:
+                ready_bg[bg, n] = v
+        elif s == 2:
+            if v > ready_rank[rk, n]:
+                ready_rank[rk, n] = v
+        elif s == 3:
+            first = ch * ranks_per_channel
+            for other in range(first, first + ranks_per_channel):
+                if other != rk and v > ready_rank[other, n]:
+                    ready_rank[other, n] = v
+        else:
+            if v > ready_chan[ch, n]:
+                ready_chan[ch, n] = v
+    last_issue[ch] = t
+    if c == ACT:
+        faw[rk, faw_pos[rk]] = t
+        faw_pos[rk] = (faw_pos[rk] + 1) % 4
+
+
+@register_jitable
+def _close_rank(rk, t, t_rp, banks_per_rank, open_row, open_count, open_since, busy):
+    for bk in range(rk * banks_per_rank, (rk + 1) * banks_per_rank):
+        if open_row[bk] >= 0:
+            busy[bk] += t + t_rp - open_since[bk]
+            open_row[bk] = -1
+    open_count[rk] = 0
+
+
+def fifo_issue(cmd, chan, rank, bgroup, bank, row, is_bank_cmd, ranks_per_channel, groups_per_rank,
+               banks_per_group, rule_start, rule_later, rule_scope, rule_gap, occupancy, t_cmd, t_faw, t_rp,
+               t_rfc, t_refi, refresh, n_channels, issue, busy, ins_cmd, ins_rank, ins_bank, ins_row, ins_time):
+    """Issue ``cmd[i]`` in order per channel; fill ``issue`` and ``busy``; return (status, index, inserted, end).
+
+    ``rank``, ``bgroup`` and ``bank`` are flat ids. ``status`` is OK or an ERR_* code for command ``index``
+    (ERR_CAPACITY: the ``ins_*`` arrays are too short; the caller retries with longer ones).
+    """
+    n_ranks = n_channels * ranks_per_channel
+    banks_per_rank = groups_per_rank * banks_per_group
+    n_cmds = rule_start.shape[0] - 1
+    ready_chan = np.zeros((n_channels, n_cmds), np.int64)
+    ready_rank = np.zeros((n_ranks, n_cmds), np.int64)
+    ready_bg = np.zeros((n_ranks * groups_per_rank, n_cmds), np.int64)
+    ready_bank = np.zeros((n_ranks * banks_per_rank, n_cmds), np.int64)
+    faw = np.full((n_ranks, 4), NEVER, np.int64)
+    faw_pos = np.zeros(n_ranks, np.int64)
+    last_issue = np.full(n_channels, -t_cmd, np.int64)
+    open_row = np.full(n_ranks * banks_per_rank, -1, np.int64)
+    open_since = np.zeros(n_ranks * banks_per_rank, np.int64)
+    open_count = np.zeros(n_ranks, np.int64)
+    next_ref = np.full(n_ranks, t_refi, np.int64)
+    reopen = np.zeros(banks_per_rank, np.int64)
+    reopen_row = np.zeros(banks_per_rank, np.int64)
+    n_ins = 0
+    end = 0
+    for i in range(cmd.shape[0]):
+        c = cmd[i]
+        ch = chan[i]
+        rk = rank[i]
+        bg = bgroup[i]
+        bk = bank[i]
+        is_bank = is_bank_cmd[c]
+        t = _earliest(c, is_bank, ch, rk, bg, bk, last_issue, t_cmd, ready_chan, ready_rank, ready_bg, ready_bank,
+                      faw, faw_pos, t_faw)
+        due = True
+        while refresh and due:
+            due = False
+            for r2 in range(ch * ranks_per_channel, (ch + 1) * ranks_per_channel):
+                if next_ref[r2] > t:
+                    continue
+                due = True
+                if n_ins + banks_per_rank + 2 > ins_cmd.shape[0]:
+                    return ERR_CAPACITY, i, n_ins, end
+                n_open = 0
+                for local in range(banks_per_rank):
+                    if open_row[r2 * banks_per_rank + local] >= 0:
+                        reopen[n_open] = local
+                        reopen_row[n_open] = open_row[r2 * banks_per_rank + local]
+                        n_open += 1
+                for step in range(2):
+                    cc = PREA if step == 0 else REF
+                    if cc == PREA and n_open == 0:
+                        continue
+                    tt = max(next_ref[r2], _earliest(cc, False, ch, r2, 0, 0, last_issue, t_cmd, ready_chan,
+                                                      ready_rank, ready_bg, ready_bank, faw, faw_pos, t_faw))
+                    _commit(cc, tt, ch, r2, 0, 0, ranks_per_channel, rule_start, rule_later, rule_scope, rule_gap,
+                            last_issue, ready_chan, ready_rank, ready_bg, ready_bank, faw, faw_pos)
+                    if cc == PREA:
+                        _close_rank(r2, tt, t_rp, banks_per_rank, open_row, open_count, open_since, busy)
+                    else:
+                        for b2 in range(r2 * banks_per_rank, (r2 + 1) * banks_per_rank):
+                            busy[b2] += t_rfc
+                    end = max(end, tt + occupancy[cc])
+                    ins_cmd[n_ins] = cc
+                    ins_rank[n_ins] = r2
+                    ins_bank[n_ins] = 0
+                    ins_row[n_ins] = 0
+                    ins_time[n_ins] = tt
+                    n_ins += 1
+                for j in range(n_open):
+                    b2 = r2 * banks_per_rank + reopen[j]
+                    g2 = r2 * groups_per_rank + reopen[j] // banks_per_group
+                    tt = _earliest(ACT, True, ch, r2, g2, b2, last_issue, t_cmd, ready_chan, ready_rank, ready_bg,
+                                   ready_bank, faw, faw_pos, t_faw)
+                    _commit(ACT, tt, ch, r2, g2, b2, ranks_per_channel, rule_start, rule_later, rule_scope,
+                            rule_gap, last_issue, ready_chan, ready_rank, ready_bg, ready_bank, faw, faw_pos)
+                    open_row[b2] = reopen_row[j]
+                    open_since[b2] = tt
+                    open_count[r2] += 1
+                    end = max(end, tt + occupancy[ACT])
+                    ins_cmd[n_ins] = ACT
+                    ins_rank[n_ins] = r2
+                    ins_bank[n_ins] = reopen[j]
+                    ins_row[n_ins] = reopen_row[j]
+                    ins_time[n_ins] = tt
+                    n_ins += 1
+                next_ref[r2] += t_refi
+            if due:
+                t = _earliest(c, is_bank, ch, rk, bg, bk, last_issue, t_cmd, ready_chan, ready_rank, ready_bg,
+                              ready_bank, faw, faw_pos, t_faw)
+        # bank state machines
+        if c == ACT:
+            if open_row[bk] >= 0:
+                return ERR_ACT_OPEN, i, n_ins, end
+            open_row[bk] = row[i]
+            open_since[bk] = t
+            open_count[rk] += 1
+        elif c == PRE:
+            if open_row[bk] >= 0:
+                busy[bk] += t + t_rp - open_since[bk]
+                open_row[bk] = -1
+                open_count[rk] -= 1
+        elif c == PREA:
+            _close_rank(rk, t, t_rp, banks_per_rank, open_row, open_count, open_since, busy)
+        elif c == RD or c == WR or c == PIM_LD_SB:
+            if open_row[bk] != row[i]:
+                return ERR_ROW_CLOSED, i, n_ins, end
+        elif c == PIM_MAC:
+            if open_count[rk] != banks_per_rank:
+                return ERR_MAC_CLOSED, i, n_ins, end
+        elif c == REF:
+            if open_count[rk] != 0:
+                return ERR_REF_OPEN, i, n_ins, end
+            for b2 in range(rk * banks_per_rank, (rk + 1) * banks_per_rank):
+                busy[b2] += t_rfc
+            if refresh:
+                next_ref[rk] += t_refi
+        _commit(c, t, ch, rk, bg, bk, ranks_per_channel, rule_start, rule_later, rule_scope, rule_gap, last_issue,
+                ready_chan, ready_rank, ready_bg, ready_bank, faw, faw_pos)
+        issue[i] = t
+        end = max(end, t + occupancy[c])
+    for bk in range(open_row.shape[0]):
+        if open_row[bk] >= 0:
+            busy[bk] += end - open_since[bk]
+    return OK, -1, n_ins, end
