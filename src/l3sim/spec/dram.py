@@ -265,3 +265,17 @@ class HostMemorySpec(Spec):
     def cpu_bw_bytes_per_s(self) -> float:
         """Peak the host CPU can read: channels x channel peak (16 x 25.6 = 409.6 GB/s on the paper's host)."""
         return self.channels * self.dram.channel_peak_bw_bytes_per_s
+
+
+def load_memory(name: str, overrides: list[str] | tuple[str, ...] = ()) -> HostMemorySpec:
+    """A memory preset (or TOML file) with ``--set`` overrides applied to its fully resolved fields.
+
+    ``dram.timing.tCCD_L=10`` reaches a field of the referenced DRAM preset.
+    """
+    from l3sim.spec.presets import apply_overrides, load_preset_data
+
+    data, source = load_preset_data("memory", name)
+    spec = HostMemorySpec.parse(data, source)
+    if not overrides:
+        return spec
+    return HostMemorySpec.parse(apply_overrides(spec.model_dump(), list(overrides)), f"{source} with overrides")
