@@ -47,8 +47,10 @@ def validate(
         print_json(result)
         return
     print_rows("fast model vs engine", result["points"],
-               ["platform", "attention", "variant", "context_tokens", "engine_s", "model_s", "rel_err"])
-    print_mapping("agreement", {"max_rel_err": result["max_rel_err"], "worst": result["worst"]})
+               ["platform", "attention", "variant", "context_tokens", "engine_s", "model_s", "rel_err",
+                "rel_err_refresh"])
+    print_mapping("agreement", {k: result[k] for k in ("max_rel_err", "worst", "max_rel_err_refresh",
+                                                        "worst_refresh")})
 
 
 def register(app: typer.Typer) -> None:

@@ -24,8 +24,13 @@ def test_peaks_reproduce_the_papers_figures(ddr4):
 
 def test_streaming_bandwidth_pays_for_activation_and_refresh(ddr4):
     r = report(ddr4, PIMSpec(), engine=False)
-    # per row-round: 1,024 MAC cycles of 1,186 (16 ACTs under tFAW, tRCD, tRTP, tRP), then refresh
-    expected = r["bank_pim_bw_bytes_per_s"] * 1024 / 1186 * (1 - 880 / 12480)
+    # 64 row-rounds of 1,186 cycles (16 ACTs under tFAW end at 114, tRCD 22, 127 x tCCD_L, tRTP 12, tRP 22),
+    # 1,024 of them MAC cycles; a REF every 12,480 cycles costs tRP + tRFC + re-opening (114 + tRCD) = 1,038,
+    # and REF k comes once k x 12,480 - (k - 1) x 1,038 < the work: 6 of them
+    work = 64 * 1186
+    refs = sum(1 for k in range(1, 20) if k * 12480 - (k - 1) * 1038 < work)
+    assert refs == 6
+    expected = r["bank_pim_bw_bytes_per_s"] * 64 * 1024 / (work + refs * 1038)
     assert r["effective_bank_pim_bw_model_bytes_per_s"] == pytest.approx(expected, rel=1e-9)
 
 

@@ -84,4 +84,15 @@ def parse_memory(data: dict, source: str):
 
 
 def _from_host_memory(memory) -> RankGeometry:
-    raise MissingDependencyError("reading a HostMemorySpec needs l3sim.spec.dram, which is not available")
+    """One bus channel's rank of a HostMemorySpec: a DDR5 rank counts once per 32-bit sub-channel (each has its
+    own chips, bus and, for PIM, buffer-chip logic)."""
+    dram = memory.dram
+    org, t = dram.organisation, dram.timing
+    return RankGeometry(
+        tck_s=dram.tck_s, chips_per_rank=org.chips_per_rank, banks_per_chip=org.banks_per_chip,
+        bank_groups=org.bank_groups, burst_bytes_per_chip=org.column_bytes_per_chip,
+        row_bursts=org.column_accesses_per_row, rows_per_bank=org.rows, channels=memory.bus_channels,
+        ranks_per_channel=memory.ranks_per_channel, burst_cycles=t.tBL, tccd_s=t.tCCD_S, tccd_l=t.tCCD_L,
+        trcd=t.tRCD, trp=t.tRP, tras=t.tRAS, trtp=t.tRTP, twr=t.tWR, cwl=t.CWL, cl=t.CL, trrd_s=t.tRRD_S,
+        trrd_l=t.tRRD_L, tfaw=t.tFAW, trfc=t.tRFC, trefi=t.tREFI,
+    )

@@ -216,17 +216,43 @@ def rank_pu_cycles(plan: CallPlan, pim: PIMSpec) -> tuple[np.ndarray, np.ndarray
     return busy, final
 
 
-def refresh_cycles(busy_cycles, geometry: RankGeometry) -> np.ndarray:
-    """Cycles lost to refresh during ``busy_cycles`` of work: a REF every tREFI blocks the rank for tRFC."""
+def refresh_cost_cycles(geometry: RankGeometry) -> int:
+    """What one REF costs a rank whose banks are all open (the PIM kernels' usual state).
+
+    The controller closes every bank (PREA, tRP), refreshes (tRFC) and opens them again (ACTs under
+    tRRD / tFAW, then tRCD before the next column command).
+    """
+    g = geometry
+    return g.trp + g.trfc + _last_act(g, g.banks_per_chip) + g.trcd
+
+
+def refresh_cycles(busy_cycles, geometry: RankGeometry, mode: bool | str = True) -> np.ndarray:
+    """Cycles refresh adds to ``busy_cycles`` of work; a REF is due every tREFI and costs ``refresh_cost_cycles``.
+
+    ``mode`` True / "expected": the expected share for a call that starts anywhere in the refresh schedule
+    (what a serving simulation wants): busy x cost / (tREFI - cost). "aligned": the schedule starts with
+    the call (as in an engine run from cycle 0): REF k falls due at k x tREFI, when k x tREFI - (k - 1) x
+    cost cycles of work are done, so it happens iff that is less than ``busy``:
+    ceil((busy - cost) / (tREFI - cost)) - 1 refreshes. False: none.
+    """
     busy = np.asarray(busy_cycles, dtype=np.float64)
-    return busy * geometry.trfc / (geometry.trefi - geometry.trfc)
+    if mode is False:
+        return np.zeros_like(busy)
+    cost = refresh_cost_cycles(geometry)
+    if mode is True or mode == "expected":
+        return busy * cost / (geometry.trefi - cost)
+    if mode == "aligned":
+        return np.maximum(0, np.ceil((busy - cost) / (geometry.trefi - cost)) - 1) * cost
+    from l3sim.errors import ConfigError
+
+    raise ConfigError(f"refresh mode {mode!r}: expected True, False, 'expected' or 'aligned'")
 
 
-def call_cycles(plan: CallPlan, geometry: RankGeometry, pim: PIMSpec, refresh: bool = True) -> np.ndarray:
-    """Cycles of one call: the program (closed form), refresh, and the rank PU where it is not hidden."""
+def call_cycles(plan: CallPlan, geometry: RankGeometry, pim: PIMSpec, refresh: bool | str = True) -> np.ndarray:
+    """Cycles of one call: the program (closed form), refresh (see ``refresh_cycles``), the rank PU where
+    it is not hidden."""
     dram = dram_cycles(plan, geometry).astype(np.float64)
-    if refresh:
-        dram = dram + refresh_cycles(dram, geometry)
+    dram = dram + refresh_cycles(dram, geometry, refresh)
     return combine_rank_pu(dram, plan, pim)
 
 
@@ -251,7 +277,7 @@ def _per_rank_heads(heads: int, gqa: int, ranks: int) -> int:
 
 
 def attention_latency(context_tokens, heads: int, gqa: int, variant: str | None, spec, *, ranks: int = 1,
-                      head_dim: int = 128, refresh: bool = True) -> np.ndarray:
+                      head_dim: int = 128, refresh: bool | str = True) -> np.ndarray:
     """Seconds of one decode-attention call: one layer of one request, ``heads`` query heads in groups of ``gqa``.
 
     Resources: the layer's KV heads sit on ``ranks`` ranks (1: the paper's placement, a request's layer

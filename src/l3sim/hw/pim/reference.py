@@ -72,8 +72,10 @@ def reference_latency(context_tokens, heads: int, gqa: int, variant: str, spec: 
     return out.reshape(np.shape(context_tokens))
 
 
-def measured_intervals(system: PIMSystem, count: int = 64) -> tuple[float, float]:
-    """Cycles per PIM_MAC and per PIM_RD_RB in long runs of each, as the engine spaces them (no refresh)."""
+def measured_intervals(system: PIMSystem) -> tuple[float, float]:
+    """Cycles per PIM_MAC and per PIM_RD_RB, as the engine spaces them: the difference between runs of
+    half a row and a whole row of each (no refresh)."""
+    count = system.geometry.row_bursts // 2
     macs = [simulate_cycles(mac_row(system.geometry, 0, n), system, refresh=False) for n in (count, 2 * count)]
     reads = [simulate_cycles(seg("PIM_RD_RB", count=n), system, refresh=False) for n in (count, 2 * count)]
     return (macs[1] - macs[0]) / count, (reads[1] - reads[0]) / count
