@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from l3sim.errors import ConfigError, MissingDependencyError
 
 
 
@@ -72,15 +71,6 @@ def rank_geometry(memory) -> RankGeometry:
     if isinstance(memory, RankGeometry):
         return memory
     return _from_host_memory(memory)
-
-
-def parse_memory(data: dict, source: str):
-    """Validate a memory preset's table as the DRAM area's ``HostMemorySpec``."""
-    try:
-        from l3sim.spec.dram import HostMemorySpec
-    except ImportError as exc:
-        raise MissingDependencyError(f"the host-memory spec (l3sim.spec.dram) is not available: {exc}") from None
-    return HostMemorySpec.parse(data, source)
 
 
 def _from_host_memory(memory) -> RankGeometry:

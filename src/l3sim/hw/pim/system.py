@@ -23,20 +23,18 @@ class PIMSystem:
 
 
 def load_pim_system(platform: str = "dgx-a100-l3", overrides: list[str] | None = None) -> PIMSystem:
-    """A memory preset (kind "memory") or TOML file, with ``--set`` overrides.
+    """A memory preset (kind "memory") or TOML file with the default PIMSpec, and ``--set`` overrides.
 
     ``pim.<field>=value`` sets a PIMSpec field (e.g. ``pim.mapping.n_hc=4``); any other key sets a field
-    of the memory spec (e.g. ``channels=32``).
+    of the resolved memory spec (e.g. ``channels=32``, ``dram.timing.tCCD_L=10``).
     """
-    from l3sim.hw.pim.geometry import parse_memory
-    from l3sim.spec.presets import apply_overrides, load_preset_data
+    from l3sim.spec.dram import load_memory
+    from l3sim.spec.presets import apply_overrides
 
-    data, source = load_preset_data("memory", platform)
-    pim_data = data.pop("pim", {}) or {}
-    memory_overrides = [o for o in overrides or [] if not o.strip().startswith("pim.")]
-    pim_overrides = [o.strip()[len("pim."):] for o in overrides or [] if o.strip().startswith("pim.")]
-    memory = parse_memory(apply_overrides(data, memory_overrides), source)
-    pim = PIMSpec.parse(pim_data, source=f"{source} [pim]")
+    overrides = [o.strip() for o in overrides or []]
+    memory = load_memory(platform, [o for o in overrides if not o.startswith("pim.")])
+    pim_overrides = [o[len("pim."):] for o in overrides if o.startswith("pim.")]
+    pim = PIMSpec()
     if pim_overrides:
         pim = PIMSpec.parse(apply_overrides(pim.model_dump(), pim_overrides), source="pim (after --set overrides)")
     return PIMSystem(memory, pim)
