@@ -35,3 +35,19 @@ def test_engine_spaces_macs_by_tccd_l_and_result_reads_by_a_burst(ddr4):
     mac, read = measured_intervals(ddr4)
     assert mac == pytest.approx(g.tccd_l)
     assert read == pytest.approx(g.burst_cycles)
+
+
+@pytest.mark.parametrize("variant", ["l3", "cpu-relayout"])
+def test_ddr5_sub_channel_rank(variant):
+    ddr5 = load_pim_system("ddr5-server")
+    model = attention_latency(512, 64, 8, variant, ddr5, refresh=False)
+    engine = reference_latency(512, 64, 8, variant, ddr5, refresh=False)
+    assert model == pytest.approx(engine, rel=0.02)
+
+
+@pytest.mark.parametrize("heads,gqa", [(12, 1), (64, 8)])
+def test_refresh_aligned_with_the_engine_schedule(ddr4, heads, gqa):
+    """Long enough for several REFs (tREFI = 7.8 us): the model's per-REF cost against the engine's."""
+    model = attention_latency(20000, heads, gqa, "l3", ddr4, refresh="aligned")
+    engine = reference_latency(20000, heads, gqa, "l3", ddr4, refresh=True)
+    assert model == pytest.approx(engine, rel=0.02)
