@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from l3sim.hw.pim import kv_capacity_tokens_per_rank, report
@@ -39,3 +40,21 @@ def test_kv_capacity_per_rank(system):
     layers = 24  # 96 layers over the 4 ranksets
     rank_bytes = 8 * 16 * 2**18 * 1024
     assert kv_capacity_tokens_per_rank(per_token_layer, layers, system) == rank_bytes // (per_token_layer * layers)
+
+
+def test_layers_interleave_over_the_four_ranksets(system):
+    from l3sim.hw.pim import max_layers_per_rank, rankset_of_layers
+
+    sets = rankset_of_layers(96, system)
+    assert list(np.bincount(sets)) == [24, 24, 24, 24]  # GPT-175B: 96 layers, 16 ch x 4 ranks -> 4 ranksets
+    assert max_layers_per_rank(80, system) == 20
+    assert max_layers_per_rank(81, system) == 21
+
+
+def test_the_memory_preset_is_the_papers_host():
+    pytest.importorskip("l3sim.spec.dram")
+    from l3sim.hw.pim.system import load_pim_system
+
+    from pim_ranks import PAPER_DDR4
+
+    assert load_pim_system("dgx-a100-l3").geometry == PAPER_DDR4

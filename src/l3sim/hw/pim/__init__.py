@@ -5,6 +5,7 @@ Public API (``spec`` is a :class:`PIMSystem`: a host memory spec plus a PIMSpec)
 - ``attention_latency(context_tokens, heads, gqa, variant, spec, *, ranks=1)`` -> seconds (ndarray)
 - ``attention_cost_coefficients(heads, gqa, variant, spec, *, ranks=1)`` -> (fixed_s, per_token_s)
 - ``kv_capacity_tokens_per_rank(kv_bytes_per_token_per_layer, layers_on_rank, spec)`` -> int
+- ``rankset_of_layers(num_layers, spec)``, ``max_layers_per_rank(num_layers, spec)``: layer-interleaved placement
 - ``event_counts(context_tokens, heads, gqa, variant, spec)`` -> dict of ndarrays
 - ``report(memory, pim)`` -> dict (``l3sim hw``)
 - ``build_program(context_tokens, heads, gqa, variant, memory, pim)`` -> the DRAM engine's CommandStream
@@ -13,6 +14,7 @@ Public API (``spec`` is a :class:`PIMSystem`: a host memory spec plus a PIMSpec)
 
 from l3sim.hw.pim.events import event_counts
 from l3sim.hw.pim.latency import attention_cost_coefficients, attention_latency, kv_capacity_tokens_per_rank
+from l3sim.hw.pim.placement import max_layers_per_rank, rankset_of_layers
 from l3sim.hw.pim.report import report
 from l3sim.hw.pim.system import PIMSystem, load_pim_system
 
@@ -39,6 +41,8 @@ __all__ = [
     "event_counts",
     "kv_capacity_tokens_per_rank",
     "load_pim_system",
+    "max_layers_per_rank",
+    "rankset_of_layers",
     "reference_latency",
     "report",
 ]
