@@ -15,6 +15,7 @@ same code interpreted, for tests); they give identical results.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -107,6 +108,15 @@ def _compiled_fifo():
     return numba.njit(cache=True, nogil=True)(fifo_kernel.fifo_issue)
 
 
+def _call_quietly(kernel, *args):
+    """Call ``kernel``; numba's pedantic IR check warns about the helpers it inlines, harmlessly, when compiling."""
+    from numba.core.errors import NumbaIRAssumptionWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NumbaIRAssumptionWarning)
+        return kernel(*args)
+
+
 def _flat_ids(stream: CommandStream, dram: DRAMSpec, ranks_per_channel: int):
     org = dram.organisation
     rank = stream.channel.astype(np.int64) * ranks_per_channel + stream.rank
@@ -142,8 +152,8 @@ def _run_fifo(stream, dram, ranks_per_channel, refresh, backend):
         issue = np.zeros(len(stream), np.int64)
         busy = np.zeros(banks_total, np.int64)
         ins = [np.zeros(capacity, np.int64) for _ in range(5)]
-        status, index, n_ins, end = kernel(
-            stream.cmd.astype(np.int64), stream.channel.astype(np.int64), rank, group, bank, stream.row,
+        status, index, n_ins, end = _call_quietly(
+            kernel, stream.cmd.astype(np.int64), stream.channel.astype(np.int64), rank, group, bank, stream.row,
             IS_BANK_COMMAND, ranks_per_channel, org.bank_groups, org.banks_per_group, table.start, table.later,
             table.scope, table.gap, occupancy_cycles(timing), timing.tCMD, timing.tFAW, timing.tRP, timing.tRFC,
             timing.tREFI, bool(refresh), n_channels, issue, busy, *ins,

@@ -35,21 +35,16 @@ OK, ERR_ACT_OPEN, ERR_ROW_CLOSED, ERR_MAC_CLOSED, ERR_REF_OPEN, ERR_CAPACITY = 0
 NEVER = -(1 << 50)
 
 
-@register_jitable
+@register_jitable(inline="always")
 def _earliest(c, is_bank, ch, rk, bg, bk, last_issue, t_cmd, ready_chan, ready_rank, ready_bg, ready_bank,
               faw, faw_pos, t_faw):
-    t = last_issue[ch] + t_cmd
-    t = max(t, ready_chan[ch, c])
-    t = max(t, ready_rank[rk, c])
-    if is_bank:
-        t = max(t, ready_bg[bg, c])
-        t = max(t, ready_bank[bk, c])
-    if c == ACT:
-        t = max(t, faw[rk, faw_pos[rk]] + t_faw)
-    return t
+    common = max(last_issue[ch] + t_cmd, ready_chan[ch, c], ready_rank[rk, c])
+    bank_level = max(ready_bg[bg, c], ready_bank[bk, c]) if is_bank else common
+    window = faw[rk, faw_pos[rk]] + t_faw if c == ACT else common
+    return max(common, bank_level, window)
 
 
-@register_jitable
+@register_jitable(inline="always")
 def _commit(c, t, ch, rk, bg, bk, ranks_per_channel, rule_start, rule_later, rule_scope, rule_gap, last_issue,
             ready_chan, ready_rank, ready_bg, ready_bank, faw, faw_pos):
     for k in range(rule_start[c], rule_start[c + 1]):
@@ -76,10 +71,10 @@ def _commit(c, t, ch, rk, bg, bk, ranks_per_channel, rule_start, rule_later, rul
     last_issue[ch] = t
     if c == ACT:
         faw[rk, faw_pos[rk]] = t
-        faw_pos[rk] = (faw_pos[rk] + 1) % 4
+        faw_pos[rk] = 0 if faw_pos[rk] == 3 else faw_pos[rk] + 1
 
 
-@register_jitable
+@register_jitable(inline="always")
 def _close_rank(rk, t, t_rp, banks_per_rank, open_row, open_count, open_since, busy):
     for bk in range(rk * banks_per_rank, (rk + 1) * banks_per_rank):
         if open_row[bk] >= 0:
@@ -110,6 +105,7 @@ def fifo_issue(cmd, chan, rank, bgroup, bank, row, is_bank_cmd, ranks_per_channe
     open_since = np.zeros(n_ranks * banks_per_rank, np.int64)
     open_count = np.zeros(n_ranks, np.int64)
     next_ref = np.full(n_ranks, t_refi, np.int64)
+    chan_next_ref = np.full(n_channels, t_refi, np.int64)  # the earliest due time of the channel's ranks
     reopen = np.zeros(banks_per_rank, np.int64)
     reopen_row = np.zeros(banks_per_rank, np.int64)
     n_ins = 0
@@ -123,8 +119,8 @@ def fifo_issue(cmd, chan, rank, bgroup, bank, row, is_bank_cmd, ranks_per_channe
         is_bank = is_bank_cmd[c]
         t = _earliest(c, is_bank, ch, rk, bg, bk, last_issue, t_cmd, ready_chan, ready_rank, ready_bg, ready_bank,
                       faw, faw_pos, t_faw)
-        due = True
-        while refresh and due:
+        due = refresh and chan_next_ref[ch] <= t
+        while due:
             due = False
             for r2 in range(ch * ranks_per_channel, (ch + 1) * ranks_per_channel):
                 if next_ref[r2] > t:
@@ -176,6 +172,7 @@ def fifo_issue(cmd, chan, rank, bgroup, bank, row, is_bank_cmd, ranks_per_channe
                     ins_time[n_ins] = tt
                     n_ins += 1
                 next_ref[r2] += t_refi
+            chan_next_ref[ch] = next_ref[ch * ranks_per_channel:(ch + 1) * ranks_per_channel].min()
             if due:
                 t = _earliest(c, is_bank, ch, rk, bg, bk, last_issue, t_cmd, ready_chan, ready_rank, ready_bg,
                               ready_bank, faw, faw_pos, t_faw)
@@ -206,6 +203,7 @@ def fifo_issue(cmd, chan, rank, bgroup, bank, row, is_bank_cmd, ranks_per_channe
                 busy[b2] += t_rfc
             if refresh:
                 next_ref[rk] += t_refi
+                chan_next_ref[ch] = next_ref[ch * ranks_per_channel:(ch + 1) * ranks_per_channel].min()
         _commit(c, t, ch, rk, bg, bk, ranks_per_channel, rule_start, rule_later, rule_scope, rule_gap, last_issue,
                 ready_chan, ready_rank, ready_bg, ready_bank, faw, faw_pos)
         issue[i] = t
