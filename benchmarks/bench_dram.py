@@ -1,0 +1,37 @@
+"""Speed of the DRAM command engine (numba backend): long PIM streams and random host traffic.
+
+Target (issue 3): at least 10 million commands per second for long PIM streams.
+The commands-per-second figure is printed from ``benchmark.stats`` in docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from l3sim.hw.dram.commands import concatenate
+from l3sim.hw.dram.engine import simulate
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "hw" / "dram"))
+from dram_streams import dram_preset, mac_rounds, random_stream  # noqa: E402
+
+DDR4 = dram_preset("ddr4-3200")
+# 40,000 row-rounds of 16 ACT + 128 PIM_MAC + PREA = 5.8 M commands (5.1 M PIM_MACs), one rank of four
+PIM_STREAM = concatenate([mac_rounds(DDR4, 1, 128)] * 40_000)
+HOST_STREAM = random_stream(0, 200_000, DDR4, 4, 4, pim=False)
+
+
+@pytest.mark.parametrize("refresh", [True, False])
+def test_pim_stream_5_8m_commands(benchmark, refresh):
+    simulate(mac_rounds(DDR4, 1, 128), DDR4, 4)  # compile (or load the cache) first
+    schedule = benchmark.pedantic(simulate, args=(PIM_STREAM, DDR4, 4), kwargs={"refresh": refresh}, rounds=5)
+    assert len(schedule.issue_cycle) == len(PIM_STREAM)
+    benchmark.extra_info["commands_per_s"] = len(PIM_STREAM) / benchmark.stats.stats.min
+
+
+def test_random_host_stream_200k_commands(benchmark):
+    schedule = benchmark.pedantic(simulate, args=(HOST_STREAM, DDR4, 4), rounds=5)
+    assert schedule.total_cycles > 0
+    benchmark.extra_info["commands_per_s"] = len(HOST_STREAM) / benchmark.stats.stats.min
