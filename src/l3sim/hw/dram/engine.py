@@ -102,19 +102,28 @@ _ERRORS = {
 
 
 @lru_cache(maxsize=None)
-def _compiled_fifo():
+def _compiled(name: str, function):
     import numba
 
-    return numba.njit(cache=True, nogil=True)(fifo_kernel.fifo_issue)
+    return numba.njit(cache=True, nogil=True)(function)
 
 
-def _call_quietly(kernel, *args):
-    """Call ``kernel``; numba's pedantic IR check warns about the helpers it inlines, harmlessly, when compiling."""
-    from numba.core.errors import NumbaIRAssumptionWarning
+def _kernel_runner(backend: str):
+    """``run(name, function, *args)``: ``function`` compiled by numba (once per process) or as plain Python.
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NumbaIRAssumptionWarning)
-        return kernel(*args)
+    numba's pedantic IR check warns, harmlessly, about the helpers it inlines while compiling; silenced here.
+    """
+
+    def run(name: str, function, *args):
+        if backend == "python":
+            return function(*args)
+        from numba.core.errors import NumbaIRAssumptionWarning
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NumbaIRAssumptionWarning)
+            return _compiled(name, function)(*args)
+
+    return run
 
 
 def _flat_ids(stream: CommandStream, dram: DRAMSpec, ranks_per_channel: int):
@@ -145,15 +154,15 @@ def _run_fifo(stream, dram, ranks_per_channel, refresh, backend):
     rank, group, bank = _flat_ids(stream, dram, ranks_per_channel)
     n_channels = int(stream.channel.max()) + 1 if len(stream) else 1
     table = rule_table(timing)
-    kernel = _compiled_fifo() if backend == "numba" else fifo_kernel.fifo_issue
+    run = _kernel_runner(backend)
     banks_total = n_channels * ranks_per_channel * org.banks_per_chip
     capacity = max(256, len(stream) // 8)
     while True:
         issue = np.zeros(len(stream), np.int64)
         busy = np.zeros(banks_total, np.int64)
         ins = [np.zeros(capacity, np.int64) for _ in range(5)]
-        status, index, n_ins, end = _call_quietly(
-            kernel, stream.cmd.astype(np.int64), stream.channel.astype(np.int64), rank, group, bank, stream.row,
+        status, index, n_ins, end = run(
+            "fifo", fifo_kernel.fifo_issue, stream.cmd.astype(np.int64), stream.channel.astype(np.int64), rank, group, bank, stream.row,
             IS_BANK_COMMAND, ranks_per_channel, org.bank_groups, org.banks_per_group, table.start, table.later,
             table.scope, table.gap, occupancy_cycles(timing), timing.tCMD, timing.tFAW, timing.tRP, timing.tRFC,
             timing.tREFI, bool(refresh), n_channels, issue, busy, *ins,
@@ -184,7 +193,8 @@ def simulate(stream: CommandStream, dram: DRAMSpec, ranks_per_channel: int, poli
     elif policy == "frfcfs":
         from l3sim.hw.dram.frfcfs import run_frfcfs
 
-        issue, end, busy, inserted, ins_time = run_frfcfs(stream, dram, ranks_per_channel, refresh, backend)
+        issue, end, busy, inserted, ins_time = run_frfcfs(stream, dram, ranks_per_channel, refresh, backend,
+                                                          _kernel_runner(backend))
     else:
         raise ConfigError(f"policy {policy!r}: expected 'fifo' or 'frfcfs'")
     org = dram.organisation
