@@ -16,6 +16,7 @@ from typing import Any, Callable
 from l3sim.errors import ConfigError
 
 PRESET_KINDS = ("models", "gpus", "links", "platforms", "workloads", "dram", "memory")
+_SINGULAR = {kind: kind.removesuffix("s") for kind in PRESET_KINDS}
 
 
 def _kind_dir(kind: str):
@@ -55,11 +56,11 @@ def load_preset_data(kind: str, name: str) -> tuple[dict[str, Any], str]:
     entry = _kind_dir(kind).joinpath(f"{name}.toml")
     if not entry.is_file():
         known = ", ".join(preset_names(kind)) or "(none)"
-        raise ConfigError(f"unknown {kind[:-1]} preset {name!r}; known: {known}")
+        raise ConfigError(f"unknown {_SINGULAR[kind]} preset {name!r}; known: {known}")
     with resources.as_file(entry) as path:
         data = load_toml(path)
     data.setdefault("name", name)
-    return data, f"{kind[:-1]} preset {name!r} ({entry.name})"
+    return data, f"{_SINGULAR[kind]} preset {name!r} ({entry.name})"
 
 
 def preset_ref(kind: str) -> Callable[[Any], Any]:

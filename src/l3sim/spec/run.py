@@ -7,7 +7,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field
 
 from l3sim.spec.base import Spec
+from l3sim.spec.dram import HostMemorySpec
 from l3sim.spec.model import ModelSpec, ParallelSpec
+from l3sim.spec.pim import PIMSpec
 from l3sim.spec.platform import PlatformSpec
 from l3sim.spec.presets import apply_overrides, preset_ref
 from l3sim.spec.workload import WorkloadSpec
@@ -89,6 +91,10 @@ class RunSpec(Spec):
     seed: int = 0
     gpu: GPUCostSpec = Field(default_factory=GPUCostSpec)
     serving: ServingSpec = Field(default_factory=ServingSpec)
+    memory: Annotated[HostMemorySpec, BeforeValidator(preset_ref("memory"))] = Field(
+        "dgx-a100-l3", description="host memory (DIMMs) that DIMM-PIM and CPU-offload systems use"
+    )
+    pim: PIMSpec = Field(default_factory=PIMSpec, description="the PIM units fitted to the host's DIMMs")
 
     @property
     def deployment(self) -> ParallelSpec:
@@ -101,5 +107,8 @@ def build_run_spec(overrides: list[str] | None = None, **fields: Any) -> RunSpec
     spec = RunSpec.parse(fields, source="run spec")
     if not overrides:
         return spec
-    data = apply_overrides(spec.model_dump(), overrides)
+    data = spec.model_dump()
+    if data["parallel"] is None and any(text.startswith("parallel.") for text in overrides):
+        data["parallel"] = spec.model.parallel.model_dump()  # so parallel.tp=... can reach the default
+    data = apply_overrides(data, overrides)
     return RunSpec.parse(data, source="run spec (after --set overrides)")
