@@ -1,0 +1,114 @@
+"""Training data for the predictors, drawn from StageTimes, and their relative error on a held-out split.
+
+Sampling (documented in docs/scheduler.md): per sample, independently and
+uniformly, a number of decodes in [0, max_decodes] with contexts in
+[1, max_context_tokens] each; a number of prefills in [0, PREFILL_SLOTS] with
+chunks in [1, max_chunk_tokens] and done tokens in [0, max_chunk_tokens]; the
+other sub-batch's prefill tokens in [0, PREFILL_SLOTS x max_chunk_tokens].
+The ranges come from the run (``SamplingRanges.for_run``) so the forest sees
+what the scheduler will ask about.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from l3sim.errors import ConfigError
+from l3sim.serving.predictors.base import OnlinePredictor
+from l3sim.serving.predictors.features import PREFILL_SLOTS, gpu_features, pim_features
+from l3sim.serving.predictors.stage_times import StageTimes
+from l3sim.spec.run import RunSpec
+
+# A trace workload has no published means; these stand in (GPT-3-era chat-sized prompts, long outputs).
+DEFAULT_CONTEXT_TOKENS = 8192
+DEFAULT_PROMPT_TOKENS = 512
+
+
+@dataclass(frozen=True)
+class SamplingRanges:
+    """Upper ends of the uniform draws (see the module docstring)."""
+
+    max_decodes: int
+    max_context_tokens: int
+    max_chunk_tokens: int
+
+    def __post_init__(self) -> None:
+        for name in ("max_decodes", "max_context_tokens", "max_chunk_tokens"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"SamplingRanges.{name} must be >= 1 (got {getattr(self, name)})")
+
+    @classmethod
+    def for_run(cls, spec: RunSpec, capacity_tokens: float) -> "SamplingRanges":
+        """Ranges of a run: up to every request that fits the KV capacity at the workload's mean context
+        (prompt + half the output) in one sub-batch; contexts up to twice that mean; chunks up to the
+        prompt mean + 3 std, within the token budget."""
+        work = spec.workload
+        if work.prompt_mean is not None and work.output_mean is not None:
+            mean_context = work.prompt_mean + work.output_mean / 2
+            long_prompt = work.prompt_mean + 3 * (work.prompt_std or 0.0)
+        else:
+            mean_context, long_prompt = DEFAULT_CONTEXT_TOKENS, DEFAULT_PROMPT_TOKENS
+        return cls(
+            max_decodes=max(1, int(np.ceil(capacity_tokens / mean_context))),
+            max_context_tokens=max(1, int(2 * mean_context)),
+            max_chunk_tokens=max(1, min(spec.serving.max_batch_tokens, int(np.ceil(long_prompt)))),
+        )
+
+
+@dataclass(frozen=True)
+class Samples:
+    """Feature rows and seconds of both stages."""
+
+    gpu_X: np.ndarray
+    gpu_y: np.ndarray
+    pim_X: np.ndarray
+    pim_y: np.ndarray
+
+
+def draw_samples(times: StageTimes, ranges: SamplingRanges, count: int, rng: np.random.Generator) -> Samples:
+    """``count`` random sub-batches timed by ``times`` (both stages)."""
+    gpu_X, gpu_y, pim_X, pim_y = [], [], [], []
+    for _ in range(count):
+        decodes = int(rng.integers(0, ranges.max_decodes + 1))
+        contexts = rng.integers(1, ranges.max_context_tokens + 1, size=decodes)
+        prefills = int(rng.integers(0, PREFILL_SLOTS + 1))
+        chunks = rng.integers(1, ranges.max_chunk_tokens + 1, size=prefills)
+        done = rng.integers(0, ranges.max_chunk_tokens + 1, size=prefills)
+        other = int(rng.integers(0, PREFILL_SLOTS * ranges.max_chunk_tokens + 1))
+        if decodes == 0 and prefills == 0:
+            decodes, contexts = 1, rng.integers(1, ranges.max_context_tokens + 1, size=1)
+        gpu_X.append(gpu_features(chunks, done, decodes)[0])
+        gpu_y.append(times.gpu_stage_s(chunks, done, decodes))
+        pim_X.append(pim_features(contexts.sum(), decodes, other)[0])
+        pim_y.append(times.pim_stage_s(contexts, other))
+    return Samples(np.array(gpu_X), np.array(gpu_y), np.array(pim_X), np.array(pim_y))
+
+
+def relative_error_summary(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float]:
+    """|predicted / actual - 1| over points with a positive actual: mean, median, p99, max, and the count."""
+    actual = np.asarray(actual, dtype=np.float64)
+    keep = actual > 0
+    errors = np.abs(np.asarray(predicted, dtype=np.float64)[keep] / actual[keep] - 1.0)
+    if errors.size == 0:
+        return {"points": 0, "mean": float("nan"), "median": float("nan"), "p99": float("nan"), "max": float("nan")}
+    return {
+        "points": int(errors.size),
+        "mean": float(errors.mean()),
+        "median": float(np.median(errors)),
+        "p99": float(np.quantile(errors, 0.99)),
+        "max": float(errors.max()),
+    }
+
+
+def split_error(predictor: OnlinePredictor, X: np.ndarray, y: np.ndarray, train_fraction: float,
+                rng: np.random.Generator) -> dict[str, float]:
+    """Fit on a random ``train_fraction`` of the rows, return the relative error on the rest."""
+    if not 0 < train_fraction < 1:
+        raise ConfigError(f"train_fraction must be in (0, 1) (got {train_fraction})")
+    order = rng.permutation(y.size)
+    cut = int(round(train_fraction * y.size))
+    train, test = order[:cut], order[cut:]
+    predictor.fit(X[train], y[train])
+    return relative_error_summary(predictor.predict(X[test]), y[test])
