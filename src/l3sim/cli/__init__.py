@@ -30,6 +30,7 @@ _COMMAND_MODULES = (
     "validate_cmd",
     "study_cmd",
     "sweep_cmd",
+    "reproduce_cmd",
     "demo_cmd",
 )
 

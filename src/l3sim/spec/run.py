@@ -71,6 +71,13 @@ class ServingSpec(Spec):
         lt=1,
         description="share of KV blocks that must stay free after an admission (vLLM's watermark, default 0.01)",
     )
+    kv_capacity_fraction: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="share of the system's KV-cache capacity the run may use (the breakdown study runs each "
+        "system at 20-100 % of its capacity, L3 paper Fig. 11); applied where the KV store is sized",
+    )
     stepping: Literal["closed-form", "per-iteration"] = Field(
         "closed-form",
         description="advance steady all-decode stretches in closed form, or step every iteration (reference mode)",

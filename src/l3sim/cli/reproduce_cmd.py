@@ -1,0 +1,59 @@
+"""``l3sim reproduce STUDY``: the paper's evaluation, one study or ``all``, into one report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from l3sim.cli.output import print_json, print_rows
+from l3sim.errors import ConfigError, MissingDependencyError
+from l3sim.experiments.executor import BACKENDS
+
+
+def reproduce(
+    study: str = typer.Argument(..., help="e2e | breakdown | scalability | scheduler | pcie | hw-ablation | energy | all"),
+    quick: bool = typer.Option(False, "--quick", help="100 requests per serving run instead of 1,000 (a fast look)"),
+    backend: str = typer.Option("joblib", "--backend", help=f"executor: {' | '.join(BACKENDS)}"),
+    jobs: int = typer.Option(None, "--jobs", help="local worker processes (default: all CPUs)"),
+    address: str = typer.Option(None, "--address", help="Ray cluster HOST:PORT or 'auto' (ray backend only)"),
+    out: Path = typer.Option(Path("l3sim-reproduce"), "--out", help="folder of report.md, CSVs, PNGs and the store"),
+    no_progress: bool = typer.Option(False, "--no-progress", help="no progress bar"),
+    as_json: bool = typer.Option(False, "--json", help="print {study: rows} as JSON"),
+) -> None:
+    """Run the paper's studies; write <study>.csv, <study>.png and report.md into --out (reruns resume)."""
+    from l3sim.experiments.report import write_failure, write_report, write_study
+    from l3sim.experiments.studies import STUDIES, StudyOptions, expand, run_study
+
+    names = expand(study)
+    if backend not in BACKENDS:
+        raise ConfigError(f"--backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+    options = StudyOptions(out, quick=quick, backend=backend, jobs=jobs, address=address,
+                           progress=not (no_progress or as_json))
+    tables: dict[str, list[dict]] = {}
+    failures: dict[str, str] = {}
+    for name in names:
+        try:
+            result = run_study(name, options)
+        except MissingDependencyError as exc:
+            if len(names) == 1:
+                raise
+            failures[name] = str(exc)
+            write_failure(name, str(exc), out)
+            continue
+        write_study(result, out)
+        tables[name] = result.table.to_dict(orient="records")
+    report = write_report(out, STUDIES)
+    if as_json:
+        print_json({**tables, **({"not_run": failures} if failures else {})})
+        return
+    for name, rows in tables.items():
+        print_rows(f"reproduce {name}", rows)
+    for name, reason in failures.items():
+        typer.echo(f"{name}: not run: {reason}", err=True)
+    typer.echo(f"report: {report}", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``reproduce`` command."""
+    app.command("reproduce")(reproduce)

@@ -1,0 +1,98 @@
+"""The study report: ``<study>.csv``, ``<study>.png`` and a Markdown section per study, gathered in ``report.md``.
+
+Layout of ``--out``::
+
+    report.md              every study's section present in sections/, in registry order
+    <study>.csv            the study's table
+    <study>.png            its figure
+    sections/<study>.md    its section (kept so that studies run one at a time build one report)
+    store/                 the shared results store (l3sim.experiments.studies.points)
+
+Every file is written atomically (temporary file, fsync, rename).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+from l3sim.experiments.store import atomic_write
+from l3sim.experiments.studies.base import StudyResult
+
+REPORT_FILE = "report.md"
+SECTIONS_DIR = "sections"
+REPORT_TITLE = "# l3sim reproduction of the L3 paper's evaluation (arXiv 2504.17584)"
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.4g}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(table: pd.DataFrame, columns: Iterable[str] | None = None) -> str:
+    """A GitHub-flavoured Markdown table of ``table`` (floats to 4 significant digits, NaN as blank)."""
+    columns = list(columns) if columns is not None else list(table.columns)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in table[columns].itertuples(index=False):
+        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def section_markdown(result: StudyResult, png_name: str | None) -> str:
+    """The Markdown section of one study: method, paper, findings, notes, figure, table."""
+    parts = [f"## {result.name}: {result.title}", "", f"**What ran.** {result.method}", "",
+             f"**The paper.** {result.paper}", ""]
+    if result.findings:
+        parts += [f"**Ours.** {result.findings}", ""]
+    parts += [f"> note: {note}" for note in result.notes]
+    if result.notes:
+        parts.append("")
+    if png_name:
+        parts += [f"![{result.name}]({png_name})", ""]
+    parts += [markdown_table(result.table), "", f"Table as CSV: [{result.name}.csv]({result.name}.csv)", ""]
+    return "\n".join(parts)
+
+
+def failure_markdown(name: str, reason: str) -> str:
+    """The section of a study that could not run: its name and why."""
+    return f"## {name}: not run\n\n{reason}\n"
+
+
+def _write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_study(result: StudyResult, out_dir: Path | str) -> dict[str, str]:
+    """Write ``<name>.csv``, ``<name>.png`` (when the study draws one) and its section; return the paths."""
+    out_dir = Path(out_dir)
+    files = {"csv": out_dir / f"{result.name}.csv"}
+    atomic_write(files["csv"], lambda tmp: result.table.to_csv(tmp, index=False))
+    png_name = None
+    if result.plot is not None and len(result.table):
+        files["png"] = out_dir / f"{result.name}.png"
+        atomic_write(files["png"], lambda tmp: result.plot(result.table, tmp))
+        png_name = files["png"].name
+    files["section"] = out_dir / SECTIONS_DIR / f"{result.name}.md"
+    _write_text(files["section"], section_markdown(result, png_name))
+    return {kind: str(path) for kind, path in files.items()}
+
+
+def write_failure(name: str, reason: str, out_dir: Path | str) -> str:
+    """Record that study ``name`` did not run (its section says why); return the section's path."""
+    path = Path(out_dir) / SECTIONS_DIR / f"{name}.md"
+    _write_text(path, failure_markdown(name, reason))
+    return str(path)
+
+
+def write_report(out_dir: Path | str, order: Iterable[str]) -> str:
+    """Gather the sections present in ``out_dir/sections`` in ``order`` into ``report.md``; return its path."""
+    out_dir = Path(out_dir)
+    sections = [out_dir / SECTIONS_DIR / f"{name}.md" for name in order]
+    body = [path.read_text(encoding="utf-8") for path in sections if path.exists()]
+    path = out_dir / REPORT_FILE
+    _write_text(path, "\n".join([REPORT_TITLE, "", *body]))
+    return str(path)
