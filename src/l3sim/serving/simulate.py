@@ -85,7 +85,7 @@ def serve(
         return RunResult(**labels, oom=True, oom_reason=system.does_not_fit_reason or "weights do not fit")
     serving = spec.serving
     kv = KVStore.from_bytes(
-        system.kv_capacity_bytes,
+        system.kv_capacity_bytes * serving.kv_capacity_fraction,  # the share of its capacity the run may use
         system.kv_bytes_per_token,
         serving.kv_block_tokens,
         serving.admission_watermark_fraction,
