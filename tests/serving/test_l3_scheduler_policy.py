@@ -1,0 +1,149 @@
+"""The L3 policy on hand-checkable cases: closed-form stage times, assert which requests go where.
+
+Stage model used throughout (milliseconds, as seconds x 1e-3):
+  T_GPU_i = prefill tokens of i + decodes of the other sub-batch       (1 ms per token)
+  T_PIM_i = 0.05 ms x decode context tokens of i + 0.01 ms x other's prefill tokens
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from l3sim.errors import ConfigError
+from l3sim.serving.schedulers.l3 import Decode, Prefill, SubBatch, decode_step, form_sub_batches, stage_times
+
+MS = 1e-3
+
+
+class ClosedForm:
+    def __init__(self, other_prefill_ms_per_token: float = 0.0) -> None:
+        self.other = other_prefill_ms_per_token
+
+    def gpu_s(self, chunk_tokens, done_tokens, num_decodes):
+        return (np.sum(chunk_tokens) + np.asarray(num_decodes, dtype=float)) * MS
+
+    def pim_s(self, decode_context_tokens, num_decodes, other_prefill_tokens):
+        return (0.05 * np.asarray(decode_context_tokens, dtype=float) + self.other * np.asarray(other_prefill_tokens)) * MS
+
+
+def empty(ranks: int = 8):
+    return SubBatch(ranks), SubBatch(ranks)
+
+
+def test_decode_step_is_one_for_mha_and_sixteen_for_gqa():
+    assert decode_step(1) == 1
+    assert decode_step(8) == 16
+
+
+def test_decodes_added_until_pim_covers_gpu_then_leftover_to_shorter_phase():
+    pool = [Decode(rid, 100, rank=rid - 10) for rid in range(10, 16)]  # 5 ms of PIM each
+    prefills = [Prefill(1, 10, 0, 0), Prefill(2, 10, 0, 0)]
+    formed = form_sub_batches(empty(), pool, prefills, room_blocks=100, token_budget=1000, step=1,
+                              predictor=ClosedForm())
+    sb0, sb1 = formed.sub_batches
+    # sb0: prefill 1; T_GPU_0 = 10 + n1 = 10 while sb1 is empty, so two decodes (5n0 >= 10)
+    # sb1: prefill 2; T_GPU_1 = 10 + n0 = 12, so three decodes (15 >= 12)
+    # the last decode: phases max(13, 10) = 13 vs max(12, 15) = 15, so it goes to sb0
+    assert sb0.prefill_ids == [1] and sb1.prefill_ids == [2]
+    assert sb0.decode_ids == [10, 11, 15]
+    assert sb1.decode_ids == [12, 13, 14]
+    assert not formed.memory_full
+    gpu, pim = stage_times(formed.sub_batches, ClosedForm())
+    np.testing.assert_allclose(gpu, [13 * MS, 13 * MS])
+    np.testing.assert_allclose(pim, [15 * MS, 15 * MS])
+
+
+def test_step_of_sixteen_places_sixteen_at_a_time():
+    pool = [Decode(rid, 1, rank=0) for rid in range(40)]
+    formed = form_sub_batches(empty(), pool, [Prefill(1, 5, 0, 0)], room_blocks=10, token_budget=100, step=16,
+                              predictor=ClosedForm())
+    sb0, sb1 = formed.sub_batches
+    # sb0 gets prefill 1 (T_GPU_0 = 5); 16 decodes of 0.05 ms do not cover it, but the step is 16 at a time:
+    # 0.8 ms < 5 -> 16 more -> 1.6 < 5 -> the last 8. Nothing is left for sb1.
+    assert sb0.num_decodes == 40 and sb1.num_decodes == 0
+
+
+def test_rank_balance_picks_the_least_loaded_rank_of_the_sub_batch():
+    kept = empty(ranks=2)
+    kept[0].add_decode(100, 1000, rank=0)
+    pool = [Decode(1, 50, rank=0), Decode(2, 10, rank=1)]
+    formed = form_sub_batches(kept, pool, [], room_blocks=0, token_budget=0, step=1, predictor=ClosedForm())
+    sb0, sb1 = formed.sub_batches
+    # leftovers go to the shorter phase: sb1 (empty) first; within sb1 both ranks are empty -> longest context
+    assert sb1.decode_ids[0] == 1
+    # then phases: sb0 max(1, 50) = 50 ms, sb1 max(0 + 1, 2.5) = 2.5 ms -> sb1 again
+    assert sb1.decode_ids == [1, 2] and sb0.decode_ids == [100]
+
+
+def test_rank_balance_within_a_sub_batch():
+    kept = empty(ranks=2)
+    kept[1].add_decode(100, 1000, rank=0)  # sb1 is the longer phase and loaded on rank 0
+    pool = [Decode(1, 400, rank=0), Decode(2, 10, rank=1)]
+    formed = form_sub_batches(kept, pool, [Prefill(7, 30, 0, 0)], room_blocks=0, token_budget=100, step=1,
+                              predictor=ClosedForm())
+    sb0, sb1 = formed.sub_batches
+    # prefill 7 -> sb0 (T_GPU_0 = 30 ms, T_PIM_0 = 0): sb0 has no rank load, so the longest context first
+    assert sb0.decode_ids[0] == 1
+    # after it T_PIM_0 = 20 < 30: the next pick; only request 2 is left
+    assert sb0.decode_ids == [1, 2] and sb1.decode_ids == [100]
+
+
+def test_memory_full_cuts_the_last_prefill_to_the_pim_time():
+    kept = empty()
+    for rid in range(4):
+        kept[0].add_decode(rid, 100, rank=rid)
+        kept[1].add_decode(10 + rid, 100, rank=rid)
+    prefills = [Prefill(50, 60, 0, 0), Prefill(51, 30, 0, blocks=10)]
+    formed = form_sub_batches(kept, [], prefills, room_blocks=5, token_budget=1000, step=1, predictor=ClosedForm())
+    sb0, sb1 = formed.sub_batches
+    assert formed.memory_full
+    # T_PIM_0 = 0.05 x 400 = 20 ms; T_GPU_0 = c + 4 -> c = 16
+    assert sb0.prefill_ids == [50] and sb0.prefill_chunks == [16]
+    assert sb1.prefill_ids == []  # request 51 did not fit and nothing skips it
+
+
+def test_room_left_means_no_cut():
+    kept = empty()
+    for rid in range(4):
+        kept[0].add_decode(rid, 100, rank=rid)
+    formed = form_sub_batches(kept, [], [Prefill(50, 60, 0, 0)], room_blocks=5, token_budget=1000, step=1,
+                              predictor=ClosedForm())
+    assert not formed.memory_full
+    assert formed.sub_batches[0].prefill_chunks == [60]
+
+
+def test_cut_counts_the_transfer_of_the_other_prefill_and_keeps_a_minimum_chunk():
+    kept = empty()
+    kept[0].add_decode(1, 100, rank=0)  # T_PIM_0 = 5 ms
+    kept[1].add_decode(2, 100, rank=0)
+    prefills = [Prefill(50, 40, 7, 0), Prefill(51, 20, 0, 0), Prefill(52, 30, 0, blocks=99)]
+    predictor = ClosedForm(other_prefill_ms_per_token=0.1)
+    formed = form_sub_batches(kept, [], prefills, room_blocks=0, token_budget=1000, step=1, predictor=predictor,
+                              min_chunk_tokens=8)
+    sb0, sb1 = formed.sub_batches
+    # T_PIM_0 = 5 + 0.1 x 20 (sb1's prefill) = 7 ms; T_GPU_0 = c + 1 -> c = 6, below the minimum of 8 -> 8
+    assert sb0.prefill_chunks == [8] and sb0.prefill_done == [7]
+    # T_PIM_1 = 5 + 0.1 x 40 (sb0's prefill before the cut, as predicted when the cut is decided) = 9 ms;
+    # T_GPU_1 = c + 1 -> c = 8
+    assert sb1.prefill_chunks == [8]
+
+
+def test_token_budget_chunks_the_prefill_that_reaches_it():
+    formed = form_sub_batches(empty(), [], [Prefill(1, 60, 0, 1), Prefill(2, 60, 0, 1), Prefill(3, 5, 0, 1)],
+                              room_blocks=10, token_budget=70, step=1, predictor=ClosedForm())
+    sb0, sb1 = formed.sub_batches
+    assert (sb0.prefill_ids, sb0.prefill_chunks) == ([1], [60])
+    assert (sb1.prefill_ids, sb1.prefill_chunks) == ([2], [10])
+
+
+def test_fcfs_without_skipping():
+    formed = form_sub_batches(empty(), [], [Prefill(1, 10, 0, 20), Prefill(2, 10, 0, 1)], room_blocks=10,
+                              token_budget=100, step=1, predictor=ClosedForm())
+    assert formed.sub_batches[0].prefill_ids == [] and formed.sub_batches[1].prefill_ids == []
+    assert formed.memory_full
+
+
+def test_bad_step_is_a_config_error():
+    with pytest.raises(ConfigError, match="step"):
+        form_sub_batches(empty(), [], [], 0, 0, 0, ClosedForm())
