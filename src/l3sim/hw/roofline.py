@@ -1,0 +1,159 @@
+"""The disaggregated roofline (L3_SYSTEM.md section 1): throughput = min(GPU FC at batch B, attention), B <= capacity.
+
+At a fixed context of N tokens per request, for batch B (requests per
+replica decoding together):
+
+- GPU FC roof: ``B / fc_time_s(B, B)`` (every request feeds one token through
+  the dense layers and the LM head per step), rising with B;
+- attention roof of a device: its ``slots`` units work in parallel, a step of
+  one request costs ``fixed_s + per_token_s x N`` on its slot (the serving
+  systems' ``AttentionDevice`` numbers), so B requests take
+  ``ceil(B / slots)`` such steps: ``B / (ceil(B / slots) x (fixed_s + per_token_s x N))``;
+  flat for a pooled device (slots = 1), rising until B = slots for DIMM-PIM;
+- capacity limit: ``B_max = floor(KV capacity / (KV bytes per token x N))``.
+
+A disaggregated device overlaps the two (two sub-batches): its curve is
+``min(FC, attention)``. GPU HBM attention runs on the same GPUs as the FC
+layers, so the GPU-only curve is serial: ``1 / (1 / FC + 1 / attention)``.
+Throughputs are for the whole deployment (dp replicas); batches are per replica.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from l3sim.errors import ConfigError
+from l3sim.spec.run import RunSpec
+
+#: Attention devices the roofline knows, in plot order.
+DEVICE_NAMES = ("gpu-hbm", "hbm-pim", "hbm-pim-ext", "cpu", "rank-pim", "l3")
+#: Batch sizes evaluated exactly (every integer) up to this many; beyond, a log grid (the curve is smooth there).
+EXACT_BATCHES = 100_000
+GRID_POINTS = 400
+
+
+@dataclass(frozen=True)
+class AttentionRoof:
+    """One attention device at one context: capacity and step cost per request, slot-parallel."""
+
+    name: str
+    kv_capacity_bytes: float
+    slots: int
+    step_s: float  # one decode step (all layers) of one request at the context, on its slot
+    overlapped: bool  # True: runs beside the GPU FC work (min); False: shares the GPUs (serial)
+
+    def max_batch(self, kv_bytes_per_request: float) -> int:
+        return int(self.kv_capacity_bytes // kv_bytes_per_request)
+
+    def tok_s(self, batch: np.ndarray, dp: int) -> np.ndarray:
+        b = np.asarray(batch, dtype=float)
+        return dp * b / (np.ceil(b / self.slots) * self.step_s)
+
+
+def attention_roofs(spec: RunSpec, context_tokens: int, names: Sequence[str] = DEVICE_NAMES) -> list[AttentionRoof]:
+    """The named devices of ``spec``'s platform, host memory and device specs, at ``context_tokens``."""
+    from l3sim.hw.devices import dimm_pim, gpu_hbm_pim, hbm_pim_ext, host_cpu
+    from l3sim.hw.gpu import GPUCostModel
+
+    unknown = [n for n in names if n not in DEVICE_NAMES]
+    if unknown:
+        raise ConfigError(f"unknown attention device(s) {', '.join(unknown)}; known: {', '.join(DEVICE_NAMES)}")
+    gpu = GPUCostModel(spec)
+    builders = {
+        "hbm-pim": lambda: gpu_hbm_pim(spec, gpu.kv_capacity_bytes),
+        "hbm-pim-ext": lambda: hbm_pim_ext(spec),
+        "cpu": lambda: host_cpu(spec),
+        "rank-pim": lambda: dimm_pim(spec, "rank-pim"),
+        "l3": lambda: dimm_pim(spec, spec.devices.dimm_pim.l3_variant),
+    }
+    roofs = []
+    for name in names:
+        if name == "gpu-hbm":
+            step = float(gpu.decode_attention_time_s(context_tokens))
+            roofs.append(AttentionRoof(name, gpu.kv_capacity_bytes, 1, step, overlapped=False))
+            continue
+        d = builders[name]()
+        roofs.append(AttentionRoof(name, d.kv_capacity_bytes, d.slots, d.fixed_s + d.per_token_s * context_tokens,
+                                   overlapped=True))
+    return roofs
+
+
+@dataclass(frozen=True)
+class Roofline:
+    """The curves at one context: ``batches`` (per replica), FC roof, and per device its roof and limit."""
+
+    context_tokens: int
+    kv_bytes_per_request: float
+    dp: int
+    batches: np.ndarray
+    fc_tok_s: np.ndarray
+    devices: list[AttentionRoof]
+
+    def device_curves(self, roof: AttentionRoof) -> tuple[np.ndarray, np.ndarray]:
+        """(attention roof, combined throughput) over ``batches``; combined is NaN above the capacity limit."""
+        att = roof.tok_s(self.batches, self.dp)
+        combined = np.minimum(self.fc_tok_s, att) if roof.overlapped else 1.0 / (1.0 / self.fc_tok_s + 1.0 / att)
+        return att, np.where(self.batches <= roof.max_batch(self.kv_bytes_per_request), combined, np.nan)
+
+    def summary(self, roof: AttentionRoof) -> dict:
+        """Capacity limit, ridge (first batch whose FC throughput reaches the attention roof's peak) and the
+        best reachable point (the first batch of highest combined throughput)."""
+        att, combined = self.device_curves(roof)
+        max_batch = roof.max_batch(self.kv_bytes_per_request)
+        peak = float(roof.tok_s(np.array([roof.slots]), self.dp)[0])
+        ridge = np.flatnonzero(self.fc_tok_s >= peak)
+        reachable = np.flatnonzero(np.isfinite(combined))
+        best = reachable[np.argmax(combined[reachable])] if reachable.size else None
+        return {
+            "device": roof.name,
+            "kv_capacity_bytes": roof.kv_capacity_bytes,
+            "slots": roof.slots,
+            "overlapped": roof.overlapped,
+            "attention_step_s": roof.step_s,
+            "attention_roof_tok_s": peak,
+            "max_batch": max_batch,
+            "ridge_batch": int(self.batches[ridge[0]]) if ridge.size else None,
+            "operating_batch": int(self.batches[best]) if best is not None else 0,
+            "operating_tok_s": float(combined[best]) if best is not None else 0.0,
+            "bound": _bound(self.fc_tok_s[best], att[best], roof, max_batch, int(self.batches[best]))
+            if best is not None else "capacity",
+        }
+
+
+def _bound(fc: float, att: float, roof: AttentionRoof, max_batch: int, batch: int) -> str:
+    """What limits the best point: 'capacity' (at B_max with FC below attention), 'attention' or 'gpu-fc'."""
+    if batch == max_batch and fc < att:
+        return "capacity"
+    return "attention" if att <= fc else "gpu-fc"
+
+
+def batch_grid(max_batch: int) -> np.ndarray:
+    """Every batch 1..max_batch up to EXACT_BATCHES, a log grid beyond (always including max_batch)."""
+    if max_batch < 1:
+        return np.array([1], dtype=np.int64)
+    exact = np.arange(1, min(max_batch, EXACT_BATCHES) + 1, dtype=np.int64)
+    if max_batch <= EXACT_BATCHES:
+        return exact
+    tail = np.unique(np.geomspace(EXACT_BATCHES, max_batch, GRID_POINTS).astype(np.int64))
+    return np.unique(np.concatenate([exact, tail, [max_batch]]))
+
+
+def roofline(spec: RunSpec, context_tokens: int, names: Sequence[str] = DEVICE_NAMES) -> Roofline:
+    """The disaggregated roofline of ``spec`` (platform, model, memory, devices) at ``context_tokens``."""
+    from l3sim.hw.gpu import GPUCostModel
+
+    if context_tokens < 1:
+        raise ConfigError(f"context: expected at least 1 token, got {context_tokens}")
+    gpu = GPUCostModel(spec)
+    if not gpu.fits:
+        raise ConfigError(gpu.does_not_fit_reason)
+    devices = attention_roofs(spec, context_tokens, names)
+    kv = float(spec.model.kv_bytes_per_token) * context_tokens
+    largest = max(d.max_batch(kv) for d in devices)
+    batches = batch_grid(max(largest, 1))
+    dp = spec.deployment.dp
+    fc = dp * batches / np.asarray(gpu.fc_time_s(batches, batches), dtype=float)
+    return Roofline(context_tokens, kv, dp, batches, fc, devices)
