@@ -2,7 +2,7 @@
 
 Stage model used throughout (milliseconds, as seconds x 1e-3):
   T_GPU_i = prefill tokens of i + decodes of the other sub-batch       (1 ms per token)
-  T_PIM_i = 0.05 ms x decode context tokens of i + 0.01 ms x other's prefill tokens
+  T_PIM_i = 0.05 ms x decode context tokens of i + k ms x prefill tokens of i (its transfer)
 """
 
 from __future__ import annotations
@@ -113,19 +113,18 @@ def test_room_left_means_no_cut():
     assert formed.sub_batches[0].prefill_chunks == [60]
 
 
-def test_cut_counts_the_transfer_of_the_other_prefill_and_keeps_a_minimum_chunk():
+def test_cut_counts_the_transfer_of_its_prefill_and_keeps_a_minimum_chunk():
     kept = empty()
     kept[0].add_decode(1, 100, rank=0)  # T_PIM_0 = 5 ms
-    kept[1].add_decode(2, 100, rank=0)
+    kept[1].add_decode(2, 20, rank=0)  # T_PIM_1 = 1 ms
     prefills = [Prefill(50, 40, 7, 0), Prefill(51, 20, 0, 0), Prefill(52, 30, 0, blocks=99)]
-    predictor = ClosedForm(other_prefill_ms_per_token=0.1)
+    predictor = ClosedForm(other_prefill_ms_per_token=0.5)
     formed = form_sub_batches(kept, [], prefills, room_blocks=0, token_budget=1000, step=1, predictor=predictor,
                               min_chunk_tokens=8)
     sb0, sb1 = formed.sub_batches
-    # T_PIM_0 = 5 + 0.1 x 20 (sb1's prefill) = 7 ms; T_GPU_0 = c + 1 -> c = 6, below the minimum of 8 -> 8
+    # T_PIM_0 = 5 + 0.5 c; T_GPU_0 = c + 1 -> c + 1 <= 5 + 0.5 c -> c = 8
     assert sb0.prefill_chunks == [8] and sb0.prefill_done == [7]
-    # T_PIM_1 = 5 + 0.1 x 40 (sb0's prefill before the cut, as predicted when the cut is decided) = 9 ms;
-    # T_GPU_1 = c + 1 -> c = 8
+    # sb1: c + 1 <= 1 + 0.5 c has no positive solution -> the minimum chunk, 8
     assert sb1.prefill_chunks == [8]
 
 

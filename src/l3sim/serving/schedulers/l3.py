@@ -4,11 +4,16 @@ Two sub-batches alternate on the GPU and the PIM. With c_p, f_p the prefill
 chunks and done tokens of a sub-batch and f_d the contexts of its decodes:
 
     T_GPU_i = t_p(c_p_i, f_p_i) + t_batch(c_p_i, f_d_(1-i))   (GPU stage i)
-    T_PIM_i = t_d(f_d_i) + t_comm(f_d_i, c_p_(1-i))            (PIM stage i)
+    T_PIM_i = t_d(f_d_i) + t_comm(f_d_i, c_p_i)                (PIM stage i)
 
 GPU stage i carries the dense layers of the *other* sub-batch's decodes, so
 it runs while the PIM runs stage i (attention of this sub-batch's decodes):
-phase i = (T_GPU_i || T_PIM_i), and an iteration is the two phases.
+phase i = (T_GPU_i || T_PIM_i), and an iteration is the two phases. The
+paper's t_comm of PIM stage 0 names the other sub-batch's prefill (c_p1);
+the systems (docs/systems.md) charge the prefill KV of the GPU stage that
+runs beside it, c_p_i, and the scheduler predicts what the system charges.
+In the plan, the systems' sub-batch g is the GPU stage g: prefills p_g with
+the decodes whose dense layers run there, i.e. this module's d_(1-g).
 
 Policy (``form_sub_batches``), per iteration:
 1. One prefill goes to each sub-batch: first the admitted requests still in
@@ -121,8 +126,7 @@ def stage_times(pair: tuple[SubBatch, SubBatch], predictor: StagePredictor) -> t
     gpu = np.array([float(predictor.gpu_s(np.array(sb.prefill_chunks), np.array(sb.prefill_done),
                                           np.array([pair[1 - i].num_decodes]))[0]) for i, sb in enumerate(pair)])
     pim = np.array([float(np.asarray(predictor.pim_s(sb.decode_tokens, sb.num_decodes,
-                                                      pair[1 - i].prefill_tokens)).reshape(-1)[0])
-                    for i, sb in enumerate(pair)])
+                                                      sb.prefill_tokens)).reshape(-1)[0]) for sb in pair])
     return gpu, pim
 
 
@@ -153,8 +157,8 @@ def _cut_last_prefill(pair: tuple[SubBatch, SubBatch], i: int, predictor: StageP
     head_chunks, head_done = np.array(sb.prefill_chunks[:-1]), np.array(sb.prefill_done[:-1])
     gpu = np.array([float(predictor.gpu_s(np.append(head_chunks, c), np.append(head_done, sb.prefill_done[-1]),
                                           np.array([other.num_decodes]))[0]) for c in candidates])
-    # T_PIM_i carries the transfers of the other sub-batch's prefill only, so it does not move with the cut
-    pim = float(np.asarray(predictor.pim_s(sb.decode_tokens, sb.num_decodes, other.prefill_tokens)).reshape(-1)[0])
+    # T_PIM_i carries the transfer of this prefill's KV, so it moves with the cut too
+    pim = np.asarray(predictor.pim_s(sb.decode_tokens, sb.num_decodes, candidates + sum(head_chunks)), dtype=float)
     fits = candidates[gpu <= pim]
     sb.prefill_chunks[-1] = int(fits.max()) if fits.size else int(candidates[0])
 
