@@ -94,6 +94,9 @@ class Engine:
             table.reserved_blocks[rid] = self.kv.admission_blocks(
                 table.prefill_target[rid], table.prompt_tokens[rid], table.output_tokens[rid]
             )
+        place = getattr(self.system, "place", None)  # systems with per-slot placement (DIMM ranks)
+        if place is not None and plan.admit_ids:
+            place(np.array(plan.admit_ids, dtype=np.int64), state)
 
     # ---- time advance --------------------------------------------------------
     def _advance(self, state: ReplicaState, plan: IterationPlan, rec: Recorder, upcoming_s: float | None) -> int:
@@ -169,6 +172,8 @@ class Engine:
         rec.tokens_produced += k * decoded + produced.size - decoded
         rec.iteration_s.add_series(d0, inc, k, 1)
         rec.add_busy(first.busy_s, increment.busy_s if increment is not None else {}, k)
+        rec.add_counts(first.counts, increment.counts if increment is not None else {}, k)
+        rec.add_timeline(start, end, k, first.phases)
         kv_end = kv_before + decoded * k + prefill_tokens
         rec.segments.append(
             (self.replica, start, end, k, plan.batch_size, decoded, prefill_tokens, d0, inc, kv_end, blocks)

@@ -9,7 +9,14 @@
 - iteration_latency_s: the duration of every iteration.
 - kv_util_mean: stored KV tokens / capacity, time-weighted over the time the
   replicas iterate; kv_util_peak: most allocated blocks / capacity blocks.
-- busy_fraction: busy time of each resource / (makespan x replicas).
+- busy_fraction: busy time of each resource / (makespan x replicas); on disaggregated systems the
+  resources are gpu, attention (decode attention compute) and pcie (communication on the attention
+  stage's critical path: synchronous PCIe + the DDR-channel share).
+- bubble_fraction: the idle share of each device while the replicas iterate: gpu = 1 - gpu busy /
+  iterating time; attention = 1 - (attention + pcie busy) / iterating time (the attention stage).
+- pcie_share: pcie busy time / (makespan x replicas), the paper's "PCIe overhead as a share of time".
+- aggregates: run totals (output_tokens, prefill_tokens, decode_tokens, fc_flops, decode_kv_bytes_read,
+  pcie_bytes, and busy_s_<resource> seconds).
 """
 
 from __future__ import annotations
@@ -75,6 +82,15 @@ def _request_frame(arrays: dict[str, np.ndarray], never_fits: np.ndarray, tables
     return frame[list(REQUEST_COLUMNS)].sort_values("id", kind="stable").reset_index(drop=True)
 
 
+def _bubbles(busy: dict[str, float], iterating_s: float) -> dict[str, float]:
+    if iterating_s <= 0:
+        return {}
+    out = {"gpu": 1.0 - busy.get("gpu", 0.0) / iterating_s}
+    if "attention" in busy:
+        out["attention"] = 1.0 - (busy["attention"] + busy.get("pcie", 0.0)) / iterating_s
+    return out
+
+
 def summarise(
     labels: dict[str, Any],
     kv: KVStore,
@@ -130,5 +146,14 @@ def summarise(
     result.kv_util_mean = sum(r.kv_token_seconds for r in recorders) / capacity_token_s if capacity_token_s else math.nan
     result.kv_util_peak = max(r.kv_peak_blocks for r in recorders) / kv.capacity_blocks
     result.busy_fraction = {name: value / (makespan * len(recorders)) for name, value in busy.items()}
+    result.bubble_fraction = _bubbles(busy, iterating_s)
+    result.pcie_share = busy.get("pcie", 0.0) / (makespan * len(recorders))
+    counts: dict[str, float] = {}
+    for rec in recorders:
+        for name, value in rec.counts.items():
+            counts[name] = counts.get(name, 0.0) + value
+    result.aggregates = {"output_tokens": float(result.output_tokens), **counts}
+    result.aggregates.update({f"busy_s_{name}": value for name, value in busy.items()})
+    result.timeline = [row for rec in recorders for row in rec.timeline]
     result.segments = pd.DataFrame(np.concatenate([r.to_rows() for r in recorders]), columns=list(SEGMENT_COLUMNS))
     return result

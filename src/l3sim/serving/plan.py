@@ -22,8 +22,11 @@ class IterationPlan:
     ``prefill_chunk_tokens`` prompt tokens on top of ``prefill_done_tokens``
     already processed. ``preempt_ids`` are evicted (by recompute) and
     ``admit_ids`` admitted *before* the iteration runs. ``sub_batches`` splits
-    the batch for interleaving systems (a list of index arrays into
-    ``decode_ids``; empty: one batch). ``steady`` says the scheduler would
+    the decodes for interleaving systems (two index arrays into ``decode_ids``;
+    empty: one batch) and ``prefill_sub_batches`` the prefills (two index
+    arrays into ``prefill_ids``; empty: every prefill in sub-batch 0). A system
+    that interleaves runs sub-batch 0's GPU stage beside sub-batch 1's
+    attention stage, then the reverse (docs/systems.md). ``steady`` says the scheduler would
     return the same decode-only plan again next iteration as long as no request
     finishes, no KV capacity boundary is crossed and nothing arrives, which lets
     the engine advance many iterations in closed form.
@@ -36,6 +39,7 @@ class IterationPlan:
     preempt_ids: tuple[int, ...] = ()
     admit_ids: tuple[int, ...] = ()
     sub_batches: tuple[np.ndarray, ...] = ()
+    prefill_sub_batches: tuple[np.ndarray, ...] = ()
     steady: bool = False
 
     @property
@@ -54,11 +58,25 @@ class IterationPlan:
 
 
 @dataclass(frozen=True)
+class Phase:
+    """One interval of an iteration on a timeline track, offsets from the iteration's start (seconds)."""
+
+    track: str
+    start_s: float
+    duration_s: float
+    label: str
+
+
+@dataclass(frozen=True)
 class IterationCost:
-    """Duration of one iteration and the busy time of each named resource (gpu, attention device, link)."""
+    """Duration of one iteration, the busy time of each named resource (gpu, attention device, link),
+    totals of the run's aggregates (``counts``: fc_flops, decode_kv_bytes_read, pcie_bytes, ...) and,
+    for the timeline, the intervals that make up the iteration (``phases``)."""
 
     duration_s: float
     busy_s: dict[str, float]
+    counts: dict[str, float] = field(default_factory=dict)
+    phases: tuple[Phase, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -45,18 +45,32 @@ class Recorder:
     kv_token_seconds: float = 0.0
     kv_peak_blocks: int = 0
     busy_s: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, float] = field(default_factory=dict)
     segments: list[tuple] = field(default_factory=list)
+    timeline: list[tuple] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.busy_s = {name: 0.0 for name in self.resources}
 
     def add_busy(self, first: dict[str, float], increment: dict[str, float], k: int) -> None:
         """Busy time of each resource over k iterations whose busy time is ``first + j * increment``."""
-        for name, value in first.items():
-            self.busy_s[name] = self.busy_s.get(name, 0.0) + arithmetic_sum(value, increment.get(name, 0.0), k)
+        _accumulate(self.busy_s, first, increment, k)
+
+    def add_counts(self, first: dict[str, float], increment: dict[str, float], k: int) -> None:
+        """Run aggregates (FLOPs, bytes, tokens) over k iterations, each ``first + j * increment``."""
+        _accumulate(self.counts, first, increment, k)
+
+    def add_timeline(self, start_s: float, end_s: float, k: int, phases: tuple) -> None:
+        """A segment for the timeline: its span, iterations and the first iteration's intervals."""
+        self.timeline.append((self.replica, start_s, end_s, k, phases))
 
     def to_rows(self) -> np.ndarray:
         return np.array(self.segments, dtype=np.float64).reshape(-1, len(SEGMENT_COLUMNS))
+
+
+def _accumulate(target: dict[str, float], first: dict[str, float], increment: dict[str, float], k: int) -> None:
+    for name, value in first.items():
+        target[name] = target.get(name, 0.0) + arithmetic_sum(value, increment.get(name, 0.0), k)
 
 
 def arithmetic_sum(first: float, increment: float, k: int) -> float:

@@ -60,11 +60,15 @@ class RunResult:
     kv_util_peak: float = math.nan
     preemptions: int = 0
     busy_fraction: dict[str, float] = field(default_factory=dict)
+    bubble_fraction: dict[str, float] = field(default_factory=dict)
+    pcie_share: float = 0.0
+    aggregates: dict[str, float] = field(default_factory=dict)
     oom: bool = False
     oom_reason: str = ""
     warnings: list[str] = field(default_factory=list)
     requests_table: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(REQUEST_COLUMNS)))
     segments: pd.DataFrame = field(default_factory=pd.DataFrame)
+    timeline: list[tuple] = field(default_factory=list)  # (replica, start_s, end_s, iterations, phases)
 
     def to_dict(self) -> dict[str, Any]:
         """The flat, JSON-ready metrics (tables left out)."""
@@ -93,6 +97,9 @@ class RunResult:
             "kv_util_peak": self.kv_util_peak,
             "preemptions": self.preemptions,
             "busy_fraction": dict(self.busy_fraction),
+            "bubble_fraction": dict(self.bubble_fraction),
+            "pcie_share": self.pcie_share,
+            "aggregates": dict(self.aggregates),
             "oom": self.oom,
             "oom_reason": self.oom_reason,
             "warnings": list(self.warnings),

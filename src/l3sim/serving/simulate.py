@@ -79,7 +79,7 @@ def serve(
 ) -> RunResult:
     """Serve ``requests`` on ``system`` under ``spec``'s serving knobs, scheduler and DP degree."""
     scheduler_name = spec.scheduler or system.default_scheduler
-    build_scheduler(scheduler_name, spec.serving)  # an unknown name fails before any work
+    build_scheduler(scheduler_name, spec.serving, system)  # an unknown name fails before any work
     labels = _labels(spec, system, scheduler_name, len(requests))
     if not system.fits:
         return RunResult(**labels, oom=True, oom_reason=system.does_not_fit_reason or "weights do not fit")
@@ -111,7 +111,7 @@ def serve(
         table = RequestTable(**{name: values[share] for name, values in arrays.items()})
         engine = Engine(
             system,
-            build_scheduler(scheduler_name, serving),
+            build_scheduler(scheduler_name, serving, system),
             kv,
             closed_form=serving.stepping == "closed-form",
             replica=replica,

@@ -33,6 +33,7 @@ class RequestTable:
     first_token_s: np.ndarray = field(init=False)
     last_token_s: np.ndarray = field(init=False)
     finish_s: np.ndarray = field(init=False)
+    slot: np.ndarray = field(init=False)  # attention-device slot (rank) a system placed it on; -1: none
 
     def __post_init__(self) -> None:
         n = self.arrival_s.size
@@ -45,6 +46,7 @@ class RequestTable:
         self.first_token_s = np.full(n, np.nan)
         self.last_token_s = np.full(n, np.nan)
         self.finish_s = np.full(n, np.nan)
+        self.slot = np.full(n, -1, dtype=np.int64)
 
     def __len__(self) -> int:
         return int(self.arrival_s.size)

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field
 
 from l3sim.spec.base import Spec
+from l3sim.spec.devices import DevicesSpec
 from l3sim.spec.dram import HostMemorySpec
 from l3sim.spec.model import ModelSpec, ParallelSpec
 from l3sim.spec.pim import PIMSpec
@@ -102,6 +103,9 @@ class RunSpec(Spec):
         "dgx-a100-l3", description="host memory (DIMMs) that DIMM-PIM and CPU-offload systems use"
     )
     pim: PIMSpec = Field(default_factory=PIMSpec, description="the PIM units fitted to the host's DIMMs")
+    devices: DevicesSpec = Field(
+        default_factory=DevicesSpec, description="attention devices of the baseline systems and communication"
+    )
 
     @property
     def deployment(self) -> ParallelSpec:

@@ -1,7 +1,7 @@
 """Schedulers, by name: each turns the replica state into the next iteration's plan.
 
 A scheduler is a class built from the :class:`~l3sim.spec.run.ServingSpec`
-with one method, ``plan(state) -> IterationPlan``. Register a new one in
+and the System it serves (``factory(serving, system)``; system may be None) with one method, ``plan(state) -> IterationPlan``. Register a new one in
 :data:`SCHEDULERS`; ``--scheduler NAME`` is a lookup in it.
 """
 
@@ -11,7 +11,9 @@ from typing import Callable, Protocol
 
 from l3sim.errors import ConfigError
 from l3sim.serving.plan import IterationPlan
+from l3sim.serving.schedulers.capacity_first import CapacityFirstScheduler
 from l3sim.serving.schedulers.continuous import ContinuousBatching
+from l3sim.serving.schedulers.subbatch import SubBatchScheduler
 from l3sim.serving.state import ReplicaState
 from l3sim.spec.run import ServingSpec
 
@@ -24,8 +26,10 @@ class Scheduler(Protocol):
     def plan(self, state: ReplicaState) -> IterationPlan: ...
 
 
-SCHEDULERS: dict[str, Callable[[ServingSpec], Scheduler]] = {
+SCHEDULERS: dict[str, Callable[..., Scheduler]] = {
     ContinuousBatching.name: ContinuousBatching,
+    SubBatchScheduler.name: SubBatchScheduler,
+    CapacityFirstScheduler.name: CapacityFirstScheduler,
 }
 
 
@@ -34,10 +38,10 @@ def scheduler_names() -> list[str]:
     return sorted(SCHEDULERS)
 
 
-def build_scheduler(name: str, serving: ServingSpec) -> Scheduler:
-    """The scheduler called ``name``; an unknown name lists the known ones."""
+def build_scheduler(name: str, serving: ServingSpec, system=None) -> Scheduler:
+    """The scheduler called ``name`` for ``system``; an unknown name lists the known ones."""
     try:
         factory = SCHEDULERS[name]
     except KeyError:
         raise ConfigError(f"unknown scheduler {name!r}; known: {', '.join(scheduler_names())}") from None
-    return factory(serving)
+    return factory(serving, system)

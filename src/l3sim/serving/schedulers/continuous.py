@@ -27,7 +27,8 @@ class ContinuousBatching:
 
     name = "continuous"
 
-    def __init__(self, serving: ServingSpec) -> None:
+    def __init__(self, serving: ServingSpec, system=None) -> None:
+        self.system = system  # the System being served, for schedulers that ask it "what if" (unused here)
         self.max_batch_tokens = serving.max_batch_tokens
         self.max_num_seqs = serving.max_num_seqs or None
 

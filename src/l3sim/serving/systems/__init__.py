@@ -9,12 +9,18 @@ from __future__ import annotations
 from typing import Callable
 
 from l3sim.errors import ConfigError
-from l3sim.serving.systems import gpu_only
+from l3sim.serving.systems import baselines, gpu_only
 from l3sim.serving.systems.base import System
 from l3sim.spec.run import RunSpec
 
 SYSTEMS: dict[str, Callable[[RunSpec], System]] = {
     "gpu-only": gpu_only.build,
+    "hbm-pim": baselines.build_hbm_pim,
+    "hbm-pim-single": baselines.build_hbm_pim_single,
+    "hbm-pim-ext": baselines.build_hbm_pim_ext,
+    "cpu-offload": baselines.build_cpu_offload,
+    "r-pim": baselines.build_r_pim,
+    "l3": baselines.build_l3,
 }
 
 

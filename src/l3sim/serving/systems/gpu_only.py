@@ -11,8 +11,10 @@ from typing import Protocol
 
 import numpy as np
 
-from l3sim.serving.plan import IterationCost, IterationPlan, SegmentCost
+from l3sim.serving.plan import IterationCost, IterationPlan, Phase, SegmentCost
 from l3sim.serving.state import RequestTable
+from l3sim.serving.systems.accounting import decode_increment_counts, plan_counts
+from l3sim.spec.model import ModelSpec
 from l3sim.spec.run import RunSpec
 
 # A steady segment's cost is taken as affine in the iteration index only if
@@ -43,8 +45,9 @@ class GPUOnlySystem:
     resources = ("gpu",)
     default_scheduler = "continuous"
 
-    def __init__(self, cost: GPUCost, kv_bytes_per_token: int) -> None:
+    def __init__(self, cost: GPUCost, kv_bytes_per_token: int, model: ModelSpec | None = None) -> None:
         self.cost = cost
+        self.model = model  # for the run's aggregates (FLOPs, KV bytes read); None: not counted
         self.kv_bytes_per_token = kv_bytes_per_token
         self.kv_capacity_bytes = float(cost.kv_capacity_bytes)
         self.fits = bool(cost.fits)
@@ -64,11 +67,16 @@ class GPUOnlySystem:
         duration = self._fc(plan.num_tokens, plan.decode_ids.size + completing)
         if chunks.size:
             duration += float(np.sum(self.cost.prefill_attention_time_s(chunks, done)))
+        context = 0
         if plan.decode_ids.size:
             # Each decode attends over its stored tokens plus the one it appends.
             context = int(table.kv_tokens[plan.decode_ids].sum()) + plan.decode_ids.size
             duration += float(self.cost.decode_attention_time_s(context))
-        return IterationCost(duration, {"gpu": duration})
+        counts = self._counts(int(chunks.sum()), plan.decode_ids.size, plan.decode_ids.size + completing, context)
+        return IterationCost(duration, {"gpu": duration}, counts, (Phase("gpu", 0.0, duration, "iteration"),))
+
+    def _counts(self, prefill_tokens: int, decodes: int, logits: int, context: int) -> dict[str, float]:
+        return {} if self.model is None else plan_counts(self.model, prefill_tokens, decodes, logits, context, 0.0)
 
     def segment_cost(self, plan: IterationPlan, table: RequestTable, max_iterations: int) -> SegmentCost:
         batch = plan.decode_ids.size
@@ -84,11 +92,17 @@ class GPUOnlySystem:
             attention_mid = float(self.cost.decode_attention_time_s(context0 + batch * mid))
             if abs(attention_mid - (attention0 + increment * mid)) > LINEARITY_RTOL * attention_end:
                 increment, valid = 0.0, 1
-        return SegmentCost(IterationCost(first, {"gpu": first}), IterationCost(increment, {"gpu": increment}), valid)
+        counts = self._counts(0, batch, batch, context0)
+        grow = {} if self.model is None else decode_increment_counts(self.model, batch)
+        return SegmentCost(
+            IterationCost(first, {"gpu": first}, counts, (Phase("gpu", 0.0, first, "decode iteration"),)),
+            IterationCost(increment, {"gpu": increment}, grow),
+            valid,
+        )
 
 
 def build(spec: RunSpec) -> GPUOnlySystem:
     """The GPU-only system of ``spec``: the roofline (or profiled) GPU cost model of one replica."""
     from l3sim.hw.gpu import GPUCostModel
 
-    return GPUOnlySystem(GPUCostModel(spec), spec.model.kv_bytes_per_token)
+    return GPUOnlySystem(GPUCostModel(spec), spec.model.kv_bytes_per_token, spec.model)

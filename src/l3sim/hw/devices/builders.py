@@ -1,0 +1,117 @@
+"""One builder per attention device, each from the RunSpec's specs (no literals: see spec/devices.py).
+
+All capacities and bandwidths are per model replica: with data parallelism
+dp, each replica gets 1/dp of the host's channels, of the HBM-PIM-EXT
+modules and of the CPU's bandwidth (its own GPUs' HBM is its own already).
+"""
+
+from __future__ import annotations
+
+import math
+
+from l3sim.errors import ConfigError
+from l3sim.hw.devices.base import AttentionDevice
+from l3sim.spec.run import RunSpec
+
+
+def _bandwidth_device(
+    name: str, spec: RunSpec, capacity_bytes: float, bw_bytes_per_s: float, **extra
+) -> AttentionDevice:
+    """A pooled device that streams every request's KV cache once per step at ``bw_bytes_per_s``."""
+    return AttentionDevice(
+        name=name,
+        kv_capacity_bytes=capacity_bytes,
+        slots=1,
+        fixed_s=0.0,
+        per_token_s=spec.model.kv_bytes_per_token / bw_bytes_per_s,
+        peak_bw_bytes_per_s=bw_bytes_per_s,
+        **extra,
+    )
+
+
+def gpu_hbm_pim(spec: RunSpec, kv_capacity_bytes: float) -> AttentionDevice:
+    """AttAcc-style PIM in the replica's GPUs' HBM: tp x HBM peak x the internal-bandwidth multiplier.
+
+    The KV cache shares the HBM with the weights (``kv_capacity_bytes`` from the GPU memory plan);
+    transfers stay inside the GPU package (no PCIe, no DDR).
+    """
+    device = spec.devices.hbm_pim
+    bw = spec.deployment.tp * spec.platform.gpu.hbm_bw_bytes_per_s * device.bw_multiplier * device.bw_util
+    return _bandwidth_device("hbm-pim", spec, kv_capacity_bytes, bw, over_pcie=False)
+
+
+def hbm_pim_ext(spec: RunSpec) -> AttentionDevice:
+    """Separate HBM-PIM modules holding only KV (1/dp of them per replica), reached over the host link."""
+    device = spec.devices.hbm_pim_ext
+    share = device.modules / spec.deployment.dp
+    return _bandwidth_device(
+        "hbm-pim-ext",
+        spec,
+        share * device.module_capacity_bytes,
+        share * device.module_bw_bytes_per_s * device.bw_util,
+    )
+
+
+def _replica_channels(spec: RunSpec) -> int:
+    channels, dp = spec.memory.channels, spec.deployment.dp
+    if channels % dp:
+        raise ConfigError(f"memory.channels = {channels} must divide evenly over dp = {dp} replicas")
+    return channels // dp
+
+
+def host_cpu(spec: RunSpec) -> AttentionDevice:
+    """The host CPU reading the replica's channels at the memory's peak x ``devices.cpu.bw_util``."""
+    channels = _replica_channels(spec)
+    memory = spec.memory
+    channel_bw = memory.dram.channel_peak_bw_bytes_per_s
+    capacity = memory.capacity_bytes * channels / memory.channels
+    bw = channels * channel_bw * spec.devices.cpu.bw_util
+    return _bandwidth_device("cpu", spec, capacity, bw, ddr_bw_bytes_per_s=channels * channel_bw)
+
+
+def ranks_per_layer(spec: RunSpec) -> int:
+    """Ranks (one per channel, same rankset) sharing a request-layer: ``devices.dimm_pim.ranks_per_layer``."""
+    channels = _replica_channels(spec)
+    chosen = spec.devices.dimm_pim.ranks_per_layer
+    if chosen == "auto":
+        return math.gcd(channels, spec.model.num_kv_heads)
+    if channels % chosen:
+        raise ConfigError(
+            f"devices.dimm_pim.ranks_per_layer = {chosen} must divide the replica's {channels} channels"
+        )
+    return chosen
+
+
+def dimm_pim(spec: RunSpec, variant: str) -> AttentionDevice:
+    """DIMM-PIM (bank-level ``l3`` and its ablations, or ``rank-pim``) timed by the PIM fast model.
+
+    A request-layer's KV heads are split over a group of ``ranks_per_layer`` ranks of one rankset (one
+    per channel); a slot is (rank group, rankset offset o). A request sits on one slot: its layer l on
+    rankset (l + o) mod ranksets of its group, so at every layer the slots map one-to-one onto rank
+    groups and each layer takes the busiest slot's time (docs/systems.md). Per request-layer the fast
+    model gives ``fixed + per_token x context`` (``attention_cost_coefficients`` with that many ranks);
+    x layers for a step. KV capacity: the replica's ranks' bytes, pooled (every request spreads evenly
+    over the ranks of its group in every rankset).
+    """
+    from l3sim.hw.pim import PIMSystem, attention_cost_coefficients
+
+    model = spec.model
+    channels = _replica_channels(spec)
+    memory = spec.memory
+    pim = PIMSystem(memory, spec.pim)
+    group = ranks_per_layer(spec)
+    fixed, per_token = attention_cost_coefficients(
+        model.num_heads, model.gqa_group, variant, pim, ranks=group, head_dim=model.head_dim
+    )
+    ranks = channels * memory.ranks_per_channel
+    channel_bw = memory.dram.channel_peak_bw_bytes_per_s
+    return AttentionDevice(
+        name=variant,
+        kv_capacity_bytes=float(ranks * pim.geometry.rank_capacity_bytes),
+        slots=ranks // group,
+        fixed_s=model.num_layers * fixed,
+        per_token_s=model.num_layers * per_token,
+        ranksets=memory.num_ranksets,
+        ddr_bw_bytes_per_s=channels * channel_bw,
+        peak_bw_bytes_per_s=model.kv_bytes_per_token_per_layer / per_token * ranks // group,
+    )
