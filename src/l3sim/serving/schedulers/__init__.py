@@ -13,6 +13,7 @@ from l3sim.errors import ConfigError
 from l3sim.serving.plan import IterationPlan
 from l3sim.serving.schedulers.capacity_first import CapacityFirstScheduler
 from l3sim.serving.schedulers.continuous import ContinuousBatching
+from l3sim.serving.schedulers.l3 import L3Scheduler
 from l3sim.serving.schedulers.subbatch import SubBatchScheduler
 from l3sim.serving.state import ReplicaState
 from l3sim.spec.run import ServingSpec
@@ -30,6 +31,7 @@ SCHEDULERS: dict[str, Callable[..., Scheduler]] = {
     ContinuousBatching.name: ContinuousBatching,
     SubBatchScheduler.name: SubBatchScheduler,
     CapacityFirstScheduler.name: CapacityFirstScheduler,
+    L3Scheduler.name: L3Scheduler,
 }
 
 
