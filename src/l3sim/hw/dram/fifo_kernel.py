@@ -83,6 +83,41 @@ def _close_rank(rk, t, t_rp, banks_per_rank, open_row, open_count, open_since, b
     open_count[rk] = 0
 
 
+@register_jitable(inline="always")
+def _record(n_ins, c, rk, local_bank, row, t, ins_cmd, ins_rank, ins_bank, ins_row, ins_time):
+    """Write one controller-inserted command; returns the new count."""
+    ins_cmd[n_ins] = c
+    ins_rank[n_ins] = rk
+    ins_bank[n_ins] = local_bank
+    ins_row[n_ins] = row
+    ins_time[n_ins] = t
+    return n_ins + 1
+
+
+@register_jitable  # not inlined: it inlines helpers itself, and runs once per refresh only
+def _precharge_and_refresh(ch, rk, due, n_ins, end, ranks_per_channel, banks_per_rank, rule_start, rule_later,
+                           rule_scope, rule_gap, occupancy, t_cmd, t_faw, t_rp, t_rfc, last_issue, ready_chan,
+                           ready_rank, ready_bg, ready_bank, faw, faw_pos, open_row, open_count, open_since, busy,
+                           ins_cmd, ins_rank, ins_bank, ins_row, ins_time):
+    """PREA (if a bank is open) and REF of rank ``rk``, not before ``due``; returns (inserted count, end)."""
+    for step in range(2):
+        cc = PREA if step == 0 else REF
+        if cc == PREA and open_count[rk] == 0:
+            continue
+        tt = max(due, _earliest(cc, False, ch, rk, 0, 0, last_issue, t_cmd, ready_chan, ready_rank, ready_bg,
+                                ready_bank, faw, faw_pos, t_faw))
+        _commit(cc, tt, ch, rk, 0, 0, ranks_per_channel, rule_start, rule_later, rule_scope, rule_gap, last_issue,
+                ready_chan, ready_rank, ready_bg, ready_bank, faw, faw_pos)
+        if cc == PREA:
+            _close_rank(rk, tt, t_rp, banks_per_rank, open_row, open_count, open_since, busy)
+        else:
+            for b2 in range(rk * banks_per_rank, (rk + 1) * banks_per_rank):
+                busy[b2] += t_rfc
+        end = max(end, tt + occupancy[cc])
+        n_ins = _record(n_ins, cc, rk, 0, 0, tt, ins_cmd, ins_rank, ins_bank, ins_row, ins_time)
+    return n_ins, end
+
+
 def fifo_issue(cmd, chan, rank, bgroup, bank, row, is_bank_cmd, ranks_per_channel, groups_per_rank,
                banks_per_group, rule_start, rule_later, rule_scope, rule_gap, occupancy, t_cmd, t_faw, t_rp,
                t_rfc, t_refi, refresh, n_channels, issue, busy, ins_cmd, ins_rank, ins_bank, ins_row, ins_time):
@@ -134,26 +169,11 @@ def fifo_issue(cmd, chan, rank, bgroup, bank, row, is_bank_cmd, ranks_per_channe
                         reopen[n_open] = local
                         reopen_row[n_open] = open_row[r2 * banks_per_rank + local]
                         n_open += 1
-                for step in range(2):
-                    cc = PREA if step == 0 else REF
-                    if cc == PREA and n_open == 0:
-                        continue
-                    tt = max(next_ref[r2], _earliest(cc, False, ch, r2, 0, 0, last_issue, t_cmd, ready_chan,
-                                                      ready_rank, ready_bg, ready_bank, faw, faw_pos, t_faw))
-                    _commit(cc, tt, ch, r2, 0, 0, ranks_per_channel, rule_start, rule_later, rule_scope, rule_gap,
-                            last_issue, ready_chan, ready_rank, ready_bg, ready_bank, faw, faw_pos)
-                    if cc == PREA:
-                        _close_rank(r2, tt, t_rp, banks_per_rank, open_row, open_count, open_since, busy)
-                    else:
-                        for b2 in range(r2 * banks_per_rank, (r2 + 1) * banks_per_rank):
-                            busy[b2] += t_rfc
-                    end = max(end, tt + occupancy[cc])
-                    ins_cmd[n_ins] = cc
-                    ins_rank[n_ins] = r2
-                    ins_bank[n_ins] = 0
-                    ins_row[n_ins] = 0
-                    ins_time[n_ins] = tt
-                    n_ins += 1
+                n_ins, end = _precharge_and_refresh(
+                    ch, r2, next_ref[r2], n_ins, end, ranks_per_channel, banks_per_rank, rule_start, rule_later,
+                    rule_scope, rule_gap, occupancy, t_cmd, t_faw, t_rp, t_rfc, last_issue, ready_chan, ready_rank,
+                    ready_bg, ready_bank, faw, faw_pos, open_row, open_count, open_since, busy, ins_cmd, ins_rank,
+                    ins_bank, ins_row, ins_time)
                 for j in range(n_open):
                     b2 = r2 * banks_per_rank + reopen[j]
                     g2 = r2 * groups_per_rank + reopen[j] // banks_per_group
@@ -165,12 +185,8 @@ def fifo_issue(cmd, chan, rank, bgroup, bank, row, is_bank_cmd, ranks_per_channe
                     open_since[b2] = tt
                     open_count[r2] += 1
                     end = max(end, tt + occupancy[ACT])
-                    ins_cmd[n_ins] = ACT
-                    ins_rank[n_ins] = r2
-                    ins_bank[n_ins] = reopen[j]
-                    ins_row[n_ins] = reopen_row[j]
-                    ins_time[n_ins] = tt
-                    n_ins += 1
+                    n_ins = _record(n_ins, ACT, r2, reopen[j], reopen_row[j], tt, ins_cmd, ins_rank, ins_bank,
+                                    ins_row, ins_time)
                 next_ref[r2] += t_refi
             chan_next_ref[ch] = next_ref[ch * ranks_per_channel:(ch + 1) * ranks_per_channel].min()
             if due:

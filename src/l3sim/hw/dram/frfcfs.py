@@ -74,26 +74,11 @@ def frfcfs_issue(req_cmd, rank, bgroup, bank, row, is_bank_cmd, ranks_per_channe
             r2 = np.argmin(next_ref)
             if n_ins + 2 > ins_cmd.shape[0]:
                 return fk.ERR_CAPACITY, -1, n_ins, end
-            for step in range(2):
-                cc = fk.PREA if step == 0 else fk.REF
-                if cc == fk.PREA and open_count[r2] == 0:
-                    continue
-                tt = max(next_ref[r2], fk._earliest(cc, False, 0, r2, 0, 0, last_issue, t_cmd, ready_chan, ready_rank,
-                                                    ready_bg, ready_bank, faw, faw_pos, t_faw))
-                fk._commit(cc, tt, 0, r2, 0, 0, ranks_per_channel, rule_start, rule_later, rule_scope, rule_gap,
-                           last_issue, ready_chan, ready_rank, ready_bg, ready_bank, faw, faw_pos)
-                if cc == fk.PREA:
-                    fk._close_rank(r2, tt, t_rp, banks_per_rank, open_row, open_count, open_since, busy)
-                else:
-                    for b2 in range(r2 * banks_per_rank, (r2 + 1) * banks_per_rank):
-                        busy[b2] += t_rfc
-                end = max(end, tt + occupancy[cc])
-                ins_cmd[n_ins] = cc
-                ins_rank[n_ins] = r2
-                ins_bank[n_ins] = 0
-                ins_row[n_ins] = 0
-                ins_time[n_ins] = tt
-                n_ins += 1
+            n_ins, end = fk._precharge_and_refresh(
+                0, r2, next_ref[r2], n_ins, end, ranks_per_channel, banks_per_rank, rule_start, rule_later,
+                rule_scope, rule_gap, occupancy, t_cmd, t_faw, t_rp, t_rfc, last_issue, ready_chan, ready_rank,
+                ready_bg, ready_bank, faw, faw_pos, open_row, open_count, open_since, busy, ins_cmd, ins_rank,
+                ins_bank, ins_row, ins_time)
             next_ref[r2] += t_refi
             continue
         pick = -1
@@ -119,12 +104,8 @@ def frfcfs_issue(req_cmd, rank, bgroup, bank, row, is_bank_cmd, ranks_per_channe
                 busy[b] += best_t + t_rp - open_since[b]
                 open_row[b] = -1
                 open_count[rank[i]] -= 1
-            ins_cmd[n_ins] = c
-            ins_rank[n_ins] = rank[i]
-            ins_bank[n_ins] = b - rank[i] * banks_per_rank
-            ins_row[n_ins] = row[i] if c == fk.ACT else 0
-            ins_time[n_ins] = best_t
-            n_ins += 1
+            n_ins = fk._record(n_ins, c, rank[i], b - rank[i] * banks_per_rank, row[i] if c == fk.ACT else 0, best_t,
+                               ins_cmd, ins_rank, ins_bank, ins_row, ins_time)
         else:
             issue[i] = best_t
             for q in range(pick, n_queue - 1):
