@@ -32,6 +32,7 @@ _COMMAND_MODULES = (
     "sweep_cmd",
     "reproduce_cmd",
     "demo_cmd",
+    "compare_cmd",
     "roofline_cmd",
 )
 

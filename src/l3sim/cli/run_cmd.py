@@ -101,6 +101,7 @@ def run(
     overrides: list[str] = typer.Option(None, "--set", help="override any spec field: dotted.key=value"),
     out: Path = typer.Option(None, "--out", help="write result.json, requests.csv and run.png here"),
     as_json: bool = typer.Option(False, "--json", help="print the metrics as one JSON object"),
+    timeline: Path = typer.Option(None, "--timeline", help="write a Chrome trace JSON (Perfetto) of the run here"),
 ) -> None:
     """Simulate serving a workload on one system and print throughput and latency metrics."""
     from l3sim.serving import simulate
@@ -129,6 +130,12 @@ def run(
         paths = write_run_outputs(result, out)
         if not as_json:
             typer.echo(f"wrote {', '.join(str(p) for p in paths)}", err=True)
+    if timeline is not None and not result.oom:
+        from l3sim.report import write_timeline
+
+        write_timeline(result, timeline)
+        if not as_json:
+            typer.echo(f"wrote {timeline}", err=True)
 
 
 def show_result(result: Any, as_json: bool) -> None:

@@ -2,5 +2,6 @@
 
 from l3sim.report.demo import write_demo_report
 from l3sim.report.run_outputs import write_run_outputs
+from l3sim.report.timeline import trace_events, write_timeline
 
-__all__ = ["write_demo_report", "write_run_outputs"]
+__all__ = ["trace_events", "write_demo_report", "write_run_outputs", "write_timeline"]
