@@ -23,6 +23,9 @@ class ClosedForm:
     def gpu_s(self, chunk_tokens, done_tokens, num_decodes):
         return (np.sum(chunk_tokens) + np.asarray(num_decodes, dtype=float)) * MS
 
+    def gpu_s_rows(self, head_chunks, head_done, last_chunks, last_done, num_decodes):
+        return (np.sum(head_chunks) + np.asarray(last_chunks, dtype=float) + num_decodes) * MS
+
     def pim_s(self, decode_context_tokens, num_decodes, other_prefill_tokens):
         return (0.05 * np.asarray(decode_context_tokens, dtype=float) + self.other * np.asarray(other_prefill_tokens)) * MS
 
@@ -94,7 +97,7 @@ def test_memory_full_cuts_the_last_prefill_to_the_pim_time():
     for rid in range(4):
         kept[0].add_decode(rid, 100, rank=rid)
         kept[1].add_decode(10 + rid, 100, rank=rid)
-    prefills = [Prefill(50, 60, 0, 0), Prefill(51, 30, 0, blocks=10)]
+    prefills = [Prefill(50, 30, 0, 0), Prefill(51, 30, 0, blocks=10)]
     formed = form_sub_batches(kept, [], prefills, room_blocks=5, token_budget=1000, step=1, predictor=ClosedForm())
     sb0, sb1 = formed.sub_batches
     assert formed.memory_full

@@ -18,7 +18,6 @@ from l3sim.serving.predictors import (
     relative_error_summary,
 )
 from l3sim.serving.predictors.forest import FlatForest
-from l3sim.serving.predictors.stage_times import balanced_rank_loads
 
 
 def test_gpu_features_sorted_slots_padding_and_totals():
@@ -104,16 +103,3 @@ def test_relative_error_summary_hand_values():
     assert summary["max"] == pytest.approx(0.1)
     assert summary["median"] == pytest.approx(0.1)
     assert summary["mean"] == pytest.approx(0.2 / 3)
-
-
-@settings(max_examples=40, deadline=None)
-@given(costs=st.lists(st.floats(0.0, 100.0), max_size=40), ranks=st.integers(1, 8))
-def test_balanced_rank_loads_conserve_work_and_bound_the_maximum(costs, ranks):
-    loads = balanced_rank_loads(np.array(costs), ranks)
-    total = float(np.sum(costs))
-    assert loads.size == ranks
-    assert loads.sum() == pytest.approx(total, abs=1e-9)
-    if costs:
-        # greedy list scheduling: the busiest rank is within one job of the average (Graham's bound)
-        assert loads.max() <= total / ranks + max(costs) + 1e-9
-        assert loads.max() >= max(max(costs), total / ranks) - 1e-9

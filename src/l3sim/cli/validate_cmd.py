@@ -41,6 +41,22 @@ def gpu(
         print_rows("ring all-reduce model / measured - 1", result["all_reduce"], ["tp", "size", *ERROR_COLUMNS])
 
 
+@validate_app.command("predictors")
+def predictors(
+    samples: int = typer.Option(1000, "--samples", help="points drawn from the l3 system per model (paper: 1,000)"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """L3 scheduler's predictors: relative error on an 8:2 split, GPT-175B and QWEN-72B on the paper's platform."""
+    from l3sim.serving.predictors import validate_predictors
+
+    results = [validate_predictors(model, samples) for model in ("gpt-175b", "qwen-72b")]
+    if as_json:
+        print_json(results)
+        return
+    rows = [{"model": r["model"], "stage": stage, **r[stage]} for r in results for stage in ("gpu", "pim")]
+    print_rows("|predicted / actual - 1| on the held-out 20 %", rows, ["model", "stage", "points", "mean", "median", "p99", "max"])
+
+
 def register(app: typer.Typer) -> None:
     """Add ``validate``."""
     app.add_typer(validate_app, name="validate")

@@ -10,11 +10,18 @@ from l3sim.serving.predictors.base import OnlinePredictor
 from l3sim.serving.predictors.features import GPU_FEATURES, PIM_FEATURES, gpu_features, pim_features
 from l3sim.serving.predictors.gpu import GPUTimePredictor
 from l3sim.serving.predictors.pim import PIMTimePredictor
-from l3sim.serving.predictors.stage_times import CostModelStageTimes, StageTimes
-from l3sim.serving.predictors.training import SamplingRanges, Samples, draw_samples, relative_error_summary, split_error
+from l3sim.serving.predictors.stage_times import StageTimes
+from l3sim.serving.predictors.training import (
+    SamplingRanges,
+    Samples,
+    draw_samples,
+    relative_error_summary,
+    split_error,
+    train,
+    validate_predictors,
+)
 
 __all__ = [
-    "CostModelStageTimes",
     "GPUTimePredictor",
     "GPU_FEATURES",
     "OnlinePredictor",
@@ -28,4 +35,6 @@ __all__ = [
     "pim_features",
     "relative_error_summary",
     "split_error",
+    "train",
+    "validate_predictors",
 ]

@@ -21,7 +21,7 @@ class GPUTimePredictor(OnlinePredictor):
 
     feature_names = GPU_FEATURES
 
-    def __init__(self, n_estimators: int = 50, seed: int = 0, refit_every: int = 256, max_samples: int = 4000) -> None:
+    def __init__(self, n_estimators: int = 50, seed: int = 0, refit_every: int = 1000, max_samples: int = 2000) -> None:
         super().__init__(refit_every, max_samples)
         self.n_estimators = n_estimators
         self.seed = seed

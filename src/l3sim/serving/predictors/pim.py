@@ -21,7 +21,7 @@ class PIMTimePredictor(OnlinePredictor):
 
     feature_names = PIM_FEATURES
 
-    def __init__(self, refit_every: int = 256, max_samples: int = 4000) -> None:
+    def __init__(self, refit_every: int = 1000, max_samples: int = 2000) -> None:
         super().__init__(refit_every, max_samples)
         self.coef_ = np.zeros(len(PIM_FEATURES))
         self.intercept_ = 0.0

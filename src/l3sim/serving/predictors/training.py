@@ -40,21 +40,27 @@ class SamplingRanges:
                 raise ConfigError(f"SamplingRanges.{name} must be >= 1 (got {getattr(self, name)})")
 
     @classmethod
+    def from_lengths(cls, mean_context_tokens: float, long_prompt_tokens: float, capacity_tokens: float,
+                     max_batch_tokens: int) -> "SamplingRanges":
+        """Up to every request that fits the KV capacity at the mean context in one sub-batch; contexts up to
+        twice that mean; chunks up to a long prompt, within the token budget."""
+        return cls(
+            max_decodes=max(1, int(np.ceil(capacity_tokens / max(mean_context_tokens, 1.0)))),
+            max_context_tokens=max(1, int(2 * mean_context_tokens)),
+            max_chunk_tokens=max(1, min(max_batch_tokens, int(np.ceil(long_prompt_tokens)))),
+        )
+
+    @classmethod
     def for_run(cls, spec: RunSpec, capacity_tokens: float) -> "SamplingRanges":
-        """Ranges of a run: up to every request that fits the KV capacity at the workload's mean context
-        (prompt + half the output) in one sub-batch; contexts up to twice that mean; chunks up to the
-        prompt mean + 3 std, within the token budget."""
+        """Ranges from the workload's published means: context = prompt + half the output, a long prompt =
+        mean + 3 std (a trace workload: DEFAULT_CONTEXT_TOKENS, DEFAULT_PROMPT_TOKENS)."""
         work = spec.workload
         if work.prompt_mean is not None and work.output_mean is not None:
             mean_context = work.prompt_mean + work.output_mean / 2
             long_prompt = work.prompt_mean + 3 * (work.prompt_std or 0.0)
         else:
             mean_context, long_prompt = DEFAULT_CONTEXT_TOKENS, DEFAULT_PROMPT_TOKENS
-        return cls(
-            max_decodes=max(1, int(np.ceil(capacity_tokens / mean_context))),
-            max_context_tokens=max(1, int(2 * mean_context)),
-            max_chunk_tokens=max(1, min(spec.serving.max_batch_tokens, int(np.ceil(long_prompt)))),
-        )
+        return cls.from_lengths(mean_context, long_prompt, capacity_tokens, spec.serving.max_batch_tokens)
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,17 @@ def relative_error_summary(predicted: np.ndarray, actual: np.ndarray) -> dict[st
     }
 
 
+def train(times: StageTimes, ranges: SamplingRanges, count: int, seed: int, **gpu_options):
+    """A GPUTimePredictor and a PIMTimePredictor fitted on ``count`` samples of ``times``."""
+    from l3sim.serving.predictors.gpu import GPUTimePredictor
+    from l3sim.serving.predictors.pim import PIMTimePredictor
+
+    samples = draw_samples(times, ranges, count, np.random.default_rng(seed))
+    gpu = GPUTimePredictor(seed=seed, **gpu_options).fit(samples.gpu_X, samples.gpu_y)
+    pim = PIMTimePredictor().fit(samples.pim_X, samples.pim_y)
+    return gpu, pim
+
+
 def split_error(predictor: OnlinePredictor, X: np.ndarray, y: np.ndarray, train_fraction: float,
                 rng: np.random.Generator) -> dict[str, float]:
     """Fit on a random ``train_fraction`` of the rows, return the relative error on the rest."""
@@ -112,3 +129,27 @@ def split_error(predictor: OnlinePredictor, X: np.ndarray, y: np.ndarray, train_
     train, test = order[:cut], order[cut:]
     predictor.fit(X[train], y[train])
     return relative_error_summary(predictor.predict(X[test]), y[test])
+
+
+def validate_predictors(model: str, samples: int = 1000, train_fraction: float = 0.8, seed: int = 0) -> dict:
+    """Both predictors' held-out relative error for ``model`` on the paper's platform (DGX-A100, L3 DIMM-PIM,
+    OpenR1 lengths): ``samples`` points from the l3 system, split ``train_fraction`` : rest."""
+    from l3sim.serving.predictors.gpu import GPUTimePredictor
+    from l3sim.serving.predictors.pim import PIMTimePredictor
+    from l3sim.serving.systems import build_system
+    from l3sim.spec.run import build_run_spec
+
+    spec = build_run_spec(platform="dgx-a100", model=model, workload="openr1", system="l3")
+    system = build_system(spec)
+    capacity_tokens = system.kv_capacity_bytes / system.kv_bytes_per_token
+    ranges = SamplingRanges.for_run(spec, capacity_tokens)
+    data = draw_samples(system, ranges, samples, np.random.default_rng(seed))
+    return {
+        "model": model,
+        "samples": samples,
+        "train_fraction": train_fraction,
+        "ranges": ranges.__dict__,
+        "gpu": split_error(GPUTimePredictor(seed=seed), data.gpu_X, data.gpu_y, train_fraction,
+                           np.random.default_rng(seed + 1)),
+        "pim": split_error(PIMTimePredictor(), data.pim_X, data.pim_y, train_fraction, np.random.default_rng(seed + 1)),
+    }

@@ -38,18 +38,23 @@ system's cost model gives the actual timing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Protocol
 
 import numpy as np
 
 from l3sim.errors import ConfigError
+from l3sim.serving.plan import IterationPlan
+from l3sim.serving.schedulers.subbatch import SubBatchScheduler
+from l3sim.serving.state import ReplicaState
+from l3sim.spec.run import ServingSpec
 
 # Decodes placed per step (paper): a GQA head group amortises the PIM's fixed per-request work over more
 # tokens, so the balance moves in coarser steps.
 DECODE_STEP_MHA = 1
 DECODE_STEP_GQA = 16
 # Candidate chunk lengths evaluated when cutting a prefill (one vectorised prediction per cut).
-CHUNK_CANDIDATES = 64
+CHUNK_CANDIDATES = 32
 
 
 class StagePredictor(Protocol):
@@ -57,6 +62,10 @@ class StagePredictor(Protocol):
 
     def gpu_s(self, chunk_tokens: np.ndarray, done_tokens: np.ndarray, num_decodes: np.ndarray) -> np.ndarray:
         """GPU stage with these prefills, for each decode count in ``num_decodes``."""
+        ...
+
+    def gpu_s_rows(self, head_chunks, head_done, last_chunks, last_done: int, num_decodes: int) -> np.ndarray:
+        """GPU stage for each length in ``last_chunks`` of a last prefill after the ``head`` prefills."""
         ...
 
     def pim_s(self, decode_context_tokens, num_decodes, other_prefill_tokens) -> np.ndarray: ...
@@ -155,8 +164,8 @@ def _cut_last_prefill(pair: tuple[SubBatch, SubBatch], i: int, predictor: StageP
     low = min(min_chunk_tokens, full)
     candidates = np.unique(np.linspace(low, full, min(CHUNK_CANDIDATES, full - low + 1)).round().astype(np.int64))
     head_chunks, head_done = np.array(sb.prefill_chunks[:-1]), np.array(sb.prefill_done[:-1])
-    gpu = np.array([float(predictor.gpu_s(np.append(head_chunks, c), np.append(head_done, sb.prefill_done[-1]),
-                                          np.array([other.num_decodes]))[0]) for c in candidates])
+    gpu = np.asarray(predictor.gpu_s_rows(head_chunks, head_done, candidates, sb.prefill_done[-1], other.num_decodes),
+                     dtype=float)
     # T_PIM_i carries the transfer of this prefill's KV, so it moves with the cut too
     pim = np.asarray(predictor.pim_s(sb.decode_tokens, sb.num_decodes, candidates + sum(head_chunks)), dtype=float)
     fits = candidates[gpu <= pim]
@@ -231,7 +240,146 @@ class LearnedStagePredictor:
 
         return self.gpu.predict(gpu_features(chunk_tokens, done_tokens, num_decodes))
 
+    def gpu_s_rows(self, head_chunks, head_done, last_chunks, last_done: int, num_decodes: int) -> np.ndarray:
+        from l3sim.serving.predictors import gpu_features
+
+        rows = np.vstack([gpu_features(np.append(head_chunks, c), np.append(head_done, last_done), num_decodes)
+                          for c in last_chunks])
+        return self.gpu.predict(rows)
+
     def pim_s(self, decode_context_tokens, num_decodes, other_prefill_tokens) -> np.ndarray:
         from l3sim.serving.predictors import pim_features
 
         return self.pim.predict(pim_features(decode_context_tokens, num_decodes, other_prefill_tokens))
+
+
+TRAINING_SAMPLES = 1000  # the paper's 1,000 profiled points
+TRAINING_SEED = 0
+MIN_CHUNK_TOKENS = 16  # one KV block (ServingSpec.kv_block_tokens default): a cut prefill still makes progress
+
+
+class L3Scheduler(SubBatchScheduler):
+    """The L3 policy on the engine: sticky decode sub-batches, predictors trained at the first plan.
+
+    ``system`` must time hypothetical sub-batches (``gpu_stage_s``, ``attention_stage_s``,
+    ``pim_stage_s``, ``device.slots``, ``model``), as the disaggregated systems do. ``predictor`` None:
+    train a GPU forest and a PIM linear model on TRAINING_SAMPLES samples of the system, over ranges taken
+    from the replica's requests (mean context = prompt + half the output; long prompt = 99th percentile),
+    then refine them online with the system's actual stage times of every plan that is not steady.
+    """
+
+    name = "l3"
+
+    def __init__(self, serving: ServingSpec, system=None, predictor: StagePredictor | None = None,
+                 min_chunk_tokens: int = MIN_CHUNK_TOKENS) -> None:
+        super().__init__(serving, system)
+        needed = ("gpu_stage_s", "attention_stage_s", "pim_stage_s", "device", "model")
+        if system is None or not all(hasattr(system, name) for name in needed):
+            raise ConfigError("scheduler 'l3' needs a system that times sub-batches (an attention-FC "
+                              "disaggregated system such as --system l3)")
+        self.step = decode_step(system.model.gqa_group)
+        self.slots = int(system.device.slots)
+        self.predictor = predictor
+        self.min_chunk_tokens = min_chunk_tokens
+        self.member: dict[int, int] = {}
+        # predicted and actual stage seconds of every decision: rows of (gpu_pred, gpu_true, pim_pred, pim_true)
+        self.accuracy: list[tuple[float, float, float, float]] = []
+
+    def _train(self, state: ReplicaState) -> StagePredictor:
+        from l3sim.serving.predictors.training import SamplingRanges, train
+
+        table = state.table
+        ranges = SamplingRanges.from_lengths(
+            float(np.mean(table.prompt_tokens + table.output_tokens / 2)),
+            float(np.quantile(table.prompt_tokens, 0.99)),
+            state.kv.capacity_tokens,
+            self.max_batch_tokens,
+        )
+        return LearnedStagePredictor(*train(self.system, ranges, TRAINING_SAMPLES, TRAINING_SEED))
+
+    def _candidates(self, state: ReplicaState, prefilling: np.ndarray, room: int, budget: int) -> list[Prefill]:
+        """Admitted prefills, then the waiting queue up to the first request that exceeds room or budget."""
+        table, kv = state.table, state.kv
+        out = [Prefill(int(r), int(table.prefill_target[r] - table.prefill_done[r]), int(table.prefill_done[r]), 0)
+               for r in prefilling]
+        tokens = sum(p.remaining_tokens for p in out)
+        for rid in state.waiting:
+            if tokens >= budget or room < 0:
+                break
+            need = int(kv.admission_blocks(table.prefill_target[rid], table.prompt_tokens[rid],
+                                           table.output_tokens[rid]))
+            out.append(Prefill(int(rid), int(table.prefill_target[rid]), 0, need))
+            tokens += int(table.prefill_target[rid])
+            room -= need
+        return out
+
+    def plan(self, state: ReplicaState) -> IterationPlan:
+        table, kv = state.table, state.kv
+        running = np.array(state.running, dtype=np.int64)
+        grows, held = self._decoding(state, running)
+        preempted: list[int] = []
+        while held.sum() > kv.capacity_blocks:
+            preempted.append(int(running[-1]))
+            running = running[:-1]
+            grows, held = self._decoding(state, running)
+        decode_ids = running[grows]
+        self.member = {int(r): self.member[int(r)] for r in decode_ids if int(r) in self.member}
+        prefilling = running[table.prefill_done[running] < table.prefill_target[running]]
+        room = int(kv.admissible_blocks - held.sum())
+        budget = self.max_batch_tokens - decode_ids.size
+        candidates = [] if preempted else self._candidates(state, prefilling, room, budget)
+        pool_ids = [int(r) for r in decode_ids if int(r) not in self.member]
+        pair = (SubBatch(self.slots), SubBatch(self.slots))
+        slots = np.maximum(table.slot, 0)
+        for rid, lane in self.member.items():
+            pair[lane].add_decode(rid, int(table.kv_tokens[rid]) + 1, int(slots[rid]))
+        decision = bool(candidates or pool_ids)
+        if decision:
+            if self.predictor is None:
+                self.predictor = self._train(state)
+            pool = [Decode(r, int(table.kv_tokens[r]) + 1, int(slots[r])) for r in pool_ids]
+            pair = form_sub_batches(pair, pool, candidates, room, budget, self.step, self.predictor,
+                                    self.min_chunk_tokens).sub_batches
+            for lane, sb in enumerate(pair):
+                self.member.update((rid, lane) for rid in sb.decode_ids)
+            self._observe(pair, table)
+        return self._to_plan(pair, table, preempted, state)
+
+    def _to_plan(self, pair: tuple[SubBatch, SubBatch], table, preempted: list[int], state) -> IterationPlan:
+        """This module's sub-batch i is the systems' GPU stage i with the decodes d_(1-i) (module docstring)."""
+        decodes = [np.array(sb.decode_ids, dtype=np.int64) for sb in pair]
+        prefill_ids = np.array(pair[0].prefill_ids + pair[1].prefill_ids, dtype=np.int64)
+        chunks = np.array(pair[0].prefill_chunks + pair[1].prefill_chunks, dtype=np.int64)
+        # candidates came from the queue in order with no skipping: the admitted are its front
+        admitted = list(islice(state.waiting, len(set(prefill_ids.tolist()) - set(state.running))))
+        n1, n0 = decodes[1].size, decodes[0].size
+        m0 = len(pair[0].prefill_ids)
+        return IterationPlan(
+            decode_ids=np.concatenate([decodes[1], decodes[0]]),
+            prefill_ids=prefill_ids,
+            prefill_chunk_tokens=chunks,
+            prefill_done_tokens=table.prefill_done[prefill_ids],
+            preempt_ids=tuple(preempted),
+            admit_ids=tuple(admitted),
+            sub_batches=(np.arange(n1), np.arange(n1, n1 + n0)),
+            prefill_sub_batches=(np.arange(m0), np.arange(m0, prefill_ids.size)),
+            # sticky sub-batches: with nothing to prefill, admit or evict, the same split repeats
+            steady=prefill_ids.size == 0 and not preempted and (n0 + n1) > 0,
+        )
+
+    def _observe(self, pair: tuple[SubBatch, SubBatch], table) -> None:
+        """Predicted vs the system's stage times of the formed sub-batches; feed them to the predictors."""
+        gpu_pred, pim_pred = stage_times(pair, self.predictor)
+        for i, sb in enumerate(pair):
+            ids = np.array(sb.decode_ids, dtype=np.int64)
+            gpu_true = self.system.gpu_stage_s(np.array(sb.prefill_chunks), np.array(sb.prefill_done),
+                                               pair[1 - i].num_decodes)
+            pim_true = self.system.attention_stage_s(table.kv_tokens[ids] + 1, np.maximum(table.slot[ids], 0),
+                                                     sb.prefill_tokens)
+            self.accuracy.append((float(gpu_pred[i]), gpu_true, float(pim_pred[i]), pim_true))
+            if isinstance(self.predictor, LearnedStagePredictor):
+                from l3sim.serving.predictors import gpu_features, pim_features
+
+                self.predictor.gpu.update(gpu_features(sb.prefill_chunks, sb.prefill_done, pair[1 - i].num_decodes),
+                                          [gpu_true])
+                self.predictor.pim.update(pim_features(sb.decode_tokens, sb.num_decodes, sb.prefill_tokens), [pim_true])
