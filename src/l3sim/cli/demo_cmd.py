@@ -1,8 +1,8 @@
-"""``l3sim demo``: the main job on the embedded default, with a short Markdown + PNG report.
+"""``l3sim demo``: the main comparison on the embedded default, with a Markdown + PNG report.
 
-For now the default is the GPU-only run of GPT-175B (TP8) on 1,000 OpenR1
-requests, offline, on a DGX-A100; the comparison of L3 against its baselines
-replaces it when those systems land.
+GPT-175B (TP8) on OpenR1 requests, offline, on a DGX-A100 with the paper's DIMM-PIM host, on the six
+systems (gpu-only, hbm-pim, hbm-pim-ext, cpu-offload, r-pim, l3). DEMO_REQUESTS keeps ``make demo``
+within about two minutes on a 2-core machine (docs/systems.md).
 """
 
 from __future__ import annotations
@@ -11,25 +11,38 @@ from pathlib import Path
 
 import typer
 
-from l3sim.cli.run_cmd import run_progress, show_result
+from l3sim.cli.compare_cmd import DEFAULT_SYSTEMS
+from l3sim.cli.output import print_json, print_rows
 from l3sim.spec.run import build_run_spec
 
-DEMO_FIELDS = {"platform": "dgx-a100", "model": "gpt-175b", "workload": "openr1", "system": "gpu-only", "requests": 1000}
-DEMO_COMMAND = "l3sim run --platform dgx-a100 --system gpu-only --model gpt-175b --workload openr1 --requests 1000"
+DEMO_REQUESTS = 300
+DEMO_FIELDS = {"platform": "dgx-a100", "model": "gpt-175b", "workload": "openr1", "requests": DEMO_REQUESTS}
+DEMO_COMMAND = (
+    f"l3sim compare --systems {DEFAULT_SYSTEMS} --platform dgx-a100 --model gpt-175b --workload openr1 "
+    f"--requests {DEMO_REQUESTS}"
+)
 
 
 def demo(
     out: Path = typer.Option(Path("l3sim-out"), "--out", help="directory for report.md and its files"),
-    as_json: bool = typer.Option(False, "--json", help="print the metrics as one JSON object"),
+    as_json: bool = typer.Option(False, "--json", help="print the rows as a JSON list"),
 ) -> None:
-    """Run the default study and write report.md, run.png, result.json and requests.csv into --out."""
-    from l3sim.report import write_demo_report
-    from l3sim.serving import simulate
+    """Compare the six systems on the default study and write report.md and its plots into --out."""
+    from l3sim.report.comparison import write_comparison_report
+    from l3sim.serving.compare import TABLE_COLUMNS, compare, comparison_rows, table_row
 
-    with run_progress(enabled=not as_json) as progress:
-        result = simulate(build_run_spec(**DEMO_FIELDS), progress=progress)
-    show_result(result, as_json)
-    paths = write_demo_report(result, out, DEMO_COMMAND)
+    specs = [build_run_spec(system=name, **DEMO_FIELDS) for name in DEFAULT_SYSTEMS.split(",")]
+    results = []
+    for spec in specs:
+        if not as_json:
+            typer.echo(f"running {spec.system} ...", err=True)
+        results.extend(compare([spec]))
+    rows = comparison_rows(results)
+    if as_json:
+        print_json(rows)
+    else:
+        print_rows(f"l3sim demo: {DEMO_COMMAND}", [table_row(row) for row in rows], list(TABLE_COLUMNS))
+    paths = write_comparison_report(results, rows, out, DEMO_COMMAND)
     if not as_json:
         typer.echo(f"report: {paths[0]}", err=True)
 
