@@ -51,3 +51,32 @@ def test_closed_form_speedup_100_openr1(benchmark, stepping):
     )
     result = benchmark.pedantic(simulate, args=(spec,), rounds=1, iterations=1)
     assert result.requests_served + len(result.never_fit_ids) == 100
+
+
+def test_l3_gpt175b_openr1_1000_offline(benchmark):
+    """L3 (its default scheduler) GPT-175B (TP8), 1,000 OpenR1 requests, offline (target <= 5 s)."""
+    spec = build_run_spec(platform="dgx-a100", model="gpt-175b", workload="openr1", system="l3", requests=1000)
+    result = benchmark.pedantic(simulate, args=(spec,), rounds=1, iterations=1)
+    assert result.requests_served == 1000
+
+
+def test_l3_capacity_first_gpt175b_openr1_1000_offline(benchmark):
+    """The same with the capacity-first scheduler: the systems' own cost (no predictor training)."""
+    spec = build_run_spec(
+        platform="dgx-a100", model="gpt-175b", workload="openr1", system="l3", scheduler="capacity-first",
+        requests=1000,
+    )
+    result = benchmark.pedantic(simulate, args=(spec,), rounds=1, iterations=1)
+    assert result.requests_served == 1000
+
+
+def test_six_system_comparison_gpt175b_openr1_1000(benchmark):
+    """``l3sim compare`` of the six systems, 1,000 OpenR1 requests (target <= 30 s)."""
+    from l3sim.serving.compare import compare
+
+    specs = [
+        build_run_spec(platform="dgx-a100", model="gpt-175b", workload="openr1", system=name, requests=1000)
+        for name in ("gpu-only", "hbm-pim", "hbm-pim-ext", "cpu-offload", "r-pim", "l3")
+    ]
+    results = benchmark.pedantic(compare, args=(specs,), rounds=1, iterations=1)
+    assert all(r.requests_served == 1000 for r in results)
