@@ -86,5 +86,7 @@ def test_demo_writes_report(small_gpu, tmp_path, monkeypatch) -> None:
     result = RUNNER.invoke(app, ["demo", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     report = (tmp_path / "report.md").read_text()
-    assert "throughput" in report and "run.png" in report
-    assert (tmp_path / "run.png").exists() and (tmp_path / "result.json").exists()
+    assert "normalised throughput" in report and "throughput.png" in report
+    for system in ("gpu-only", "hbm-pim", "hbm-pim-ext", "cpu-offload", "r-pim", "l3"):
+        assert f"| {system} |" in report
+    assert (tmp_path / "throughput.png").exists() and (tmp_path / "timeline.json").exists()
