@@ -116,7 +116,6 @@ def test_scalability_and_scheduler_tables(tmp_path) -> None:
 
 
 def test_pcie_overlap_divides_the_ddr_stall_by_the_ranksets(tmp_path) -> None:
-    pytest.importorskip("l3sim.hw.comm")
     table = run_study("pcie", _tiny(tmp_path)).table
     assert len(table) == 3 * 2
     off = table[~table["rankset_overlap"]].reset_index(drop=True)
