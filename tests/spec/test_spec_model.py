@@ -156,3 +156,22 @@ def test_hf_config_bad_json_names_line(tmp_path) -> None:
     path.write_text('{\n "hidden_size": 64,\n oops\n}')
     with pytest.raises(ConfigError, match="line 3"):
         model_from_hf_config(path)
+
+
+def test_run_spec_accepts_a_hf_config_path_as_model(tmp_path) -> None:
+    from l3sim.spec.run import build_run_spec
+
+    config = {
+        "model_type": "llama",
+        "hidden_size": 4096,
+        "intermediate_size": 14336,
+        "num_attention_heads": 32,
+        "num_hidden_layers": 32,
+        "num_key_value_heads": 8,
+        "vocab_size": 128256,
+    }
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    spec = build_run_spec(platform="dgx-a100", model=str(path), workload="openr1")
+    assert spec.model.kv_bytes_per_token == preset_model("llama-3-8b").kv_bytes_per_token
+    assert spec.model.num_params == preset_model("llama-3-8b").num_params

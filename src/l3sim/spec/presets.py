@@ -34,7 +34,7 @@ def preset_names(kind: str) -> list[str]:
 
 
 def _looks_like_path(name: str) -> bool:
-    return name.endswith(".toml") or "/" in name or "\\" in name
+    return name.endswith((".toml", ".json")) or "/" in name or "\\" in name
 
 
 def load_toml(path: Path) -> dict[str, Any]:
@@ -49,9 +49,16 @@ def load_toml(path: Path) -> dict[str, Any]:
 
 
 def load_preset_data(kind: str, name: str) -> tuple[dict[str, Any], str]:
-    """The raw table of preset ``name`` (or of the TOML file at that path) and a source label."""
+    """The raw table of preset ``name`` (or of the file at that path) and a source label.
+
+    A model may also be a Hugging Face ``config.json`` (or a folder holding one), read without network.
+    """
     if _looks_like_path(name):
         path = Path(name)
+        if kind == "models" and (path.suffix == ".json" or path.is_dir()):
+            from l3sim.spec.model import model_from_hf_config
+
+            return model_from_hf_config(path).model_dump(), str(path)
         return load_toml(path), str(path)
     entry = _kind_dir(kind).joinpath(f"{name}.toml")
     if not entry.is_file():
