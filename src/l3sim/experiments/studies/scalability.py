@@ -23,6 +23,7 @@ MEMORY = "dgx-a100-l3"
 BASE_RANKSETS = 1  # the paper's starting point: 1 rankset, 512 GB
 FACTORS = (1, 2, 4, 8)
 MODEL, WORKLOAD, SYSTEM, PLATFORM = "gpt-175b", "openr1", "l3", "dgx-a100"
+SCHEDULER = None  # the system's default: the L3 scheduler
 METRICS = ["throughput_tok_s", "avg_batch_size", "iteration_latency_s.mean", "oom"]
 
 
@@ -64,7 +65,7 @@ def plot(table: pd.DataFrame, path) -> None:
 def scalability_study(options: StudyOptions) -> StudyResult:
     labels, zipped = scaling_points()
     raw = run_grid("scalability", options, {"platform": PLATFORM, "model": MODEL, "workload": WORKLOAD,
-                                            "system": SYSTEM}, {}, [zipped])
+                                            "system": SYSTEM, "scheduler": SCHEDULER}, {}, [zipped])
     table = pd.concat([pd.DataFrame(labels), pick(raw, list(zipped), METRICS)], axis=1)
     table = add_speedup(table)
     return StudyResult(

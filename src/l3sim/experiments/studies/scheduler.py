@@ -23,7 +23,7 @@ from l3sim.experiments.studies.tables import ok_value, pick, status_notes
 
 MEMORY = "dgx-a100-l3"
 CAPACITY_FACTORS = (1, 1.5, 2)
-SCHEDULERS = ["capacity-first", "l3"]
+SCHEDULERS = ["capacity-first", "l3"]  # the ablation baseline, then the scheduler compared with it
 MODELS = ["gpt-175b", "qwen-72b"]
 WORKLOAD, SYSTEM, PLATFORM = "openr1", "l3", "dgx-a100"
 METRICS = ["throughput_tok_s", "tbt_s.mean", "tbt_s.p99", "avg_batch_size", "oom"]
@@ -42,13 +42,14 @@ def capacity_points() -> tuple[list[dict], dict[str, list]]:
 
 
 def compare(table: pd.DataFrame) -> pd.DataFrame:
-    """Per (model, capacity): L3 scheduler's throughput over capacity-first's and its TBT change (negative: lower)."""
+    """Per (model, capacity): the L3 scheduler's throughput over capacity-first's, its TBT change (negative: lower)."""
+    baseline, compared = SCHEDULERS
     rows = []
     for (model, factor), group in table.groupby(["model", "capacity_factor"], sort=False):
         by = {row["scheduler"]: row for _, row in group.iterrows()}
         if not set(SCHEDULERS) <= set(by):
             continue
-        base, ours = by["capacity-first"], by["l3"]
+        base, ours = by[baseline], by[compared]
         rows.append({"model": model, "capacity_factor": factor,
                      "throughput_ratio": ok_value(ours, "throughput_tok_s") / ok_value(base, "throughput_tok_s"),
                      "tbt_mean_change": ok_value(ours, "tbt_s.mean") / ok_value(base, "tbt_s.mean") - 1,
