@@ -62,10 +62,21 @@ class DIMMPIMSpec(Spec):
     ranks_per_layer: int | Literal["auto"] = Field(
         "auto",
         description="ranks of one rankset (on different channels) that share one request-layer, its KV heads "
-        "split evenly over them; must divide the replica's channels. 'auto': gcd(replica channels, KV heads), "
-        "16 for GPT-175B on the paper's host. Not stated by the paper, whose 'layers interleaved across "
+        "split evenly over them; must divide the replica's channels. 'auto': the most ranks that still give "
+        "each rank enough KV heads to busy all its chips, gcd(replica channels, KV heads / (chips / N_hc)): "
+        "16 for GPT-175B (N_hc = 8), 1 for QWEN-72B (GQA-8, N_hc = 1) on the paper's host. Not stated by the paper, whose 'layers interleaved across "
         "ranksets so the load stays balanced' needs every request to reach every rank; 1 puts a layer whole "
         "on one rank (docs/systems.md compares)",
+    )
+
+
+    layer_split: Literal["auto", "heads", "tokens"] = Field(
+        "auto",
+        description="how a request-layer spreads over its ranks: 'heads' (KV heads divided among them) or "
+        "'tokens' (each rank holds every head for a share of the context; the host merges the partial "
+        "softmax outputs, whose extra bytes, one q-sized vector per rank, are not charged). 'auto': heads "
+        "when that reaches every channel of the replica (GPT-175B), else tokens (QWEN-72B). Not stated by "
+        "the paper",
     )
 
 

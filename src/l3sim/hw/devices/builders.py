@@ -69,24 +69,45 @@ def host_cpu(spec: RunSpec) -> AttentionDevice:
     return _bandwidth_device("cpu", spec, capacity, bw, ddr_bw_bytes_per_s=channels * channel_bw)
 
 
-def ranks_per_layer(spec: RunSpec) -> int:
-    """Ranks (one per channel, same rankset) sharing a request-layer: ``devices.dimm_pim.ranks_per_layer``."""
+def _kv_heads_filling_a_rank(spec: RunSpec) -> int:
+    """KV heads one rank processes at once: its chips / N_hc (1 for MHA's N_hc = 8, 8 for GQA-8's N_hc = 1)."""
+    from l3sim.hw.pim import PIMSystem
+    from l3sim.hw.pim.mapping import head_mapping
+
+    pim = PIMSystem(spec.memory, spec.pim)
+    return head_mapping(spec.model.gqa_group, pim.geometry, spec.pim, head_dim=spec.model.head_dim).chip_groups
+
+
+def layer_split(spec: RunSpec) -> tuple[str, int]:
+    """How one request-layer spreads over ranks of one rankset (one rank per channel): (split, ranks).
+
+    ``heads``: the layer's KV heads are divided among the ranks; ``tokens``: every rank holds all heads
+    for a share of the context (flash-decoding style; the host merges the partial outputs). ``auto``
+    (``devices.dimm_pim.layer_split``) splits by heads when that reaches every channel of the replica,
+    and by tokens otherwise (GQA: a few KV heads fill one rank's chips, so a head split would leave
+    the other channels idle while a long request streams its layer from one rank).
+    """
     channels = _replica_channels(spec)
-    chosen = spec.devices.dimm_pim.ranks_per_layer
-    if chosen == "auto":
-        return math.gcd(channels, spec.model.num_kv_heads)
-    if channels % chosen:
+    config = spec.devices.dimm_pim
+    head_ranks = math.gcd(channels, max(1, spec.model.num_kv_heads // _kv_heads_filling_a_rank(spec)))
+    split = config.layer_split
+    if split == "auto":
+        split = "heads" if head_ranks == channels else "tokens"
+    if config.ranks_per_layer == "auto":
+        return split, head_ranks if split == "heads" else channels
+    if channels % config.ranks_per_layer:
         raise ConfigError(
-            f"devices.dimm_pim.ranks_per_layer = {chosen} must divide the replica's {channels} channels"
+            f"devices.dimm_pim.ranks_per_layer = {config.ranks_per_layer} must divide the replica's "
+            f"{channels} channels"
         )
-    return chosen
+    return split, config.ranks_per_layer
 
 
 def dimm_pim(spec: RunSpec, variant: str) -> AttentionDevice:
     """DIMM-PIM (bank-level ``l3`` and its ablations, or ``rank-pim``) timed by the PIM fast model.
 
-    A request-layer's KV heads are split over a group of ``ranks_per_layer`` ranks of one rankset (one
-    per channel); a slot is (rank group, rankset offset o). A request sits on one slot: its layer l on
+    A request-layer is split (by KV heads or by context tokens, :func:`layer_split`) over a group of
+    ranks of one rankset (one per channel); a slot is (rank group, rankset offset o). A request sits on one slot: its layer l on
     rankset (l + o) mod ranksets of its group, so at every layer the slots map one-to-one onto rank
     groups and each layer takes the busiest slot's time (docs/systems.md). Per request-layer the fast
     model gives ``fixed + per_token x context`` (``attention_cost_coefficients`` with that many ranks);
@@ -99,10 +120,13 @@ def dimm_pim(spec: RunSpec, variant: str) -> AttentionDevice:
     channels = _replica_channels(spec)
     memory = spec.memory
     pim = PIMSystem(memory, spec.pim)
-    group = ranks_per_layer(spec)
+    split, group = layer_split(spec)
     fixed, per_token = attention_cost_coefficients(
-        model.num_heads, model.gqa_group, variant, pim, ranks=group, head_dim=model.head_dim
+        model.num_heads, model.gqa_group, variant, pim, ranks=group if split == "heads" else 1,
+        head_dim=model.head_dim,
     )
+    if split == "tokens":
+        per_token /= group  # each rank streams 1/group of the context, all ranks at once
     ranks = channels * memory.ranks_per_channel
     channel_bw = memory.dram.channel_peak_bw_bytes_per_s
     return AttentionDevice(
