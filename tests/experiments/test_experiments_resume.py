@@ -41,7 +41,7 @@ def _stored(out: Path) -> list[Path]:
 def _interrupt_midway(out: Path, sig: int) -> int:
     """Start the sweep in a subprocess, send ``sig`` once a few points are stored; return how many were."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
-           "L3SIM_TEST_SLEEP_S": "0.3"}
+           "L3SIM_TEST_SLEEP_S": "1.0"}
     proc = subprocess.Popen(
         [sys.executable, "-c", CHILD, json.dumps(SWEEP), str(out)], env=env, start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
