@@ -10,7 +10,7 @@ from l3sim.hw.pim.geometry import RankGeometry
 PAPER_DDR4 = RankGeometry(
     tck_s=0.625e-9, chips_per_rank=8, banks_per_chip=16, bank_groups=4, burst_bytes_per_chip=8, row_bursts=128,
     rows_per_bank=262144, channels=16, ranks_per_channel=4, burst_cycles=4, tccd_s=4, tccd_l=8, trcd=22, trp=22,
-    tras=52, trtp=12, twr=24, cwl=16, cl=22, trrd_s=4, trrd_l=8, tfaw=34, trfc=880, trefi=12480,
+    tras=52, trc=74, trtp=12, twr=24, cwl=16, cl=22, trrd_s=4, trrd_l=8, tfaw=34, trfc=880, trefi=12480,
 )
 
 # A DDR5-4800 sub-channel rank for genericity (JEDEC JESD79-5, 16 Gb x8, tCK 0.416 ns): 4 chips on the
@@ -19,5 +19,5 @@ PAPER_DDR4 = RankGeometry(
 DDR5_4800 = RankGeometry(
     tck_s=1 / 2.4e9, chips_per_rank=4, banks_per_chip=32, bank_groups=8, burst_bytes_per_chip=16, row_bursts=64,
     rows_per_bank=65536, channels=16, ranks_per_channel=2, burst_cycles=8, tccd_s=8, tccd_l=12, trcd=40, trp=40,
-    tras=77, trtp=18, twr=72, cwl=38, cl=40, trrd_s=8, trrd_l=12, tfaw=32, trfc=708, trefi=9360,
+    tras=77, trc=117, trtp=18, twr=72, cwl=38, cl=40, trrd_s=8, trrd_l=12, tfaw=32, trfc=708, trefi=9360,
 )

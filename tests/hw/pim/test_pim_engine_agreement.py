@@ -51,3 +51,13 @@ def test_refresh_aligned_with_the_engine_schedule(ddr4, heads, gqa):
     model = attention_latency(20000, heads, gqa, "l3", ddr4, refresh="aligned")
     engine = reference_latency(20000, heads, gqa, "l3", ddr4, refresh=True)
     assert model == pytest.approx(engine, rel=0.02)
+
+
+@pytest.mark.parametrize("heads,gqa,variant,tokens", [(64, 8, "l3", 128), (64, 8, "l3", 512), (64, 8, "no-pipeline", 512),
+                                                       (12, 1, "cpu-relayout", 128)])
+def test_refresh_aligned_on_ddr5(heads, gqa, variant, tokens):
+    """Where REFs fall on closed banks (GQA-8's output read-outs) or in write-backs: the issue's worst points."""
+    ddr5 = load_pim_system("ddr5-server")
+    model = attention_latency(tokens, heads, gqa, variant, ddr5, refresh="aligned")
+    engine = reference_latency(tokens, heads, gqa, variant, ddr5, refresh=True)
+    assert model == pytest.approx(engine, rel=0.02)

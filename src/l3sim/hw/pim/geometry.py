@@ -31,6 +31,7 @@ class RankGeometry:
     trcd: int
     trp: int
     tras: int
+    trc: int
     trtp: int
     twr: int
     cwl: int
@@ -83,6 +84,6 @@ def _from_host_memory(memory) -> RankGeometry:
         bank_groups=org.bank_groups, burst_bytes_per_chip=org.column_bytes_per_chip,
         row_bursts=org.column_accesses_per_row, rows_per_bank=org.rows, channels=memory.bus_channels,
         ranks_per_channel=memory.ranks_per_channel, burst_cycles=t.tBL, tccd_s=t.tCCD_S, tccd_l=t.tCCD_L,
-        trcd=t.tRCD, trp=t.tRP, tras=t.tRAS, trtp=t.tRTP, twr=t.tWR, cwl=t.CWL, cl=t.CL, trrd_s=t.tRRD_S,
+        trcd=t.tRCD, trp=t.tRP, tras=t.tRAS, trc=t.tRC, trtp=t.tRTP, twr=t.tWR, cwl=t.CWL, cl=t.CL, trrd_s=t.tRRD_S,
         trrd_l=t.tRRD_L, tfaw=t.tFAW, trfc=t.tRFC, trefi=t.tREFI,
     )

@@ -13,37 +13,20 @@ reference; ``l3sim hw validate`` measures the agreement.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 
 from l3sim.hw.pim.geometry import RankGeometry
 from l3sim.hw.pim.plan import CallPlan, PassCounts, RowCounts
+from l3sim.hw.pim.refresh import Timed, act_series_cycles, closed_segment, program_groups, row_segment
 from l3sim.spec.pim import PIMSpec
 
 
-@lru_cache(maxsize=64)
-def act_issue_cycles(geometry: RankGeometry, count: int) -> tuple[int, ...]:
-    """Issue cycles of ``count`` back-to-back ACTs to banks 0, 1, ... (bank group = bank mod groups).
-
-    tRRD_S between groups, tRRD_L within a group, at most four ACTs per tFAW (JEDEC DDR4 4.3).
-    """
-    times: list[int] = []
-    for i in range(count):
-        t = 0 if i == 0 else times[-1] + (geometry.trrd_l if geometry.bank_groups == 1 else geometry.trrd_s)
-        if i >= geometry.bank_groups:
-            t = max(t, times[i - geometry.bank_groups] + geometry.trrd_l)
-        if i >= 4:
-            t = max(t, times[i - 4] + geometry.tfaw)
-        times.append(t)
-    return tuple(times)
-
-
 def _last_act(geometry: RankGeometry, count: int) -> int:
-    return act_issue_cycles(geometry, count)[-1]
+    """Cycle of the last of ``count`` ACTs a program issues back to back to banks 0, 1, ..."""
+    return act_series_cycles(geometry, program_groups(geometry, count))[-1] if count else 0
 
 
-def mac_row_cycles(geometry: RankGeometry, macs, bus_bursts) -> np.ndarray:
+def mac_row_cycles(geometry: RankGeometry, macs, bus_bursts) -> Timed:
     """One row-round of all-bank PIM_MACs with ``bus_bursts`` rank-bus bursts spread over it.
 
     From the first ACT to the next segment's first ACT: the last ACT, tRCD, one MAC per tCCD_L, then
@@ -56,11 +39,11 @@ def mac_row_cycles(geometry: RankGeometry, macs, bus_bursts) -> np.ndarray:
     bursts = np.asarray(bus_bursts, dtype=np.int64)
     act = _last_act(g, g.banks_per_chip)
     mac_phase = np.maximum((macs - 1) * g.tccd_l, bursts * g.burst_cycles - g.tccd_l)
-    row = np.maximum(act + g.trcd + mac_phase + g.trtp, act + g.tras) + g.trp
-    return np.where(macs > 0, row, 0)
+    prea = np.maximum(act + g.trcd + mac_phase + g.trtp, act + g.tras)
+    return row_segment(g, g.banks_per_chip, act, prea, g.trp, max(0, g.trtp - g.tccd_l)).where(macs > 0)
 
 
-def serial_k_row_cycles(geometry: RankGeometry, macs, bursts) -> np.ndarray:
+def serial_k_row_cycles(geometry: RankGeometry, macs, bursts) -> Timed:
     """A row-round of MACs followed (after PREA) by the read-out of its results: nothing overlaps."""
     g = geometry
     macs = np.asarray(macs, dtype=np.int64)
@@ -68,10 +51,11 @@ def serial_k_row_cycles(geometry: RankGeometry, macs, bursts) -> np.ndarray:
     act = _last_act(g, g.banks_per_chip)
     prea = np.maximum(act + g.trcd + (macs - 1) * g.tccd_l + g.trtp, act + g.tras)
     drain = np.where(bursts > 0, (bursts - 1) * g.burst_cycles + 2, 0)
-    return np.where(macs > 0, prea + np.maximum(g.trp, drain), 0)
+    return row_segment(g, g.banks_per_chip, act, prea, np.maximum(g.trp, drain),
+                       max(0, g.trtp - g.tccd_l)).where(macs > 0)
 
 
-def transfer_cycles(geometry: RankGeometry, bursts, kind: str) -> np.ndarray:
+def transfer_cycles(geometry: RankGeometry, bursts, kind: str) -> Timed:
     """``bursts`` column commands over one bank per bank group, a row of each at a time (``bus_transfer``).
 
     Per group of rows: ACTs, tRCD, one burst per tCCD_S, then PREA after tRTP (reads) or after the write
@@ -81,44 +65,48 @@ def transfer_cycles(geometry: RankGeometry, bursts, kind: str) -> np.ndarray:
     bursts = np.asarray(bursts, dtype=np.int64)
     per_group = g.bank_groups * g.row_bursts
     close = g.cwl + g.burst_cycles + g.twr if kind == "WR" else g.trtp
+    last_acts = np.array([_last_act(g, k) for k in range(g.bank_groups + 1)])
 
     def group(n):
-        act = np.array([_last_act(g, k) if k else 0 for k in range(g.bank_groups + 1)])[np.minimum(n, g.bank_groups)]
+        banks = np.minimum(n, g.bank_groups)
+        act = last_acts[banks]
         first = np.maximum(act + 1, g.trcd)
-        return np.where(n > 0, np.maximum(first + (n - 1) * g.tccd_s + close, act + g.tras) + g.trp, 0)
+        prea = np.maximum(first + (n - 1) * g.tccd_s + close, act + g.tras)
+        return row_segment(g, banks, act, prea, g.trp, max(0, close - g.tccd_s)).where(n > 0)
 
     full, rest = np.divmod(bursts, per_group)
     return full * group(np.int64(per_group)) + group(rest)
 
 
-def bus_run_cycles(geometry: RankGeometry, bursts) -> np.ndarray:
+def bus_run_cycles(geometry: RankGeometry, bursts) -> Timed:
     """A run of rank-bus bursts (PIM_WR_SB, PIM_RD_RB) right after a PREA, before the next ACT.
 
     The bursts go one per burst duration from the cycle after PREA; the next ACT waits for tRP and
     for the last burst, so the run costs only what it adds beyond tRP (already in the row's duration).
+    Every bank is closed meanwhile.
     """
     bursts = np.asarray(bursts, dtype=np.int64)
-    return np.where(bursts > 0, np.maximum(0, (bursts - 1) * geometry.burst_cycles + 2 - geometry.trp), 0)
+    return closed_segment(np.where(bursts > 0, np.maximum(0, (bursts - 1) * geometry.burst_cycles + 2 - geometry.trp), 0))
 
 
-def rank_read_cycles(geometry: RankGeometry, bursts) -> np.ndarray:
+def rank_read_cycles(geometry: RankGeometry, bursts) -> Timed:
     """R-PIM: row-rounds of ordinary reads over every bank, bank groups interleaved (``_rank_pim_program``)."""
     g = geometry
     bursts = np.asarray(bursts, dtype=np.int64)
     per_round = g.banks_per_chip * g.row_bursts
-    acts = act_issue_cycles(g, g.banks_per_chip)
+    acts = act_series_cycles(g, program_groups(g, g.banks_per_chip))
     # read j (j < banks) waits for its bank's ACT + tRCD; later reads follow at tCCD_S
     ready = max(max(acts[j] + g.trcd - j * g.tccd_s for j in range(g.banks_per_chip)), acts[-1] + 1)
 
     def round_cycles(n):
-        last = ready + (n - 1) * g.tccd_s
-        return np.where(n > 0, np.maximum(last + g.trtp, acts[-1] + g.tras) + g.trp, 0)
+        prea = np.maximum(ready + (n - 1) * g.tccd_s + g.trtp, acts[-1] + g.tras)
+        return row_segment(g, g.banks_per_chip, acts[-1], prea, g.trp, max(0, g.trtp - g.tccd_s)).where(n > 0)
 
     full, rest = np.divmod(bursts, per_round)
     return full * round_cycles(np.int64(per_round)) + round_cycles(rest)
 
 
-def _rows_cycles(geometry: RankGeometry, rows: RowCounts, mode: str) -> np.ndarray:
+def _rows_cycles(geometry: RankGeometry, rows: RowCounts, mode: str) -> Timed:
     """All row-rounds of a phase; their bursts ride along ("overlap"), follow each row ("serial") or
     were moved before the rows by another segment ("none")."""
     if mode == "serial":
@@ -138,7 +126,7 @@ def _tail_bursts(macs, bursts, lag: int) -> np.ndarray:
     return np.where(macs > 0, bursts - inside, bursts)
 
 
-def _chunk_tails_cycles(plan: CallPlan, unit: PassCounts, geometry: RankGeometry) -> np.ndarray:
+def _chunk_tails_cycles(plan: CallPlan, unit: PassCounts, geometry: RankGeometry) -> Timed:
     """What the partial scores left after each chunk's last PREA add (all chunks full but the last)."""
     rows = unit.k_rows
     last_partial = rows.last_macs > 0
@@ -153,7 +141,7 @@ def _chunk_tails_cycles(plan: CallPlan, unit: PassCounts, geometry: RankGeometry
     return (unit.chunks - 1) * bus_run_cycles(geometry, full_tail) + bus_run_cycles(geometry, last_tail)
 
 
-def _unit_cycles(plan: CallPlan, unit: PassCounts, geometry: RankGeometry) -> np.ndarray:
+def _unit_cycles(plan: CallPlan, unit: PassCounts, geometry: RankGeometry) -> Timed:
     """DRAM cycles of one (round, pass) of a bank-level program, segment by segment.
 
     A unit ends with its outputs read out after a PREA and the next unit begins by loading its q
@@ -179,6 +167,11 @@ def _unit_cycles(plan: CallPlan, unit: PassCounts, geometry: RankGeometry) -> np
 
 def dram_cycles(plan: CallPlan, geometry: RankGeometry) -> np.ndarray:
     """Cycles the engine needs for the call's program, refresh excluded."""
+    return dram_segments(plan, geometry).cycles
+
+
+def dram_segments(plan: CallPlan, geometry: RankGeometry) -> Timed:
+    """The call's program, segment by segment: its cycles (refresh excluded) and its refresh exposure."""
     g = geometry
     total = transfer_cycles(g, plan.host_in_bursts, "WR") + transfer_cycles(g, plan.host_out_bursts, "RD")
     if plan.features.relayout == "cpu":
@@ -216,18 +209,15 @@ def rank_pu_cycles(plan: CallPlan, pim: PIMSpec) -> tuple[np.ndarray, np.ndarray
     return busy, final
 
 
-def refresh_cost_cycles(geometry: RankGeometry) -> int:
-    """What one REF costs a rank whose banks are all open (the PIM kernels' usual state).
-
-    The controller closes every bank (PREA, tRP), refreshes (tRFC) and opens them again (ACTs under
-    tRRD / tFAW, then tRCD before the next column command).
-    """
-    g = geometry
-    return g.trp + g.trfc + _last_act(g, g.banks_per_chip) + g.trcd
+def refresh_cost_cycles(program: Timed, geometry: RankGeometry) -> np.ndarray:
+    """What one REF costs the program on average over where it falls: tRFC, plus what closing and re-opening
+    the banks it finds open costs (``refresh``: the program's exposure over its cycles)."""
+    cycles = np.asarray(program.cycles, dtype=np.float64)
+    return geometry.trfc + np.asarray(program.exposure, dtype=np.float64) / np.maximum(cycles, 1)
 
 
-def refresh_cycles(busy_cycles, geometry: RankGeometry, mode: bool | str = True) -> np.ndarray:
-    """Cycles refresh adds to ``busy_cycles`` of work; a REF is due every tREFI and costs ``refresh_cost_cycles``.
+def refresh_cycles(program: Timed, geometry: RankGeometry, mode: bool | str = True) -> np.ndarray:
+    """Cycles refresh adds to ``program``; a REF is due every tREFI and costs ``refresh_cost_cycles``.
 
     ``mode`` True / "expected": the expected share for a call that starts anywhere in the refresh schedule
     (what a serving simulation wants): busy x cost / (tREFI - cost). "aligned": the schedule starts with
@@ -235,10 +225,10 @@ def refresh_cycles(busy_cycles, geometry: RankGeometry, mode: bool | str = True)
     cost cycles of work are done, so it happens iff that is less than ``busy``:
     ceil((busy - cost) / (tREFI - cost)) - 1 refreshes. False: none.
     """
-    busy = np.asarray(busy_cycles, dtype=np.float64)
+    busy = np.asarray(program.cycles, dtype=np.float64)
     if mode is False:
         return np.zeros_like(busy)
-    cost = refresh_cost_cycles(geometry)
+    cost = refresh_cost_cycles(program, geometry)
     if mode is True or mode == "expected":
         return busy * cost / (geometry.trefi - cost)
     if mode == "aligned":
@@ -251,8 +241,8 @@ def refresh_cycles(busy_cycles, geometry: RankGeometry, mode: bool | str = True)
 def call_cycles(plan: CallPlan, geometry: RankGeometry, pim: PIMSpec, refresh: bool | str = True) -> np.ndarray:
     """Cycles of one call: the program (closed form), refresh (see ``refresh_cycles``), the rank PU where
     it is not hidden."""
-    dram = dram_cycles(plan, geometry).astype(np.float64)
-    dram = dram + refresh_cycles(dram, geometry, refresh)
+    program = dram_segments(plan, geometry)
+    dram = program.cycles.astype(np.float64) + refresh_cycles(program, geometry, refresh)
     return combine_rank_pu(dram, plan, pim)
 
 

@@ -33,8 +33,8 @@ def stream_bytes_per_rank(geometry: RankGeometry, row_rounds: int = STREAM_ROW_R
 
 def stream_cycles_model(geometry: RankGeometry, row_rounds: int = STREAM_ROW_ROUNDS) -> float:
     """Closed-form cycles of the streaming program (row-rounds of PIM_MACs, refresh included)."""
-    cycles = row_rounds * float(mac_row_cycles(geometry, geometry.row_bursts, 0))
-    return cycles + float(refresh_cycles(cycles, geometry, "aligned"))
+    rows = row_rounds * mac_row_cycles(geometry, geometry.row_bursts, 0)
+    return float(rows.cycles) + float(refresh_cycles(rows, geometry, "aligned"))
 
 
 def report(memory, pim: PIMSpec | None = None, engine: bool = True) -> dict:
