@@ -7,7 +7,13 @@ Both share one scikit-learn-like interface (``fit``, ``predict``, ``update``,
 """
 
 from l3sim.serving.predictors.base import OnlinePredictor
-from l3sim.serving.predictors.features import GPU_FEATURES, PIM_FEATURES, gpu_features, pim_features
+from l3sim.serving.predictors.features import (
+    GPU_FEATURES,
+    PIM_FEATURES,
+    gpu_feature_rows,
+    gpu_features,
+    pim_features,
+)
 from l3sim.serving.predictors.gpu import GPUTimePredictor
 from l3sim.serving.predictors.pim import PIMTimePredictor
 from l3sim.serving.predictors.stage_times import StageTimes
@@ -31,6 +37,7 @@ __all__ = [
     "Samples",
     "StageTimes",
     "draw_samples",
+    "gpu_feature_rows",
     "gpu_features",
     "pim_features",
     "relative_error_summary",

@@ -43,6 +43,8 @@ class OnlinePredictor:
         self.refits = 0
         self._X = np.zeros((0, len(self.feature_names)))
         self._y = np.zeros(0)
+        self._new_X: list[np.ndarray] = []  # observed since the last (re)fit
+        self._new_y: list[np.ndarray] = []
         self._pending = 0
         self._fitted = False
 
@@ -58,6 +60,7 @@ class OnlinePredictor:
             raise ConfigError(f"{self.name}.fit: need >= 2 rows and one target per row "
                               f"(got {rows.shape[0]} rows, {target.size} targets)")
         self._X, self._y = rows[-self.max_samples:], target[-self.max_samples:]
+        self._new_X, self._new_y = [], []
         self._train(self._X, self._y)
         self._fitted = True
         self._pending = 0
@@ -70,16 +73,22 @@ class OnlinePredictor:
         return self._predict(as_rows(X, len(self.feature_names), f"{self.name}.predict X"))
 
     def update(self, X, y) -> bool:
-        """Record observed rows; refit once ``refit_every`` have gathered. Returns whether it refitted."""
+        """Record observed rows; refit once ``refit_every`` have gathered. Returns whether it refitted.
+
+        Rows wait in a list until the refit (one concatenation per refit, not per observation).
+        """
         rows = as_rows(X, len(self.feature_names), f"{self.name}.update X")
         target = np.asarray(y, dtype=np.float64).reshape(-1)
         if target.size != rows.shape[0]:
             raise ConfigError(f"{self.name}.update: {rows.shape[0]} rows but {target.size} targets")
-        self._X = np.concatenate([self._X, rows])[-self.max_samples:]
-        self._y = np.concatenate([self._y, target])[-self.max_samples:]
+        self._new_X.append(rows)
+        self._new_y.append(target)
         self._pending += target.size
         if self._pending < self.refit_every:
             return False
+        self._X = np.concatenate([self._X, *self._new_X])[-self.max_samples:]
+        self._y = np.concatenate([self._y, *self._new_y])[-self.max_samples:]
+        self._new_X, self._new_y = [], []
         self._train(self._X, self._y)
         self._fitted = True
         self._pending = 0

@@ -44,18 +44,28 @@ def pim_features(decode_context_tokens, num_decodes, other_prefill_tokens) -> np
     )).reshape(-1, len(PIM_FEATURES))
 
 
+def gpu_feature_rows(chunk_tokens, done_tokens, num_decodes) -> np.ndarray:
+    """Rows of GPU_FEATURES, one per row of ``chunk_tokens`` / ``done_tokens`` ((n, m): n stages of m prefills
+    each) with ``num_decodes`` (n values): the form the scheduler uses to ask about many alternatives at once."""
+    decodes = np.asarray(num_decodes, dtype=np.float64).reshape(-1)
+    chunks = np.asarray(chunk_tokens, dtype=np.float64).reshape(decodes.size, -1)
+    done = np.asarray(done_tokens, dtype=np.float64).reshape(decodes.size, -1)
+    order = np.argsort(-chunks, axis=1, kind="stable")[:, :PREFILL_SLOTS]
+    slots = np.zeros((decodes.size, PREFILL_SLOTS, 2))
+    slots[:, : order.shape[1], 0] = np.take_along_axis(chunks, order, axis=1)
+    slots[:, : order.shape[1], 1] = np.take_along_axis(done, order, axis=1)
+    totals = chunks.sum(axis=1)
+    return np.column_stack([slots.reshape(decodes.size, -1), np.full(decodes.size, chunks.shape[1]), totals,
+                            decodes, decodes + totals])
+
+
 def gpu_features(chunk_tokens, done_tokens, num_decodes) -> np.ndarray:
-    """One row of GPU_FEATURES for one stage: its prefills' chunks and done tokens, and a decode count.
+    """Rows of GPU_FEATURES for one stage's prefills (chunks and done tokens), one row per decode count.
 
     ``num_decodes`` may be an array: then one row per value (the same prefills),
     which is how the scheduler asks about many candidate decode counts at once.
     """
-    chunks = np.asarray(chunk_tokens, dtype=np.float64).reshape(-1)
-    done = np.asarray(done_tokens, dtype=np.float64).reshape(-1)
-    order = np.argsort(-chunks, kind="stable")[:PREFILL_SLOTS]
-    slots = np.zeros((PREFILL_SLOTS, 2))
-    slots[: order.size, 0] = chunks[order]
-    slots[: order.size, 1] = done[order]
+    chunks = np.asarray(chunk_tokens, dtype=np.float64).reshape(1, -1)
+    done = np.asarray(done_tokens, dtype=np.float64).reshape(1, -1)
     decodes = np.asarray(num_decodes, dtype=np.float64).reshape(-1)
-    head = np.concatenate([slots.reshape(-1), [chunks.size, chunks.sum()]])
-    return np.column_stack([np.tile(head, (decodes.size, 1)), decodes, decodes + chunks.sum()])
+    return gpu_feature_rows(np.repeat(chunks, decodes.size, axis=0), np.repeat(done, decodes.size, axis=0), decodes)

@@ -65,8 +65,12 @@ class StagePredictor(Protocol):
         ...
 
     def gpu_s_rows(self, head_chunks, head_done, last_chunks, last_done: int, num_decodes: int) -> np.ndarray:
-        """GPU stage for each length in ``last_chunks`` of a last prefill after the ``head`` prefills."""
-        ...
+        from l3sim.serving.predictors import gpu_feature_rows
+
+        last = np.asarray(last_chunks).reshape(-1, 1)
+        chunks = np.hstack([np.tile(np.asarray(head_chunks).reshape(1, -1), (last.shape[0], 1)), last])
+        done = np.tile(np.append(head_done, last_done), (last.shape[0], 1))
+        return self.gpu.predict(gpu_feature_rows(chunks, done, np.full(last.shape[0], num_decodes)))
 
     def pim_s(self, decode_context_tokens, num_decodes, other_prefill_tokens) -> np.ndarray: ...
 
@@ -91,6 +95,13 @@ class SubBatch:
 
     def __post_init__(self) -> None:
         self.rank_load = np.zeros(self.ranks)
+
+    @classmethod
+    def holding(cls, ranks: int, ids: np.ndarray, context_tokens: np.ndarray, slots: np.ndarray) -> "SubBatch":
+        """A sub-batch with these decodes already in it (the kept ones), built in one pass."""
+        sb = cls(ranks, decode_ids=ids.tolist(), decode_tokens=float(context_tokens.sum()), num_decodes=int(ids.size))
+        sb.rank_load = np.bincount(slots, weights=context_tokens, minlength=ranks).astype(np.float64)
+        return sb
 
     def add_decode(self, rid: int, context_tokens: int, rank: int) -> None:
         self.decode_ids.append(rid)
@@ -130,13 +141,21 @@ class Formed:
     memory_full: bool
 
 
+def _gpu_s(sb: SubBatch, predictor: StagePredictor, other_decodes) -> np.ndarray:
+    """Predicted T_GPU of ``sb`` for each count of the other sub-batch's decodes in ``other_decodes``."""
+    return np.asarray(predictor.gpu_s(np.array(sb.prefill_chunks), np.array(sb.prefill_done),
+                                      np.atleast_1d(other_decodes)), dtype=float)
+
+
+def _pim_s(sb: SubBatch, predictor: StagePredictor) -> float:
+    """Predicted T_PIM of ``sb``."""
+    return float(np.asarray(predictor.pim_s(sb.decode_tokens, sb.num_decodes, sb.prefill_tokens)).reshape(-1)[0])
+
+
 def stage_times(pair: tuple[SubBatch, SubBatch], predictor: StagePredictor) -> tuple[np.ndarray, np.ndarray]:
     """Predicted (T_GPU_0, T_GPU_1) and (T_PIM_0, T_PIM_1) of two formed sub-batches."""
-    gpu = np.array([float(predictor.gpu_s(np.array(sb.prefill_chunks), np.array(sb.prefill_done),
-                                          np.array([pair[1 - i].num_decodes]))[0]) for i, sb in enumerate(pair)])
-    pim = np.array([float(np.asarray(predictor.pim_s(sb.decode_tokens, sb.num_decodes,
-                                                      sb.prefill_tokens)).reshape(-1)[0]) for sb in pair])
-    return gpu, pim
+    gpu = np.array([_gpu_s(sb, predictor, pair[1 - i].num_decodes)[0] for i, sb in enumerate(pair)])
+    return gpu, np.array([_pim_s(sb, predictor) for sb in pair])
 
 
 def _pick_balanced(pool: list[Decode], sb: SubBatch) -> Decode:
@@ -151,9 +170,32 @@ def _add_step(pool: list[Decode], sb: SubBatch, step: int) -> None:
         sb.add_decode(decode.rid, decode.context_tokens, decode.rank)
 
 
-def _pim_below_gpu(pair: tuple[SubBatch, SubBatch], i: int, predictor: StagePredictor) -> bool:
-    gpu, pim = stage_times(pair, predictor)
-    return bool(pim[i] < gpu[i])
+def _fill_until_pim_covers_gpu(pair: tuple[SubBatch, SubBatch], i: int, pool: list[Decode], step: int,
+                               predictor: StagePredictor) -> None:
+    """Step 2: add decodes to sub-batch i, ``step`` at a time, while T_PIM_i < T_GPU_i.
+
+    T_GPU_i depends on i's prefills and the *other* sub-batch's decode count, neither of which this loop
+    changes, so it is predicted once; only T_PIM_i (a dot product) is asked per step.
+    """
+    if not pool:
+        return
+    gpu = float(_gpu_s(pair[i], predictor, pair[1 - i].num_decodes)[0])
+    while pool and _pim_s(pair[i], predictor) < gpu:
+        _add_step(pool, pair[i], step)
+
+
+def _place_leftovers(pair: tuple[SubBatch, SubBatch], pool: list[Decode], step: int,
+                     predictor: StagePredictor) -> None:
+    """Step 3's leftovers: ``step`` decodes at a time to the sub-batch with the shorter phase (ties: 0).
+
+    T_GPU_i moves only with the other sub-batch's decode count, so both are predicted up front for every
+    count the loop can reach (one forest call each) and looked up per step.
+    """
+    base = [pair[1 - i].num_decodes for i in (0, 1)]
+    curves = [_gpu_s(pair[i], predictor, np.arange(base[i], base[i] + len(pool) + 1)) for i in (0, 1)]
+    while pool:
+        phase = [max(curves[i][pair[1 - i].num_decodes - base[i]], _pim_s(pair[i], predictor)) for i in (0, 1)]
+        _add_step(pool, pair[0 if phase[0] <= phase[1] else 1], step)
 
 
 def _cut_last_prefill(pair: tuple[SubBatch, SubBatch], i: int, predictor: StagePredictor,
@@ -212,13 +254,11 @@ def form_sub_batches(
             budget -= chunk
             added.append(i)
         for i in added:
-            while pool and _pim_below_gpu(pair, i, predictor):
-                _add_step(pool, pair[i], step)
+            _fill_until_pim_covers_gpu(pair, i, pool, step, predictor)
         if not added:
             break
-    while pool:
-        gpu, pim = stage_times(pair, predictor)
-        _add_step(pool, pair[int(np.argmin(np.maximum(gpu, pim)))], step)
+    if pool:
+        _place_leftovers(pair, pool, step, predictor)
     memory_full = blocked
     if memory_full:
         gpu, pim = stage_times(pair, predictor)
@@ -241,11 +281,12 @@ class LearnedStagePredictor:
         return self.gpu.predict(gpu_features(chunk_tokens, done_tokens, num_decodes))
 
     def gpu_s_rows(self, head_chunks, head_done, last_chunks, last_done: int, num_decodes: int) -> np.ndarray:
-        from l3sim.serving.predictors import gpu_features
+        from l3sim.serving.predictors import gpu_feature_rows
 
-        rows = np.vstack([gpu_features(np.append(head_chunks, c), np.append(head_done, last_done), num_decodes)
-                          for c in last_chunks])
-        return self.gpu.predict(rows)
+        last = np.asarray(last_chunks).reshape(-1, 1)
+        chunks = np.hstack([np.tile(np.asarray(head_chunks).reshape(1, -1), (last.shape[0], 1)), last])
+        done = np.tile(np.append(head_done, last_done), (last.shape[0], 1))
+        return self.gpu.predict(gpu_feature_rows(chunks, done, np.full(last.shape[0], num_decodes)))
 
     def pim_s(self, decode_context_tokens, num_decodes, other_prefill_tokens) -> np.ndarray:
         from l3sim.serving.predictors import pim_features
@@ -281,7 +322,7 @@ class L3Scheduler(SubBatchScheduler):
         self.slots = int(system.device.slots)
         self.predictor = predictor
         self.min_chunk_tokens = min_chunk_tokens
-        self.member: dict[int, int] = {}
+        self.lane = np.zeros(0, dtype=np.int64)  # per request: the sub-batch its decode keeps; -1: none
         # predicted and actual stage seconds of every decision: rows of (gpu_pred, gpu_true, pim_pred, pim_true)
         self.accuracy: list[tuple[float, float, float, float]] = []
 
@@ -323,25 +364,28 @@ class L3Scheduler(SubBatchScheduler):
             running = running[:-1]
             grows, held = self._decoding(state, running)
         decode_ids = running[grows]
-        self.member = {int(r): self.member[int(r)] for r in decode_ids if int(r) in self.member}
+        if self.lane.size != len(table):
+            self.lane = np.full(len(table), -1, dtype=np.int64)
+        # only decoding requests keep a sub-batch (pre-empted or budget-stalled ones lose it)
+        kept_lane = self.lane[decode_ids]
+        self.lane[:] = -1
+        self.lane[decode_ids] = kept_lane
         prefilling = running[table.prefill_done[running] < table.prefill_target[running]]
         room = int(kv.admissible_blocks - held.sum())
         budget = self.max_batch_tokens - decode_ids.size
         candidates = [] if preempted else self._candidates(state, prefilling, room, budget)
-        pool_ids = [int(r) for r in decode_ids if int(r) not in self.member]
-        pair = (SubBatch(self.slots), SubBatch(self.slots))
+        pool_ids = decode_ids[kept_lane < 0]
         slots = np.maximum(table.slot, 0)
-        for rid, lane in self.member.items():
-            pair[lane].add_decode(rid, int(table.kv_tokens[rid]) + 1, int(slots[rid]))
-        decision = bool(candidates or pool_ids)
-        if decision:
+        pair = tuple(SubBatch.holding(self.slots, ids, table.kv_tokens[ids] + 1, slots[ids])
+                     for ids in (decode_ids[kept_lane == lane] for lane in (0, 1)))
+        if candidates or pool_ids.size:
             if self.predictor is None:
                 self.predictor = self._train(state)
-            pool = [Decode(r, int(table.kv_tokens[r]) + 1, int(slots[r])) for r in pool_ids]
+            pool = [Decode(int(r), int(table.kv_tokens[r]) + 1, int(slots[r])) for r in pool_ids]
             pair = form_sub_batches(pair, pool, candidates, room, budget, self.step, self.predictor,
                                     self.min_chunk_tokens).sub_batches
             for lane, sb in enumerate(pair):
-                self.member.update((rid, lane) for rid in sb.decode_ids)
+                self.lane[np.array(sb.decode_ids, dtype=np.int64)] = lane
             self._observe(pair, table)
         return self._to_plan(pair, table, preempted, state)
 
