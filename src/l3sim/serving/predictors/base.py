@@ -72,6 +72,11 @@ class OnlinePredictor:
             raise ConfigError(f"{self.name}.predict called before fit")
         return self._predict(as_rows(X, len(self.feature_names), f"{self.name}.predict X"))
 
+    def predict_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Seconds for float64 rows already of width ``len(feature_names)`` (built by ``*_features``): the
+        scheduler's hot path, without ``predict``'s shape checks."""
+        return self._predict(rows)
+
     def update(self, X, y) -> bool:
         """Record observed rows; refit once ``refit_every`` have gathered. Returns whether it refitted.
 

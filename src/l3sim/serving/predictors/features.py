@@ -37,26 +37,33 @@ GPU_FEATURES = (
 
 def pim_features(decode_context_tokens, num_decodes, other_prefill_tokens) -> np.ndarray:
     """Rows of PIM_FEATURES from three equal-length arrays (or scalars)."""
-    return np.column_stack(np.broadcast_arrays(
-        np.asarray(decode_context_tokens, dtype=np.float64),
-        np.asarray(num_decodes, dtype=np.float64),
-        np.asarray(other_prefill_tokens, dtype=np.float64),
-    )).reshape(-1, len(PIM_FEATURES))
+    columns = np.broadcast_arrays(np.asarray(decode_context_tokens, dtype=np.float64),
+                                  np.asarray(num_decodes, dtype=np.float64),
+                                  np.asarray(other_prefill_tokens, dtype=np.float64))
+    rows = np.empty((columns[0].size, len(PIM_FEATURES)))
+    for k, column in enumerate(columns):
+        rows[:, k] = column.reshape(-1)
+    return rows
 
 
 def gpu_feature_rows(chunk_tokens, done_tokens, num_decodes) -> np.ndarray:
     """Rows of GPU_FEATURES, one per row of ``chunk_tokens`` / ``done_tokens`` ((n, m): n stages of m prefills
     each) with ``num_decodes`` (n values): the form the scheduler uses to ask about many alternatives at once."""
     decodes = np.asarray(num_decodes, dtype=np.float64).reshape(-1)
-    chunks = np.asarray(chunk_tokens, dtype=np.float64).reshape(decodes.size, -1)
-    done = np.asarray(done_tokens, dtype=np.float64).reshape(decodes.size, -1)
+    n = decodes.size
+    chunks = np.asarray(chunk_tokens, dtype=np.float64).reshape(n, -1)
+    done = np.asarray(done_tokens, dtype=np.float64).reshape(n, -1)
     order = np.argsort(-chunks, axis=1, kind="stable")[:, :PREFILL_SLOTS]
-    slots = np.zeros((decodes.size, PREFILL_SLOTS, 2))
-    slots[:, : order.shape[1], 0] = np.take_along_axis(chunks, order, axis=1)
-    slots[:, : order.shape[1], 1] = np.take_along_axis(done, order, axis=1)
+    picked = np.arange(n)[:, None], order
+    rows = np.zeros((n, len(GPU_FEATURES)))
+    rows[:, 0: 2 * order.shape[1]: 2] = chunks[picked]
+    rows[:, 1: 2 * order.shape[1]: 2] = done[picked]
     totals = chunks.sum(axis=1)
-    return np.column_stack([slots.reshape(decodes.size, -1), np.full(decodes.size, chunks.shape[1]), totals,
-                            decodes, decodes + totals])
+    rows[:, 2 * PREFILL_SLOTS] = chunks.shape[1]
+    rows[:, 2 * PREFILL_SLOTS + 1] = totals
+    rows[:, 2 * PREFILL_SLOTS + 2] = decodes
+    rows[:, 2 * PREFILL_SLOTS + 3] = decodes + totals
+    return rows
 
 
 def gpu_features(chunk_tokens, done_tokens, num_decodes) -> np.ndarray:
@@ -64,8 +71,17 @@ def gpu_features(chunk_tokens, done_tokens, num_decodes) -> np.ndarray:
 
     ``num_decodes`` may be an array: then one row per value (the same prefills),
     which is how the scheduler asks about many candidate decode counts at once.
+    The prefills of one stage are few, so they are ranked with Python's stable sort (same order as
+    ``gpu_feature_rows``' stable argsort, without its per-call numpy overhead).
     """
-    chunks = np.asarray(chunk_tokens, dtype=np.float64).reshape(1, -1)
-    done = np.asarray(done_tokens, dtype=np.float64).reshape(1, -1)
+    chunks = np.asarray(chunk_tokens, dtype=np.float64).reshape(-1).tolist()
+    done = np.asarray(done_tokens, dtype=np.float64).reshape(-1).tolist()
     decodes = np.asarray(num_decodes, dtype=np.float64).reshape(-1)
-    return gpu_feature_rows(np.repeat(chunks, decodes.size, axis=0), np.repeat(done, decodes.size, axis=0), decodes)
+    ranked = sorted(zip(chunks, done), key=lambda pair: -pair[0])[:PREFILL_SLOTS]
+    head = [value for pair in ranked for value in pair] + [0.0] * (2 * (PREFILL_SLOTS - len(ranked)))
+    total = float(np.sum(chunks))
+    rows = np.empty((decodes.size, len(GPU_FEATURES)))
+    rows[:, : 2 * PREFILL_SLOTS + 2] = head + [len(chunks), total]
+    rows[:, -2] = decodes
+    rows[:, -1] = decodes + total
+    return rows

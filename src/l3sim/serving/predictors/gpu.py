@@ -1,9 +1,10 @@
 """GPUTimePredictor: the GPU stage's time by random-forest regression on GPU_FEATURES (the paper's choice).
 
-The forest is seeded (``seed``) so a run is reproducible. 50 trees: the
-held-out error stops improving noticeably beyond a few dozen trees on these
-smooth targets (docs/scheduler.md), while fit time grows linearly with the
-count and refits happen during the run.
+The forest is seeded (``seed``) so a run is reproducible. 20 trees: on the
+8:2 split of 1,000 points the held-out mean error is 0.24 % (GPT-175B) and
+0.33 % (QWEN-72B) with 20 trees against 0.22 % and 0.32 % with 50, all well
+inside the paper's ~1 % (docs/scheduler.md), while fit and prediction time
+grow linearly with the count and both happen during the run.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ class GPUTimePredictor(OnlinePredictor):
 
     feature_names = GPU_FEATURES
 
-    def __init__(self, n_estimators: int = 50, seed: int = 0, refit_every: int = 1000, max_samples: int = 2000) -> None:
+    def __init__(self, n_estimators: int = 20, seed: int = 0, refit_every: int = 1000, max_samples: int = 2000) -> None:
         super().__init__(refit_every, max_samples)
         self.n_estimators = n_estimators
         self.seed = seed
