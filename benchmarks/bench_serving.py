@@ -80,3 +80,11 @@ def test_six_system_comparison_gpt175b_openr1_1000(benchmark):
     ]
     results = benchmark.pedantic(compare, args=(specs,), rounds=1, iterations=1)
     assert all(r.requests_served == 1000 for r in results)
+
+
+def test_l3_gpt175b_openr1_1000_full_reservation(benchmark):
+    """L3 with its scheduler under full KV reservation (no pre-emptions: far fewer decisions)."""
+    spec = build_run_spec(['serving.kv_reservation="full"'], platform="dgx-a100", model="gpt-175b",
+                          workload="openr1", system="l3", requests=1000)
+    result = benchmark.pedantic(simulate, args=(spec,), rounds=1, iterations=1)
+    assert result.requests_served == 1000
