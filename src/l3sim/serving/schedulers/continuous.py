@@ -42,15 +42,20 @@ class ContinuousBatching:
         held = kv.held_blocks(table.reserved_blocks[running], table.kv_tokens[running] + grows)
         return grows, held
 
-    def plan(self, state: ReplicaState) -> IterationPlan:
-        table, kv = state.table, state.kv
+    def _preempt_to_fit(self, state: ReplicaState) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+        """Drop the latest admitted requests until the decoding ones fit: (running, grows, held, pre-empted)."""
         running = np.array(state.running, dtype=np.int64)
         grows, held = self._decoding(state, running)
         preempted: list[int] = []
-        while held.sum() > kv.capacity_blocks:
+        while held.sum() > state.kv.capacity_blocks:
             preempted.append(int(running[-1]))
             running = running[:-1]
             grows, held = self._decoding(state, running)
+        return running, grows, held, preempted
+
+    def plan(self, state: ReplicaState) -> IterationPlan:
+        table, kv = state.table, state.kv
+        running, grows, held, preempted = self._preempt_to_fit(state)
         decode_ids = running[grows]
         budget = self.max_batch_tokens - decode_ids.size
 

@@ -366,13 +366,7 @@ class L3Scheduler(SubBatchScheduler):
 
     def plan(self, state: ReplicaState) -> IterationPlan:
         table, kv = state.table, state.kv
-        running = np.array(state.running, dtype=np.int64)
-        grows, held = self._decoding(state, running)
-        preempted: list[int] = []
-        while held.sum() > kv.capacity_blocks:
-            preempted.append(int(running[-1]))
-            running = running[:-1]
-            grows, held = self._decoding(state, running)
+        running, grows, held, preempted = self._preempt_to_fit(state)
         decode_ids = running[grows]
         if self.lane.size != len(table):
             self.lane = np.full(len(table), -1, dtype=np.int64)
