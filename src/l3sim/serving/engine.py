@@ -2,10 +2,12 @@
 
 Each turn: move arrived requests to the waiting queue, ask the scheduler for
 a plan, apply its pre-emptions and admissions, ask the system what the plan
-costs, advance the clock and every request in it. A plan the scheduler marks
-steady (decode only, nothing to admit or evict) is advanced k iterations at
-once in closed form, k being the first event: a request finishing, KV blocks
-running out, the next arrival, or the end of the system's affine cost range.
+costs (and tell a scheduler that has ``observe(plan, cost)`` what it cost, as a
+serving system measures its iterations), advance the clock and every request
+in it. A plan the scheduler marks steady (decode only, nothing to admit; its
+pre-emptions, if any, applied first) is advanced k iterations at once in
+closed form, k being the first event: a request finishing, KV blocks running
+out, the next arrival, or the end of the system's affine cost range.
 Because iteration j of such a stretch costs ``first + j * increment`` exactly
 (every context grows by one token per iteration and decode cost is linear in
 total context), this gives the same times and samples as stepping; the
@@ -105,6 +107,9 @@ class Engine:
             k, first, increment = self._steady_stretch(state, plan, upcoming_s)
         else:
             k, first, increment = 1, self.system.iteration_cost(plan, state.table), None
+        observe = getattr(self.scheduler, "observe", None)
+        if observe is not None:
+            observe(plan, first)
         return self._commit(state, plan, rec, k, first, increment)
 
     def _steady_stretch(

@@ -27,9 +27,10 @@ class IterationPlan:
     arrays into ``prefill_ids``; empty: every prefill in sub-batch 0). A system
     that interleaves runs sub-batch 0's GPU stage beside sub-batch 1's
     attention stage, then the reverse (docs/systems.md). ``steady`` says the scheduler would
-    return the same decode-only plan again next iteration as long as no request
-    finishes, no KV capacity boundary is crossed and nothing arrives, which lets
-    the engine advance many iterations in closed form.
+    return the same decode-only plan again next iteration (less its pre-emptions,
+    which the engine applies first) as long as no request finishes, no KV capacity
+    boundary is crossed and nothing arrives, which lets the engine advance many
+    iterations in closed form.
     """
 
     decode_ids: np.ndarray = field(default_factory=lambda: EMPTY_IDS)
@@ -70,13 +71,17 @@ class Phase:
 @dataclass(frozen=True)
 class IterationCost:
     """Duration of one iteration, the busy time of each named resource (gpu, attention device, link),
-    totals of the run's aggregates (``counts``: fc_flops, decode_kv_bytes_read, pcie_bytes, ...) and,
-    for the timeline, the intervals that make up the iteration (``phases``)."""
+    totals of the run's aggregates (``counts``: fc_flops, decode_kv_bytes_read, pcie_bytes, ...),
+    for the timeline, the intervals that make up the iteration (``phases``) and, from systems that run
+    sub-batches, each sub-batch's stage times (``gpu_stage_s``, ``attention_stage_s``: the attention
+    device's stage includes its communication), which a scheduler that predicts them learns from."""
 
     duration_s: float
     busy_s: dict[str, float]
     counts: dict[str, float] = field(default_factory=dict)
     phases: tuple[Phase, ...] = ()
+    gpu_stage_s: tuple[float, ...] = ()
+    attention_stage_s: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,11 @@ from l3sim.spec.run import ServingSpec
 
 
 class Scheduler(Protocol):
-    """Chooses the next iteration's batch; may pre-empt and admit (the engine applies both)."""
+    """Chooses the next iteration's batch; may pre-empt and admit (the engine applies both).
+
+    A scheduler that learns from what its plans cost may also define ``observe(plan, cost)``: the
+    engine calls it with each plan and the system's ``IterationCost`` of its first iteration.
+    """
 
     name: str
 

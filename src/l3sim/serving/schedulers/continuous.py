@@ -53,6 +53,18 @@ class ContinuousBatching:
             grows, held = self._decoding(state, running)
         return running, grows, held, preempted
 
+    @staticmethod
+    def _steady(decodes: int, prefills: int) -> bool:
+        """Whether the scheduler would plan the same decode-only batch next iteration (``IterationPlan.steady``).
+
+        Nothing to prefill, and some decodes. A queue blocked now stays blocked, since free blocks only
+        shrink while decoding. A pre-emption does not break this: the request put back at the front of
+        the queue needs the blocks of its prompt and generated tokens (prompt reservation) or of its whole
+        life (full), at least what it held with this iteration's growth, and the others' blocks alone
+        plus that exceeded capacity, so it cannot come back before a request finishes.
+        """
+        return prefills == 0 and decodes > 0
+
     def plan(self, state: ReplicaState) -> IterationPlan:
         table, kv = state.table, state.kv
         running, grows, held, preempted = self._preempt_to_fit(state)
@@ -99,9 +111,7 @@ class ContinuousBatching:
             prefill_done_tokens=table.prefill_done[prefill_ids],
             preempt_ids=tuple(preempted),
             admit_ids=tuple(admitted),
-            # Nothing to prefill, admit or evict: the same decode set repeats until
-            # a request finishes, blocks run out or a request arrives (the engine
-            # watches all three); a blocked queue stays blocked since free blocks
-            # only shrink while decoding.
-            steady=prefill_ids.size == 0 and not preempted and decode_ids.size > 0,
+            # the same decode set repeats until a request finishes, blocks run out
+            # or a request arrives (the engine watches all three)
+            steady=self._steady(decode_ids.size, prefill_ids.size),
         )

@@ -242,7 +242,7 @@ def form_sub_batches(
         for i in (0, 1):
             if not queue or budget <= 0:
                 break
-            if queue[0].blocks > room_blocks:
+            if queue[0].blocks > max(room_blocks, 0):  # admitted prefills (0 blocks) hold their reservation
                 blocked = True
                 break
             cand = queue.pop(0)
@@ -311,7 +311,8 @@ class L3Scheduler(SubBatchScheduler):
     ``pim_stage_s``, ``device.slots``, ``model``), as the disaggregated systems do. ``predictor`` None:
     train a GPU forest and a PIM linear model on TRAINING_SAMPLES samples of the system, over ranges taken
     from the replica's requests (mean context = prompt + half the output; long prompt = 99th percentile),
-    then refine them online with the system's actual stage times of every plan that is not steady.
+    then refine them online with the system's actual stage times of every plan that made a decision
+    (placed a decode or a prefill), as the engine reports them to ``observe``.
     """
 
     name = "l3"
@@ -333,6 +334,7 @@ class L3Scheduler(SubBatchScheduler):
         self.lane = np.zeros(0, dtype=np.int64)  # per request: the sub-batch its decode keeps; -1: none
         # predicted and actual stage seconds of every decision: rows of (gpu_pred, gpu_true, pim_pred, pim_true)
         self.accuracy: list[tuple[float, float, float, float]] = []
+        self._pending = None  # the last plan's decision (sub-batches, predicted T_GPU, T_PIM) until observed
 
     def _train(self, state: ReplicaState) -> StagePredictor:
         from l3sim.serving.predictors.training import SamplingRanges, train
@@ -348,13 +350,15 @@ class L3Scheduler(SubBatchScheduler):
                                             gpu_refit_every=self.gpu_refit_every,
                                             pim_refit_every=self.pim_refit_every))
 
-    def _candidates(self, state: ReplicaState, prefilling: np.ndarray, room: int, budget: int) -> list[Prefill]:
-        """Admitted prefills, then the waiting queue up to the first request that exceeds room or budget."""
+    def _candidates(self, state: ReplicaState, prefilling: np.ndarray, room: int, budget: int,
+                    admit: bool) -> list[Prefill]:
+        """Admitted prefills, then (if ``admit``) the waiting queue up to the first request that exceeds room
+        or budget."""
         table, kv = state.table, state.kv
         out = [Prefill(int(r), int(table.prefill_target[r] - table.prefill_done[r]), int(table.prefill_done[r]), 0)
                for r in prefilling]
         tokens = sum(p.remaining_tokens for p in out)
-        for rid in state.waiting:
+        for rid in state.waiting if admit else ():
             if tokens >= budget or room < 0:
                 break
             need = int(kv.admission_blocks(table.prefill_target[rid], table.prompt_tokens[rid],
@@ -366,6 +370,7 @@ class L3Scheduler(SubBatchScheduler):
 
     def plan(self, state: ReplicaState) -> IterationPlan:
         table, kv = state.table, state.kv
+        self._pending = None
         running, grows, held, preempted = self._preempt_to_fit(state)
         decode_ids = running[grows]
         if self.lane.size != len(table):
@@ -377,55 +382,73 @@ class L3Scheduler(SubBatchScheduler):
         prefilling = running[table.prefill_done[running] < table.prefill_target[running]]
         room = int(kv.admissible_blocks - held.sum())
         budget = self.max_batch_tokens - decode_ids.size
-        candidates = [] if preempted else self._candidates(state, prefilling, room, budget)
+        # as in continuous batching, a plan that pre-empts admits nobody but still prefills the admitted
+        candidates = self._candidates(state, prefilling, room, budget, admit=not preempted)
         pool_ids = decode_ids[kept_lane < 0]
-        slots = np.maximum(table.slot, 0)
-        pair = tuple(SubBatch.holding(self.slots, ids, table.kv_tokens[ids] + 1, slots[ids])
-                     for ids in (decode_ids[kept_lane == lane] for lane in (0, 1)))
-        if candidates or pool_ids.size:
-            if self.predictor is None:
-                self.predictor = self._train(state)
-            pool = [Decode(int(r), int(table.kv_tokens[r]) + 1, int(slots[r])) for r in pool_ids]
-            pair = form_sub_batches(pair, pool, candidates, room, budget, self.step, self.predictor,
-                                    self.min_chunk_tokens).sub_batches
-            for lane, sb in enumerate(pair):
-                self.lane[np.array(sb.decode_ids, dtype=np.int64)] = lane
-            self._observe(pair, table)
-        return self._to_plan(pair, table, preempted, state)
+        kept = (decode_ids[kept_lane == 0], decode_ids[kept_lane == 1])
+        # with no decode to place and the first prefill blocked (or no budget), the policy keeps the
+        # sub-batches as they are: nothing to decide
+        if not pool_ids.size and not (candidates and budget > 0 and candidates[0].blocks <= max(room, 0)):
+            return self._to_plan(kept, ([], []), ([], []), state, preempted)
+        pair = self._decide(state, kept, pool_ids, candidates, room, budget)
+        decodes = tuple(np.array(sb.decode_ids, dtype=np.int64) for sb in pair)
+        for lane, ids in enumerate(decodes):
+            self.lane[ids] = lane
+        return self._to_plan(decodes, tuple(sb.prefill_ids for sb in pair), tuple(sb.prefill_chunks for sb in pair),
+                             state, preempted)
 
-    def _to_plan(self, pair: tuple[SubBatch, SubBatch], table, preempted: list[int], state) -> IterationPlan:
+    def _decide(self, state: ReplicaState, kept: tuple[np.ndarray, np.ndarray], pool_ids: np.ndarray,
+                candidates: list[Prefill], room: int, budget: int) -> tuple[SubBatch, SubBatch]:
+        """Form the sub-batches (``form_sub_batches``) and keep their predicted stage times for ``observe``."""
+        table = state.table
+        if self.predictor is None:
+            self.predictor = self._train(state)
+        slots = np.maximum(table.slot, 0)
+        pair = tuple(SubBatch.holding(self.slots, ids, table.kv_tokens[ids] + 1, slots[ids]) for ids in kept)
+        pool = [Decode(int(r), int(table.kv_tokens[r]) + 1, int(slots[r])) for r in pool_ids]
+        pair = form_sub_batches(pair, pool, candidates, room, budget, self.step, self.predictor,
+                                self.min_chunk_tokens).sub_batches
+        self._pending = (pair, *stage_times(pair, self.predictor))
+        return pair
+
+    def _to_plan(self, decodes: tuple[np.ndarray, np.ndarray], prefill_ids: tuple[list[int], list[int]],
+                 prefill_chunks: tuple[list[int], list[int]], state: ReplicaState,
+                 preempted: list[int]) -> IterationPlan:
         """This module's sub-batch i is the systems' GPU stage i with the decodes d_(1-i) (module docstring)."""
-        decodes = [np.array(sb.decode_ids, dtype=np.int64) for sb in pair]
-        prefill_ids = np.array(pair[0].prefill_ids + pair[1].prefill_ids, dtype=np.int64)
-        chunks = np.array(pair[0].prefill_chunks + pair[1].prefill_chunks, dtype=np.int64)
+        ids = np.array(prefill_ids[0] + prefill_ids[1], dtype=np.int64)
+        chunks = np.array(prefill_chunks[0] + prefill_chunks[1], dtype=np.int64)
         # candidates came from the queue in order with no skipping: the admitted are its front
-        admitted = list(islice(state.waiting, len(set(prefill_ids.tolist()) - set(state.running))))
+        admitted = list(islice(state.waiting, len(set(ids.tolist()) - set(state.running))))
         n1, n0 = decodes[1].size, decodes[0].size
-        m0 = len(pair[0].prefill_ids)
+        m0 = len(prefill_ids[0])
         return IterationPlan(
             decode_ids=np.concatenate([decodes[1], decodes[0]]),
-            prefill_ids=prefill_ids,
+            prefill_ids=ids,
             prefill_chunk_tokens=chunks,
-            prefill_done_tokens=table.prefill_done[prefill_ids],
+            prefill_done_tokens=state.table.prefill_done[ids],
             preempt_ids=tuple(preempted),
             admit_ids=tuple(admitted),
             sub_batches=(np.arange(n1), np.arange(n1, n1 + n0)),
-            prefill_sub_batches=(np.arange(m0), np.arange(m0, prefill_ids.size)),
-            # sticky sub-batches: with nothing to prefill, admit or evict, the same split repeats
-            steady=prefill_ids.size == 0 and not preempted and (n0 + n1) > 0,
+            prefill_sub_batches=(np.arange(m0), np.arange(m0, ids.size)),
+            # sticky sub-batches: with nothing to prefill or admit, the same split repeats
+            steady=self._steady(n0 + n1, ids.size),
         )
 
-    def _observe(self, pair: tuple[SubBatch, SubBatch], table) -> None:
-        """Predicted vs the system's stage times of the formed sub-batches; feed them to the predictors."""
-        gpu_pred, pim_pred = stage_times(pair, self.predictor)
+    def observe(self, plan: IterationPlan, cost) -> None:
+        """The system's stage times of the plan just decided, against the predictions; feed the predictors.
+
+        Called by the engine with the cost of every plan; only plans that made a decision are recorded.
+        The systems' GPU stage i is this module's T_GPU_i, their attention stage 1 - i this T_PIM_i.
+        """
+        if self._pending is None:
+            return
+        pair, gpu_pred, pim_pred = self._pending
+        self._pending = None
+        learned = isinstance(self.predictor, LearnedStagePredictor)
         for i, sb in enumerate(pair):
-            ids = np.array(sb.decode_ids, dtype=np.int64)
-            gpu_true = self.system.gpu_stage_s(np.array(sb.prefill_chunks), np.array(sb.prefill_done),
-                                               pair[1 - i].num_decodes)
-            pim_true = self.system.attention_stage_s(table.kv_tokens[ids] + 1, np.maximum(table.slot[ids], 0),
-                                                     sb.prefill_tokens)
+            gpu_true, pim_true = cost.gpu_stage_s[i], cost.attention_stage_s[1 - i]
             self.accuracy.append((float(gpu_pred[i]), gpu_true, float(pim_pred[i]), pim_true))
-            if isinstance(self.predictor, LearnedStagePredictor):
+            if learned:
                 from l3sim.serving.predictors import gpu_features, pim_features
 
                 self.predictor.gpu.update(gpu_features(sb.prefill_chunks, sb.prefill_done, pair[1 - i].num_decodes),

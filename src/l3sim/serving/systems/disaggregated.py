@@ -192,7 +192,8 @@ class DisaggregatedSystem:
             slope += inc
             start += value
         busy = {"gpu": g[0] + g[1], "attention": a[0] + a[1], "pcie": c[0] + c[1]}
-        first = IterationCost(duration, busy, counts, tuple(phases))
+        first = IterationCost(duration, busy, counts, tuple(phases), gpu_stage_s=(g[0], g[1]),
+                              attention_stage_s=(a[0] + c[0], a[1] + c[1]))
         increment = IterationCost(
             slope, {"attention": da[0] + da[1]}, decode_increment_counts(self.model, num_decodes)
         )

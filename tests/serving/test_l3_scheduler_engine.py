@@ -1,0 +1,94 @@
+"""The L3 scheduler on the engine: what it learns from is what the system charged, and pre-empting
+plans advance in closed form exactly as stepping does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from l3sim.serving import serve
+from l3sim.serving.engine import Engine
+from l3sim.serving.kvstore import KVStore
+from l3sim.serving.schedulers import build_scheduler
+from l3sim.serving.state import RequestTable
+from l3sim.serving.systems import build_system
+from l3sim.spec.run import build_run_spec
+
+
+def _spec(*overrides: str):
+    # a small KV share of the DIMMs so that a few dozen requests fill it and pre-empt
+    return build_run_spec(["serving.kv_capacity_fraction=0.02", *overrides], platform="dgx-a100",
+                          model="gpt-175b", workload="openr1", system="l3", requests=40)
+
+
+@dataclass(frozen=True)
+class _Request:
+    id: int
+    arrival_s: float
+    prompt_tokens: int
+    output_tokens: int
+
+
+def _requests(n: int, seed: int) -> list[_Request]:
+    rng = np.random.default_rng(seed)
+    return [_Request(i, 0.0, int(p), int(o)) for i, (p, o) in
+            enumerate(zip(rng.integers(50, 800, n), rng.integers(200, 3000, n)))]
+
+
+def _table(requests: list[_Request]) -> RequestTable:
+    return RequestTable(ids=np.array([r.id for r in requests]), arrival_s=np.zeros(len(requests)),
+                        prompt_tokens=np.array([r.prompt_tokens for r in requests]),
+                        output_tokens=np.array([r.output_tokens for r in requests]))
+
+
+def _engine(spec):
+    system = build_system(spec)
+    kv = KVStore.from_bytes(system.kv_capacity_bytes * spec.serving.kv_capacity_fraction,
+                            system.kv_bytes_per_token, spec.serving.kv_block_tokens,
+                            spec.serving.admission_watermark_fraction, spec.serving.kv_reservation)
+    return system, Engine(system, build_scheduler("l3", spec.serving, system), kv)
+
+
+def test_observed_stage_times_are_what_the_system_charges_for_the_sub_batches():
+    spec = _spec()
+    system, engine = _engine(spec)
+    scheduler = engine.scheduler
+    table = _table(_requests(40, 3))
+    expected: list[tuple[float, float]] = []
+    observe = scheduler.observe
+
+    def check(plan, cost):
+        if scheduler._pending is not None:
+            completing = plan.prefill_done_tokens + plan.prefill_chunk_tokens >= table.prefill_target[plan.prefill_ids]
+            for g in (0, 1):  # the systems' GPU stage g: prefills of group g, dense layers of decode group g
+                pos, ids = plan.prefill_sub_batches[g], plan.decode_ids[plan.sub_batches[g]]
+                gpu = system.gpu_stage_s(plan.prefill_chunk_tokens[pos], plan.prefill_done_tokens[pos], ids.size,
+                                         ids.size + int(completing[pos].sum()))
+                # the scheduler's sub-batch g holds the decodes of the systems' group 1 - g
+                att_ids = plan.decode_ids[plan.sub_batches[1 - g]]
+                pim = system.attention_stage_s(table.kv_tokens[att_ids] + 1, table.slot[att_ids],
+                                               int(plan.prefill_chunk_tokens[pos].sum()))
+                expected.append((gpu, pim))
+        observe(plan, cost)
+
+    scheduler.observe = check
+    engine.run(table)
+    assert len(scheduler.accuracy) == len(expected) > 10
+    got = np.array([(row[1], row[3]) for row in scheduler.accuracy])
+    assert got == pytest.approx(np.array(expected), rel=1e-12)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("reservation", ["prompt", "full"])
+def test_closed_form_equals_stepping_with_preemption(reservation):
+    requests = _requests(40, 5)
+    fast = serve(build_system(_spec()), requests, _spec(f'serving.kv_reservation="{reservation}"'))
+    slow = serve(build_system(_spec()), requests,
+                 _spec(f'serving.kv_reservation="{reservation}"', 'serving.stepping="per-iteration"'))
+    if reservation == "prompt":
+        assert fast.preemptions > 0
+    assert (fast.iterations, fast.preemptions) == (slow.iterations, slow.preemptions)
+    assert fast.makespan_s == pytest.approx(slow.makespan_s, rel=1e-9)
+    assert fast.tbt_s["p99"] == pytest.approx(slow.tbt_s["p99"], rel=1e-9)
