@@ -129,6 +129,19 @@ def test_cut_counts_the_transfer_of_its_prefill_and_keeps_a_minimum_chunk():
     assert sb0.prefill_chunks == [8] and sb0.prefill_done == [7]
     # sb1: c + 1 <= 1 + 0.5 c has no positive solution -> the minimum chunk, 8
     assert sb1.prefill_chunks == [8]
+    # the predicted times handed back are those of the sub-batches as cut: T_GPU = (9, 9), T_PIM = (9, 5) ms
+    np.testing.assert_allclose(formed.gpu_s, [9 * MS, 9 * MS])
+    np.testing.assert_allclose(formed.pim_s, [9 * MS, 5 * MS])
+
+
+def test_admitted_prefills_proceed_with_the_watermark_already_in_use():
+    # running requests hold more than the admissible blocks (room < 0): admitted prefills hold their
+    # reservation and still get chunks; a waiting request (blocks > 0) does not get in
+    prefills = [Prefill(50, 30, 0, 0), Prefill(51, 30, 0, blocks=1)]
+    formed = form_sub_batches(empty(), [], prefills, room_blocks=-3, token_budget=1000, step=1,
+                              predictor=ClosedForm())
+    assert formed.sub_batches[0].prefill_ids == [50] and formed.sub_batches[1].prefill_ids == []
+    assert formed.memory_full
 
 
 def test_token_budget_chunks_the_prefill_that_reaches_it():
@@ -149,3 +162,44 @@ def test_fcfs_without_skipping():
 def test_bad_step_is_a_config_error():
     with pytest.raises(ConfigError, match="step"):
         form_sub_batches(empty(), [], [], 0, 0, 0, ClosedForm())
+
+
+class _Linear:
+    """T_GPU_i = g0 + g1 x prefill tokens; T_PIM_i = p0 + p1 x prefill tokens (milliseconds)."""
+
+    def __init__(self, g0, g1, p0, p1):
+        self.g0, self.g1, self.p0, self.p1 = g0, g1, p0, p1
+
+    def gpu_s(self, chunk_tokens, done_tokens, num_decodes):
+        return (self.g0 + self.g1 * np.sum(chunk_tokens) + 0 * np.asarray(num_decodes, dtype=float)) * MS
+
+    def gpu_s_rows(self, head_chunks, head_done, last_chunks, last_done, num_decodes):
+        return (self.g0 + self.g1 * (np.sum(head_chunks) + np.asarray(last_chunks, dtype=float))) * MS
+
+    def pim_s(self, decode_context_tokens, num_decodes, other_prefill_tokens):
+        return (self.p0 + self.p1 * np.asarray(other_prefill_tokens, dtype=float)) * MS
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_cut_picks_the_longest_fitting_candidate_as_asking_every_candidate_would(seed):
+    rng = np.random.default_rng(seed)
+    full, head = int(rng.integers(1, 5000)), int(rng.integers(1, 300))
+    g1 = float(rng.uniform(0.01, 1.0))
+    predictor = _Linear(float(rng.uniform(0, 5)), g1, float(rng.uniform(0, 2000)), g1 * float(rng.uniform(0, 0.9)))
+    kept = empty()
+    kept[0].add_decode(1, 100, rank=0)
+    prefills = [Prefill(50, head, 0, 0), Prefill(51, 1, 0, 0), Prefill(52, full, 0, 0), Prefill(53, 9, 0, 99)]
+    formed = form_sub_batches(kept, [], prefills, room_blocks=0, token_budget=100_000, step=1,
+                              predictor=predictor, min_chunk_tokens=16)
+    sb0 = formed.sub_batches[0]
+    assert sb0.prefill_ids == [50, 52]
+    head_tokens = sum(sb0.prefill_chunks[:-1])
+    # brute force over the documented candidate lengths: 32 evenly spaced from the minimum chunk to the full one
+    low = min(16, full)
+    lengths = np.unique(np.linspace(low, full, min(32, full - low + 1)).round().astype(int))
+    fitting = [c for c in lengths
+               if predictor.g0 + g1 * (head_tokens + c) <= predictor.p0 + predictor.p1 * (head_tokens + c)]
+    expected = max(fitting) if fitting else lengths[0]
+    if predictor.g0 + g1 * (head_tokens + full) <= predictor.p0 + predictor.p1 * (head_tokens + full):
+        expected = full  # GPU-bound only when the phase is: no cut at all
+    assert sb0.prefill_chunks[-1] == expected

@@ -1,12 +1,14 @@
-"""The many-row GPU feature builder against the one-stage builder, row by row (two independent code paths)."""
+"""The feature builders against each other, row by row (independent code paths), and the linear PIM
+predictor's column form against its row form."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from l3sim.serving.predictors import gpu_feature_rows, gpu_features, pim_features
+from l3sim.serving.predictors import PIMTimePredictor, gpu_feature_row, gpu_feature_rows, gpu_features, pim_features
 
 
 @settings(max_examples=40, deadline=None)
@@ -21,8 +23,20 @@ def test_gpu_feature_rows_equal_one_stage_rows(data, stages, prefills):
     rows = gpu_feature_rows(chunks, done, decodes)
     for k in range(stages):
         np.testing.assert_array_equal(rows[k], gpu_features(chunks[k], done[k], decodes[k])[0])
+        np.testing.assert_array_equal(rows[k], gpu_feature_row(chunks[k].tolist(), done[k].tolist(), decodes[k]))
 
 
 def test_pim_features_scalar_and_array_columns():
     rows = pim_features(np.array([3.0, 4.0]), 2, np.array([7, 9]))
     assert rows.tolist() == [[3, 2, 7], [4, 2, 9]]
+
+
+def test_linear_pim_columns_equal_rows():
+    rng = np.random.default_rng(4)
+    X = rng.uniform(0, 1e5, (50, 3))
+    model = PIMTimePredictor().fit(X, X @ np.array([2e-9, 3e-5, 1e-8]) + 1e-3)
+    context, decodes, other = rng.uniform(0, 1e5, 7), 12, rng.uniform(0, 1e4, 7)
+    np.testing.assert_allclose(model.predict_columns(context, decodes, other),
+                               model.predict(pim_features(context, decodes, other)), rtol=1e-12)
+    assert isinstance(model.predict_columns(5e4, 3, 100.0), float)
+    assert model.predict_columns(5e4, 3, 100.0) == pytest.approx(model.predict([[5e4, 3, 100.0]])[0], rel=1e-12)

@@ -10,6 +10,7 @@ from l3sim.serving.predictors.base import OnlinePredictor
 from l3sim.serving.predictors.features import (
     GPU_FEATURES,
     PIM_FEATURES,
+    gpu_feature_row,
     gpu_feature_rows,
     gpu_features,
     pim_features,
@@ -37,6 +38,7 @@ __all__ = [
     "Samples",
     "StageTimes",
     "draw_samples",
+    "gpu_feature_row",
     "gpu_feature_rows",
     "gpu_features",
     "pim_features",

@@ -66,22 +66,33 @@ def gpu_feature_rows(chunk_tokens, done_tokens, num_decodes) -> np.ndarray:
     return rows
 
 
+def _prefill_summary(chunks: list[float], done: list[float]) -> list[float]:
+    """The prefill columns of GPU_FEATURES: the PREFILL_SLOTS largest chunks with their done tokens (ranked
+    with Python's stable sort, the order of ``gpu_feature_rows``' stable argsort), their count and sum."""
+    ranked = sorted(zip(chunks, done), key=lambda pair: -pair[0])[:PREFILL_SLOTS]
+    head = [value for pair in ranked for value in pair] + [0.0] * (2 * (PREFILL_SLOTS - len(ranked)))
+    return head + [float(len(chunks)), float(sum(chunks))]
+
+
+def gpu_feature_row(chunk_tokens, done_tokens, num_decodes: float) -> list[float]:
+    """One row of GPU_FEATURES for one stage's prefills (sequences of a few numbers) and one decode count:
+    plain Python, the scheduler's per-decision path (no numpy call per row)."""
+    summary = _prefill_summary([float(c) for c in chunk_tokens], [float(d) for d in done_tokens])
+    decodes = float(num_decodes)
+    return summary + [decodes, decodes + summary[-1]]
+
+
 def gpu_features(chunk_tokens, done_tokens, num_decodes) -> np.ndarray:
     """Rows of GPU_FEATURES for one stage's prefills (chunks and done tokens), one row per decode count.
 
     ``num_decodes`` may be an array: then one row per value (the same prefills),
     which is how the scheduler asks about many candidate decode counts at once.
-    The prefills of one stage are few, so they are ranked with Python's stable sort (same order as
-    ``gpu_feature_rows``' stable argsort, without its per-call numpy overhead).
     """
-    chunks = np.asarray(chunk_tokens, dtype=np.float64).reshape(-1).tolist()
-    done = np.asarray(done_tokens, dtype=np.float64).reshape(-1).tolist()
+    summary = _prefill_summary(np.asarray(chunk_tokens, dtype=np.float64).reshape(-1).tolist(),
+                               np.asarray(done_tokens, dtype=np.float64).reshape(-1).tolist())
     decodes = np.asarray(num_decodes, dtype=np.float64).reshape(-1)
-    ranked = sorted(zip(chunks, done), key=lambda pair: -pair[0])[:PREFILL_SLOTS]
-    head = [value for pair in ranked for value in pair] + [0.0] * (2 * (PREFILL_SLOTS - len(ranked)))
-    total = float(np.sum(chunks))
     rows = np.empty((decodes.size, len(GPU_FEATURES)))
-    rows[:, : 2 * PREFILL_SLOTS + 2] = head + [len(chunks), total]
+    rows[:, : 2 * PREFILL_SLOTS + 2] = summary
     rows[:, -2] = decodes
-    rows[:, -1] = decodes + total
+    rows[:, -1] = decodes + summary[-1]
     return rows
