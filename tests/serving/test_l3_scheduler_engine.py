@@ -3,10 +3,9 @@ plans advance in closed form exactly as stepping does."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
+from serving_fakes import Req
 
 from l3sim.serving import serve
 from l3sim.serving.engine import Engine
@@ -23,21 +22,13 @@ def _spec(*overrides: str):
                           model="gpt-175b", workload="openr1", system="l3", requests=40)
 
 
-@dataclass(frozen=True)
-class _Request:
-    id: int
-    arrival_s: float
-    prompt_tokens: int
-    output_tokens: int
-
-
-def _requests(n: int, seed: int) -> list[_Request]:
+def _requests(n: int, seed: int) -> list[Req]:
     rng = np.random.default_rng(seed)
-    return [_Request(i, 0.0, int(p), int(o)) for i, (p, o) in
+    return [Req(i, 0.0, int(p), int(o)) for i, (p, o) in
             enumerate(zip(rng.integers(50, 800, n), rng.integers(200, 3000, n)))]
 
 
-def _table(requests: list[_Request]) -> RequestTable:
+def _table(requests: list[Req]) -> RequestTable:
     return RequestTable(ids=np.array([r.id for r in requests]), arrival_s=np.zeros(len(requests)),
                         prompt_tokens=np.array([r.prompt_tokens for r in requests]),
                         output_tokens=np.array([r.output_tokens for r in requests]))
