@@ -11,8 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from l3sim.cli.output import print_json, print_mapping
-from l3sim.errors import ConfigError
-from l3sim.spec.run import RunSpec, build_run_spec
+from l3sim.cli.run_options import PLATFORM_OPTION, RunOptions, with_run_options
 
 # Runs with fewer requests than this finish too fast for a progress bar to help.
 PROGRESS_MIN_REQUESTS = 200
@@ -42,63 +41,12 @@ def run_progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
         yield update
 
 
-def make_run_spec(
-    *,
-    platform: str,
-    system: str,
-    scheduler: str | None,
-    model: str,
-    workload: str | None,
-    trace: Path | None,
-    trace_format: str | None,
-    requests: int | None,
-    arrival: str,
-    seed: int,
-    tp: int | None,
-    dp: int | None,
-    overrides: list[str],
-) -> RunSpec:
-    """The RunSpec of the command-line options (presets by name, --set overrides last)."""
-    if trace is not None and workload is not None:
-        raise ConfigError("give either --workload or --trace, not both")
-    fields: dict[str, Any] = {
-        "platform": platform,
-        "system": system,
-        "scheduler": scheduler,
-        "model": model,
-        "requests": None if requests == 0 else requests,
-        "arrival": arrival,
-        "seed": seed,
-    }
-    if trace is not None:
-        from l3sim.workload import workload_from_trace_path
-
-        fields["workload"] = workload_from_trace_path(trace, trace_format)
-    else:
-        fields["workload"] = workload or "openr1"
-    if tp is not None or dp is not None:
-        from l3sim.spec.model import ModelSpec
-        from l3sim.spec.presets import load_preset_data
-
-        default = ModelSpec.parse(load_preset_data("models", model)[0]).parallel
-        fields["parallel"] = {"tp": tp or default.tp, "dp": dp or default.dp}
-    return build_run_spec(overrides, **fields)
-
-
+@with_run_options
 def run(
-    platform: str = typer.Option("dgx-a100", "--platform", help="platform preset or TOML path"),
+    platform: str = PLATFORM_OPTION,
     system: str = typer.Option("gpu-only", "--system", help="system name (l3sim presets systems)"),
     scheduler: str = typer.Option(None, "--scheduler", help="scheduler name (default: the system's)"),
-    model: str = typer.Option("gpt-175b", "--model", help="model preset or TOML path"),
-    workload: str = typer.Option(None, "--workload", help="workload preset or TOML path (default: openr1)"),
-    trace: Path = typer.Option(None, "--trace", help="request trace file (Azure/Mooncake/CSV/JSONL)"),
-    trace_format: str = typer.Option(None, "--trace-format", help="azure | mooncake | csv | jsonl (default: guessed)"),
-    requests: int = typer.Option(1000, "--requests", help="requests to draw (0: the whole trace)"),
-    arrival: str = typer.Option("offline", "--arrival", help="offline | poisson:RATE | trace[:SCALE]"),
-    seed: int = typer.Option(0, "--seed", help="seed of every random draw"),
-    tp: int = typer.Option(None, "--tp", help="tensor-parallel degree (default: the model preset's)"),
-    dp: int = typer.Option(None, "--dp", help="data-parallel degree (default: the model preset's)"),
-    overrides: list[str] = typer.Option(None, "--set", help="override any spec field: dotted.key=value"),
+    options: RunOptions = RunOptions(),
     out: Path = typer.Option(None, "--out", help="write result.json, requests.csv and run.png here"),
     as_json: bool = typer.Option(False, "--json", help="print the metrics as one JSON object"),
     timeline: Path = typer.Option(None, "--timeline", help="write a Chrome trace JSON (Perfetto) of the run here"),
@@ -106,21 +54,7 @@ def run(
     """Simulate serving a workload on one system and print throughput and latency metrics."""
     from l3sim.serving import simulate
 
-    spec = make_run_spec(
-        platform=platform,
-        system=system,
-        scheduler=scheduler,
-        model=model,
-        workload=workload,
-        trace=trace,
-        trace_format=trace_format,
-        requests=requests,
-        arrival=arrival,
-        seed=seed,
-        tp=tp,
-        dp=dp,
-        overrides=overrides or [],
-    )
+    spec = options.run_spec(platform=platform, system=system, scheduler=scheduler)
     with run_progress(enabled=not as_json) as progress:
         result = simulate(spec, progress=progress)
     show_result(result, as_json)
