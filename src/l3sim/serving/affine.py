@@ -9,29 +9,38 @@ engine's closed-form advance stays exact.
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 
 
-def affine_max(first: np.ndarray, slope: np.ndarray, limit: int) -> tuple[float, float, int]:
+def affine_max(first: Sequence[float], slope: Sequence[float], limit: int) -> tuple[float, float, int]:
     """``(value_0, slope, valid)``: max_i(first_i + slope_i j) equals value_0 + slope j for j < valid.
 
     The maximiser at j = 0 is the largest ``first`` (ties: the steepest); a steeper term overtakes it
     after j = (first* - first_i) / (slope_i - slope*), so the piece holds up to the floor of the
     earliest such j (at equality both terms give the same value). ``valid`` is at least 1, at most
     ``limit``.
+
+    Plain Python floats: the engine calls this a few times per plan with two terms or one per
+    attention-device slot (a handful), where numpy's per-call overhead would dominate. Arrays are
+    accepted too (converted to lists).
     """
-    first = np.asarray(first, dtype=np.float64)
-    slope = np.asarray(slope, dtype=np.float64)
-    if first.size == 0:
+    first, slope = _as_list(first), _as_list(slope)
+    if not first:
         return 0.0, 0.0, limit
-    top = first.max()
-    candidates = np.flatnonzero(first == top)
-    best = int(candidates[np.argmax(slope[candidates])])
-    b, a = float(first[best]), float(slope[best])
-    steeper = slope > a
+    b = max(first)
+    a = -math.inf
+    for f, s in zip(first, slope):
+        if f == b and s > a:
+            a = s
     valid = limit
-    if np.any(steeper):
-        cross = (b - first[steeper]) / (slope[steeper] - a)
-        valid = min(limit, int(math.floor(float(cross.min()))) + 1)
-    return b, a, max(valid, 1)
+    for f, s in zip(first, slope):
+        if s > a:  # floor is monotone: the smallest floor(crossing) + 1 over all crossings
+            valid = min(valid, math.floor((b - f) / (s - a)) + 1)
+    return float(b), float(a), max(valid, 1)
+
+
+def _as_list(values: Sequence[float]) -> Sequence[float]:
+    """``values`` as Python numbers: an array becomes a list, a list or tuple is used as it is."""
+    return values.tolist() if isinstance(values, np.ndarray) else values

@@ -91,18 +91,17 @@ class KVStore:
             return limit  # the common case far from capacity: the last iteration fits, so all do
         fixed = reserved >= at_end  # the reservation covers the whole stretch
         grows = ~fixed
-        if np.any(reserved[grows] > self.blocks_for(stored[grows] + 1)):
+        q, m = np.divmod(stored[grows] + bs, bs)  # (stored + 1) + bs - 1; q = blocks at iteration 0
+        if (reserved[grows] > q).any():
             return None
-        room = self.capacity_blocks - static_blocks - int(reserved[fixed].sum())
-        q, m = np.divmod(stored[grows] + bs, bs)  # (stored + 1) + bs - 1
-        room -= int(q.sum())
+        room = self.capacity_blocks - static_blocks - int(reserved[fixed].sum()) - int(q.sum())
         if room < 0:
             return 0
         count = int(q.size)
         if count == 0:
             return limit
         rounds, extra = divmod(room, count)
-        m_desc = np.sort(m)[::-1]
-        last_j = rounds * bs + bs - 1 - int(m_desc[extra])
+        m_extra = int(np.sort(m)[count - 1 - extra])  # the extra-th largest m (0: the largest)
+        last_j = rounds * bs + bs - 1 - m_extra
         return min(limit, last_j + 1)
 

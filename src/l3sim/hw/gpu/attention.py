@@ -42,5 +42,11 @@ class GPUAttention:
         return np.where(c > 0, per_layer * self._layers, 0.0)
 
     def decode_time_s(self, total_context_tokens):
-        """Decode attention of a batch whose contexts sum to ``total_context_tokens`` (linear)."""
+        """Decode attention of a batch whose contexts sum to ``total_context_tokens`` (linear).
+
+        A Python number (the engine's case, several times per iteration) is multiplied as a float,
+        without a round trip through numpy; the result is the same.
+        """
+        if isinstance(total_context_tokens, (int, float)):
+            return float(total_context_tokens) * self._decode_s_per_token
         return np.asarray(total_context_tokens, dtype=float) * self._decode_s_per_token

@@ -101,10 +101,13 @@ class GPUCostModel:
     # ---- attention -----------------------------------------------------------
     def prefill_attention_time_s(self, chunk_tokens, done_tokens):
         """Causal attention of a prefill chunk of ``chunk_tokens`` after ``done_tokens`` cached (elementwise)."""
-        result = self._attention.prefill_time_s(chunk_tokens, done_tokens)
-        return float(result) if np.ndim(result) == 0 else result
+        return _float_if_scalar(self._attention.prefill_time_s(chunk_tokens, done_tokens))
 
     def decode_attention_time_s(self, total_context_tokens):
         """KV bytes read / usable HBM bandwidth of the replica; linear in the total context."""
-        result = self._attention.decode_time_s(total_context_tokens)
-        return float(result) if np.ndim(result) == 0 else result
+        return _float_if_scalar(self._attention.decode_time_s(total_context_tokens))
+
+
+def _float_if_scalar(result):
+    """A 0-d result as a Python float, an array as it is (the methods are elementwise)."""
+    return result if isinstance(result, np.ndarray) and result.ndim else float(result)

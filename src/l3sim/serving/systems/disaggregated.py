@@ -18,6 +18,8 @@ per-layer alternation sums to the same totals.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from l3sim.hw.comm import CommModel
@@ -36,6 +38,30 @@ class _Stages:
 
     def __init__(self, gpu: list[float], att: list[float], att_inc: list[float], att_valid: int, comm: list[float]):
         self.gpu, self.att, self.att_inc, self.att_valid, self.comm = gpu, att, att_inc, att_valid, comm
+
+
+class _Prefills(NamedTuple):
+    """Per sub-batch: prefill attention seconds on the GPU, chunk tokens, chunks completing their prefill."""
+
+    attention_s: list[float]
+    tokens: list[int]
+    completing: list[int]
+
+
+class _Decodes(NamedTuple):
+    """Per sub-batch: decoding requests and its busiest slot as an ``affine_max`` piece (decode seconds at
+    iteration 0, growth per iteration, span); and the decodes' summed attention context."""
+
+    count: list[int]
+    attention: list[tuple[float, float, int]]
+    context_tokens: int
+
+
+def _bin_sums(context_tokens, bins, num_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per bin (slot): how many requests fall in it and their summed ``context_tokens`` (as floats)."""
+    where = np.asarray(bins, dtype=np.int64)
+    weights = np.asarray(context_tokens, dtype=np.float64)
+    return np.bincount(where, minlength=num_bins), np.bincount(where, weights=weights, minlength=num_bins)
 
 
 class DisaggregatedSystem:
@@ -67,6 +93,10 @@ class DisaggregatedSystem:
             tuple(f"pim rankset {r}" for r in range(rankset_tracks)) if rankset_tracks > 1 else (device.name,)
         )
         self._fc_memo: dict[tuple[int, int], float] = {}
+        self._labels = tuple(  # timeline labels of each sub-batch: GPU stage, transfers, decode attention
+            (f"sub-batch {i} FC + prefill", f"sub-batch {i} transfers", f"sub-batch {i} decode attention")
+            for i in range(SUB_BATCHES)
+        )
 
     # ---- what-if API (schedulers and predictors ask it) ---------------------
     def fc_s(self, num_tokens: int, num_logits: int) -> float:
@@ -91,10 +121,7 @@ class DisaggregatedSystem:
 
     def slot_loads_s(self, context_tokens, slots) -> np.ndarray:
         """Seconds per slot of one decode step (all layers) of requests attending over ``context_tokens``."""
-        ctx = np.asarray(context_tokens, dtype=np.float64)
-        where = np.asarray(slots, dtype=np.int64)
-        count = np.bincount(where, minlength=self.device.slots)
-        total = np.bincount(where, weights=ctx, minlength=self.device.slots)
+        count, total = _bin_sums(context_tokens, slots, self.device.slots)
         return self.device.fixed_s * count + self.device.per_token_s * total
 
     def attention_stage_s(self, context_tokens, slots, other_prefill_tokens: int = 0) -> float:
@@ -130,51 +157,76 @@ class DisaggregatedSystem:
             loads[slot] += self.device.fixed_s + self.device.per_token_s * float(table.prefill_target[rid])
 
     # ---- the engine's interface ---------------------------------------------
-    def _split(self, plan: IterationPlan) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Decode ids and prefill positions (into ``plan.prefill_ids``) of each sub-batch."""
-        if plan.sub_batches:
-            decodes = [plan.decode_ids[idx] for idx in plan.sub_batches]
-        else:
-            decodes = [plan.decode_ids, plan.decode_ids[:0]]
+    # Called once per plan (thousands of times a run) on batches of a few hundred requests and a handful
+    # of slots: per-sub-batch values are Python floats, numpy only touches per-request arrays.
+    def _prefill_sub_batches(self, plan: IterationPlan, table: RequestTable) -> _Prefills:
+        """Each sub-batch's prefill attention seconds, chunk tokens and chunks that complete their prefill.
+
+        The prefill sub-batches partition ``plan.prefill_ids`` (no sub-batches: all in sub-batch 0); the
+        prefill attention of all chunks is timed in one call (it is elementwise).
+        """
+        if not plan.prefill_ids.size:
+            return _Prefills([0.0] * SUB_BATCHES, [0] * SUB_BATCHES, [0] * SUB_BATCHES)
+        chunks, done = plan.prefill_chunk_tokens, plan.prefill_done_tokens
         if plan.prefill_sub_batches:
-            prefills = [np.asarray(idx, dtype=np.int64) for idx in plan.prefill_sub_batches]
+            positions = [np.asarray(idx, dtype=np.int64) for idx in plan.prefill_sub_batches]
         else:
-            prefills = [np.arange(plan.prefill_ids.size), np.zeros(0, dtype=np.int64)]
-        return decodes, prefills
+            positions = [np.arange(chunks.size), np.zeros(0, dtype=np.int64)]
+        completing = done + chunks >= table.prefill_target[plan.prefill_ids]
+        attention = np.asarray(self.gpu.prefill_attention_time_s(chunks, done))
+        out = _Prefills([], [], [])
+        for pos in positions:
+            out.attention_s.append(float(np.sum(attention[pos])) if pos.size else 0.0)
+            out.tokens.append(int(chunks[pos].sum()))
+            out.completing.append(int(np.count_nonzero(completing[pos])))
+        return out
+
+    def _decode_sub_batches(self, plan: IterationPlan, table: RequestTable, limit: int) -> _Decodes:
+        """Each sub-batch's decodes and busiest slot, from one pass over the plan's decodes.
+
+        A request's bin is its slot, offset by ``slots`` in sub-batch 1 (no sub-batches: all in sub-batch
+        0), so two bincounts give every (sub-batch, slot) load at once.
+        """
+        ids, slots = plan.decode_ids, self.device.slots
+        bins = table.slot[ids]
+        if ids.size and bins.min() < 0:
+            raise RuntimeError(f"{self.name}: requests decode before the system placed them")
+        if plan.sub_batches:
+            sizes = [idx.size for idx in plan.sub_batches]
+            bins[plan.sub_batches[1]] += slots
+        else:
+            sizes = [ids.size, 0]
+        context = table.kv_tokens[ids] + 1  # the stored tokens and the one each decode appends
+        count, total = _bin_sums(context, bins, SUB_BATCHES * slots)
+        per_token = self.device.per_token_s
+        first = (self.device.fixed_s * count + per_token * total).reshape(SUB_BATCHES, slots)
+        slope = (per_token * count).reshape(SUB_BATCHES, slots)
+        pieces = [affine_max(first[i], slope[i], limit) if sizes[i] else (0.0, 0.0, limit) for i in range(SUB_BATCHES)]
+        return _Decodes(sizes, pieces, int(context.sum()))
 
     def _stages(self, plan: IterationPlan, table: RequestTable, limit: int) -> tuple[_Stages, dict[str, float]]:
-        decodes, prefills = self._split(plan)
-        chunks, done = plan.prefill_chunk_tokens, plan.prefill_done_tokens
-        completing = done + chunks >= table.prefill_target[plan.prefill_ids]
+        decodes = self._decode_sub_batches(plan, table, limit)
+        prefills = self._prefill_sub_batches(plan, table)
         gpu, att, att_inc, comm = [], [], [], []
         valid = limit
         for i in range(SUB_BATCHES):
-            ids, pos = decodes[i], prefills[i]
-            logits = ids.size + int(np.count_nonzero(completing[pos]))
-            gpu.append(self.gpu_stage_s(chunks[pos], done[pos], ids.size, logits))
-            other_prefill = int(chunks[prefills[1 - i]].sum())
-            comm.append(self.comm.attention_side_s(ids.size, other_prefill))
-            if ids.size == 0:
-                att.append(0.0)
-                att_inc.append(0.0)
-                continue
-            slots = table.slot[ids]
-            if np.any(slots < 0):
-                raise RuntimeError(f"{self.name}: requests decode before the system placed them")
-            first = self.slot_loads_s(table.kv_tokens[ids] + 1, slots)
-            slope = self.device.per_token_s * np.bincount(slots, minlength=self.device.slots)
-            value, increment, span = affine_max(first, slope, limit)
+            num_decodes = decodes.count[i]
+            tokens, logits = prefills.tokens[i] + num_decodes, prefills.completing[i] + num_decodes
+            gpu.append(prefills.attention_s[i] + self.fc_s(tokens, logits))
+            comm.append(self.comm.attention_side_s(num_decodes, prefills.tokens[1 - i]))
+            value, increment, span = decodes.attention[i]
             att.append(value)
             att_inc.append(increment)
             valid = min(valid, span)
-        context = float(table.kv_tokens[plan.decode_ids].sum() + plan.decode_ids.size)
+        num_decodes = plan.decode_ids.size
+        prefill_tokens = sum(prefills.tokens)
         counts = plan_counts(
             self.model,
-            int(chunks.sum()),
-            plan.decode_ids.size,
-            plan.decode_ids.size + int(np.count_nonzero(completing)),
-            context,
-            self.comm.pcie_bytes(plan.decode_ids.size, int(chunks.sum())),
+            prefill_tokens,
+            num_decodes,
+            num_decodes + sum(prefills.completing),
+            float(decodes.context_tokens),
+            self.comm.pcie_bytes(num_decodes, prefill_tokens),
         )
         return _Stages(gpu, att, att_inc, valid, comm), counts
 
@@ -182,15 +234,13 @@ class DisaggregatedSystem:
         g, a, da, c = stages.gpu, stages.att, stages.att_inc, stages.comm
         valid = stages.att_valid
         duration, slope, phases = 0.0, 0.0, []
-        start = 0.0
         for gpu_sb in range(SUB_BATCHES):
             att_sb = 1 - gpu_sb
-            value, inc, span = affine_max(np.array([g[gpu_sb], a[att_sb] + c[att_sb]]), np.array([0.0, da[att_sb]]), limit)
+            value, inc, span = affine_max((g[gpu_sb], a[att_sb] + c[att_sb]), (0.0, da[att_sb]), limit)
             valid = min(valid, span)
-            phases.extend(self._phases(start, gpu_sb, g[gpu_sb], att_sb, c[att_sb], a[att_sb]))
+            self._add_phases(phases, duration, gpu_sb, g[gpu_sb], att_sb, c[att_sb], a[att_sb])
             duration += value
             slope += inc
-            start += value
         busy = {"gpu": g[0] + g[1], "attention": a[0] + a[1], "pcie": c[0] + c[1]}
         first = IterationCost(duration, busy, counts, tuple(phases), gpu_stage_s=(g[0], g[1]),
                               attention_stage_s=(a[0] + c[0], a[1] + c[1]))
@@ -199,15 +249,17 @@ class DisaggregatedSystem:
         )
         return SegmentCost(first, increment, max(1, min(valid, limit)))
 
-    def _phases(self, start: float, gpu_sb: int, gpu_s: float, att_sb: int, comm_s: float, att_s: float):
-        out = []
+    def _add_phases(
+        self, out: list[Phase], start: float, gpu_sb: int, gpu_s: float, att_sb: int, comm_s: float, att_s: float
+    ) -> None:
+        """Append the timeline intervals of one half of an iteration (GPU on one sub-batch, device on the other)."""
         if gpu_s > 0:
-            out.append(Phase("gpu", start, gpu_s, f"sub-batch {gpu_sb} FC + prefill"))
+            out.append(Phase("gpu", start, gpu_s, self._labels[gpu_sb][0]))
         if comm_s > 0:
-            out.append(Phase("pcie", start, comm_s, f"sub-batch {att_sb} transfers"))
+            out.append(Phase("pcie", start, comm_s, self._labels[att_sb][1]))
         if att_s > 0:
-            out.extend(Phase(track, start + comm_s, att_s, f"sub-batch {att_sb} decode attention") for track in self._tracks)
-        return out
+            label = self._labels[att_sb][2]
+            out.extend([Phase(track, start + comm_s, att_s, label) for track in self._tracks])
 
     def iteration_cost(self, plan: IterationPlan, table: RequestTable) -> IterationCost:
         stages, counts = self._stages(plan, table, 1)
