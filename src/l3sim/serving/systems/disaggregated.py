@@ -134,12 +134,14 @@ class DisaggregatedSystem:
     def pim_stage_s(self, decode_context_tokens, other_prefill_tokens: int) -> float:
         """T_ATT with the decodes placed as ``place`` would place them one by one (longest first)."""
         ctx = np.sort(np.asarray(decode_context_tokens, dtype=np.float64))[::-1]
-        loads = np.zeros(self.device.slots)
-        slots = np.empty(ctx.size, dtype=np.int64)
-        for i, c in enumerate(ctx):
-            slots[i] = int(np.argmin(loads))
-            loads[slots[i]] += self.device.fixed_s + self.device.per_token_s * c
-        return self.attention_stage_s(ctx, slots, other_prefill_tokens)
+        fixed, per_token = self.device.fixed_s, self.device.per_token_s
+        loads = [0.0] * self.device.slots  # a few slots, one step per decode: plain Python beats numpy here
+        slots = []
+        for c in ctx.tolist():
+            slot = loads.index(min(loads))  # the first least-loaded, as np.argmin
+            slots.append(slot)
+            loads[slot] += fixed + per_token * c
+        return self.attention_stage_s(ctx, np.array(slots, dtype=np.int64), other_prefill_tokens)
 
     def place(self, ids, state: ReplicaState) -> None:
         """Put newly admitted requests on the least-loaded slots (load: running requests' step seconds)."""
