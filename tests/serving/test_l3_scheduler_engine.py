@@ -3,6 +3,8 @@ plans advance in closed form exactly as stepping does."""
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 import pytest
 from serving_fakes import Req
@@ -11,7 +13,7 @@ from l3sim.serving import serve
 from l3sim.serving.engine import Engine
 from l3sim.serving.kvstore import KVStore
 from l3sim.serving.schedulers import build_scheduler
-from l3sim.serving.state import RequestTable
+from l3sim.serving.state import ReplicaState, RequestTable
 from l3sim.serving.systems import build_system
 from l3sim.spec.run import build_run_spec
 
@@ -83,3 +85,52 @@ def test_closed_form_equals_stepping_with_preemption(reservation):
     assert (fast.iterations, fast.preemptions) == (slow.iterations, slow.preemptions)
     assert fast.makespan_s == pytest.approx(slow.makespan_s, rel=1e-9)
     assert fast.tbt_s["p99"] == pytest.approx(slow.tbt_s["p99"], rel=1e-9)
+
+
+class _ClosedForm:
+    """T_GPU = 1 ms per prefill token and per decode of the other sub-batch; T_PIM = 0.05 ms per context token."""
+
+    def gpu_s(self, chunk_tokens, done_tokens, num_decodes):
+        return (np.sum(chunk_tokens) + np.asarray(num_decodes, dtype=float)) * 1e-3
+
+    def gpu_s_rows(self, head_chunks, head_done, last_chunks, last_done, num_decodes):
+        return (np.sum(head_chunks) + np.asarray(last_chunks, dtype=float) + num_decodes) * 1e-3
+
+    def pim_s(self, decode_context_tokens, num_decodes, other_prefill_tokens):
+        return 0.05e-3 * np.asarray(decode_context_tokens, dtype=float)
+
+
+@pytest.mark.parametrize("regroup", ["decision", "never"])
+def test_regroup_reforms_both_sub_batches_only_when_the_policy_decides(regroup):
+    spec = _spec(f'serving.l3_regroup="{regroup}"')
+    system, engine = _engine(spec)
+    scheduler = build_scheduler("l3", spec.serving, system)
+    scheduler.predictor = _ClosedForm()
+    # eight decoding requests of 100-token contexts on four ranks, all kept in sub-batch 0, one waiting prompt
+    table = _table([Req(i, 0.0, 100, 50) for i in range(8)] + [Req(8, 0.0, 20, 50)])
+    decoding = np.arange(8)
+    table.prefill_done[decoding] = table.prefill_target[decoding]
+    table.kv_tokens[decoding], table.generated[decoding] = 100, 1
+    table.slot[decoding] = decoding % 4
+    table.reserved_blocks[decoding] = engine.kv.blocks_for(100)
+    state = ReplicaState(table, engine.kv, running=list(range(8)), waiting=deque([8]))
+    scheduler.lane = np.array([0] * 8 + [-1])
+
+    plan = scheduler.plan(state)
+    sizes = sorted(ids.size for ids in plan.sub_batches)
+    assert plan.prefill_ids.tolist() == [8] and plan.admit_ids == (8,)
+    if regroup == "never":
+        assert sizes == [0, 8]  # the kept decodes stay where they were
+    else:
+        # re-formed: the prefill's sub-batch takes decodes (5.05 ms of PIM each) until T_PIM >= T_GPU = 20 ms
+        # (four), the other four go to the other sub-batch, whose phase is then the shorter one each time
+        assert sizes == [4, 4]
+    # with nothing new to place and no candidate, the next plan keeps the split as it is
+    state.running.append(state.waiting.popleft())
+    table.prefill_done[8] = table.prefill_target[8]
+    table.kv_tokens[8], table.generated[8], table.slot[8] = 20, 1, 0
+    scheduler.lane[8] = 0  # as if already placed: no decode to place, no candidate
+    again = scheduler.plan(state)
+    kept = [set(plan.decode_ids[ids].tolist()) for ids in plan.sub_batches]
+    assert [set(again.decode_ids[ids].tolist()) - {8} for ids in again.sub_batches] == kept
+    assert again.steady

@@ -83,6 +83,13 @@ class ServingSpec(Spec):
         "closed-form",
         description="advance steady all-decode stretches in closed form, or step every iteration (reference mode)",
     )
+    l3_regroup: Literal["decision", "never"] = Field(
+        "decision",
+        description="when the L3 scheduler re-forms its two sub-batches from every decoding request: 'decision' "
+        "(each time its policy runs: a prefill or a new decode to place; the paper forms them every iteration, "
+        "and between decisions the plan repeats) or 'never' (a decode keeps its sub-batch until it finishes or "
+        "is pre-empted; only new decodes are placed). The paper does not say; docs/scheduler.md",
+    )
 
 
 class RunSpec(Spec):

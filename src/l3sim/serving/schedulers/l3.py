@@ -28,15 +28,21 @@ Policy (``form_sub_batches``), per iteration:
    PIM side (T_GPU_i > T_PIM_i), the last prefill of that sub-batch is cut to
    the longest chunk whose predicted T_GPU_i still fits under T_PIM_i.
 
-A decoding request keeps its sub-batch until it finishes or is pre-empted
-(the paper is silent on moving requests between sub-batches; keeping them
-makes decode-only stretches repeat the same plan, so the engine advances them
-in closed form). The times come from predictors (``StagePredictor``); the
-system's cost model gives the actual timing.
+The paper forms the sub-batches every iteration. Here they are re-formed from
+every decoding request each time the policy runs (a prefill or a new decode to
+place: ``serving.l3_regroup = "decision"``), and kept as they are in between,
+when nothing else changes: every context grows by one token an iteration, so
+the plan repeats and the engine advances it in closed form. With
+``l3_regroup = "never"`` a decode keeps its sub-batch until it finishes or is
+pre-empted and only new decodes are placed (the first implementation; the
+sub-batches then drift out of balance: docs/scheduler.md). The times come from
+predictors (``StagePredictor``); the system's cost model gives the actual
+timing.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Protocol
@@ -44,7 +50,7 @@ from typing import Protocol
 import numpy as np
 
 from l3sim.errors import ConfigError
-from l3sim.serving.plan import IterationPlan
+from l3sim.serving.plan import EMPTY_IDS, IterationPlan
 from l3sim.serving.schedulers.subbatch import SubBatchScheduler
 from l3sim.serving.state import ReplicaState
 from l3sim.spec.run import ServingSpec
@@ -91,16 +97,16 @@ class SubBatch:
     prefill_ids: list[int] = field(default_factory=list)
     prefill_chunks: list[int] = field(default_factory=list)
     prefill_done: list[int] = field(default_factory=list)
-    rank_load: np.ndarray = field(init=False)
+    rank_load: list[float] = field(init=False)  # context tokens per rank (a list: read per pick, a few ranks)
 
     def __post_init__(self) -> None:
-        self.rank_load = np.zeros(self.ranks)
+        self.rank_load = [0.0] * self.ranks
 
     @classmethod
     def holding(cls, ranks: int, ids: np.ndarray, context_tokens: np.ndarray, slots: np.ndarray) -> "SubBatch":
         """A sub-batch with these decodes already in it (the kept ones), built in one pass."""
         sb = cls(ranks, decode_ids=ids.tolist(), decode_tokens=float(context_tokens.sum()), num_decodes=int(ids.size))
-        sb.rank_load = np.bincount(slots, weights=context_tokens, minlength=ranks).astype(np.float64)
+        sb.rank_load = np.bincount(slots, weights=context_tokens, minlength=ranks).astype(np.float64).tolist()
         return sb
 
     def add_decode(self, rid: int, context_tokens: int, rank: int) -> None:
@@ -156,7 +162,8 @@ def _gpu_one(sb: SubBatch, predictor: StagePredictor, other_decodes: int) -> flo
 
 def _pim_s(sb: SubBatch, predictor: StagePredictor) -> float:
     """Predicted T_PIM of ``sb``."""
-    return float(np.ravel(predictor.pim_s(sb.decode_tokens, sb.num_decodes, sb.prefill_tokens))[0])
+    value = predictor.pim_s(sb.decode_tokens, sb.num_decodes, sb.prefill_tokens)
+    return value if isinstance(value, float) else float(np.ravel(value)[0])
 
 
 def stage_times(pair: tuple[SubBatch, SubBatch], predictor: StagePredictor) -> tuple[np.ndarray, np.ndarray]:
@@ -165,19 +172,42 @@ def stage_times(pair: tuple[SubBatch, SubBatch], predictor: StagePredictor) -> t
             np.array([_pim_s(sb, predictor) for sb in pair]))
 
 
-def _pick_balanced(pool: list[Decode], sb: SubBatch) -> Decode:
-    """The pooled decode whose rank is least loaded in ``sb`` (longest context first among those)."""
-    best = min(range(len(pool)), key=lambda k: (sb.rank_load[pool[k].rank], -pool[k].context_tokens, k))
-    return pool.pop(best)
+class DecodePool:
+    """Decodes waiting for a sub-batch, one queue per rank, longest context first (ties: pool order), so the
+    balanced pick looks at one head per rank instead of every decode."""
+
+    def __init__(self, decodes: list[Decode]) -> None:
+        self._queues: dict[int, deque[tuple[int, int, Decode]]] = {}  # rank -> (-context, pool order, decode)
+        for entry in sorted((-d.context_tokens, order, d) for order, d in enumerate(decodes)):
+            self._queues.setdefault(entry[2].rank, deque()).append(entry)
+        self._size = len(decodes)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def pop_balanced(self, sb: SubBatch) -> Decode:
+        """The decode whose rank is least loaded in ``sb`` (longest context first among those, then pool order)."""
+        load = sb.rank_load
+        best_rank, best_key = -1, None
+        for rank, queue in self._queues.items():
+            key = (load[rank], queue[0][0], queue[0][1])
+            if best_key is None or key < best_key:
+                best_rank, best_key = rank, key
+        queue = self._queues[best_rank]
+        decode = queue.popleft()[2]
+        if not queue:
+            del self._queues[best_rank]
+        self._size -= 1
+        return decode
 
 
-def _add_step(pool: list[Decode], sb: SubBatch, step: int) -> None:
+def _add_step(pool: DecodePool, sb: SubBatch, step: int) -> None:
     for _ in range(min(step, len(pool))):
-        decode = _pick_balanced(pool, sb)
+        decode = pool.pop_balanced(sb)
         sb.add_decode(decode.rid, decode.context_tokens, decode.rank)
 
 
-def _fill_until_pim_covers_gpu(pair: tuple[SubBatch, SubBatch], i: int, pool: list[Decode], step: int,
+def _fill_until_pim_covers_gpu(pair: tuple[SubBatch, SubBatch], i: int, pool: DecodePool, step: int,
                                predictor: StagePredictor) -> None:
     """Step 2: add decodes to sub-batch i, ``step`` at a time, while T_PIM_i < T_GPU_i.
 
@@ -191,7 +221,7 @@ def _fill_until_pim_covers_gpu(pair: tuple[SubBatch, SubBatch], i: int, pool: li
         _add_step(pool, pair[i], step)
 
 
-def _place_leftovers(pair: tuple[SubBatch, SubBatch], pool: list[Decode], step: int,
+def _place_leftovers(pair: tuple[SubBatch, SubBatch], pool: DecodePool, step: int,
                      predictor: StagePredictor) -> None:
     """Step 3's leftovers: ``step`` decodes at a time to the sub-batch with the shorter phase (ties: 0).
 
@@ -266,7 +296,7 @@ def form_sub_batches(
     if step < 1:
         raise ConfigError(f"decode step N must be >= 1 (got {step})")
     pair = kept
-    pool = list(pool)
+    pool = DecodePool(list(pool))
     queue = list(prefills)
     budget = token_budget
     blocked = False  # the next candidate wants more blocks than are free
@@ -353,7 +383,8 @@ MIN_CHUNK_TOKENS = 16  # one KV block (ServingSpec.kv_block_tokens default): a c
 
 
 class L3Scheduler(SubBatchScheduler):
-    """The L3 policy on the engine: sticky decode sub-batches, predictors trained at the first plan.
+    """The L3 policy on the engine: sub-batches re-formed when it decides (``serving.l3_regroup``), predictors
+    trained at the first plan.
 
     ``system`` must time hypothetical sub-batches (``gpu_stage_s``, ``attention_stage_s``,
     ``pim_stage_s``, ``device.slots``, ``model``), as the disaggregated systems do. ``predictor`` None:
@@ -377,6 +408,7 @@ class L3Scheduler(SubBatchScheduler):
         self.slots = int(system.device.slots)
         self.predictor = predictor
         self.min_chunk_tokens = min_chunk_tokens
+        self.regroup = serving.l3_regroup
         self.gpu_refit_every = gpu_refit_every
         self.pim_refit_every = pim_refit_every
         self.lane = np.zeros(0, dtype=np.int64)  # per request: the sub-batch its decode keeps; -1: none
@@ -438,6 +470,8 @@ class L3Scheduler(SubBatchScheduler):
         # sub-batches as they are: nothing to decide
         if not pool_ids.size and not (candidates and budget > 0 and candidates[0].blocks <= max(room, 0)):
             return self._to_plan(kept, ([], []), ([], []), state, preempted)
+        if self.regroup == "decision":  # the policy re-forms both sub-batches from every decode
+            pool_ids, kept = decode_ids, (EMPTY_IDS, EMPTY_IDS)
         pair = self._decide(state, kept, pool_ids, candidates, room, budget)
         decodes = tuple(np.array(sb.decode_ids, dtype=np.int64) for sb in pair)
         for lane, ids in enumerate(decodes):
