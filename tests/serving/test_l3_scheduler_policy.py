@@ -203,3 +203,20 @@ def test_cut_picks_the_longest_fitting_candidate_as_asking_every_candidate_would
     if predictor.g0 + g1 * (head_tokens + full) <= predictor.p0 + predictor.p1 * (head_tokens + full):
         expected = full  # GPU-bound only when the phase is: no cut at all
     assert sb0.prefill_chunks[-1] == expected
+
+
+def test_cut_when_the_longest_fitting_length_is_the_one_before_the_full_prefill():
+    # 30 candidates, 16..45 tokens: asked first every 4th (16, 20, ..., 44) and the last (45), which are
+    # neighbours; T_GPU = 10 + c, T_PIM = 10 + 44 (ms): 44 fits, 45 does not
+    kept = empty()
+    kept[0].add_decode(1, 100, rank=0)
+    class NoEmptyQuestions(_Linear):
+        def gpu_s_rows(self, head_chunks, head_done, last_chunks, last_done, num_decodes):
+            assert np.size(last_chunks) > 0
+            return super().gpu_s_rows(head_chunks, head_done, last_chunks, last_done, num_decodes)
+
+    predictor = NoEmptyQuestions(g0=0.0, g1=1.0, p0=54.0, p1=0.0)
+    formed = form_sub_batches(kept, [], [Prefill(50, 10, 0, 0), Prefill(51, 1, 0, 0), Prefill(52, 45, 0, 0),
+                                         Prefill(53, 9, 0, 99)],
+                              room_blocks=0, token_budget=100_000, step=1, predictor=predictor, min_chunk_tokens=16)
+    assert formed.sub_batches[0].prefill_chunks == [10, 44]

@@ -40,3 +40,7 @@ def test_linear_pim_columns_equal_rows():
                                model.predict(pim_features(context, decodes, other)), rtol=1e-12)
     assert isinstance(model.predict_columns(5e4, 3, 100.0), float)
     assert model.predict_columns(5e4, 3, 100.0) == pytest.approx(model.predict([[5e4, 3, 100.0]])[0], rel=1e-12)
+
+
+def test_gpu_feature_rows_of_no_stage():
+    assert gpu_feature_rows(np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0)).shape == (0, 10)

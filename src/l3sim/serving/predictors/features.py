@@ -51,6 +51,8 @@ def gpu_feature_rows(chunk_tokens, done_tokens, num_decodes) -> np.ndarray:
     each) with ``num_decodes`` (n values): the form the scheduler uses to ask about many alternatives at once."""
     decodes = np.asarray(num_decodes, dtype=np.float64).reshape(-1)
     n = decodes.size
+    if n == 0:
+        return np.zeros((0, len(GPU_FEATURES)))
     chunks = np.asarray(chunk_tokens, dtype=np.float64).reshape(n, -1)
     done = np.asarray(done_tokens, dtype=np.float64).reshape(n, -1)
     order = np.argsort(-chunks, axis=1, kind="stable")[:, :PREFILL_SLOTS]

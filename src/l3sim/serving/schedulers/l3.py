@@ -267,7 +267,7 @@ def _cut_last_prefill(pair: tuple[SubBatch, SubBatch], i: int, predictor: StageP
     else:
         k = int(fits[-1])
         pick, pick_gpu, pick_pim = int(probes[k]), gpu[k], pim[k]
-        if k + 1 < probes.size:
+        if k + 1 < probes.size and probes[k + 1] > probes[k] + 1:
             between = np.arange(probes[k] + 1, probes[k + 1])
             gpu, pim = times(between)
             fits = np.flatnonzero(gpu <= pim)
