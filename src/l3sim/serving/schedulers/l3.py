@@ -487,7 +487,8 @@ class L3Scheduler(SubBatchScheduler):
             self.predictor = self._train(state)
         slots = np.maximum(table.slot, 0)
         pair = tuple(SubBatch.holding(self.slots, ids, table.kv_tokens[ids] + 1, slots[ids]) for ids in kept)
-        pool = [Decode(int(r), int(table.kv_tokens[r]) + 1, int(slots[r])) for r in pool_ids]
+        pool = [Decode(*row) for row in zip(pool_ids.tolist(), (table.kv_tokens[pool_ids] + 1).tolist(),
+                                                 slots[pool_ids].tolist())]
         formed = form_sub_batches(pair, pool, candidates, room, budget, self.step, self.predictor,
                                   self.min_chunk_tokens)
         self._pending = (formed.sub_batches, formed.gpu_s, formed.pim_s)
