@@ -19,9 +19,10 @@ Policy (``form_sub_batches``), per iteration:
 1. One prefill goes to each sub-batch: first the admitted requests still in
    prefill, then the waiting queue in order (FCFS, no skipping), each only if
    its KV reservation fits the free blocks and the token budget has room.
-2. For each prefill added, the decoding requests not yet in a sub-batch go N
-   at a time to each sub-batch, chosen to balance the sub-batch's per-rank
-   load, while T_PIM_i < T_GPU_i. N = 1 for MHA, 16 for GQA.
+2. For each prefill added, the pooled decoding requests (all of them when the
+   sub-batches are re-formed, else those without one) go N at a time to each
+   sub-batch, chosen to balance the sub-batch's per-rank load, while
+   T_PIM_i < T_GPU_i. N = 1 for MHA, 16 for GQA.
 3. Repeat from 1 while prefills wait and memory has room. Decodes left over
    go N at a time to the sub-batch with the shorter phase. If memory is full
    (the next waiting request does not fit) and a phase has its bubble on the
@@ -513,7 +514,7 @@ class L3Scheduler(SubBatchScheduler):
             admit_ids=tuple(admitted),
             sub_batches=(np.arange(n1), np.arange(n1, n1 + n0)),
             prefill_sub_batches=(np.arange(m0), np.arange(m0, ids.size)),
-            # sticky sub-batches: with nothing to prefill or admit, the same split repeats
+            # the split is kept between decisions: with nothing to prefill or admit, the plan repeats
             steady=self._steady(n0 + n1, ids.size),
         )
 
