@@ -220,3 +220,21 @@ def test_cut_when_the_longest_fitting_length_is_the_one_before_the_full_prefill(
                                          Prefill(53, 9, 0, 99)],
                               room_blocks=0, token_budget=100_000, step=1, predictor=predictor, min_chunk_tokens=16)
     assert formed.sub_batches[0].prefill_chunks == [10, 44]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_decode_pool_picks_as_a_scan_of_every_decode_would(seed):
+    from l3sim.serving.schedulers.l3 import DecodePool
+
+    rng = np.random.default_rng(seed)
+    ranks = int(rng.integers(1, 9))
+    decodes = [Decode(100 + k, int(rng.integers(1, 50)), int(rng.integers(0, ranks))) for k in range(40)]
+    pool, scan, sb = DecodePool(list(decodes)), list(decodes), SubBatch(ranks)
+    while scan:
+        # the rule: least-loaded rank in the sub-batch, then the longest context, then pool order
+        best = min(range(len(scan)), key=lambda k: (sb.rank_load[scan[k].rank], -scan[k].context_tokens,
+                                                    decodes.index(scan[k])))
+        expected = scan.pop(best)
+        got = pool.pop_balanced(sb)
+        assert got == expected and len(pool) == len(scan)
+        sb.add_decode(got.rid, got.context_tokens, got.rank)
