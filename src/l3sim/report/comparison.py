@@ -1,5 +1,6 @@
 """The demo's comparison report: a Markdown table of every system, a bar chart of normalised throughput,
-and an excerpt of L3's timeline (the first iterations of its run, as a PNG and a Chrome trace JSON)."""
+and an excerpt of L3's timeline (iterations from the middle of its run as a PNG; the run's first events
+as a Chrome trace JSON)."""
 
 from __future__ import annotations
 
@@ -52,24 +53,39 @@ def plot_normalised(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     return path
 
 
+def excerpt_segments(result: RunResult, iterations: int = 3) -> list[tuple]:
+    """``iterations`` consecutive recorded segments from the middle of the run (the first one starting at or
+    after half the makespan), where the batch is in its steady interleaving rather than in its first
+    prefills; the run's start if it has fewer segments."""
+    timeline = result.timeline
+    middle = next((i for i, seg in enumerate(timeline) if seg[1] >= result.makespan_s / 2), 0)
+    first = max(0, min(middle, len(timeline) - iterations))
+    return timeline[first: first + iterations]
+
+
 def plot_timeline_excerpt(result: RunResult, path: Path, iterations: int = 3) -> Path:
-    """The first ``iterations`` recorded iterations' intervals, one row per track (gpu, pcie, ranksets)."""
+    """The first iteration of ``iterations`` consecutive mid-run segments (``excerpt_segments``), drawn back
+    to back, one row per track (gpu, pcie, ranksets)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    segments = excerpt_segments(result, iterations)
     tracks: dict[str, list[tuple[float, float]]] = {}
-    for _replica, start, _end, _k, phases in result.timeline[:iterations]:
+    offset = 0.0
+    for _replica, _start, _end, _k, phases in segments:
         for phase in phases:
-            tracks.setdefault(phase.track, []).append((start + phase.start_s, phase.duration_s))
+            tracks.setdefault(phase.track, []).append((offset + phase.start_s, phase.duration_s))
+        offset += max((phase.start_s + phase.duration_s for phase in phases), default=0.0)
     fig, ax = plt.subplots(figsize=(9, 0.5 + 0.45 * max(len(tracks), 1)))
     for row, (track, spans) in enumerate(tracks.items()):
         ax.broken_barh(spans, (row - 0.4, 0.8))
     ax.set_yticks(range(len(tracks)), list(tracks))
     ax.invert_yaxis()
-    ax.set_xlabel("time (s)")
-    ax.set_title(f"{result.system}: first {iterations} iterations")
+    ax.set_xlabel("time within the iterations shown (s)")
+    at = f" from t = {segments[0][1]:.4g} s" if segments else ""
+    ax.set_title(f"{result.system}: {len(segments)} iterations{at} (of {result.makespan_s:.4g} s)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -91,7 +107,7 @@ def write_comparison_report(
     if l3 is not None:
         paths.append(plot_timeline_excerpt(l3, out_dir / "timeline.png"))
         paths.append(write_timeline(l3, out_dir / "timeline.json", TIMELINE_EXCERPT_EVENTS))
-        text += "\n## Timeline excerpt (l3)\n\n![first iterations of the l3 run](timeline.png)\n\n"
+        text += "\n## Timeline excerpt (l3)\n\n![iterations from the middle of the l3 run](timeline.png)\n\n"
         text += "`timeline.json` (Chrome trace, opens in Perfetto) holds the start of the l3 run.\n"
     for result in results:
         text += "".join(f"\n> warning ({result.system}): {w}\n" for w in result.warnings)
