@@ -134,14 +134,20 @@ class DisaggregatedSystem:
     def pim_stage_s(self, decode_context_tokens, other_prefill_tokens: int) -> float:
         """T_ATT with the decodes placed as ``place`` would place them one by one (longest first)."""
         ctx = np.sort(np.asarray(decode_context_tokens, dtype=np.float64))[::-1]
-        fixed, per_token = self.device.fixed_s, self.device.per_token_s
-        loads = [0.0] * self.device.slots  # a few slots, one step per decode: plain Python beats numpy here
-        slots = []
-        for c in ctx.tolist():
-            slot = loads.index(min(loads))  # the first least-loaded, as np.argmin
-            slots.append(slot)
-            loads[slot] += fixed + per_token * c
+        slots = self._least_loaded_slots([0.0] * self.device.slots, ctx.tolist())
         return self.attention_stage_s(ctx, np.array(slots, dtype=np.int64), other_prefill_tokens)
+
+    def _least_loaded_slots(self, loads: list[float], context_tokens: list[float]) -> list[int]:
+        """Each request in turn onto the least-loaded slot (the first of equals), whose load then grows by
+        the request's step seconds; ``loads`` (seconds per slot) is updated. A few slots and one step per
+        request: plain Python beats numpy here."""
+        fixed, per_token = self.device.fixed_s, self.device.per_token_s
+        slots = []
+        for context in context_tokens:
+            slot = loads.index(min(loads))
+            slots.append(slot)
+            loads[slot] += fixed + per_token * context
+        return slots
 
     def place(self, ids, state: ReplicaState) -> None:
         """Put newly admitted requests on the least-loaded slots (load: running requests' step seconds)."""
@@ -153,10 +159,7 @@ class DisaggregatedSystem:
         running = np.array(state.running, dtype=np.int64)
         placed = running[(table.slot[running] >= 0) & ~np.isin(running, ids)]
         loads = self.slot_loads_s(np.maximum(table.kv_tokens[placed], table.prefill_target[placed]), table.slot[placed])
-        for rid in ids:
-            slot = int(np.argmin(loads))
-            table.slot[rid] = slot
-            loads[slot] += self.device.fixed_s + self.device.per_token_s * float(table.prefill_target[rid])
+        table.slot[ids] = self._least_loaded_slots(loads.tolist(), table.prefill_target[ids].astype(np.float64).tolist())
 
     # ---- the engine's interface ---------------------------------------------
     # Called once per plan (thousands of times a run) on batches of a few hundred requests and a handful
