@@ -67,7 +67,7 @@ def test_observed_stage_times_are_what_the_system_charges_for_the_sub_batches():
         observe(plan, cost)
 
     scheduler.observe = check
-    engine.run(table)
+    Engine(system, scheduler, engine.kv).run(table)  # the engine looks the hook up when it is built
     assert len(scheduler.accuracy) == len(expected) > 10
     got = np.array([(row[1], row[3]) for row in scheduler.accuracy])
     assert got == pytest.approx(np.array(expected), rel=1e-12)

@@ -41,6 +41,7 @@ class Engine:
         self.kv = kv
         self.closed_form = closed_form
         self.replica = replica
+        self._observe = getattr(scheduler, "observe", None)  # a scheduler that learns from what plans cost
 
     def run(self, table: RequestTable, progress: Progress | None = None) -> Recorder:
         """Serve every request of ``table`` (all must fit the KV cache alone); return the recording."""
@@ -107,9 +108,8 @@ class Engine:
             k, first, increment = self._steady_stretch(state, plan, upcoming_s)
         else:
             k, first, increment = 1, self.system.iteration_cost(plan, state.table), None
-        observe = getattr(self.scheduler, "observe", None)
-        if observe is not None:
-            observe(plan, first)
+        if self._observe is not None:
+            self._observe(plan, first)
         return self._commit(state, plan, rec, k, first, increment)
 
     def _steady_stretch(
