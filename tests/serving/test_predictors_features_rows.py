@@ -31,13 +31,15 @@ def test_pim_features_scalar_and_array_columns():
     assert rows.tolist() == [[3, 2, 7], [4, 2, 9]]
 
 
-def test_linear_pim_columns_equal_rows():
+def test_linear_pim_columns_and_rows_are_the_fitted_linear_model():
     rng = np.random.default_rng(4)
     X = rng.uniform(0, 1e5, (50, 3))
     model = PIMTimePredictor().fit(X, X @ np.array([2e-9, 3e-5, 1e-8]) + 1e-3)
     context, decodes, other = rng.uniform(0, 1e5, 7), 12, rng.uniform(0, 1e4, 7)
+    rows = pim_features(context, decodes, other)
     np.testing.assert_allclose(model.predict_columns(context, decodes, other),
-                               model.predict(pim_features(context, decodes, other)), rtol=1e-12)
+                               rows @ model.coef_ + model.intercept_, rtol=1e-12)
+    np.testing.assert_allclose(model.predict(rows), rows @ model.coef_ + model.intercept_, rtol=1e-12)
     assert isinstance(model.predict_columns(5e4, 3, 100.0), float)
     assert model.predict_columns(5e4, 3, 100.0) == pytest.approx(model.predict([[5e4, 3, 100.0]])[0], rel=1e-12)
 

@@ -34,7 +34,7 @@ class PIMTimePredictor(OnlinePredictor):
         self._coef_floats = tuple(float(c) for c in self.coef_)
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
-        return X @ self.coef_ + self.intercept_
+        return self.predict_columns(*X.T)
 
     def predict_columns(self, decode_context_tokens, num_decodes, other_prefill_tokens):
         """Seconds for the rows whose three columns are given (numbers or arrays, broadcast): a float for
