@@ -149,22 +149,42 @@ def run_sweep(
     out_dir = Path(out_dir)
     points = sweep.points(run_fn_name(run_fn))
     unique = {point.key: point.spec for point in points}
+    store, ran, crashed = run_missing(unique, out_dir / STORE_DIR, run_fn, backend=backend, address=address,
+                                      jobs=jobs, progress=progress)
+    table = results_table(sweep, points, store.read(unique), crashed)
+    files = write_outputs(table, sweep, out_dir)
+    return SweepReport(len(points), len(unique) - ran, ran, crashed, table, files)
+
+
+def run_missing(
+    specs: dict[str, Any],
+    store_dir: Path,
+    run_fn: RunFn,
+    *,
+    backend: str,
+    address: str | None,
+    jobs: int | None,
+    progress: bool,
+) -> tuple[ResultStore, int, dict[str, str]]:
+    """Run every spec of ``specs`` (hash key -> spec) not yet in the store at ``store_dir``; store each result
+    as it arrives. Returns the store, how many ran, and the crashed ones' errors by key (not stored, so a
+    rerun retries them).
+
+    The executor connects before the store's folder is created, so an unreachable Ray address writes nothing.
+    """
     with make_executor(backend, address=address, jobs=jobs) as executor:
-        store = ResultStore(out_dir / STORE_DIR)
-        todo = [(key, spec) for key, spec in unique.items() if key not in store.done()]
+        store = ResultStore(store_dir)
+        stored = store.done()
+        todo = [(key, spec) for key, spec in specs.items() if key not in stored]
         crashed: dict[str, str] = {}
-        with sweep_progress(len(unique), len(unique) - len(todo), progress) as advance:
+        with sweep_progress(len(specs), len(specs) - len(todo), progress) as advance:
             with closing(executor.map(run_fn, [spec for _, spec in todo])) as outcomes:
                 for index, outcome in outcomes:
                     key, spec = todo[index]
                     if outcome.status == "crashed":
                         crashed[key] = outcome.error
                     else:
-                        store.put(
-                            key, spec, outcome.metrics, status=outcome.status, error=outcome.error,
-                            elapsed_s=outcome.elapsed_s,
-                        )
+                        store.put(key, spec, outcome.metrics, status=outcome.status, error=outcome.error,
+                                  elapsed_s=outcome.elapsed_s)
                     advance()
-    table = results_table(sweep, points, store.read(unique), crashed)
-    files = write_outputs(table, sweep, out_dir)
-    return SweepReport(len(points), len(unique) - len(todo), len(todo), crashed, table, files)
+    return store, len(todo), crashed

@@ -14,15 +14,12 @@ store): they come back with status :data:`UNAVAILABLE`.
 
 from __future__ import annotations
 
-from contextlib import closing
 from typing import Any, Mapping
 
 import pandas as pd
 
-from l3sim.experiments.executor import make_executor
-from l3sim.experiments.progress import sweep_progress
-from l3sim.experiments.runner import results_table, run_fn_name, simulate_point
-from l3sim.experiments.store import ERROR_COL, STATUS_COL, ResultStore
+from l3sim.experiments.runner import results_table, run_fn_name, run_missing, simulate_point
+from l3sim.experiments.store import ERROR_COL, STATUS_COL
 from l3sim.experiments.studies.base import StudyOptions
 from l3sim.experiments.sweep import Point, parse_sweep
 
@@ -62,22 +59,9 @@ def run_grid(
     unique = {point.key: point.spec for point in points}
     missing = {key: why for key, spec in unique.items() if (why := _missing_part(spec))}
     runnable = {key: spec for key, spec in unique.items() if key not in missing}
-    with make_executor(options.backend, address=options.address, jobs=options.jobs) as executor:
-        store = ResultStore(options.store_dir)
-        stored = store.done()
-        todo = [(key, spec) for key, spec in runnable.items() if key not in stored]
-        crashed: dict[str, str] = {}
-        with sweep_progress(len(runnable), len(runnable) - len(todo), options.progress) as advance:
-            with closing(executor.map(simulate_point, [spec for _, spec in todo])) as outcomes:
-                for index, outcome in outcomes:
-                    key, spec = todo[index]
-                    if outcome.status == "crashed":
-                        crashed[key] = outcome.error
-                    else:
-                        store.put(key, spec, outcome.metrics, status=outcome.status, error=outcome.error,
-                                  elapsed_s=outcome.elapsed_s)
-                    advance()
-        table = results_table(sweep, points, store.read(runnable), crashed)
+    store, _, crashed = run_missing(runnable, options.store_dir, simulate_point, backend=options.backend,
+                                    address=options.address, jobs=options.jobs, progress=options.progress)
+    table = results_table(sweep, points, store.read(runnable), crashed)
     unavailable = table["hash"].isin(list(missing))
     table.loc[unavailable, STATUS_COL] = UNAVAILABLE
     table.loc[unavailable, ERROR_COL] = table.loc[unavailable, "hash"].map(missing)
