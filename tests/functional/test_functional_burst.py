@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from l3sim.errors import ConfigError
@@ -107,6 +107,8 @@ def test_bf16_rounding_is_nearest(x):
 
 @settings(max_examples=300, deadline=None)
 @given(st.floats(width=32, allow_nan=False))
+@example(2.0**115)  # the shift 2^(e+13) itself overflowed float32 here (inf - inf): NaN instead of inf
+@example(-(2.0**127))
 def test_fast_fp16_rounding_is_bit_identical_to_numpy(x):
     from l3sim.functional.numerics import round_fp16_as_fp32
 

@@ -49,10 +49,12 @@ def round_fp16_as_fp32(x: np.ndarray) -> np.ndarray:
     Bit-identical to ``x.astype(float16).astype(float32)`` but several times faster:
     adding and subtracting ``2^(e+13)`` (``e`` the exponent of x, at least -14)
     makes float32's own round-to-nearest-even drop every bit below binary16's ulp 2^(e-10).
+    ``e`` is also capped at binary16's largest exponent, 15: any larger magnitude overflows to inf
+    anyway, and an uncapped shift 2^(e+13) would itself overflow float32 (inf - inf: NaN at 2^115).
     """
     x = np.asarray(x, dtype=np.float32)
     mag = np.abs(x)
-    exponent_bits = np.maximum(mag.view(np.int32) & 0x7F800000, (127 - 14) << 23)
+    exponent_bits = np.clip(mag.view(np.int32) & 0x7F800000, (127 - 14) << 23, (127 + 15) << 23)
     shift = (exponent_bits + (13 << 23)).view(np.float32)
     rounded = (mag + shift) - shift
     rounded = np.where(rounded >= np.float32(65520.0), np.float32(np.inf), rounded)
