@@ -20,6 +20,8 @@ def reproduce(
     out: Path = typer.Option(Path("l3sim-reproduce"), "--out", help="folder of report.md, CSVs, PNGs and the store"),
     no_progress: bool = typer.Option(False, "--no-progress", help="no progress bar"),
     as_json: bool = typer.Option(False, "--json", help="print {study: rows} as JSON"),
+    assumptions: str = typer.Option(None, "--assumptions",
+                                    help="assumption profile of every run (realistic | paper | TOML path)"),
 ) -> None:
     """Run the paper's studies; write <study>.csv, <study>.png and report.md into --out (reruns resume)."""
     from l3sim.experiments.report import write_failure, write_report, write_study
@@ -29,7 +31,7 @@ def reproduce(
     if backend not in BACKENDS:
         raise ConfigError(f"--backend {backend!r}: expected one of {', '.join(BACKENDS)}")
     options = StudyOptions(out, quick=quick, backend=backend, jobs=jobs, address=address,
-                           progress=not (no_progress or as_json))
+                           progress=not (no_progress or as_json), assumptions=assumptions)
     tables: dict[str, list[dict]] = {}
     failures: dict[str, str] = {}
     for name in names:
@@ -41,6 +43,8 @@ def reproduce(
             failures[name] = str(exc)
             write_failure(name, str(exc), out)
             continue
+        if assumptions is not None:
+            result.notes.append(f"every serving run is built with the assumption profile {assumptions!r}")
         write_study(result, out)
         tables[name] = result.table.to_dict(orient="records")
     report = write_report(out, STUDIES)

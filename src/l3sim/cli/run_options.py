@@ -60,12 +60,16 @@ class RunOptions:
     seed: Annotated[int, typer.Option("--seed", help="seed of every random draw")] = 0
     tp: Annotated[int | None, typer.Option("--tp", help="tensor-parallel degree (default: the model preset's)")] = None
     dp: Annotated[int | None, typer.Option("--dp", help="data-parallel degree (default: the model preset's)")] = None
+    assumptions: Annotated[
+        str | None,
+        typer.Option("--assumptions", help="assumption profile (realistic | paper | TOML path), applied before --set"),
+    ] = None
     overrides: Annotated[
         list[str] | None, typer.Option("--set", help="override any spec field: dotted.key=value")
     ] = None
 
     def run_spec(self, *, platform: str, system: str, scheduler: str | None) -> RunSpec:
-        """The RunSpec of these options on one system (presets by name, --set overrides last)."""
+        """The RunSpec of these options on one system (presets by name, then the assumption profile, --set last)."""
         if self.trace is not None and self.workload is not None:
             raise ConfigError("give either --workload or --trace, not both")
         fields: dict[str, Any] = {
@@ -76,6 +80,7 @@ class RunOptions:
             "requests": None if self.requests == 0 else self.requests,
             "arrival": self.arrival,
             "seed": self.seed,
+            "assumptions": self.assumptions,
         }
         if self.trace is not None:
             from l3sim.workload import workload_from_trace_path

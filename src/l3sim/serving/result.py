@@ -44,11 +44,13 @@ class RunResult:
     tp: int
     dp: int
     requests: int
+    assumptions: str | None = None  # the assumption profile the run's spec was built with (l3sim.spec.assumptions)
     requests_served: int = 0
     never_fit_ids: list[int] = field(default_factory=list)
     output_tokens: int = 0
     makespan_s: float = math.nan
     throughput_tok_s: float = math.nan
+    steady_throughput_tok_s: float = math.nan  # over the window in which requests waited (metrics.py)
     avg_batch_size: float = math.nan
     iterations: int = 0
     ttft_s: dict[str, float] = field(default_factory=lambda: dict(NAN_SUMMARY))
@@ -80,12 +82,14 @@ class RunResult:
             "tp": self.tp,
             "dp": self.dp,
             "requests": self.requests,
+            "assumptions": self.assumptions,
             "requests_served": self.requests_served,
             "requests_never_fit": len(self.never_fit_ids),
             "never_fit_ids": list(self.never_fit_ids),
             "output_tokens": self.output_tokens,
             "makespan_s": self.makespan_s,
             "throughput_tok_s": self.throughput_tok_s,
+            "steady_throughput_tok_s": self.steady_throughput_tok_s,
             "avg_batch_size": self.avg_batch_size,
             "iterations": self.iterations,
             "ttft_s": dict(self.ttft_s),

@@ -56,6 +56,7 @@ def _labels(spec: RunSpec, system: System, scheduler: str, count: int) -> dict[s
         "tp": spec.deployment.tp,
         "dp": spec.deployment.dp,
         "requests": count,
+        "assumptions": spec.assumptions,
     }
 
 

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from l3sim.errors import ConfigError
 
-PRESET_KINDS = ("models", "gpus", "links", "platforms", "workloads", "dram", "memory")
+PRESET_KINDS = ("models", "gpus", "links", "platforms", "workloads", "dram", "memory", "assumptions")
 _SINGULAR = {kind: kind.removesuffix("s") for kind in PRESET_KINDS}
 
 

@@ -102,8 +102,13 @@ class RunSpec(Spec):
     scheduler: str | None = Field(None, description="scheduler name; None: the system's default")
     parallel: ParallelSpec | None = Field(None, description="TP/DP; None: the model preset's default")
     requests: int | None = Field(1000, ge=1, description="requests to draw (None: the whole trace)")
-    arrival: str = Field("offline", description="offline | poisson:RATE | trace[:SCALE]")
+    arrival: str = Field("offline", description="offline | poisson:RATE | gamma:RATE:CV | trace[:SCALE] | closed:N")
     seed: int = 0
+    assumptions: str | None = Field(
+        None,
+        description="the assumption profile (a name in presets/assumptions or a TOML path) build_run_spec "
+        "applied; a label here, its settings are already in the other fields (l3sim.spec.assumptions)",
+    )
     gpu: GPUCostSpec = Field(default_factory=GPUCostSpec)
     serving: ServingSpec = Field(default_factory=ServingSpec)
     memory: Annotated[HostMemorySpec, BeforeValidator(preset_ref("memory"))] = Field(
@@ -121,8 +126,15 @@ class RunSpec(Spec):
 
 
 def build_run_spec(overrides: list[str] | None = None, **fields: Any) -> RunSpec:
-    """Validate ``fields`` (preset names allowed), then apply ``dotted.key=value`` overrides and re-validate."""
+    """Validate ``fields`` (preset names allowed), apply the assumption profile ``fields["assumptions"]``
+    names (if any), then the ``dotted.key=value`` overrides, re-validating after each step."""
     spec = RunSpec.parse(fields, source="run spec")
+    if spec.assumptions is not None:
+        from l3sim.spec.assumptions import apply_profile, load_profile
+
+        profile = load_profile(spec.assumptions)
+        data = apply_profile(spec.model_dump(), profile, given=set(fields))
+        spec = RunSpec.parse(data, source=f"run spec (after the assumptions of {profile.source})")
     if not overrides:
         return spec
     data = spec.model_dump()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -31,7 +31,8 @@ class StudyOptions:
 
     ``requests`` overrides the request count of every serving run (tests use
     tiny runs); without it a run draws :data:`FULL_REQUESTS`, or
-    :data:`QUICK_REQUESTS` with ``quick``.
+    :data:`QUICK_REQUESTS` with ``quick``. ``assumptions`` names the
+    assumption profile every run is built with (``l3sim.spec.assumptions``).
     """
 
     out_dir: Path
@@ -41,10 +42,15 @@ class StudyOptions:
     address: str | None = None
     progress: bool = True
     requests: int | None = None
+    assumptions: str | None = None
 
     def __post_init__(self) -> None:
         if self.requests is not None and self.requests < 1:
             raise ConfigError(f"requests: expected at least 1 request per run, got {self.requests}")
+        if self.assumptions is not None:
+            from l3sim.spec.assumptions import load_profile
+
+            load_profile(self.assumptions)  # an unknown profile fails before any study runs
 
     @property
     def request_count(self) -> int:
@@ -52,6 +58,14 @@ class StudyOptions:
         if self.requests is not None:
             return self.requests
         return QUICK_REQUESTS if self.quick else FULL_REQUESTS
+
+    @property
+    def spec_fields(self) -> dict[str, Any]:
+        """RunSpec fields every serving run of the study gets: the request count and the assumption profile."""
+        fields: dict[str, Any] = {"requests": self.request_count}
+        if self.assumptions is not None:
+            fields["assumptions"] = self.assumptions
+        return fields
 
     @property
     def store_dir(self) -> Path:

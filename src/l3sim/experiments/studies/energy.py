@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -26,7 +27,7 @@ PARTS = ["gpu_fc_j", "attention_j", "background_j"]
 COLUMNS = ["system", "energy_per_token_j", *PARTS, "throughput_tok_s", "makespan_s"]
 
 
-def energy_rows(raw: pd.DataFrame, requests: int) -> tuple[pd.DataFrame, list[str]]:
+def energy_rows(raw: pd.DataFrame, fields: dict[str, Any]) -> tuple[pd.DataFrame, list[str]]:
     """One row per finished run with its energy per output token and parts; a note per run without one."""
     from l3sim.hw.energy import run_energy
     from l3sim.spec.run import build_run_spec
@@ -35,8 +36,7 @@ def energy_rows(raw: pd.DataFrame, requests: int) -> tuple[pd.DataFrame, list[st
     for _, row in raw.iterrows():
         if row.get("status") != "ok":
             continue
-        spec = build_run_spec(platform=PLATFORM, model=MODEL, workload=WORKLOAD, system=row["system"],
-                              requests=requests)
+        spec = build_run_spec(platform=PLATFORM, model=MODEL, workload=WORKLOAD, system=row["system"], **fields)
         try:
             energy = run_energy(spec, row.to_dict()).to_dict()
         except L3SimError as exc:
@@ -86,7 +86,7 @@ def energy_study(options: StudyOptions) -> StudyResult:
     """Run GPU-only, HBM-PIM and L3 on GPT-175B / OpenR1 and split each run's energy per output token."""
     raw = run_grid("energy", options, {"platform": PLATFORM, "model": MODEL, "workload": WORKLOAD},
                    {"system": SYSTEMS})
-    table, notes = energy_rows(raw, options.request_count)
+    table, notes = energy_rows(raw, options.spec_fields)
     return StudyResult(
         name="energy",
         title="energy per output token",

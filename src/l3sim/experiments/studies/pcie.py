@@ -26,13 +26,13 @@ CASES = (
 
 
 def pcie_row(model: str, prefills: int, prompt_tokens: int, decodes: int, context_tokens: int,
-             overlap: bool) -> dict:
+             overlap: bool, assumptions: str | None = None) -> dict:
     """The attention stage of one case: decode attention, link and DDR time, and the communication share."""
     from l3sim.serving.systems import build_system
     from l3sim.spec.run import build_run_spec
 
     spec = build_run_spec([f"devices.comm.rankset_overlap={str(overlap).lower()}"], platform=PLATFORM,
-                          model=model, workload="openr1", system=SYSTEM)
+                          model=model, workload="openr1", system=SYSTEM, assumptions=assumptions)
     system = build_system(spec)
     prefill_tokens = prefills * prompt_tokens
     stage_s = system.pim_stage_s([context_tokens] * decodes, prefill_tokens)
@@ -63,8 +63,9 @@ def plot(table: pd.DataFrame, path) -> None:
 
 
 def pcie_study(options: StudyOptions) -> StudyResult:
-    """Every case of :data:`CASES` with overlap off and on; ``options`` only names the output."""
-    table = pd.DataFrame([pcie_row(*case, overlap) for case in CASES for overlap in (False, True)])
+    """Every case of :data:`CASES` with overlap off and on, under ``options.assumptions``."""
+    table = pd.DataFrame([pcie_row(*case, overlap, options.assumptions) for case in CASES
+                          for overlap in (False, True)])
     return StudyResult(
         name="pcie",
         title="PCIe overhead and rankset overlap",

@@ -48,12 +48,12 @@ def run_grid(
 ) -> pd.DataFrame:
     """Run the points of a sweep (``base``, ``grid``, ``zips`` as in a sweep file) and return its results table.
 
-    ``base`` gets ``requests`` from ``options`` unless it names it. The table
+    ``base`` gets ``requests`` and the assumption profile from ``options`` unless it names them. The table
     has one row per point in grid order: the grid keys, ``status`` ("ok",
     "error" for an l3sim verdict such as a capacity error, "crashed", or
     :data:`UNAVAILABLE`), ``error``, every metric of the run, ``elapsed_s``, ``hash``.
     """
-    data = {"base": {"requests": options.request_count, **base}, "grid": dict(grid), "zip": list(zips or [])}
+    data = {"base": {**options.spec_fields, **base}, "grid": dict(grid), "zip": list(zips or [])}
     sweep = parse_sweep(data, source=f"study {study}")
     points: list[Point] = sweep.points(run_fn_name(simulate_point))
     unique = {point.key: point.spec for point in points}
