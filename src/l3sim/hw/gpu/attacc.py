@@ -132,7 +132,10 @@ def occupancy(blocks: float, num_cores: int) -> float:
 
 
 def _tile_traffic(tm: float, tn: float, m: float, n: float, k: float) -> float:
-    """Elements moved for an (m x k) x (k x n) product tiled (tm, tn): A re-read per column tile, B per row tile, C once."""
+    """Elements moved by an (m x k) x (k x n) product tiled (tm, tn).
+
+    A is re-read once per column tile, B once per row tile, C written once.
+    """
     return math.ceil(n / tn) * m * k + math.ceil(m / tm) * n * k + m * n
 
 
@@ -197,10 +200,11 @@ class _Kernels:
         return max(compute, memory)
 
     def softmax_s(self, m: float, n: float, num_op: float) -> float:
-        """Softmax over num_op (m x n) score matrices: 5 FLOPs per element, read and write, occupancy of num_op blocks."""
+        """Softmax of num_op (m x n) score matrices: 5 FLOPs per element, read and write, num_op blocks."""
         u = occupancy(num_op, self.cores)
         elements = m * n * num_op
-        return max(SOFTMAX_FLOPS_PER_ELEMENT * elements / (self.flops_per_s * u), 2 * elements * self.d / (self.bytes_per_s * u))
+        compute = SOFTMAX_FLOPS_PER_ELEMENT * elements / (self.flops_per_s * u)
+        return max(compute, 2 * elements * self.d / (self.bytes_per_s * u))
 
     def norm_s(self, rows: float, width: float) -> float:
         """One layer norm: max(5 FLOPs per element on one thread block, fitted time of 3 x elements x d bytes)."""
@@ -213,7 +217,8 @@ class _Kernels:
         """The FFN activation: max(FLOPs on one thread block, fitted time of ``tensors`` x elements x d bytes)."""
         elements = rows * width
         compute = flops_per_element * elements / (self.flops_per_s * occupancy(1, self.cores))
-        memory = (ACTIVATION_US_PER_BYTE * self.elementwise_scale * tensors * elements * self.d + ACTIVATION_FIXED_US) * 1e-6
+        nbytes = tensors * elements * self.d
+        memory = (ACTIVATION_US_PER_BYTE * self.elementwise_scale * nbytes + ACTIVATION_FIXED_US) * 1e-6
         return max(compute, memory)
 
 
@@ -251,7 +256,9 @@ class AttAccGPUModel:
                 f"num_kv_heads ({model.num_kv_heads})"
             )
         if model.dtype_bytes not in (1, 2):
-            raise ConfigError(f"the attacc GPU model supports 1- and 2-byte data (W8A8, W16A16), not {model.dtype_bytes}")
+            raise ConfigError(
+                f"the attacc GPU model supports 1- and 2-byte data (W8A8, W16A16), not {model.dtype_bytes}"
+            )
         if tp > 1 and gpu.nvlink_bw_bytes_per_s <= 0:
             raise ConfigError(f"tp={tp} needs NVLink: gpu {gpu.name!r} has nvlink_bw_bytes_per_s = 0")
         self.tp = tp
@@ -316,10 +323,14 @@ class AttAccGPUModel:
         return float(result) if result.ndim == 0 else result
 
     # ---- attention -------------------------------------------------------------
+    def _problems(self, requests: float) -> float:
+        """numOp of the attention kernels: one problem per KV head on this GPU and per request."""
+        if requests <= 0:
+            raise ValueError("attention over a positive number of tokens needs at least one request")
+        return self._problems_per_request * requests
+
     def _attention_layer_s(self, query_rows: float, keys: float, num_op: float) -> float:
         """score + softmax + context of num_op problems, each query_rows queries against keys keys, one layer."""
-        if num_op == 0:
-            raise ValueError("attention over a positive number of tokens needs at least one request")
         head_dim = self._model.head_dim
         score = self._kernels.gemm_s(query_rows, keys, head_dim, num_op, False)
         softmax = self._kernels.softmax_s(query_rows, keys, num_op)
@@ -336,7 +347,7 @@ class AttAccGPUModel:
         """
 
         def one(chunk: float, done: float, requests: float) -> float:
-            num_op = self._problems_per_request * requests
+            num_op = self._problems(requests)
             return self.num_layers * self._attention_layer_s(chunk * self._group, done + chunk, num_op)
 
         return _elementwise(one, chunk_tokens, done_tokens, num_requests)
@@ -350,7 +361,7 @@ class AttAccGPUModel:
         """
 
         def one(total: float, requests: float) -> float:
-            num_op = self._problems_per_request * requests
+            num_op = self._problems(requests)
             return self.num_layers * self._attention_layer_s(self._group, total / requests, num_op)
 
         return _elementwise(one, total_context_tokens, num_requests)
