@@ -40,12 +40,18 @@ as such). AttAcc has no grouped-query attention (``gqa_size`` in
 here a GQA group's query heads are stacked as the rows of one problem per KV
 head (numOp = KV heads / tp), which for MHA is exactly AttAcc's shapes. AttAcc
 has no chunked prefill: its summarisation stage is a full, non-causal square
-``lin x lin``; a chunk of c tokens after d cached ones becomes c rows against
-d + c keys (no causal saving). AttAcc's decode batch has one context length;
+``lin x lin``; a chunk of c tokens after d cached ones becomes c (x the GQA
+group) rows against d + c keys (no causal saving). AttAcc picks the FFN by
+model name ("LLAMA" gated, "OPT" ReLU, else GELU); here ``ModelSpec.gated_ffn``
+and ``activation`` decide. AttAcc's decode batch has one context length;
 a batch is mapped to num_requests requests of the mean length.
 
 Quirks kept as AttAcc has them: the norm and activation intercepts (6.87 us,
-8.29 us) are paid per call; FP8 doubles the compute peak (``int(2 / d)``).
+8.29 us) are paid per call; FP8 doubles the compute peak (``int(2 / d)``); an
+FC is not monotone in its rows (one more row can reach a full wave of thread
+blocks: GPT-175B TP8's QKV takes 100 us for 64 rows, 67 us for 65); decode
+attention depends on the number of requests (its blocks are KV heads / tp x
+requests), and a lone prefill chunk occupies only KV heads / tp SMs.
 One quirk dropped: AttAcc's NVLink time of a 0-byte transfer is 1 s; here
 zero tokens cost zero (the kernel is not run).
 """
