@@ -20,6 +20,7 @@ from typing import Callable
 
 import numpy as np
 
+from l3sim.serving.arrivals import ArrivalSource, TimedArrivals
 from l3sim.serving.kvstore import KVStore
 from l3sim.serving.plan import IterationCost, IterationPlan
 from l3sim.serving.recorder import Recorder, arithmetic_sum
@@ -43,36 +44,45 @@ class Engine:
         self.replica = replica
         self._observe = getattr(scheduler, "observe", None)  # a scheduler that learns from what plans cost
 
-    def run(self, table: RequestTable, progress: Progress | None = None) -> Recorder:
-        """Serve every request of ``table`` (all must fit the KV cache alone); return the recording."""
+    def run(
+        self, table: RequestTable, progress: Progress | None = None, arrivals: ArrivalSource | None = None
+    ) -> Recorder:
+        """Serve every request of ``table`` (all must fit the KV cache alone); return the recording.
+
+        ``arrivals`` hands the requests out (default: at the table's ``arrival_s``). An iteration that
+        starts while a request waits for admission or has yet to arrive extends the steady window
+        (``Recorder.steady_end_s``, ``steady_tokens``: what ``steady_throughput_tok_s`` is made of).
+        """
         if np.any(self.kv.never_fits(table.prompt_tokens, table.output_tokens)):
             raise ValueError("requests that never fit the KV cache must be filtered out before the engine")
         state = ReplicaState(table, self.kv)
         rec = Recorder(self.replica, self.system.resources)
-        order = np.argsort(table.arrival_s, kind="stable")
-        arrivals = table.arrival_s[order]
-        next_arrival = 0
+        source = arrivals if arrivals is not None else TimedArrivals(table.arrival_s)
         finished = 0
         n = len(table)
         while finished < n:
-            while next_arrival < n and arrivals[next_arrival] <= state.now_s:
-                state.waiting.append(int(order[next_arrival]))
-                next_arrival += 1
+            state.waiting.extend(source.due(state.now_s))
             if not state.running and not state.waiting:
-                state.now_s = float(arrivals[next_arrival])
+                upcoming = source.next_time()
+                if upcoming is None:
+                    raise RuntimeError("no request in the system and none to arrive before all finished")
+                state.now_s = upcoming
                 continue
+            saturated = bool(state.waiting) or source.pending()
             plan = self.scheduler.plan(state)
             self._apply_admission(state, plan, rec)
             if plan.is_empty:
                 if not plan.preempt_ids:
                     raise RuntimeError(f"scheduler {self.scheduler.name!r} planned nothing with work queued")
                 continue
-            upcoming = float(arrivals[next_arrival]) if next_arrival < n else None
-            done_now = self._advance(state, plan, rec, upcoming)
-            if done_now:
-                finished += done_now
+            done = self._advance(state, plan, rec, source.next_time())
+            if saturated:
+                rec.steady_end_s, rec.steady_tokens = state.now_s, rec.tokens_produced
+            if done.size:
+                finished += done.size
+                source.finished(done, state.now_s)
                 if progress is not None:
-                    progress(done_now)
+                    progress(int(done.size))
         return rec
 
     # ---- admission and pre-emption ------------------------------------------
@@ -102,8 +112,10 @@ class Engine:
             place(np.array(plan.admit_ids, dtype=np.int64), state)
 
     # ---- time advance --------------------------------------------------------
-    def _advance(self, state: ReplicaState, plan: IterationPlan, rec: Recorder, upcoming_s: float | None) -> int:
-        """Run ``plan`` for one or more iterations; return how many requests finished."""
+    def _advance(
+        self, state: ReplicaState, plan: IterationPlan, rec: Recorder, upcoming_s: float | None
+    ) -> np.ndarray:
+        """Run ``plan`` for one or more iterations; return the requests that finished."""
         if plan.steady and self.closed_form:
             k, first, increment = self._steady_stretch(state, plan, upcoming_s)
         else:
@@ -152,8 +164,8 @@ class Engine:
         k: int,
         first: IterationCost,
         increment: IterationCost | None,
-    ) -> int:
-        """Apply k iterations of ``plan`` to the requests and the recording; return how many finished."""
+    ) -> np.ndarray:
+        """Apply k iterations of ``plan`` to the requests and the recording; return the requests that finished."""
         table = state.table
         d0 = first.duration_s
         inc = increment.duration_s if increment is not None else 0.0
@@ -191,7 +203,7 @@ class Engine:
             table.reserved_blocks[finished] = 0
             gone = set(finished.tolist())
             state.running = [rid for rid in state.running if rid not in gone]
-        return int(finished.size)
+        return finished
 
     @staticmethod
     def _produce_tokens(

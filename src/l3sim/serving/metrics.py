@@ -2,6 +2,12 @@
 
 - throughput_tok_s: output tokens of served requests / makespan, where the
   makespan runs from the first served arrival to the last finish.
+- steady_throughput_tok_s: output tokens per second over the steady window, which runs
+  from the first served arrival to the end of the last iteration that began while a
+  request was waiting for admission (a pre-empted one included) or had yet to arrive;
+  after it the replica only drains (the batch shrinks as requests finish). Each replica
+  has its own window; the run's figure is the sum of the replicas' rates (tokens produced
+  in the window / its length). NaN when no replica's window has a length.
 - ttft_s: first token time - arrival; e2e_s: finish - arrival (per request).
 - tbt_s: every gap between two consecutive tokens of a request, token-weighted
   (a gap that includes a wait after pre-emption counts as it is).
@@ -91,6 +97,12 @@ def _bubbles(busy: dict[str, float], iterating_s: float) -> dict[str, float]:
     return out
 
 
+def _steady_throughput(recorders: list[Recorder], start_s: float) -> float:
+    """Sum over replicas of tokens produced in the steady window / the window's length (module docstring)."""
+    rates = [r.steady_tokens / (r.steady_end_s - start_s) for r in recorders if r.steady_end_s > start_s]
+    return sum(rates) if rates else math.nan
+
+
 def summarise(
     labels: dict[str, Any],
     kv: KVStore,
@@ -135,6 +147,7 @@ def summarise(
     result.output_tokens = int(served["output_tokens"].sum())
     result.makespan_s = makespan
     result.throughput_tok_s = result.output_tokens / makespan if makespan > 0 else math.nan
+    result.steady_throughput_tok_s = _steady_throughput(recorders, first_arrival)
     result.iterations = iterations
     result.avg_batch_size = sum(r.batch_request_iterations for r in recorders) / iterations
     result.ttft_s = _summary(served["ttft_s"].to_numpy())

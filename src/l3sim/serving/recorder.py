@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,6 +45,8 @@ class Recorder:
     preemptions: int = 0
     kv_token_seconds: float = 0.0
     kv_peak_blocks: int = 0
+    steady_end_s: float = math.nan  # end of the last iteration that began with a request waiting or to come
+    steady_tokens: int = 0  # output tokens produced up to steady_end_s
     busy_s: dict[str, float] = field(default_factory=dict)
     counts: dict[str, float] = field(default_factory=dict)
     segments: list[tuple] = field(default_factory=list)

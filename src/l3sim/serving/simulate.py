@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator, Protocol, Sequence
 import numpy as np
 
 from l3sim.errors import ConfigError
+from l3sim.serving.arrivals import arrival_source
 from l3sim.serving.engine import Engine
 from l3sim.serving.kvstore import KVStore
 from l3sim.serving.metrics import summarise
@@ -120,7 +121,7 @@ def serve(
                 closed_form=serving.stepping == "closed-form",
                 replica=replica,
             )
-            recorders.append(engine.run(table, report))
+            recorders.append(engine.run(table, report, arrival_source(spec.arrival, table, replica, dp)))
             tables.append(table)
     return summarise(labels, kv, arrays, never_fits, tables, recorders)
 

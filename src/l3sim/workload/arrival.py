@@ -9,7 +9,11 @@ The arrival string (``RunSpec.arrival``, ``--arrival``) is one of
   coefficient of variation CV (CV = 1 is Poisson; CV > 1 is burstier);
 - ``trace`` or ``trace:SCALE``: the trace's own timestamps, rebased so the
   earliest drawn request arrives at 0, multiplied by SCALE (default 1; 0.5
-  replays twice as fast).
+  replays twice as fast);
+- ``closed:N``: a closed loop that keeps N requests in the system: N arrive at
+  0 and each finish releases the next request at that instant. The times
+  depend on the run, so :func:`arrival_times` gives 0 and the serving engine
+  sets them (``l3sim.serving.arrivals``).
 """
 
 from __future__ import annotations
@@ -21,17 +25,19 @@ import numpy as np
 
 from l3sim.errors import ConfigError
 
-ARRIVAL_FORMS = "offline | poisson:RATE | gamma:RATE:CV | trace[:SCALE]"
+ARRIVAL_FORMS = "offline | poisson:RATE | gamma:RATE:CV | trace[:SCALE] | closed:N"
 
 
 @dataclass(frozen=True, slots=True)
 class ArrivalProcess:
-    """A parsed arrival string; ``rate_per_s`` and ``cv`` apply to renewal processes, ``scale`` to traces."""
+    """A parsed arrival string; ``rate_per_s`` and ``cv`` apply to renewal processes, ``scale`` to traces,
+    ``in_flight`` (N) to a closed loop."""
 
     kind: str
     rate_per_s: float = 0.0
     cv: float = 1.0
     scale: float = 1.0
+    in_flight: int = 0
 
     @property
     def needs_trace(self) -> bool:
@@ -60,6 +66,12 @@ def parse_arrival(spec: str) -> ArrivalProcess:
         return ArrivalProcess("gamma", rate_per_s=rate, cv=_positive(args[1], "CV", spec))
     if kind == "trace" and len(args) <= 1:
         return ArrivalProcess("trace", scale=_positive(args[0], "SCALE", spec) if args else 1.0)
+    if kind == "closed" and len(args) == 1:
+        count = args[0].strip()
+        if not (count.isdigit() and int(count) >= 1):
+            raise ConfigError(f"arrival {spec!r}: N (requests kept in the system) must be an integer >= 1, "
+                              f"got {args[0]!r}")
+        return ArrivalProcess("closed", in_flight=int(count))
     raise ConfigError(f"arrival {spec!r}: expected one of {ARRIVAL_FORMS}")
 
 
@@ -67,7 +79,7 @@ def arrival_times(
     process: ArrivalProcess, count: int, rng: np.random.Generator, trace_arrival_s: np.ndarray | None = None
 ) -> np.ndarray:
     """Arrival times (s) of ``count`` requests in order; ``trace_arrival_s`` is needed for ``trace``."""
-    if process.kind == "offline":
+    if process.kind in ("offline", "closed"):  # a closed loop's times are set by the engine as requests finish
         return np.zeros(count)
     if process.kind == "trace":
         if trace_arrival_s is None:
