@@ -16,6 +16,9 @@ def compare(
     platform: str = PLATFORM_OPTION,
     options: RunOptions = RunOptions(),
     as_json: bool = typer.Option(False, "--json", help="print the rows as a JSON list"),
+    explain: bool = typer.Option(
+        False, "--explain", help="also show every system's bound and losses side by side (docs/validation.md)"
+    ),
 ) -> None:
     """Run every system on the same requests; print throughput (normalised to gpu-only, else l3) and more."""
     from l3sim.serving.compare import TABLE_COLUMNS, compare as run_all, comparison_rows, parse_systems, table_row
@@ -32,10 +35,14 @@ def compare(
         if result.oom:
             typer.echo(f"{result.system} does not fit (OOM): {result.oom_reason}", err=True)
     if as_json:
-        print_json(rows)
+        print_json([{**row, **result.account_dict()} for row, result in zip(rows, results)] if explain else rows)
     else:
         title = f"l3sim compare: {specs[0].model.name} / {specs[0].workload.name} / {options.requests} requests"
         print_rows(title, [table_row(row) for row in rows], list(TABLE_COLUMNS))
+        if explain:
+            from l3sim.report.account import account_rows
+
+            print_rows("where the time goes (docs/validation.md)", account_rows(results))
 
 
 def register(app: typer.Typer) -> None:

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from l3sim.cli.output import print_json, print_mapping
+from l3sim.cli.output import print_json, print_mapping, print_rows
 from l3sim.cli.run_options import PLATFORM_OPTION, RunOptions, with_run_options
 
 # Runs with fewer requests than this finish too fast for a progress bar to help.
@@ -50,6 +50,9 @@ def run(
     out: Path = typer.Option(None, "--out", help="write result.json, requests.csv and run.png here"),
     as_json: bool = typer.Option(False, "--json", help="print the metrics as one JSON object"),
     timeline: Path = typer.Option(None, "--timeline", help="write a Chrome trace JSON (Perfetto) of the run here"),
+    explain: bool = typer.Option(
+        False, "--explain", help="print where the time goes: the bound and each loss (docs/validation.md)"
+    ),
 ) -> None:
     """Simulate serving a workload on one system and print throughput and latency metrics."""
     from l3sim.serving import simulate
@@ -57,7 +60,7 @@ def run(
     spec = options.run_spec(platform=platform, system=system, scheduler=scheduler)
     with run_progress(enabled=not as_json) as progress:
         result = simulate(spec, progress=progress)
-    show_result(result, as_json)
+    show_result(result, as_json, explain)
     if out is not None:
         from l3sim.report import write_run_outputs
 
@@ -72,19 +75,24 @@ def run(
             typer.echo(f"wrote {timeline}", err=True)
 
 
-def show_result(result: Any, as_json: bool) -> None:
-    """Print a RunResult: JSON, or a table; warnings and OOM go to stderr either way."""
+def show_result(result: Any, as_json: bool, explain: bool = False) -> None:
+    """Print a RunResult: JSON, or a table; warnings and OOM go to stderr either way. ``explain`` adds the
+    bound-and-loss account (JSON: ``bound_s``, ``losses_s`` and the time-averaged batches; else a table)."""
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
     if result.oom:
         typer.echo(f"does not fit (OOM): {result.oom_reason}", err=True)
     if as_json:
-        print_json(result.to_dict())
+        print_json({**result.to_dict(), **result.account_dict()} if explain else result.to_dict())
     else:
         data = result.to_dict()
         data.pop("never_fit_ids")
         data.pop("warnings")
         print_mapping(f"l3sim run: {result.system} / {result.model} / {result.workload}", data)
+        if explain and not result.oom:
+            from l3sim.report.account import account_rows
+
+            print_rows("where the time goes (docs/validation.md)", account_rows([result]))
 
 
 def register(app: typer.Typer) -> None:

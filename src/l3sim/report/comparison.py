@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
+from l3sim.report.account import account_rows, plot_waterfall
 from l3sim.report.run_outputs import prepare_out_dir
 from l3sim.report.timeline import write_timeline
 from l3sim.serving.compare import TABLE_COLUMNS, table_row
@@ -27,6 +28,15 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     flat = [table_row(row) for row in rows]
     head = "| " + " | ".join(TABLE_COLUMNS) + " |\n|" + "---|" * len(TABLE_COLUMNS) + "\n"
     return head + "".join("| " + " | ".join(_cell(r[c]) for c in TABLE_COLUMNS) + " |\n" for r in flat)
+
+
+def _account_markdown(results: Sequence[RunResult]) -> str:
+    """The runs' accounts (``report.account.account_rows``) as a Markdown table; docs/validation.md explains
+    the categories."""
+    rows = account_rows(results)
+    columns = list(rows[0])
+    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
+    return head + "".join("| " + " | ".join(str(row[c]) for c in columns) + " |\n" for row in rows)
 
 
 def plot_normalised(rows: Sequence[dict[str, Any]], path: Path) -> Path:
@@ -95,7 +105,8 @@ def plot_timeline_excerpt(result: RunResult, path: Path, iterations: int = 3) ->
 def write_comparison_report(
     results: Sequence[RunResult], rows: Sequence[dict[str, Any]], out_dir: Path, command: str
 ) -> list[Path]:
-    """Write report.md, throughput.png and (for the l3 run) timeline.png + timeline.json into ``out_dir``."""
+    """Write report.md, throughput.png, account.png (the runs' bound-and-loss waterfalls) and (for the l3
+    run) timeline.png + timeline.json into ``out_dir``."""
     out_dir = prepare_out_dir(out_dir)
     first = results[0]
     paths = [out_dir / "report.md", plot_normalised(rows, out_dir / "throughput.png")]
@@ -103,6 +114,10 @@ def write_comparison_report(
     text += f"Reproduce with `{command}`.\n\n" + markdown_table(rows)
     text += "\nColumns: docs/systems.md (normalised to " + str(rows[0].get("normalized_to")) + ").\n"
     text += "\n![normalised throughput](throughput.png)\n"
+    if any(r.losses_s for r in results):
+        paths.append(plot_waterfall(results, out_dir / "account.png"))
+        text += "\n## Where the time goes\n\n" + _account_markdown(results)
+        text += "\n![bound, losses and makespan per system](account.png)\n"
     l3 = next((r for r in results if r.system == "l3" and not r.oom), None)
     if l3 is not None:
         paths.append(plot_timeline_excerpt(l3, out_dir / "timeline.png"))

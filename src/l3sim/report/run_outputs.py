@@ -1,4 +1,4 @@
-"""``--out DIR`` of ``l3sim run``: result.json, requests.csv and run.png."""
+"""``--out DIR`` of ``l3sim run``: result.json, requests.csv, run.png and account.png."""
 
 from __future__ import annotations
 
@@ -54,11 +54,16 @@ def plot_run(result: RunResult, path: Path) -> Path:
 
 
 def write_run_outputs(result: RunResult, out_dir: Path) -> list[Path]:
-    """Write result.json, requests.csv and run.png into ``out_dir``; return the paths."""
+    """Write result.json, requests.csv, run.png and (where the system reports it) account.png, the run's
+    bound-and-loss waterfall, into ``out_dir``; return the paths."""
     out_dir = prepare_out_dir(out_dir)
     paths = [out_dir / "result.json", out_dir / "requests.csv"]
     paths[0].write_text(result.to_json() + "\n")
     result.requests_table[[*CSV_COLUMNS, "replica", "status"]].to_csv(paths[1], index=False)
     if not result.oom:
         paths.append(plot_run(result, out_dir / "run.png"))
+    if result.losses_s:
+        from l3sim.report.account import plot_waterfall
+
+        paths.append(plot_waterfall([result], out_dir / "account.png"))
     return paths

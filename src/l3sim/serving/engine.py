@@ -93,6 +93,7 @@ class Engine:
             # so far are prefilled again when the request is re-admitted.
             state.running.remove(rid)
             state.waiting.appendleft(rid)
+            table.computed_tokens[rid] = max(table.computed_tokens[rid], table.kv_tokens[rid])
             table.kv_tokens[rid] = 0
             table.reserved_blocks[rid] = 0
             table.prefill_done[rid] = 0
@@ -195,6 +196,8 @@ class Engine:
         rec.segments.append(
             (self.replica, start, end, k, plan.batch_size, decoded, prefill_tokens, d0, inc, kv_end, blocks)
         )
+        if first.account:  # the system's terms for the run's bound-and-loss account (serving/account.py)
+            rec.account.append((len(state.waiting), *first.account))
         state.now_s = end
         finished = produced[table.generated[produced] >= table.output_tokens[produced]]
         if finished.size:

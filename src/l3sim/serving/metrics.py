@@ -23,6 +23,8 @@
 - pcie_share: pcie busy time / (makespan x replicas), the paper's "PCIe overhead as a share of time".
 - aggregates: run totals (output_tokens, prefill_tokens, decode_tokens, fc_flops, decode_kv_bytes_read,
   pcie_bytes, and busy_s_<resource> seconds).
+- bound_s, losses_s, batch_time_mean, capacity_batch_time_mean: the run's bound-and-loss account
+  (``account.py``), for systems that report its terms.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from l3sim.serving.account import AccountBasis, explain_run
 from l3sim.serving.kvstore import KVStore
 from l3sim.serving.recorder import SEGMENT_COLUMNS, Recorder
 from l3sim.serving.result import REQUEST_COLUMNS, RunResult
@@ -110,6 +113,7 @@ def summarise(
     never_fits: np.ndarray,
     tables: list[RequestTable],
     recorders: list[Recorder],
+    basis: AccountBasis | None = None,
 ) -> RunResult:
     """All metrics of a run (see the module docstring for their definitions)."""
     never_fit_ids = arrays["ids"][never_fits].tolist()
@@ -169,4 +173,8 @@ def summarise(
     result.aggregates.update({f"busy_s_{name}": value for name, value in busy.items()})
     result.timeline = [row for rec in recorders for row in rec.timeline]
     result.segments = pd.DataFrame(np.concatenate([r.to_rows() for r in recorders]), columns=list(SEGMENT_COLUMNS))
+    account = explain_run(recorders, basis, makespan, kv.capacity_tokens)
+    if account is not None:
+        result.bound_s, result.losses_s = account.bound_s, account.losses_s
+        result.batch_time_mean, result.capacity_batch_time_mean = account.batch_mean, account.capacity_batch_mean
     return result

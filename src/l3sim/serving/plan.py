@@ -78,7 +78,9 @@ class IterationCost:
     totals of the run's aggregates (``counts``: fc_flops, decode_kv_bytes_read, pcie_bytes, ...),
     for the timeline, the intervals that make up the iteration (``phases``) and, from systems that run
     sub-batches, each sub-batch's stage times (``gpu_stage_s``, ``attention_stage_s``: the attention
-    device's stage includes its communication), which a scheduler that predicts them learns from."""
+    device's stage includes its communication), which a scheduler that predicts them learns from, and
+    the terms of the run's bound-and-loss account (``account``, ``serving/account.py``; empty: the system
+    reports none)."""
 
     duration_s: float
     busy_s: dict[str, float]
@@ -86,6 +88,7 @@ class IterationCost:
     phases: tuple[Phase, ...] = ()
     gpu_stage_s: tuple[float, ...] = ()
     attention_stage_s: tuple[float, ...] = ()
+    account: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ class Recorder:
     busy_s: dict[str, float] = field(default_factory=dict)
     counts: dict[str, float] = field(default_factory=dict)
     segments: list[tuple] = field(default_factory=list)
+    account: list[tuple] = field(default_factory=list)  # per segment: waiting requests, then the cost's terms
     timeline: list[tuple] = field(default_factory=list)
 
     def __post_init__(self) -> None:

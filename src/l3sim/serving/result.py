@@ -71,6 +71,11 @@ class RunResult:
     requests_table: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(REQUEST_COLUMNS)))
     segments: pd.DataFrame = field(default_factory=pd.DataFrame)
     timeline: list[tuple] = field(default_factory=list)  # (replica, start_s, end_s, iterations, phases)
+    # the bound-and-loss account (serving/account.py): NaN / empty where the system reports no terms
+    bound_s: float = math.nan
+    losses_s: dict[str, float] = field(default_factory=dict)
+    batch_time_mean: float = math.nan  # requests per iteration, time-weighted over the iterating time
+    capacity_batch_time_mean: float = math.nan  # the batch KV capacity allows, time-weighted likewise
 
     def to_dict(self) -> dict[str, Any]:
         """The flat, JSON-ready metrics (tables left out)."""
@@ -107,6 +112,15 @@ class RunResult:
             "oom": self.oom,
             "oom_reason": self.oom_reason,
             "warnings": list(self.warnings),
+        }
+
+    def account_dict(self) -> dict[str, Any]:
+        """The bound-and-loss account (``l3sim run --json --explain`` adds it to ``to_dict()``)."""
+        return {
+            "bound_s": self.bound_s,
+            "losses_s": dict(self.losses_s),
+            "batch_time_mean": self.batch_time_mean,
+            "capacity_batch_time_mean": self.capacity_batch_time_mean,
         }
 
     def to_json(self) -> str:

@@ -123,7 +123,8 @@ def serve(
             )
             recorders.append(engine.run(table, report, arrival_source(spec.arrival, table, replica, dp)))
             tables.append(table)
-    return summarise(labels, kv, arrays, never_fits, tables, recorders)
+    basis = getattr(system, "account_basis", None)  # systems that report the terms of the run's account
+    return summarise(labels, kv, arrays, never_fits, tables, recorders, basis() if basis is not None else None)
 
 
 @contextmanager

@@ -17,7 +17,9 @@ class RequestTable:
     ``kv_tokens`` counts tokens whose K/V are stored. A prefill chunk of c
     tokens adds c; a decode step adds one (the token fed in) and produces the
     next token. ``prefill_target`` is the prompt length, or prompt plus tokens
-    generated so far after a pre-emption by recompute.
+    generated so far after a pre-emption by recompute. ``computed_tokens`` is
+    the most K/V a request ever had stored before a pre-emption dropped them:
+    prefill chunk tokens below it are recomputed (the run's account of losses).
     """
 
     ids: np.ndarray  # global request ids, for reports
@@ -34,6 +36,7 @@ class RequestTable:
     last_token_s: np.ndarray = field(init=False)
     finish_s: np.ndarray = field(init=False)
     slot: np.ndarray = field(init=False)  # attention-device slot (rank) a system placed it on; -1: none
+    computed_tokens: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         n = self.arrival_s.size
@@ -47,6 +50,7 @@ class RequestTable:
         self.last_token_s = np.full(n, np.nan)
         self.finish_s = np.full(n, np.nan)
         self.slot = np.full(n, -1, dtype=np.int64)
+        self.computed_tokens = np.zeros(n, dtype=np.int64)
 
     def __len__(self) -> int:
         return int(self.arrival_s.size)

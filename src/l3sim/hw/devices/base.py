@@ -15,7 +15,11 @@ class AttentionDevice:
     ``ranksets`` > 1 marks a DIMM device whose ranksets can overlap transfers
     with compute (L3's rankset-granular overlap); ``ddr_bw_bytes_per_s`` is the
     host-side bandwidth transfers occupy (0: transfers do not touch the device's
-    memory buses, e.g. HBM-PIM inside the GPU package).
+    memory buses, e.g. HBM-PIM inside the GPU package). ``nominal_bw_bytes_per_s`` is the bandwidth the
+    device's hardware could read KV at with no DRAM-level overheads and no utilisation cap (bank-PIM: every
+    bank PU streaming one column per tCCD_L; rank-PIM: every rank's bus; a bandwidth device: its peak
+    before ``bw_util``), the bound of the run's account; ``peak_bw_bytes_per_s`` is the rate the cost
+    model achieves.
     """
 
     name: str
@@ -27,3 +31,4 @@ class AttentionDevice:
     ddr_bw_bytes_per_s: float = 0.0
     over_pcie: bool = True
     peak_bw_bytes_per_s: float = 0.0
+    nominal_bw_bytes_per_s: float = 0.0

@@ -15,9 +15,10 @@ from l3sim.spec.run import RunSpec
 
 
 def _bandwidth_device(
-    name: str, spec: RunSpec, capacity_bytes: float, bw_bytes_per_s: float, **extra
+    name: str, spec: RunSpec, capacity_bytes: float, bw_bytes_per_s: float, nominal_bw: float, **extra
 ) -> AttentionDevice:
-    """A pooled device that streams every request's KV cache once per step at ``bw_bytes_per_s``."""
+    """A pooled device that streams every request's KV cache once per step at ``bw_bytes_per_s`` (of a
+    nominal ``nominal_bw``)."""
     return AttentionDevice(
         name=name,
         kv_capacity_bytes=capacity_bytes,
@@ -25,6 +26,7 @@ def _bandwidth_device(
         fixed_s=0.0,
         per_token_s=spec.model.kv_bytes_per_token / bw_bytes_per_s,
         peak_bw_bytes_per_s=bw_bytes_per_s,
+        nominal_bw_bytes_per_s=nominal_bw,
         **extra,
     )
 
@@ -36,19 +38,17 @@ def gpu_hbm_pim(spec: RunSpec, kv_capacity_bytes: float) -> AttentionDevice:
     transfers stay inside the GPU package (no PCIe, no DDR).
     """
     device = spec.devices.hbm_pim
-    bw = spec.deployment.tp * spec.platform.gpu.hbm_bw_bytes_per_s * device.bw_multiplier * device.bw_util
-    return _bandwidth_device("hbm-pim", spec, kv_capacity_bytes, bw, over_pcie=False)
+    nominal = spec.deployment.tp * spec.platform.gpu.hbm_bw_bytes_per_s * device.bw_multiplier
+    return _bandwidth_device("hbm-pim", spec, kv_capacity_bytes, nominal * device.bw_util, nominal, over_pcie=False)
 
 
 def hbm_pim_ext(spec: RunSpec) -> AttentionDevice:
     """Separate HBM-PIM modules holding only KV (1/dp of them per replica), reached over the host link."""
     device = spec.devices.hbm_pim_ext
     share = device.modules / spec.deployment.dp
+    nominal = share * device.module_bw_bytes_per_s
     return _bandwidth_device(
-        "hbm-pim-ext",
-        spec,
-        share * device.module_capacity_bytes,
-        share * device.module_bw_bytes_per_s * device.bw_util,
+        "hbm-pim-ext", spec, share * device.module_capacity_bytes, nominal * device.bw_util, nominal
     )
 
 
@@ -65,8 +65,10 @@ def host_cpu(spec: RunSpec) -> AttentionDevice:
     memory = spec.memory
     channel_bw = memory.dram.channel_peak_bw_bytes_per_s
     capacity = memory.capacity_bytes * channels / memory.channels
-    bw = channels * channel_bw * spec.devices.cpu.bw_util
-    return _bandwidth_device("cpu", spec, capacity, bw, ddr_bw_bytes_per_s=channels * channel_bw)
+    nominal = channels * channel_bw
+    return _bandwidth_device(
+        "cpu", spec, capacity, nominal * spec.devices.cpu.bw_util, nominal, ddr_bw_bytes_per_s=nominal
+    )
 
 
 def _kv_heads_filling_a_rank(spec: RunSpec) -> int:
@@ -115,6 +117,7 @@ def dimm_pim(spec: RunSpec, variant: str) -> AttentionDevice:
     over the ranks of its group in every rankset).
     """
     from l3sim.hw.pim import PIMSystem, attention_cost_coefficients
+    from l3sim.spec.pim import variant_features
 
     model = spec.model
     channels = _replica_channels(spec)
@@ -129,6 +132,11 @@ def dimm_pim(spec: RunSpec, variant: str) -> AttentionDevice:
         per_token /= group  # each rank streams 1/group of the context, all ranks at once
     ranks = channels * memory.ranks_per_channel
     channel_bw = memory.dram.channel_peak_bw_bytes_per_s
+    geometry = pim.geometry
+    if variant_features(variant).level == "bank":
+        rank_bw = geometry.chips_per_rank * geometry.banks_per_chip * geometry.bank_pu_bw_bytes_per_s
+    else:
+        rank_bw = geometry.channel_bw_bytes_per_s
     return AttentionDevice(
         name=variant,
         kv_capacity_bytes=float(ranks * pim.geometry.rank_capacity_bytes),
@@ -138,4 +146,5 @@ def dimm_pim(spec: RunSpec, variant: str) -> AttentionDevice:
         ranksets=memory.num_ranksets,
         ddr_bw_bytes_per_s=channels * channel_bw,
         peak_bw_bytes_per_s=model.kv_bytes_per_token_per_layer / per_token * ranks // group,
+        nominal_bw_bytes_per_s=geometry.ranks * channels / memory.channels * rank_bw,  # bus ranks (DDR5: sub-channels)
     )

@@ -4,11 +4,19 @@
 that need logits); ``decode_kv_bytes_read``: KV bytes decode attention reads (every decoding request's
 whole context, once per step); ``prefill_tokens`` / ``decode_tokens``: tokens through the model;
 ``pcie_bytes``: bytes over the GPU <-> host links.
+
+Also what every system needs for the run's bound-and-loss account (``serving/account.py``): the GPU at
+nominal peak and the prefill chunks less their recomputed tokens.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
+from l3sim.serving.plan import IterationPlan
+from l3sim.serving.state import RequestTable
 from l3sim.spec.model import ModelSpec
+from l3sim.spec.run import RunSpec
 
 
 def plan_counts(
@@ -30,3 +38,29 @@ def plan_counts(
 def decode_increment_counts(model: ModelSpec, num_decodes: int) -> dict[str, float]:
     """How the totals of a steady decode iteration grow per iteration: every context grows by one token."""
     return {"decode_kv_bytes_read": float(num_decodes * model.kv_bytes_per_token)}
+
+
+def nominal_gpu_cost(spec: RunSpec):
+    """The GPU cost model of ``spec`` at nominal peak (the run's account of losses, ``serving/account.py``).
+
+    The roofline with no utilisation caps (peak FLOP/s and HBM bandwidth), all-reduces at the full NVLink
+    bandwidth with no per-call latency: whatever ``gpu.cost_source`` the run uses, this is its bound.
+    """
+    from l3sim.hw.gpu import GPUCostModel
+
+    nominal = spec.gpu.model_copy(
+        update={"cost_source": "roofline", "compute_util": 1.0, "mem_util": 1.0, "nvlink_util": 1.0,
+                "allreduce_latency_s": 0.0}
+    )
+    return GPUCostModel(spec.model_copy(update={"gpu": nominal}))
+
+
+def first_time_chunks(plan: IterationPlan, table: RequestTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The plan's prefill chunks less their recomputed tokens: (chunk tokens, done tokens, recomputed).
+
+    A chunk's tokens below ``table.computed_tokens`` (what a pre-emption dropped) are recomputed; the
+    rest starts after them. Elementwise over ``plan.prefill_ids``.
+    """
+    chunks, done = plan.prefill_chunk_tokens, plan.prefill_done_tokens
+    recomputed = np.clip(table.computed_tokens[plan.prefill_ids] - done, 0, chunks)
+    return chunks - recomputed, done + recomputed, recomputed

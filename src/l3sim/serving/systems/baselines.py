@@ -14,12 +14,16 @@ from __future__ import annotations
 
 from l3sim.hw import devices
 from l3sim.hw.comm import build_comm
+from l3sim.serving.systems.accounting import nominal_gpu_cost
 from l3sim.serving.systems.disaggregated import DisaggregatedSystem
 from l3sim.spec.run import RunSpec
 
 
 def _system(spec: RunSpec, name: str, scheduler: str, device, gpu, rankset_tracks: int = 1) -> DisaggregatedSystem:
-    return DisaggregatedSystem(name, scheduler, gpu, device, build_comm(spec, device), spec.model, rankset_tracks)
+    return DisaggregatedSystem(
+        name, scheduler, gpu, device, build_comm(spec, device), spec.model, rankset_tracks,
+        nominal_gpu=nominal_gpu_cost(spec), nominal_bw_bytes_per_s=device.nominal_bw_bytes_per_s,
+    )
 
 
 def _gpu(spec: RunSpec):

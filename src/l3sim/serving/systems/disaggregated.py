@@ -24,37 +24,48 @@ import numpy as np
 
 from l3sim.hw.comm import CommModel
 from l3sim.hw.devices.base import AttentionDevice
+from l3sim.serving.account import AccountBasis, StageTerms, account_terms
 from l3sim.serving.affine import affine_max
 from l3sim.serving.plan import IterationCost, IterationPlan, Phase, SegmentCost
 from l3sim.serving.state import ReplicaState, RequestTable
-from l3sim.serving.systems.accounting import decode_increment_counts, plan_counts
+from l3sim.serving.systems.accounting import decode_increment_counts, first_time_chunks, plan_counts
 from l3sim.spec.model import ModelSpec
 
 SUB_BATCHES = 2
 
 
 class _Stages:
-    """Both sub-batches' stage times at iteration 0 of a plan, and their growth per steady iteration."""
+    """Both sub-batches' stage times at iteration 0 of a plan, and their growth per steady iteration;
+    ``account``: each sub-batch's terms of the run's account (empty when the system keeps none)."""
 
     def __init__(self, gpu: list[float], att: list[float], att_inc: list[float], att_valid: int, comm: list[float]):
         self.gpu, self.att, self.att_inc, self.att_valid, self.comm = gpu, att, att_inc, att_valid, comm
+        self.account: list[StageTerms] = []
+        self.pipelined = False  # the plan has two sub-batches (interleaved), not one batch back to back
 
 
 class _Prefills(NamedTuple):
-    """Per sub-batch: prefill attention seconds on the GPU, chunk tokens, chunks completing their prefill."""
+    """Per sub-batch: prefill attention seconds on the GPU, chunk tokens, chunks completing their prefill;
+    for the run's account (empty when not kept) the same less recomputed tokens: attention seconds at
+    the run's speed and at nominal peak, and chunk tokens."""
 
     attention_s: list[float]
     tokens: list[int]
     completing: list[int]
+    first_time_attention_s: list[float]
+    first_time_nominal_attention_s: list[float]
+    first_time_tokens: list[int]
 
 
 class _Decodes(NamedTuple):
     """Per sub-batch: decoding requests and its busiest slot as an ``affine_max`` piece (decode seconds at
-    iteration 0, growth per iteration, span); and the decodes' summed attention context."""
+    iteration 0, growth per iteration, span); and the decodes' summed attention context, in all and per
+    sub-batch."""
 
     count: list[int]
     attention: list[tuple[float, float, int]]
     context_tokens: int
+    sub_batch_context_tokens: list[float]
 
 
 def _bin_sums(context_tokens, bins, num_bins: int) -> tuple[np.ndarray, np.ndarray]:
@@ -78,6 +89,8 @@ class DisaggregatedSystem:
         comm: CommModel,
         model: ModelSpec,
         rankset_tracks: int = 1,
+        nominal_gpu=None,
+        nominal_bw_bytes_per_s: float = 0.0,
     ) -> None:
         self.name = name
         self.default_scheduler = default_scheduler
@@ -93,6 +106,10 @@ class DisaggregatedSystem:
             tuple(f"pim rankset {r}" for r in range(rankset_tracks)) if rankset_tracks > 1 else (device.name,)
         )
         self._fc_memo: dict[tuple[int, int], float] = {}
+        # the run's account (serving/account.py): GPU and attention device at nominal peak; None: no account
+        self.nominal_gpu = nominal_gpu if nominal_bw_bytes_per_s > 0 else None
+        self._nominal_per_token_s = model.kv_bytes_per_token / nominal_bw_bytes_per_s if self.nominal_gpu else 0.0
+        self._nominal_fc_memo: dict[tuple[int, int], float] = {}
         self._labels = tuple(  # timeline labels of each sub-batch: GPU stage, transfers, decode attention
             (f"sub-batch {i} FC + prefill", f"sub-batch {i} transfers", f"sub-batch {i} decode attention")
             for i in range(SUB_BATCHES)
@@ -108,6 +125,31 @@ class DisaggregatedSystem:
         if value is None:
             value = self._fc_memo[key] = float(self.gpu.fc_time_s(num_tokens, num_logits))
         return value
+
+    def nominal_fc_s(self, num_tokens: int, num_logits: int) -> float:
+        """``fc_s`` at nominal peak (``nominal_gpu``); 0 for no tokens."""
+        if num_tokens == 0:
+            return 0.0
+        key = (num_tokens, num_logits)
+        value = self._nominal_fc_memo.get(key)
+        if value is None:
+            value = self._nominal_fc_memo[key] = float(self.nominal_gpu.fc_time_s(num_tokens, num_logits))
+        return value
+
+    def account_basis(self) -> AccountBasis | None:
+        """The device figures of the run's account (None: built without a nominal GPU, no account)."""
+        if self.nominal_gpu is None:
+            return None
+        nominal = self.nominal_gpu
+        return AccountBasis(
+            slots=self.device.slots,
+            fixed_s=self.device.fixed_s,
+            per_token_s=self.device.per_token_s,
+            nominal_per_token_s=self._nominal_per_token_s,
+            attention_on_gpu=False,
+            fc_s=lambda n: self.fc_s(n, n),
+            nominal_fc_s=lambda tokens: np.asarray(nominal.fc_time_s(tokens, tokens), dtype=float),
+        )
 
     def gpu_stage_s(self, chunk_tokens, done_tokens, num_decodes: int, num_logits: int | None = None) -> float:
         """T_GPU of a hypothetical sub-batch: prefill attention of the chunks + dense layers over its tokens.
@@ -171,7 +213,8 @@ class DisaggregatedSystem:
         prefill attention of all chunks is timed in one call (it is elementwise).
         """
         if not plan.prefill_ids.size:
-            return _Prefills([0.0] * SUB_BATCHES, [0] * SUB_BATCHES, [0] * SUB_BATCHES)
+            zeros = [0.0] * SUB_BATCHES
+            return _Prefills(zeros, [0] * SUB_BATCHES, [0] * SUB_BATCHES, zeros, zeros, [0] * SUB_BATCHES)
         chunks, done = plan.prefill_chunk_tokens, plan.prefill_done_tokens
         if plan.prefill_sub_batches:
             positions = [np.asarray(idx, dtype=np.int64) for idx in plan.prefill_sub_batches]
@@ -179,11 +222,19 @@ class DisaggregatedSystem:
             positions = [np.arange(chunks.size), np.zeros(0, dtype=np.int64)]
         completing = done + chunks >= table.prefill_target[plan.prefill_ids]
         attention = np.asarray(self.gpu.prefill_attention_time_s(chunks, done))
-        out = _Prefills([], [], [])
+        out = _Prefills([], [], [], [], [], [])
         for pos in positions:
             out.attention_s.append(float(np.sum(attention[pos])) if pos.size else 0.0)
             out.tokens.append(int(chunks[pos].sum()))
             out.completing.append(int(np.count_nonzero(completing[pos])))
+        if self.nominal_gpu is not None:
+            first, after, _ = first_time_chunks(plan, table)
+            actual = np.asarray(self.gpu.prefill_attention_time_s(first, after))
+            nominal = np.asarray(self.nominal_gpu.prefill_attention_time_s(first, after))
+            for pos in positions:
+                out.first_time_attention_s.append(float(np.sum(actual[pos])) if pos.size else 0.0)
+                out.first_time_nominal_attention_s.append(float(np.sum(nominal[pos])) if pos.size else 0.0)
+                out.first_time_tokens.append(int(first[pos].sum()))
         return out
 
     def _decode_sub_batches(self, plan: IterationPlan, table: RequestTable, limit: int) -> _Decodes:
@@ -207,7 +258,8 @@ class DisaggregatedSystem:
         first = (self.device.fixed_s * count + per_token * total).reshape(SUB_BATCHES, slots)
         slope = (per_token * count).reshape(SUB_BATCHES, slots)
         pieces = [affine_max(first[i], slope[i], limit) if sizes[i] else (0.0, 0.0, limit) for i in range(SUB_BATCHES)]
-        return _Decodes(sizes, pieces, int(context.sum()))
+        per_sub_batch = total.reshape(SUB_BATCHES, slots).sum(axis=1).tolist()
+        return _Decodes(sizes, pieces, int(context.sum()), per_sub_batch)
 
     def _stages(self, plan: IterationPlan, table: RequestTable, limit: int) -> tuple[_Stages, dict[str, float]]:
         decodes = self._decode_sub_batches(plan, table, limit)
@@ -223,6 +275,10 @@ class DisaggregatedSystem:
             att.append(value)
             att_inc.append(increment)
             valid = min(valid, span)
+        stages = _Stages(gpu, att, att_inc, valid, comm)
+        stages.pipelined = bool(plan.sub_batches)
+        if self.nominal_gpu is not None:
+            stages.account = [self._stage_terms(i, stages, decodes, prefills) for i in range(SUB_BATCHES)]
         num_decodes = plan.decode_ids.size
         prefill_tokens = sum(prefills.tokens)
         counts = plan_counts(
@@ -233,7 +289,26 @@ class DisaggregatedSystem:
             float(decodes.context_tokens),
             self.comm.pcie_bytes(num_decodes, prefill_tokens),
         )
-        return _Stages(gpu, att, att_inc, valid, comm), counts
+        return stages, counts
+
+    def _stage_terms(self, i: int, stages: _Stages, decodes: _Decodes, prefills: _Prefills) -> StageTerms:
+        """Sub-batch i's terms of the run's account (``serving/account.py``)."""
+        n = decodes.count[i]
+        gpu, no_recompute, prefill_nominal = stages.gpu[i], stages.gpu[i], 0.0
+        comm_no_recompute = stages.comm[i]
+        if prefills.tokens[i]:
+            tokens, logits = prefills.first_time_tokens[i] + n, prefills.completing[i] + n
+            no_recompute = prefills.first_time_attention_s[i] + self.fc_s(tokens, logits)
+            prefill_nominal = (
+                prefills.first_time_nominal_attention_s[i] + self.nominal_fc_s(tokens, logits) - self.nominal_fc_s(n, n)
+            )
+        if prefills.tokens[1 - i]:
+            comm_no_recompute = self.comm.attention_side_s(n, prefills.first_time_tokens[1 - i])
+        value, increment, _ = decodes.attention[i]
+        return StageTerms(
+            gpu, no_recompute, prefill_nominal, float(n), decodes.sub_batch_context_tokens[i], value, increment,
+            stages.comm[i], comm_no_recompute,
+        )
 
     def _cost(self, stages: _Stages, counts: dict[str, float], num_decodes: int, limit: int) -> SegmentCost:
         g, a, da, c = stages.gpu, stages.att, stages.att_inc, stages.comm
@@ -247,8 +322,9 @@ class DisaggregatedSystem:
             duration += value
             slope += inc
         busy = {"gpu": g[0] + g[1], "attention": a[0] + a[1], "pcie": c[0] + c[1]}
+        account = account_terms(stages.pipelined, *stages.account) if stages.account else ()
         first = IterationCost(duration, busy, counts, tuple(phases), gpu_stage_s=(g[0], g[1]),
-                              attention_stage_s=(a[0] + c[0], a[1] + c[1]))
+                              attention_stage_s=(a[0] + c[0], a[1] + c[1]), account=account)
         increment = IterationCost(
             slope, {"attention": da[0] + da[1]}, decode_increment_counts(self.model, num_decodes)
         )

@@ -11,9 +11,10 @@ from typing import Protocol
 
 import numpy as np
 
+from l3sim.serving.account import AccountBasis, StageTerms, account_terms
 from l3sim.serving.plan import IterationCost, IterationPlan, Phase, SegmentCost
 from l3sim.serving.state import RequestTable
-from l3sim.serving.systems.accounting import decode_increment_counts, plan_counts
+from l3sim.serving.systems.accounting import decode_increment_counts, first_time_chunks, nominal_gpu_cost, plan_counts
 from l3sim.spec.model import ModelSpec
 from l3sim.spec.run import RunSpec
 
@@ -45,14 +46,18 @@ class GPUOnlySystem:
     resources = ("gpu",)
     default_scheduler = "continuous"
 
-    def __init__(self, cost: GPUCost, kv_bytes_per_token: int, model: ModelSpec | None = None) -> None:
+    def __init__(
+        self, cost: GPUCost, kv_bytes_per_token: int, model: ModelSpec | None = None, nominal: GPUCost | None = None
+    ) -> None:
         self.cost = cost
+        self.nominal = nominal  # the GPUs at nominal peak, for the run's account (serving/account.py); None: none
         self.model = model  # for the run's aggregates (FLOPs, KV bytes read); None: not counted
         self.kv_bytes_per_token = kv_bytes_per_token
         self.kv_capacity_bytes = float(cost.kv_capacity_bytes)
         self.fits = bool(cost.fits)
         self.does_not_fit_reason = cost.does_not_fit_reason or ""
         self._fc_memo: dict[tuple[int, int], float] = {}
+        self._nominal_fc_memo: dict[tuple[int, int], float] = {}
 
     def _fc(self, num_tokens: int, num_logits: int) -> float:
         key = (num_tokens, num_logits)
@@ -61,19 +66,67 @@ class GPUOnlySystem:
             value = self._fc_memo[key] = float(self.cost.fc_time_s(num_tokens, num_logits))
         return value
 
+    def _nominal_fc(self, num_tokens: int, num_logits: int) -> float:
+        if num_tokens == 0:
+            return 0.0
+        key = (num_tokens, num_logits)
+        value = self._nominal_fc_memo.get(key)
+        if value is None:
+            value = self._nominal_fc_memo[key] = float(self.nominal.fc_time_s(num_tokens, num_logits))
+        return value
+
+    def account_basis(self) -> AccountBasis | None:
+        """The figures of the run's account: the GPU is the attention device (one slot, no fixed cost)."""
+        if self.nominal is None:
+            return None
+        nominal = self.nominal
+        return AccountBasis(
+            slots=1,
+            fixed_s=0.0,
+            per_token_s=0.0,  # unused: on the GPU the decode attention is one unit (attention_on_gpu)
+            nominal_per_token_s=float(nominal.decode_attention_time_s(1.0)),
+            attention_on_gpu=True,
+            fc_s=lambda n: self._fc(n, n) if n else 0.0,
+            nominal_fc_s=lambda tokens: np.asarray(nominal.fc_time_s(tokens, tokens), dtype=float),
+        )
+
+    def _account(
+        self, plan: IterationPlan, table: RequestTable, gpu_s: float, completing: int, attention: tuple[float, float]
+    ) -> tuple[float, ...]:
+        """The plan's terms of the run's account: the GPU stage, the decode attention as the attention stage."""
+        if self.nominal is None:
+            return ()
+        n = plan.decode_ids.size
+        no_recompute, prefill_nominal = gpu_s, 0.0
+        if plan.prefill_ids.size:
+            first, after, _ = first_time_chunks(plan, table)
+            tokens, logits = int(first.sum()) + n, completing + n
+            no_recompute = float(np.sum(self.cost.prefill_attention_time_s(first, after))) + self._fc(tokens, logits)
+            prefill_nominal = (
+                float(np.sum(self.nominal.prefill_attention_time_s(first, after)))
+                + self._nominal_fc(tokens, logits) - self._nominal_fc(n, n)
+            )
+        context = float(table.kv_tokens[plan.decode_ids].sum() + n)
+        stage = StageTerms(gpu_s, no_recompute, prefill_nominal, float(n), context, *attention, 0.0, 0.0)
+        return account_terms(False, stage, StageTerms(*[0.0] * len(StageTerms._fields)))
+
     def iteration_cost(self, plan: IterationPlan, table: RequestTable) -> IterationCost:
         chunks, done = plan.prefill_chunk_tokens, plan.prefill_done_tokens
         completing = int(np.count_nonzero(done + chunks >= table.prefill_target[plan.prefill_ids]))
         duration = self._fc(plan.num_tokens, plan.decode_ids.size + completing)
         if chunks.size:
             duration += float(np.sum(self.cost.prefill_attention_time_s(chunks, done)))
+        gpu_stage = duration
         context = 0
         if plan.decode_ids.size:
             # Each decode attends over its stored tokens plus the one it appends.
             context = int(table.kv_tokens[plan.decode_ids].sum()) + plan.decode_ids.size
             duration += float(self.cost.decode_attention_time_s(context))
         counts = self._counts(int(chunks.sum()), plan.decode_ids.size, plan.decode_ids.size + completing, context)
-        return IterationCost(duration, {"gpu": duration}, counts, (Phase("gpu", 0.0, duration, "iteration"),))
+        account = self._account(plan, table, gpu_stage, completing, (duration - gpu_stage, 0.0))
+        return IterationCost(
+            duration, {"gpu": duration}, counts, (Phase("gpu", 0.0, duration, "iteration"),), account=account
+        )
 
     def _counts(self, prefill_tokens: int, decodes: int, logits: int, context: int) -> dict[str, float]:
         return {} if self.model is None else plan_counts(self.model, prefill_tokens, decodes, logits, context, 0.0)
@@ -94,8 +147,11 @@ class GPUOnlySystem:
                 increment, valid = 0.0, 1
         counts = self._counts(0, batch, batch, context0)
         grow = {} if self.model is None else decode_increment_counts(self.model, batch)
+        account = self._account(plan, table, self._fc(batch, batch), 0, (attention0, increment))
         return SegmentCost(
-            IterationCost(first, {"gpu": first}, counts, (Phase("gpu", 0.0, first, "decode iteration"),)),
+            IterationCost(
+                first, {"gpu": first}, counts, (Phase("gpu", 0.0, first, "decode iteration"),), account=account
+            ),
             IterationCost(increment, {"gpu": increment}, grow),
             valid,
         )
@@ -105,4 +161,4 @@ def build(spec: RunSpec) -> GPUOnlySystem:
     """The GPU-only system of ``spec``: the roofline (or profiled) GPU cost model of one replica."""
     from l3sim.hw.gpu import GPUCostModel
 
-    return GPUOnlySystem(GPUCostModel(spec), spec.model.kv_bytes_per_token, spec.model)
+    return GPUOnlySystem(GPUCostModel(spec), spec.model.kv_bytes_per_token, spec.model, nominal_gpu_cost(spec))
