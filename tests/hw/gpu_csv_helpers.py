@@ -30,3 +30,8 @@ def write_mlp_csv(path: Path, points: dict[tuple[int, int], dict[str, float]], s
 def run_spec(model: str = "gpt-175b", overrides: list[str] | None = None, **fields):
     """A RunSpec on the DGX-A100 preset (workload irrelevant to the GPU model)."""
     return build_run_spec(overrides, platform="dgx-a100", model=model, workload="openr1", **fields)
+
+
+def roofline_spec(model: str = "gpt-175b", overrides: list[str] | None = None, **fields):
+    """``run_spec`` with the roofline cost source (the default is the calibrated model), for roofline tests."""
+    return run_spec(model, ['gpu.cost_source="roofline"', *(overrides or [])], **fields)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gpu_csv_helpers import run_spec
+from gpu_csv_helpers import roofline_spec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from l3sim.hw.gpu import GPUCostModel
 
-GPT = GPUCostModel(run_spec("gpt-175b"))
-QWEN = GPUCostModel(run_spec("qwen-72b"))
+GPT = GPUCostModel(roofline_spec("gpt-175b"))
+QWEN = GPUCostModel(roofline_spec("qwen-72b"))
 
 
 def test_decode_by_hand_gpt175b():
@@ -34,7 +34,7 @@ def _pairs_brute_force(chunk: int, done: int) -> int:
 @settings(max_examples=40, deadline=None)
 @given(st.integers(1, 4096), st.integers(0, 32768))
 def test_prefill_bounded_below_by_flops_and_kv_bytes(chunk, done):
-    spec = run_spec("gpt-175b")
+    spec = roofline_spec("gpt-175b")
     m, gpu = spec.model, spec.platform.gpu
     t = GPT.prefill_attention_time_s(chunk, done)
     flops = 4 * m.q_size * _pairs_brute_force(chunk, done) * m.num_layers / 8
@@ -44,7 +44,7 @@ def test_prefill_bounded_below_by_flops_and_kv_bytes(chunk, done):
 
 
 def test_prefill_long_chunk_is_compute_bound_by_hand():
-    spec = run_spec("gpt-175b")
+    spec = roofline_spec("gpt-175b")
     m = spec.model
     chunk, done = 4096, 8192
     flops = 4 * m.q_size * _pairs_brute_force(chunk, done) * m.num_layers / 8

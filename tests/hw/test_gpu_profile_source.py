@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gpu_csv_helpers import run_spec, write_mlp_csv
+from gpu_csv_helpers import roofline_spec, run_spec, write_mlp_csv
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -68,7 +68,7 @@ def test_linear_between_points(tmp_path_factory, tokens):
 
 def test_outside_range_follows_roofline_ratio_and_is_continuous(tmp_path):
     measured = _model(_profile(tmp_path))
-    roofline = GPUCostModel(run_spec("llama-2-70b"))
+    roofline = GPUCostModel(roofline_spec("llama-2-70b"))
     edge_m, edge_r = measured.fc_breakdown_s(512, 0)["ffn"], roofline.fc_breakdown_s(512, 0)["ffn"]
     for tokens in (513, 2048, 8192):
         ratio = roofline.fc_breakdown_s(tokens, 0)["ffn"] / edge_r

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gpu_csv_helpers import run_spec
+from gpu_csv_helpers import roofline_spec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from l3sim.hw.gpu import BREAKDOWN_KEYS, GPUCostModel
 
 MODELS = ["gpt-175b", "qwen-72b", "opt-66b", "llama-2-70b", "llama-3-8b"]
-MODELS_PARALLEL = {m: GPUCostModel(run_spec(m)) for m in MODELS}
+MODELS_PARALLEL = {m: GPUCostModel(roofline_spec(m)) for m in MODELS}
 
 
 def _layer_flops_per_token(model) -> int:
@@ -21,7 +21,7 @@ def _layer_flops_per_token(model) -> int:
 @settings(max_examples=60, deadline=None)
 @given(st.sampled_from(MODELS), st.integers(1, 65536), st.integers(0, 512))
 def test_fc_time_respects_compute_and_memory_floors(name, tokens, logits):
-    spec = run_spec(name)
+    spec = roofline_spec(name)
     cost = MODELS_PARALLEL[name]
     model, gpu, tp = spec.model, spec.platform.gpu, spec.deployment.tp
     t = cost.fc_time_s(tokens, logits)
@@ -63,7 +63,7 @@ def test_breakdown_sums_to_total_and_broadcasts():
 
 def test_gpt175b_large_batch_is_compute_bound_by_hand():
     # GPT-3: 12 h^2 multiply-adds per token per layer (QKV 3h^2, out h^2, FFN 8h^2) -> 24 h^2 FLOPs.
-    spec = run_spec("gpt-175b")
+    spec = roofline_spec("gpt-175b")
     cost = MODELS_PARALLEL["gpt-175b"]
     n, h = 8192, 12288
     expected = n * 24 * h * h * 96 / 8 / (312e12 * 0.8)
@@ -86,8 +86,8 @@ def test_gpt175b_single_token_is_weight_bound_by_hand():
 
 @pytest.mark.parametrize("tokens", [4096, 16384])
 def test_tp_halves_compute_bound_layers(tokens):
-    one = GPUCostModel(run_spec("llama-2-70b", parallel={"tp": 1, "dp": 1})).fc_breakdown_s(tokens, 0)
-    two = GPUCostModel(run_spec("llama-2-70b", parallel={"tp": 2, "dp": 1})).fc_breakdown_s(tokens, 0)
+    one = GPUCostModel(roofline_spec("llama-2-70b", parallel={"tp": 1, "dp": 1})).fc_breakdown_s(tokens, 0)
+    two = GPUCostModel(roofline_spec("llama-2-70b", parallel={"tp": 2, "dp": 1})).fc_breakdown_s(tokens, 0)
     for key in ("qkv_proj", "out_proj"):
         # Activations in are replicated, so the halving is exact only for FLOPs: compute-bound here.
         assert two[key] == pytest.approx(one[key] / 2, rel=1e-9)
@@ -95,8 +95,8 @@ def test_tp_halves_compute_bound_layers(tokens):
 
 
 def test_utilisation_caps_scale_compute_bound_time():
-    base = GPUCostModel(run_spec("gpt-175b")).fc_breakdown_s(16384, 0)["qkv_proj"]
-    half = GPUCostModel(run_spec("gpt-175b", ["gpu.compute_util=0.4"])).fc_breakdown_s(16384, 0)["qkv_proj"]
+    base = GPUCostModel(roofline_spec("gpt-175b")).fc_breakdown_s(16384, 0)["qkv_proj"]
+    half = GPUCostModel(roofline_spec("gpt-175b", ["gpu.compute_util=0.4"])).fc_breakdown_s(16384, 0)["qkv_proj"]
     assert half == pytest.approx(2 * base, rel=1e-9)
-    slow_mem = GPUCostModel(run_spec("gpt-175b", ["gpu.mem_util=0.425"])).fc_breakdown_s(1, 0)["qkv_proj"]
-    assert slow_mem == pytest.approx(2 * GPUCostModel(run_spec("gpt-175b")).fc_breakdown_s(1, 0)["qkv_proj"], rel=1e-9)
+    slow_mem = GPUCostModel(roofline_spec("gpt-175b", ["gpu.mem_util=0.425"])).fc_breakdown_s(1, 0)["qkv_proj"]
+    assert slow_mem == pytest.approx(2 * GPUCostModel(roofline_spec("gpt-175b")).fc_breakdown_s(1, 0)["qkv_proj"], rel=1e-9)

@@ -34,6 +34,7 @@ _COMMAND_MODULES = (
     "demo_cmd",
     "compare_cmd",
     "roofline_cmd",
+    "gpu_cmd",
 )
 
 

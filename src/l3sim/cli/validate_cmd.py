@@ -1,4 +1,4 @@
-"""``l3sim validate gpu``: the GPU roofline's error against measured A100 timings (Vidur profiles)."""
+"""``l3sim validate``: the GPU cost model against measured timings (Vidur profiles), its fit, and the predictors."""
 
 from __future__ import annotations
 
@@ -6,37 +6,113 @@ from pathlib import Path
 
 import typer
 
-from l3sim.cli.output import print_json, print_mapping, print_rows
+from l3sim.cli.output import print_json, print_rows
 
 DEFAULT_PROFILES = Path(__file__).resolve().parents[4] / "shared" / "profiles" / "vidur-a100"
 
 validate_app = typer.Typer(help="Compare l3sim's cost models with measurements.", no_args_is_help=True)
 
 
+def _platform(platform_name: str, gpu_name: str | None):
+    """The platform preset, with its GPU replaced by ``gpu_name`` (a preset or TOML file) if given."""
+    from l3sim.spec.platform import PlatformSpec
+    from l3sim.spec.presets import load_preset_data
+
+    data, source = load_preset_data("platforms", platform_name)
+    if gpu_name is not None:
+        data = {**data, "gpu": load_preset_data("gpus", gpu_name)[0]}
+        data["gpu"].setdefault("name", Path(gpu_name).stem)
+    return PlatformSpec.parse(data, source=source)
+
+
+def _toml_value(value) -> str:
+    return repr(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else f'"{value}"'
+
+
+def write_gpu_toml(path: Path, gpu, header: list[str]) -> None:
+    """``gpu`` (a GPUSpec) as a GPU preset file with its [calibration] table; ``header`` lines become comments."""
+    fields = gpu.model_dump(exclude={"calibration"})
+    lines = [f"# {line}" for line in header]
+    lines += [f"{key} = {_toml_value(value)}" for key, value in fields.items()]
+    lines += ["", "[calibration]"] + [f"{key} = {_toml_value(v)}" for key, v in gpu.calibration.model_dump().items()]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _fit(profiles: Path, pattern: str, out: Path | None, platform, cost, as_json: bool) -> None:
+    """--fit: calibrate on the matching profiles, write the GPU preset, report every profile's error."""
+    from l3sim.errors import ConfigError
+    from l3sim.hw.gpu.fit import fit_all_reduce, fit_calibration
+    from l3sim.hw.gpu.profile_points import load_profile_points
+    from l3sim.hw.gpu.validation import summary_line, validate_gpu
+    from l3sim.hw.profiles import load_vidur_all_reduce_csv
+
+    if out is None:
+        raise ConfigError("--fit needs --out FILE.toml (where the fitted GPU preset is written)")
+    if not profiles.is_dir():
+        raise ConfigError(f"profiles directory not found: {profiles}")
+    files = sorted(profiles.glob(pattern))
+    if not files:
+        raise ConfigError(f"--fit: no files in {profiles} match {pattern!r}")
+    calibration, rms = fit_calibration([load_profile_points(f) for f in files], platform.gpu)
+    gpu = platform.gpu.model_copy(update={"calibration": calibration, "name": f"{platform.gpu.name}-fit"})
+    header = [f"l3sim validate gpu --fit on {', '.join(f.name for f in files)} (RMS relative kernel error {rms:.3f})"]
+    allreduce = None
+    reduce_files = sorted(profiles.glob("*all_reduce*.csv"))
+    if reduce_files:
+        latency, efficiency = fit_all_reduce(load_vidur_all_reduce_csv(reduce_files[0]), platform.gpu)
+        allreduce = {"allreduce_latency_s": latency, "allreduce_bus_efficiency": efficiency}
+        header.append(f"platform all-reduce fit on {reduce_files[0].name}: allreduce_latency_s = {latency!r}, "
+                      f"allreduce_bus_efficiency = {efficiency!r}")
+    write_gpu_toml(out, gpu, header)
+    fitted = platform.model_copy(update={"gpu": gpu, **(allreduce or {})})
+    fit_names = {f.name for f in files}
+    reports = []
+    for path in sorted(profiles.glob("*_mlp.csv")):
+        result = validate_gpu(profiles, fitted, cost, path.name)
+        reports.append({"file": path.name, "used_in_fit": path.name in fit_names,
+                        **{k: result[k] for k in ("fc_mape", "fc_mape_by_bucket", "fc_mape_by_tp", "fc_mape_worst_cell",
+                                                  "allreduce_mape", "allreduce_mape_by_size")}, "summary": summary_line(result)})
+    if as_json:
+        print_json({"out": str(out), "calibration": calibration.model_dump(), "rms_relative_error": rms,
+                    "allreduce": allreduce, "profiles": reports})
+        return
+    print(f"wrote {out}: " + ", ".join(f"{k} = {v:.4g}" for k, v in calibration.model_dump().items()))
+    if allreduce:
+        print("all-reduce fit: " + ", ".join(f"{k} = {v:.4g}" for k, v in allreduce.items()))
+    for report in reports:
+        print(("fit      " if report["used_in_fit"] else "held out ") + f"{report['file']}: {report['summary']}")
+
+
 @validate_app.command("gpu")
 def gpu(
     profiles: Path = typer.Option(DEFAULT_PROFILES, "--profiles", help="folder of Vidur *_mlp.csv and all-reduce CSVs"),
-    pattern: str = typer.Option("*_mlp.csv", "--files", help="glob of the MLP profiles to compare"),
-    gpu_name: str = typer.Option("a100-80gb", "--gpu", help="GPU preset (or TOML file) the profiles were measured on"),
-    overrides: list[str] = typer.Option([], "--set", help="override a GPUCostSpec field: key=value (e.g. compute_util=0.7)"),
+    pattern: str = typer.Option("*_mlp.csv", "--files", help="glob of the MLP profiles to compare (or, with --fit, to fit on)"),
+    gpu_name: str | None = typer.Option(None, "--gpu", help="GPU preset (or TOML file) the profiles were measured on "
+                                        "(default: the platform's)"),
+    platform_name: str = typer.Option("dgx-a100", "--platform", help="platform preset (its all-reduce parameters)"),
+    overrides: list[str] = typer.Option([], "--set", help="override a GPUCostSpec field: key=value "
+                                        "(e.g. cost_source=roofline, compute_util=0.7)"),
+    fit: bool = typer.Option(False, "--fit", help="fit the calibrated model's efficiencies on the --files profiles"),
+    out: Path | None = typer.Option(None, "--out", help="with --fit: the GPU preset TOML to write"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
-    """Per profile, TP degree and token-count bucket: mean and max relative error of each operator and the layer."""
-    from l3sim.hw.gpu.validation import ERROR_COLUMNS, validate_gpu
-    from l3sim.spec.platform import GPUSpec
-    from l3sim.spec.presets import apply_overrides, load_preset_data
+    """Error of the GPU cost source against measured profiles: a one-line summary, then per TP and token bucket."""
+    from l3sim.hw.gpu.validation import ERROR_COLUMNS, summary_line, validate_gpu
+    from l3sim.spec.presets import apply_overrides
     from l3sim.spec.run import GPUCostSpec
 
-    data, source = load_preset_data("gpus", gpu_name)
-    gpu_spec = GPUSpec.parse(data, source=source)
+    platform = _platform(platform_name, gpu_name)
     cost = GPUCostSpec.parse(apply_overrides(GPUCostSpec().model_dump(), overrides), source="gpu cost (--set)")
-    result = validate_gpu(profiles, gpu_spec, cost, pattern)
+    if fit:
+        _fit(profiles, pattern, out, platform, cost, as_json)
+        return
+    result = validate_gpu(profiles, platform, cost, pattern)
     if as_json:
         print_json(result)
         return
-    settings = {k: v for k, v in result.items() if k not in ("mlp", "all_reduce")}
-    print_mapping("roofline settings", settings)
-    print_rows("roofline / measured - 1, per MLP layer", result["mlp"], ["file", "tp", "tokens", "operator", *ERROR_COLUMNS])
+    print(summary_line(result))
+    print_rows(f"{cost.cost_source} / measured - 1, per MLP layer", result["mlp"],
+               ["file", "tp", "tokens", "operator", *ERROR_COLUMNS])
     if result["all_reduce"]:
         print_rows("ring all-reduce model / measured - 1", result["all_reduce"], ["tp", "size", *ERROR_COLUMNS])
 

@@ -7,11 +7,12 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field
 
 from l3sim.spec.base import Spec
+from l3sim.spec.gpu_calibration import GPUCalibrationSpec
 from l3sim.spec.presets import preset_ref
 
 
 class GPUSpec(Spec):
-    """One GPU: dense FP16 peak, HBM bandwidth and capacity, NVLink bandwidth."""
+    """One GPU: dense FP16 peak, HBM bandwidth and capacity, NVLink bandwidth, SM count and its calibration."""
 
     name: str
     peak_flops: float = Field(gt=0, description="dense FP16 tensor-core peak, FLOP/s")
@@ -19,6 +20,11 @@ class GPUSpec(Spec):
     hbm_capacity_bytes: float = Field(gt=0, description="HBM capacity, bytes")
     nvlink_bw_bytes_per_s: float = Field(
         0.0, ge=0, description="NVLink bandwidth per GPU, both directions together, bytes/s (0: none)"
+    )
+    num_sms: int = Field(108, ge=1, description="streaming multiprocessors (datasheet; A100: 108)")
+    calibration: GPUCalibrationSpec = Field(
+        default_factory=GPUCalibrationSpec,
+        description="achieved efficiencies and kernel overheads of the calibrated operator model",
     )
     source: str = ""
 
@@ -39,4 +45,14 @@ class PlatformSpec(Spec):
     gpu: Annotated[GPUSpec, BeforeValidator(preset_ref("gpus"))]
     num_gpus: int = Field(8, ge=1)
     host_link: Annotated[LinkSpec, BeforeValidator(preset_ref("links"))]
+    allreduce_latency_s: float = Field(
+        45.7e-6, ge=0,
+        description="fixed time of one NCCL all-reduce call within the server, s (fit to the Vidur DGX-A100 "
+        "all-reduce profile; docs/gpu-model.md)",
+    )
+    allreduce_bus_efficiency: float = Field(
+        0.554, gt=0, le=1,
+        description="achieved ring all-reduce bus bandwidth / NVLink bandwidth per direction (fit to the "
+        "Vidur DGX-A100 all-reduce profile; docs/gpu-model.md)",
+    )
     source: str = ""

@@ -25,10 +25,18 @@ class GPUCostSpec(Spec):
     mem_util: float = Field(
         0.85, gt=0, le=1, description="cap on achieved/peak HBM bandwidth (AttAcc simulator, used by the L3 paper)"
     )
-    cost_source: Literal["roofline", "profile"] = Field(
-        "roofline", description="roofline model, or interpolation in a measured Vidur MLP profile"
+    cost_source: Literal["calibrated", "roofline", "profile"] = Field(
+        "calibrated",
+        description="'calibrated': operator model with tiles, waves, kernel overheads and fitted efficiencies "
+        "(the GPU preset's [calibration]); 'roofline': the AttAcc-style capped roofline (compute_util, "
+        "mem_util); 'profile': interpolation in measured Vidur profiles (profile_path, allreduce_profile_path)",
     )
     profile_path: str | None = Field(None, description="Vidur-format *_mlp.csv for cost_source = 'profile'")
+    allreduce_profile_path: str | None = Field(
+        None,
+        description="Vidur-format all-reduce CSV; with cost_source = 'profile' the TP all-reduces interpolate it "
+        "(None: the ring model of the platform's all-reduce parameters)",
+    )
     activation_reserve_fraction: float = Field(
         0.04,
         ge=0,
@@ -37,18 +45,17 @@ class GPUCostSpec(Spec):
         "(docs/gpu-model.md: CUDA context, NCCL and CUDA-graph pools and the activations of an 8192-token "
         "GPT-175B TP8 iteration come to about 2.0-3.4 GB of an 80 GiB A100, 2.3-4 %; 0.04 is the upper end)",
     )
-    allreduce_latency_s: float = Field(
-        35e-6,
+    allreduce_latency_s: float | None = Field(
+        None,
         ge=0,
-        description="fixed time of one NCCL all-reduce call, s (fit to the Vidur DGX-A100 all-reduce profile, "
-        "TP 2/4/8: 29-39 us; docs/gpu-model.md)",
+        description="fixed time of one NCCL all-reduce call, s (None: the platform preset's allreduce_latency_s)",
     )
-    nvlink_util: float = Field(
-        0.51,
+    nvlink_util: float | None = Field(
+        None,
         gt=0,
         le=1,
-        description="achieved ring all-reduce bus bandwidth / NVLink bandwidth per direction (fit to the Vidur "
-        "DGX-A100 all-reduce profile: 152-158 GB/s of 300 GB/s; docs/gpu-model.md)",
+        description="achieved ring all-reduce bus bandwidth / NVLink bandwidth per direction (None: the platform "
+        "preset's allreduce_bus_efficiency)",
     )
 
 

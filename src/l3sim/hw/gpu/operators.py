@@ -10,7 +10,10 @@ roofline takes its two bounds (see ``roofline.py``):
 * ``flops_per_token``: multiply-adds x 2 for one token row;
 * ``bytes_per_token``: activation bytes read and written for one token row;
 * ``fixed_bytes``: bytes read once per call whatever the token count (the
-  weight shard and its bias).
+  weight shard and its bias);
+* ``gemm_n``, ``gemm_k``: for a GEMM, the output columns and the reduction
+  depth per GPU (the token count is M), which the calibrated model's tile
+  and wave count needs; 0 for an elementwise kernel.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from l3sim.spec.model import ModelSpec
 
 # Groups reported by GPUCostModel.fc_breakdown_s; the FFN's three kernels are summed into "ffn".
 LAYER_GROUPS = ("qkv_proj", "out_proj", "ffn")
+# The layer's kernels outside the FC work (norms, rotary embedding, residual add), one group.
+OTHER_GROUP = "other"
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,13 @@ class Operator:
     flops_per_token: float
     bytes_per_token: float
     fixed_bytes: float
+    gemm_n: int = 0
+    gemm_k: int = 0
+
+    @property
+    def is_gemm(self) -> bool:
+        """True for a matrix multiply (tiles and waves apply), False for an elementwise kernel."""
+        return self.gemm_k > 0
 
 
 def check_tensor_parallel(model: ModelSpec, tp: int) -> None:
@@ -50,9 +62,9 @@ def layer_operators(model: ModelSpec, tp: int) -> tuple[Operator, ...]:
     The activation kernel is kept as its own memory-bound operator because
     vLLM runs it as a separate kernel (Vidur profiles it as ``mlp_act``); its
     FLOPs are counted as zero (a few per element, far below the roofline's
-    ridge point). Norms, rotary embedding and residual adds are not FC work
-    and are not modelled (their measured share is reported by ``l3sim
-    validate gpu``).
+    ridge point). Norms, rotary embedding and residual adds are not FC work:
+    see ``other_operators`` (the calibrated model counts them, the roofline
+    leaves them out).
     """
     check_tensor_parallel(model, tp)
     d = model.dtype_bytes
@@ -62,16 +74,36 @@ def layer_operators(model: ModelSpec, tp: int) -> tuple[Operator, ...]:
     qkv_bias = qkv if (model.linear_bias or model.qkv_bias) else 0
     bias = 1 if model.linear_bias else 0
     return (
-        Operator("qkv_proj", "qkv_proj", 2 * h * qkv / tp, (h + qkv / tp) * d, (h * qkv + qkv_bias) * d / tp),
+        Operator("qkv_proj", "qkv_proj", 2 * h * qkv / tp, (h + qkv / tp) * d, (h * qkv + qkv_bias) * d / tp,
+                 qkv // tp, h),
         # Row-parallel: each GPU writes a full-width partial sum; the (replicated) bias is read once.
         Operator(
             "out_proj", "out_proj", 2 * model.q_size * h / tp, (model.q_size / tp + h) * d,
-            (model.q_size * h / tp + bias * h) * d,
+            (model.q_size * h / tp + bias * h) * d, h, model.q_size // tp,
         ),
-        Operator("ffn_up", "ffn", 2 * h * f_up / tp, (h + f_up / tp) * d, (h * f_up + bias * f) * d / tp),
+        Operator("ffn_up", "ffn", 2 * h * f_up / tp, (h + f_up / tp) * d, (h * f_up + bias * f) * d / tp,
+                 f_up // tp, h),
         Operator("ffn_act", "ffn", 0.0, (f_up + f) / tp * d, 0.0),
-        Operator("ffn_down", "ffn", 2 * f * h / tp, (f / tp + h) * d, (f * h / tp + bias * h) * d),
+        Operator("ffn_down", "ffn", 2 * f * h / tp, (f / tp + h) * d, (f * h / tp + bias * h) * d, h, f // tp),
     )
+
+
+def other_operators(model: ModelSpec, tp: int) -> tuple[Operator, ...]:
+    """The elementwise kernels of one layer besides the FFN activation, as Vidur profiles a layer.
+
+    Two norms (before attention and before the FFN; replicated, so full
+    hidden width on every GPU: read and write h per token), the rotary
+    embedding of the GPU's query and key heads (read and write; none for
+    learned positions) and one residual add (two reads, one write of h).
+    Their FLOPs are a few per element and counted as zero.
+    """
+    check_tensor_parallel(model, tp)
+    d, h = model.dtype_bytes, model.hidden_size
+    operators = [Operator(name, OTHER_GROUP, 0.0, 2 * h * d, h * d) for name in ("input_norm", "post_norm")]
+    if not model.learned_positions:
+        operators.append(Operator("rotary", OTHER_GROUP, 0.0, 2 * (model.q_size + model.kv_size) / tp * d, 0.0))
+    operators.append(Operator("residual_add", OTHER_GROUP, 0.0, 3 * h * d, 0.0))
+    return tuple(operators)
 
 
 def lm_head_operator(model: ModelSpec, tp: int) -> Operator:
@@ -81,4 +113,4 @@ def lm_head_operator(model: ModelSpec, tp: int) -> Operator:
     x 2 bytes, tiny next to the weight read for the batch sizes of decoding).
     """
     h, v, d = model.hidden_size, model.vocab_size, model.dtype_bytes
-    return Operator("lm_head", "lm_head", 2 * h * v / tp, (h + v / tp) * d, h * v * d / tp)
+    return Operator("lm_head", "lm_head", 2 * h * v / tp, (h + v / tp) * d, h * v * d / tp, v // tp, h)

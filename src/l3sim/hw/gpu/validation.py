@@ -1,18 +1,18 @@
-"""The roofline's error against measured A100 timings (Vidur profiles), as tables of rows.
+"""The GPU cost model's error against measured timings (Vidur profiles), per point and summarised.
 
 MLP layers: for every ``*_mlp.csv`` the model shape is taken from the file
-itself (so the comparison is of the same matrices), the roofline's per-layer
-time of each operator group is computed at every measured (TP degree, token
-count), and the relative error ``roofline / measured - 1`` (measured = the
-kernels' median) is summarised per file, TP degree and token-count bucket:
-signed mean (bias), mean of absolute values and largest absolute value.
-``fc`` is the three groups together; ``layer`` compares ``fc`` with the whole
-measured layer (adding norms, rotary embedding and residual adds, which the
-roofline leaves out).
+itself, the chosen source's (``roofline`` or ``calibrated``) per-layer time of
+each kernel is computed at every measured (TP degree, token count), and the
+relative error ``model / measured - 1`` (measured = the kernel's median) is
+kept per point and summarised per file, TP degree and token-count bucket:
+signed mean (bias), mean of absolute values (MAPE) and largest absolute
+value. ``fc`` = QKV + output projection + FFN (up, activation, down);
+``other`` = norms, rotary embedding and residual add (the roofline has none);
+``layer`` = fc + other against the whole measured layer.
 
-All-reduce: the ring model (GPUCostSpec.allreduce_latency_s, nvlink_util)
-against the NCCL timings of the all-reduce profile, per TP degree within one
-node and message-size bucket.
+All-reduce: the ring model (the platform's latency and bus efficiency, or the
+GPUCostSpec overrides) against the NCCL medians of one node, per TP degree and
+message-size bucket.
 """
 
 from __future__ import annotations
@@ -23,100 +23,180 @@ import numpy as np
 import pandas as pd
 
 from l3sim.errors import ConfigError
-from l3sim.hw.gpu.collectives import ring_all_reduce_time_s
-from l3sim.hw.gpu.measured import VIDUR_KERNELS, VIDUR_OTHER_KERNELS, measured_kernel_times
-from l3sim.hw.gpu.operators import LAYER_GROUPS, layer_operators
+from l3sim.hw.gpu.calibrated import CalibratedOperators
+from l3sim.hw.gpu.collectives import ring_all_reduce_time_s, within_node
+from l3sim.hw.gpu.operators import layer_operators, other_operators
+from l3sim.hw.gpu.profile_points import FC_KERNELS, VIDUR_TO_OPERATOR, ProfilePoints, load_profile_points
 from l3sim.hw.gpu.roofline import OperatorRoofline, Roofline
-from l3sim.hw.profiles import load_vidur_all_reduce_csv, load_vidur_mlp_csv
-from l3sim.spec.model import ModelSpec
-from l3sim.spec.platform import GPUSpec
+from l3sim.hw.profiles import load_vidur_all_reduce_csv
+from l3sim.spec.platform import GPUSpec, PlatformSpec
 from l3sim.spec.run import GPUCostSpec
 
 # (label, lowest, highest) inclusive.
-TOKEN_BUCKETS = (("1-16", 1, 16), ("17-128", 17, 128), ("129-512", 129, 512), ("513-2048", 513, 2048),
-                 (">2048", 2049, np.inf))
+TOKEN_BUCKETS = (("1-128", 1, 128), ("129-512", 129, 512), ("513-4096", 513, 4096), (">4096", 4097, np.inf))
 SIZE_BUCKETS_BYTES = (("<=1 MiB", 0, 2**20), ("1-16 MiB", 2**20 + 1, 2**24), (">16 MiB", 2**24 + 1, np.inf))
+MIB = 2**20
 ERROR_COLUMNS = ["n", "mean_err", "mean_abs_err", "max_abs_err"]
+GROUP_KERNELS = {
+    "qkv_proj": ("attn_pre_proj",),
+    "out_proj": ("attn_post_proj",),
+    "ffn": ("mlp_up_proj", "mlp_act", "mlp_down_proj"),
+}
+VALIDATED_SOURCES = ("calibrated", "roofline")
 
 
-def _summary(relative_error: np.ndarray) -> dict[str, float]:
+def _summary(relative_error) -> dict[str, float]:
     e = np.asarray(relative_error, dtype=float)
     return {"n": int(e.size), "mean_err": float(e.mean()), "mean_abs_err": float(np.abs(e).mean()),
             "max_abs_err": float(np.abs(e).max())}
 
 
-def profile_model(table: pd.DataFrame, name: str) -> ModelSpec:
-    """A one-layer ModelSpec with the shape a profile was measured on (one shape per file expected)."""
-    shapes = table[["n_head", "n_kv_head", "n_embd", "n_expanded_embd", "vocab_size", "use_gated_mlp"]].drop_duplicates()
-    if len(shapes) != 1:
-        raise ConfigError(f"{name}: expected one model shape, found {len(shapes)}")
-    s = shapes.iloc[0]
-    return ModelSpec.parse(
-        {"name": name, "num_layers": 1, "hidden_size": int(s.n_embd), "num_heads": int(s.n_head),
-         "num_kv_heads": int(s.n_kv_head), "head_dim": int(s.n_embd) // int(s.n_head),
-         "ffn_hidden_size": int(s.n_expanded_embd), "gated_ffn": bool(s.use_gated_mlp),
-         "vocab_size": int(s.vocab_size)},
-        source=f"model shape of {name}",
+def kernel_model(points: ProfilePoints, tp: int, gpu: GPUSpec, cost: GPUCostSpec):
+    """The operator model of ``cost.cost_source`` for one profile's shape at ``tp`` (``times_s``, ``names``)."""
+    model = points.model
+    if cost.cost_source == "roofline":
+        return OperatorRoofline(layer_operators(model, tp), Roofline.of(gpu, cost))
+    if cost.cost_source == "calibrated":
+        return CalibratedOperators(layer_operators(model, tp) + other_operators(model, tp), gpu)
+    raise ConfigError(
+        f"validate gpu compares one of the sources {', '.join(VALIDATED_SOURCES)} with the profiles; "
+        f"got cost_source {cost.cost_source!r}"
     )
 
 
-def mlp_error_rows(path: str | Path, gpu: GPUSpec, cost: GPUCostSpec) -> list[dict]:
-    """Error rows (file, tp, tokens bucket, operator, n, mean_err, mean_abs_err, max_abs_err) of one MLP profile."""
-    path = Path(path)
-    table = load_vidur_mlp_csv(path)
-    model = profile_model(table, path.stem)
-    kernels = tuple(k for g in LAYER_GROUPS for k in VIDUR_KERNELS[g])
-    others = tuple(k for k in VIDUR_OTHER_KERNELS if k in set(table["operator"]))
-    measured = measured_kernel_times(table, kernels + others)
-    roofline = Roofline.of(gpu, cost)
+def kernel_predictions(points: ProfilePoints, tp: int, gpu: GPUSpec, cost: GPUCostSpec) -> pd.DataFrame:
+    """Modelled per-layer time (s) of each measured Vidur kernel at ``tp``; 0 for a kernel the model leaves out."""
+    tokens, measured = points.by_tp[tp]
+    model = kernel_model(points, tp, gpu, cost)
+    times = model.times_s(tokens)
+    columns = {}
+    for kernel in measured.columns:
+        name = VIDUR_TO_OPERATOR[kernel]
+        columns[kernel] = times[:, model.names.index(name)] if name in model.names else np.zeros(tokens.size)
+    return pd.DataFrame(columns, index=measured.index)
+
+
+def point_rows(points: ProfilePoints, gpu: GPUSpec, cost: GPUCostSpec) -> list[dict]:
+    """One row per measured (tp, tokens): modelled and measured FC sum and layer (s), and the FC error."""
     rows = []
-    for tp in sorted(measured.index.get_level_values("tp").unique()):
-        at_tp = measured.loc[tp]
-        tokens = at_tp.index.to_numpy(dtype=float)
-        model_s = OperatorRoofline(layer_operators(model, int(tp)), roofline).group_times_s(tokens)
-        compare = {g: (model_s[:, i], at_tp[list(VIDUR_KERNELS[g])].sum(axis=1).to_numpy())
-                   for i, g in enumerate(LAYER_GROUPS)}
-        fc_measured = sum(m for _, m in compare.values())
-        compare["fc"] = (model_s.sum(axis=1), fc_measured)
-        compare["layer"] = (model_s.sum(axis=1), fc_measured + at_tp[list(others)].sum(axis=1).to_numpy())
+    for tp, (tokens, measured) in points.by_tp.items():
+        predicted = kernel_predictions(points, tp, gpu, cost)
+        others = [k for k in measured.columns if k not in FC_KERNELS]
+        fc_model, fc_measured = predicted[list(FC_KERNELS)].sum(axis=1), measured[list(FC_KERNELS)].sum(axis=1)
+        layer_model = fc_model + predicted[others].sum(axis=1)
+        layer_measured = fc_measured + measured[others].sum(axis=1)
+        for i, n in enumerate(tokens):
+            rows.append({"file": points.file, "tp": tp, "tokens": int(n), "fc_model_s": float(fc_model.iloc[i]),
+                         "fc_measured_s": float(fc_measured.iloc[i]),
+                         "fc_err": float(fc_model.iloc[i] / fc_measured.iloc[i] - 1.0),
+                         "layer_model_s": float(layer_model.iloc[i]), "layer_measured_s": float(layer_measured.iloc[i])})
+    return rows
+
+
+def summary_rows(points: ProfilePoints, gpu: GPUSpec, cost: GPUCostSpec) -> list[dict]:
+    """Error rows (file, tp, tokens bucket, operator, n, mean_err, mean_abs_err, max_abs_err) of one profile."""
+    rows = []
+    for tp, (tokens, measured) in points.by_tp.items():
+        predicted = kernel_predictions(points, tp, gpu, cost)
+        others = [k for k in measured.columns if k not in FC_KERNELS]
+        compare = {g: (predicted[list(ks)].sum(axis=1), measured[list(ks)].sum(axis=1)) for g, ks in GROUP_KERNELS.items()}
+        compare["fc"] = (predicted[list(FC_KERNELS)].sum(axis=1), measured[list(FC_KERNELS)].sum(axis=1))
+        if others and predicted[others].to_numpy().any():
+            compare["other"] = (predicted[others].sum(axis=1), measured[others].sum(axis=1))
+        compare["layer"] = (compare["fc"][0] + predicted[others].sum(axis=1), compare["fc"][1] + measured[others].sum(axis=1))
         for label, low, high in TOKEN_BUCKETS:
             inside = (tokens >= low) & (tokens <= high)
             if not inside.any():
                 continue
-            for op, (predicted, observed) in compare.items():
-                rows.append({"file": path.name, "tp": int(tp), "tokens": label, "operator": op,
-                             **_summary(predicted[inside] / observed[inside] - 1.0)})
+            for op, (model_s, observed_s) in compare.items():
+                error = model_s.to_numpy()[inside] / observed_s.to_numpy()[inside] - 1.0
+                rows.append({"file": points.file, "tp": tp, "tokens": label, "operator": op, **_summary(error)})
     return rows
 
 
-def all_reduce_error_rows(path: str | Path, gpu: GPUSpec, cost: GPUCostSpec) -> list[dict]:
-    """Error rows (tp, size bucket, n, errors) of the ring all-reduce model against one node's NCCL timings."""
-    table = load_vidur_all_reduce_csv(path)
-    within_node = table[table["num_workers"] == table["devices_per_node"]]
-    bw = gpu.nvlink_bw_bytes_per_s / 2.0 * cost.nvlink_util
-    rows = []
-    for tp, group in within_node.groupby("num_workers"):
+def all_reduce_points(path: str | Path, platform: PlatformSpec, cost: GPUCostSpec) -> pd.DataFrame:
+    """Per within-node NCCL point: tp, size_bytes, measured_s, model_s (ring model), err."""
+    table = within_node(load_vidur_all_reduce_csv(path))
+    efficiency = cost.nvlink_util if cost.nvlink_util is not None else platform.allreduce_bus_efficiency
+    latency = cost.allreduce_latency_s if cost.allreduce_latency_s is not None else platform.allreduce_latency_s
+    bw = platform.gpu.nvlink_bw_bytes_per_s / 2.0 * efficiency
+    frames = []
+    for tp, group in table.groupby("num_workers"):
         size = group["size_bytes"].to_numpy(dtype=float)
-        predicted = ring_all_reduce_time_s(size, int(tp), bw, cost.allreduce_latency_s)
-        error = predicted / group["median_s"].to_numpy() - 1.0
+        model = ring_all_reduce_time_s(size, int(tp), bw, latency)
+        frames.append(pd.DataFrame({"tp": int(tp), "size_bytes": size, "measured_s": group["median_s"].to_numpy(),
+                                    "model_s": model}))
+    points = pd.concat(frames, ignore_index=True)
+    points["err"] = points["model_s"] / points["measured_s"] - 1.0
+    return points
+
+
+def all_reduce_summary_rows(points: pd.DataFrame) -> list[dict]:
+    """Error rows (tp, size bucket, n, errors) of the ring model."""
+    rows = []
+    for tp, group in points.groupby("tp"):
         for label, low, high in SIZE_BUCKETS_BYTES:
-            inside = (size >= low) & (size <= high)
+            inside = (group["size_bytes"] >= low) & (group["size_bytes"] <= high)
             if inside.any():
-                rows.append({"tp": int(tp), "size": label, **_summary(error[inside])})
+                rows.append({"tp": int(tp), "size": label, **_summary(group["err"][inside])})
     return rows
 
 
-def validate_gpu(profiles_dir: str | Path, gpu: GPUSpec, cost: GPUCostSpec, pattern: str = "*_mlp.csv") -> dict:
-    """Both error tables for every profile in ``profiles_dir`` matching ``pattern`` (and its all-reduce file)."""
+def _mape(errors) -> float | None:
+    e = np.abs(np.asarray(errors, dtype=float))
+    return float(e.mean()) if e.size else None
+
+
+def fc_mape_summary(rows: list[dict]) -> dict:
+    """FC-sum MAPE overall, per token bucket, per TP degree and the worst (TP, bucket) cell."""
+    frame = pd.DataFrame(rows)
+    bucket = pd.Series("", index=frame.index)
+    for label, low, high in TOKEN_BUCKETS:
+        bucket[(frame["tokens"] >= low) & (frame["tokens"] <= high)] = label
+    frame["bucket"] = bucket
+    by_bucket = {label: _mape(frame.loc[frame["bucket"] == label, "fc_err"]) for label, _, _ in TOKEN_BUCKETS}
+    cells = frame.groupby(["tp", "bucket"])["fc_err"].apply(lambda e: float(np.abs(e).mean()))
+    return {
+        "fc_mape": _mape(frame["fc_err"]),
+        "fc_mape_by_bucket": {k: v for k, v in by_bucket.items() if v is not None},
+        "fc_mape_by_tp": {str(tp): _mape(g["fc_err"]) for tp, g in frame.groupby("tp")},
+        "fc_mape_worst_cell": {"tp": int(cells.idxmax()[0]), "tokens": cells.idxmax()[1], "mape": float(cells.max())},
+    }
+
+
+def validate_gpu(profiles_dir: str | Path, platform: PlatformSpec, cost: GPUCostSpec, pattern: str = "*_mlp.csv") -> dict:
+    """Errors of every profile in ``profiles_dir`` matching ``pattern`` (and of its all-reduce file, if any)."""
     folder = Path(profiles_dir)
     if not folder.is_dir():
         raise ConfigError(f"profiles directory not found: {folder}")
     files = sorted(folder.glob(pattern))
     if not files:
         raise ConfigError(f"{folder}: no files match {pattern!r}")
-    mlp = [row for f in files for row in mlp_error_rows(f, gpu, cost)]
+    gpu = platform.gpu
+    profiles = [load_profile_points(f) for f in files]
+    rows = [row for p in profiles for row in point_rows(p, gpu, cost)]
     reduce_files = sorted(folder.glob("*all_reduce*.csv"))
-    reduce = [row for f in reduce_files for row in all_reduce_error_rows(f, gpu, cost)]
-    return {"gpu": gpu.name, "compute_util": cost.compute_util, "mem_util": cost.mem_util,
-            "allreduce_latency_s": cost.allreduce_latency_s, "nvlink_util": cost.nvlink_util,
-            "mlp": mlp, "all_reduce": reduce}
+    reduce_points = pd.concat([all_reduce_points(f, platform, cost) for f in reduce_files]) if reduce_files else None
+    result = {"gpu": gpu.name, "cost_source": cost.cost_source, **fc_mape_summary(rows),
+              "allreduce_mape": None, "allreduce_mape_by_size": {}}
+    if reduce_points is not None:
+        small = reduce_points["size_bytes"] <= MIB
+        result["allreduce_mape"] = _mape(reduce_points["err"])
+        result["allreduce_mape_by_size"] = {"<=1 MiB": _mape(reduce_points["err"][small]),
+                                            ">1 MiB": _mape(reduce_points["err"][~small])}
+    result["rows"] = rows
+    result["mlp"] = [row for p in profiles for row in summary_rows(p, gpu, cost)]
+    result["all_reduce"] = all_reduce_summary_rows(reduce_points) if reduce_points is not None else []
+    return result
+
+
+def summary_line(result: dict) -> str:
+    """The one-line summary `l3sim validate gpu` prints first."""
+    buckets = ", ".join(f"{k} {v:.1%}" for k, v in result["fc_mape_by_bucket"].items())
+    worst = result["fc_mape_worst_cell"]
+    line = (f"{result['cost_source']} on {result['gpu']}: FC-sum MAPE {result['fc_mape']:.1%} ({buckets}; "
+            f"worst TP{worst['tp']} {worst['tokens']} {worst['mape']:.1%})")
+    if result["allreduce_mape"] is not None:
+        sizes = ", ".join(f"{k} {v:.1%}" for k, v in result["allreduce_mape_by_size"].items())
+        line += f"; all-reduce MAPE {result['allreduce_mape']:.1%} ({sizes})"
+    return line

@@ -1,0 +1,106 @@
+"""The calibrated operator model: GEMM tiles and waves, per-kernel overheads, fitted efficiencies.
+
+Why this shape (docs/gpu-model.md has the derivation and the validation):
+
+* A GEMM of M token rows, N output columns and depth K runs as output tiles
+  spread over the SMs. cuBLAS picks a tile shape per problem; the model takes
+  the fastest of 128x128 (full ``tensor_efficiency``) and the 64-wide shapes
+  128x64, 64x128 and 64x64 (times ``small_tile_efficiency``, less operand
+  reuse). When the tiles cannot fill the SMs, the K dimension is split
+  (split-K, at most down to ``MIN_SPLIT_DEPTH`` deep slices). Compute time =
+  waves x the time of one tile's (slice's) multiply-adds on one SM at
+  ``tensor_efficiency`` of the SM's share of the peak. This is what makes
+  small-M and awkward-N/tp GEMMs slower than the roofline (wave and tile
+  quantisation), from datasheet numbers only (SM count, peak).
+* Memory time = (weights + M rows of activations in and out) / (HBM peak x
+  ``hbm_efficiency``).
+* The two overlap imperfectly: t = kernel_overhead + (t_c^p + t_m^p)^(1/p)
+  with p = ``overlap_exponent`` (the roofline is p -> infinity, no overlap
+  p = 1), plus a fixed per-kernel time (launch, prologue, tail).
+* Elementwise kernels (activation, norms, rotary embedding, residual add)
+  are memory-bound: t = elementwise_overhead + max(bytes / (HBM peak x
+  ``elementwise_efficiency``), waves of token rows x row bytes /
+  ``row_bandwidth_bytes_per_s``), the second term because vLLM launches one
+  thread block per token row, so a few rows cannot use the whole GPU.
+
+Every term is at least the nominal roofline's (padded tiles do at least the
+real multiply-adds, efficiencies are at most 1, the p-norm is at least the
+max), and every term is non-decreasing in the token count.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from l3sim.hw.gpu.operators import Operator
+from l3sim.spec.gpu_calibration import GPUCalibrationSpec
+from l3sim.spec.platform import GPUSpec
+
+# (rows, columns, uses small_tile_efficiency) of the GEMM tile shapes considered (CUTLASS/cuBLAS FP16 tiles).
+TILE_SHAPES = ((128, 128, False), (128, 64, True), (64, 128, True), (64, 64, True))
+MIN_SPLIT_DEPTH = 256  # split-K never cuts K into slices shallower than this (cuBLAS keeps slices several k-tiles deep)
+
+
+def overlap_time_s(compute_s, memory_s, exponent: float):
+    """(compute^p + memory^p)^(1/p): the imperfect overlap of a kernel's compute and memory times."""
+    if np.isinf(exponent):
+        return np.maximum(compute_s, memory_s)
+    return (np.asarray(compute_s, dtype=float) ** exponent + np.asarray(memory_s, dtype=float) ** exponent) ** (
+        1.0 / exponent
+    )
+
+
+def gemm_compute_time_s(m, n, k, gpu: GPUSpec, calibration: GPUCalibrationSpec):
+    """Tile/wave/split-K compute time of GEMMs with ``m`` rows, ``n`` columns and depth ``k`` (broadcast)."""
+    m, n, k = (np.asarray(x, dtype=float) for x in (m, n, k))
+    sms = float(gpu.num_sms)
+    per_sm_flops = gpu.peak_flops / sms * calibration.tensor_efficiency
+    max_splits = np.maximum(1.0, np.floor(k / MIN_SPLIT_DEPTH))
+    best = None
+    for rows, cols, small in TILE_SHAPES:
+        tiles = np.ceil(m / rows) * np.ceil(n / cols)
+        splits = np.clip(np.floor(sms / np.maximum(tiles, 1.0)), 1.0, max_splits)
+        waves = np.ceil(tiles * splits / sms)
+        rate = per_sm_flops * (calibration.small_tile_efficiency if small else 1.0)
+        time = waves * 2.0 * rows * cols * np.ceil(k / splits) / rate
+        best = time if best is None else np.minimum(best, time)
+    return best
+
+
+class CalibratedOperators:
+    """Calibrated times of a fixed list of operators, vectorised over token counts (cf. OperatorRoofline)."""
+
+    def __init__(self, operators: Sequence[Operator], gpu: GPUSpec, calibration: GPUCalibrationSpec | None = None) -> None:
+        self.operators = tuple(operators)
+        self.names = tuple(op.name for op in self.operators)
+        self.groups = tuple(dict.fromkeys(op.group for op in self.operators))
+        self._group_matrix = np.array([[float(op.group == g) for g in self.groups] for op in self.operators])
+        self._gpu = gpu
+        self._cal = calibration or gpu.calibration
+        self._gemm = np.array([op.is_gemm for op in self.operators])
+        self._n = np.array([max(op.gemm_n, 1) for op in self.operators], dtype=float)
+        self._k = np.array([max(op.gemm_k, 1) for op in self.operators], dtype=float)
+        self._bytes_per_token = np.array([op.bytes_per_token for op in self.operators])
+        self._fixed_bytes = np.array([op.fixed_bytes for op in self.operators])
+        self._row_waves_rows = float(gpu.num_sms * self._cal.blocks_per_sm)
+
+    def times_s(self, num_tokens) -> np.ndarray:
+        """Shape ``num_tokens.shape + (num_operators,)``; zero where ``num_tokens`` is 0 (the kernel is not run)."""
+        cal, gpu = self._cal, self._gpu
+        n = np.asarray(num_tokens, dtype=float)[..., None]
+        nbytes = self._fixed_bytes + n * self._bytes_per_token
+        compute = gemm_compute_time_s(n, self._n, self._k, gpu, cal)
+        gemm = cal.kernel_overhead_s + overlap_time_s(
+            compute, nbytes / (gpu.hbm_bw_bytes_per_s * cal.hbm_efficiency), cal.overlap_exponent
+        )
+        rows = np.ceil(n / self._row_waves_rows) * self._bytes_per_token / cal.row_bandwidth_bytes_per_s
+        elementwise = cal.elementwise_overhead_s + np.maximum(
+            nbytes / (gpu.hbm_bw_bytes_per_s * cal.elementwise_efficiency), rows
+        )
+        return np.where(n > 0, np.where(self._gemm, gemm, elementwise), 0.0)
+
+    def group_times_s(self, num_tokens) -> np.ndarray:
+        """Operator times summed per group (``self.groups`` order): shape ``num_tokens.shape + (num_groups,)``."""
+        return self.times_s(num_tokens) @ self._group_matrix

@@ -1,0 +1,88 @@
+"""GPUCalibrationSpec: the achieved-efficiency parameters of the calibrated GPU operator model.
+
+They live in the GPU preset (``[calibration]`` table of ``presets/gpus/*.toml``)
+because they describe how close a GPU's kernels come to its datasheet peaks.
+The defaults are the least-squares fit on the four Vidur A100-80GB MLP
+profiles (``l3sim validate gpu --fit``, docs/gpu-model.md); a GPU without
+measurements of its own reuses them together with its datasheet peaks and SM
+count, which is what the model's structure (tiles, waves, kernel overheads)
+is for.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from l3sim.spec.base import Spec
+
+# The parameters ``l3sim validate gpu --fit`` estimates, in the order of its parameter vector.
+FITTED_FIELDS = (
+    "tensor_efficiency",
+    "small_tile_efficiency",
+    "hbm_efficiency",
+    "overlap_exponent",
+    "kernel_overhead_s",
+    "elementwise_efficiency",
+    "elementwise_overhead_s",
+    "row_bandwidth_bytes_per_s",
+)
+
+
+class GPUCalibrationSpec(Spec):
+    """Efficiencies and per-kernel overheads of one GPU (see docs/gpu-model.md, "calibrated")."""
+
+    tensor_efficiency: float = Field(
+        0.754, gt=0, le=1,
+        description="achieved / peak tensor-core FLOP/s of a full wave of 128x128 GEMM tiles "
+        "(fit on the Vidur A100 MLP profiles)",
+    )
+    small_tile_efficiency: float = Field(
+        0.961, gt=0, le=1,
+        description="throughput of a 64-wide GEMM tile relative to a 128x128 one (less operand reuse); "
+        "fit on the Vidur A100 MLP profiles",
+    )
+    hbm_efficiency: float = Field(
+        0.852, gt=0, le=1,
+        description="achieved / peak HBM bandwidth of a streaming read (GEMM weights, KV cache); "
+        "fit on the Vidur A100 MLP profiles",
+    )
+    overlap_exponent: float = Field(
+        2.79, ge=1,
+        description="p of the p-norm (t_compute^p + t_memory^p)^(1/p) joining a GEMM's compute and memory "
+        "times (1: no overlap, large: the roofline's max); fit on the Vidur A100 MLP profiles",
+    )
+    kernel_overhead_s: float = Field(
+        5.25e-6, ge=0,
+        description="fixed time of one GEMM or attention kernel (launch, prologue, tail), s; "
+        "fit on the Vidur A100 MLP profiles",
+    )
+    elementwise_efficiency: float = Field(
+        0.671, gt=0, le=1,
+        description="achieved / peak HBM bandwidth of the elementwise kernels (norms, activation, rotary "
+        "embedding, residual add) at large token counts; fit on the Vidur A100 MLP profiles",
+    )
+    elementwise_overhead_s: float = Field(
+        2.25e-6, ge=0,
+        description="fixed time of one elementwise kernel, s; fit on the Vidur A100 MLP profiles",
+    )
+    row_bandwidth_bytes_per_s: float = Field(
+        6.91e10, gt=0,
+        description="bytes/s one thread block streams through one token row of an elementwise kernel "
+        "(vLLM launches one block per token, so few tokens cannot fill the GPU); fit on the Vidur A100 "
+        "MLP profiles",
+    )
+    blocks_per_sm: int = Field(
+        2, ge=1,
+        description="resident thread blocks per SM of a row-parallel elementwise kernel: 2048 threads per SM "
+        "(A100/H100) / 1024-thread blocks (vLLM's norm and activation kernels); not fitted",
+    )
+    flash_attention_efficiency: float = Field(
+        0.6, gt=0, le=1,
+        description="achieved / peak tensor FLOP/s of FlashAttention-2's forward pass (Dao, 2023: 50-73 % "
+        "of A100 peak; 0.6 for the causal head-dim-128 case); not fitted (no attention profile)",
+    )
+    split_kv_tokens: int = Field(
+        512, ge=1,
+        description="KV tokens per thread block of split-KV decode attention (vLLM PagedAttention v2 "
+        "partition size 512, flash-decoding); sets how many blocks a decode batch launches",
+    )
