@@ -220,7 +220,8 @@ def explain_run(
     per_replica, weights = [], np.zeros(3)  # time-weighted batch, allowed batch, iterating time
     for rec in recorders:
         seg = rec.to_rows()
-        if not len(seg):
+        if not len(seg):  # a replica with no requests idles through the run
+            totals[LOSS_CATEGORIES.index("idle")] += makespan_s
             continue
         table = iteration_totals(seg, np.array(rec.account, dtype=np.float64), basis, capacity_tokens)
         steps = table[:, :-1].sum(axis=0)
