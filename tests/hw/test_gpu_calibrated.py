@@ -1,0 +1,142 @@
+"""The calibrated GPU cost source: hand-derived tile/wave/split-K and elementwise times, bounds, monotonicity."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from gpu_csv_helpers import roofline_spec, run_spec
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from l3sim.hw.gpu import GPUCostModel
+from l3sim.hw.gpu.calibrated import CalibratedOperators, gemm_compute_time_s
+from l3sim.hw.gpu.operators import layer_operators
+from l3sim.spec.gpu_calibration import GPUCalibrationSpec
+from l3sim.spec.run import build_run_spec
+
+MODELS = ["gpt-175b", "qwen-72b", "opt-66b", "llama-2-70b", "llama-3-8b"]
+CALIBRATED = {m: GPUCostModel(run_spec(m)) for m in MODELS}
+# The nominal roofline: datasheet peaks, no caps (compute_util = mem_util = 1).
+NOMINAL = {m: GPUCostModel(roofline_spec(m, ["gpu.compute_util=1.0", "gpu.mem_util=1.0"])) for m in MODELS}
+A100 = run_spec().platform.gpu  # 108 SMs, 312 TFLOP/s, 2.039 TB/s
+PLAIN = GPUCalibrationSpec(tensor_efficiency=0.5, small_tile_efficiency=1.0)
+
+
+def test_calibrated_is_the_default_source():
+    assert run_spec().gpu.cost_source == "calibrated"
+
+
+def test_wave_quantisation_by_hand():
+    # M=256 tokens, N=57344 (Llama-2-70B gate+up at TP1), K=8192, 108 SMs, all tile shapes equally efficient:
+    # 128x128: 2 x 448 = 896 tiles -> 9 waves of 2*128*128*8192 FLOPs; 64-wide tiles: 1792 tiles -> 17 waves
+    # of half that work = 8.5 full-tile waves; 64x64: 3584 tiles -> 34 waves of a quarter = 8.5. Best: 8.5.
+    per_sm = 312e12 / 108 * 0.5
+    expected = 8.5 * 2 * 128 * 128 * 8192 / per_sm
+    assert gemm_compute_time_s(256, 57344, 8192, A100, PLAIN) == pytest.approx(expected, rel=1e-12)
+
+
+def test_split_k_by_hand():
+    # M=1, N=1280 (Llama-2-70B QKV at TP8), K=8192. 64x64 tiles: 20 tiles, split K 5 ways (floor(108/20)),
+    # ceil(8192/5)=1639 deep, one wave: 2*64*64*1639 = 13,426,688 FLOPs per SM; 64x128: 10 tiles x 10 splits
+    # of 820 -> 13,434,880; 128-row tiles do twice that. The fastest is 64x64.
+    per_sm = 312e12 / 108 * 0.5
+    assert gemm_compute_time_s(1, 1280, 8192, A100, PLAIN) == pytest.approx(13_426_688 / per_sm, rel=1e-12)
+
+
+def test_small_tiles_pay_their_efficiency():
+    # Same M=1 GEMM with 64-wide tiles at 0.4 relative efficiency: 64x64 costs 13,426,688 / 0.4 = 33.6 M
+    # FLOP-equivalents, the 128x128 tile (10 tiles x 10 splits of 820) 2*128*128*820 = 26,869,760: best.
+    calibration = GPUCalibrationSpec(tensor_efficiency=0.5, small_tile_efficiency=0.4)
+    per_sm = 312e12 / 108 * 0.5
+    assert gemm_compute_time_s(1, 1280, 8192, A100, calibration) == pytest.approx(26_869_760 / per_sm, rel=1e-12)
+
+
+def test_gemm_and_activation_kernel_by_hand():
+    # Llama-2-70B at TP8, one token. The FFN activation: reads gate+up (2 x 3584) and writes 3584 values, 2 bytes
+    # each = 21,504 B; one block (one row) streams it at row_bandwidth, one wave.
+    cal = GPUCalibrationSpec(elementwise_overhead_s=2e-6, elementwise_efficiency=0.5, row_bandwidth_bytes_per_s=1e10,
+                             kernel_overhead_s=5e-6, hbm_efficiency=0.8, overlap_exponent=2.0,
+                             tensor_efficiency=0.5, small_tile_efficiency=1.0)
+    model = run_spec("llama-2-70b").model
+    ops = layer_operators(model, 8)
+    times = CalibratedOperators(ops, A100, cal).times_s(1)
+    act = 2e-6 + max(21_504 / (2.039e12 * 0.5), 21_504 / 1e10)
+    assert times[[op.name for op in ops].index("ffn_act")] == pytest.approx(act, rel=1e-12)
+    # QKV: weights 8192 x 1280 x 2 B plus one row in (8192) and out (1280); compute from the split-K test.
+    memory = (8192 * 1280 + 8192 + 1280) * 2 / (2.039e12 * 0.8)
+    compute = 13_426_688 / (312e12 / 108 * 0.5)
+    qkv = 5e-6 + math.sqrt(memory**2 + compute**2)
+    assert times[0] == pytest.approx(qkv, rel=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(MODELS), st.integers(0, 40000), st.integers(1, 3000), st.integers(0, 600))
+def test_monotone_in_tokens(name, tokens, extra, logits):
+    cost = CALIBRATED[name]
+    assert cost.fc_time_s(tokens + extra, logits) >= cost.fc_time_s(tokens, logits)
+    assert cost.fc_time_s(tokens, logits + extra) >= cost.fc_time_s(tokens, logits)
+    parts, more = cost.fc_breakdown_s(tokens, logits), cost.fc_breakdown_s(tokens + extra, logits)
+    assert all(more[k] >= parts[k] for k in parts)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(MODELS), st.integers(1, 40000), st.integers(0, 600))
+def test_never_faster_than_the_nominal_roofline(name, tokens, logits):
+    cost, nominal = CALIBRATED[name], NOMINAL[name]
+    assert cost.fc_time_s(tokens, logits) >= nominal.fc_time_s(tokens, logits)
+    ours, roof = cost.fc_breakdown_s(tokens, logits), nominal.fc_breakdown_s(tokens, logits)
+    assert all(ours[k] >= roof[k] for k in roof)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(MODELS), st.integers(1, 8192), st.integers(0, 65536), st.integers(1, 512))
+def test_attention_never_faster_than_the_nominal_roofline(name, chunk, done, requests):
+    cost, nominal = CALIBRATED[name], NOMINAL[name]
+    assert cost.prefill_attention_time_s(chunk, done) >= nominal.prefill_attention_time_s(chunk, done)
+    total = requests * (done + 1)
+    assert cost.decode_attention_time_s(total) >= nominal.decode_attention_time_s(total)
+    assert cost.decode_attention_time_s(total, requests) >= cost.decode_attention_time_s(total)
+
+
+def test_decode_attention_by_hand():
+    # GPT-175B TP8: 96 layers, KV 2 x 96 heads x 128 x 2 B per token per layer, 12 KV heads per GPU.
+    spec = run_spec("gpt-175b")
+    cal = spec.platform.gpu.calibration
+    cost = GPUCostModel(spec)
+    per_token = 2 * 96 * 128 * 2 * 96 / (8 * 2.039e12 * cal.hbm_efficiency)
+    fixed = 96 * cal.kernel_overhead_s
+    assert cost.decode_attention_time_s(0) == 0.0
+    assert cost.decode_attention_time_s(1_000_000) == pytest.approx(1e6 * per_token + fixed, rel=1e-12)
+    # Affine without the request count: the engine's sums stay exact.
+    a, b = cost.decode_attention_time_s(300_000), cost.decode_attention_time_s(700_000)
+    assert a + b == pytest.approx(cost.decode_attention_time_s(1_000_000) + fixed, rel=1e-12)
+    # One request of 1000 tokens: 12 KV heads x ceil(1000/512) = 24 thread blocks of 108 SMs busy.
+    one = cost.decode_attention_time_s(1000, 1)
+    assert one == pytest.approx(1000 * per_token * 108 / 24 + fixed, rel=1e-12)
+    # 64 requests fill the GPU (64 x 12 x 1 >= 108): no occupancy penalty.
+    assert cost.decode_attention_time_s(64 * 500, 64) == pytest.approx(64 * 500 * per_token + fixed, rel=1e-12)
+    np.testing.assert_allclose(cost.decode_attention_time_s(np.array([1000, 0]), np.array([1, 1])), [one, 0.0])
+
+
+def test_other_kernels_are_charged_and_the_roofline_has_none():
+    assert CALIBRATED["llama-2-70b"].fc_breakdown_s(100, 0)["other"] > 0
+    assert NOMINAL["llama-2-70b"].fc_breakdown_s(100, 0)["other"] == 0
+    assert CALIBRATED["llama-2-70b"].fc_breakdown_s(0, 0) == {k: 0.0 for k in CALIBRATED["llama-2-70b"].fc_breakdown_s(0, 0)}
+
+
+def test_other_gpus_reuse_the_fitted_efficiencies_with_their_datasheet():
+    spec = build_run_spec(None, platform="dgx-h100", model="llama-2-70b", workload="openr1")
+    assert spec.platform.gpu.num_sms == 132
+    assert spec.platform.gpu.calibration == A100.calibration
+    assert GPUCostModel(spec).fc_time_s(4096, 0) < CALIBRATED["llama-2-70b"].fc_time_s(4096, 0)
+
+
+def test_unknown_cost_source_lists_the_known_ones():
+    from l3sim.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        run_spec("gpt-175b", ['gpu.cost_source="magic"'])
+    message = str(info.value)
+    assert "cost_source" in message and all(name in message for name in ("calibrated", "roofline", "profile"))

@@ -1,0 +1,103 @@
+"""The calibration fit: it recovers known parameters from profiles generated with them; its CLI and errors."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+
+import numpy as np
+import pytest
+from gpu_csv_helpers import LLAMA70_SHAPE, run_spec, write_mlp_csv
+from typer.testing import CliRunner
+
+from l3sim.cli import app
+from l3sim.errors import ConfigError
+from l3sim.hw.gpu.calibrated import CalibratedOperators
+from l3sim.hw.gpu.fit import fit_calibration
+from l3sim.hw.gpu.operators import layer_operators, other_operators
+from l3sim.hw.gpu.profile_points import VIDUR_TO_OPERATOR, load_profile_points, profile_model
+from l3sim.spec.gpu_calibration import FITTED_FIELDS, GPUCalibrationSpec
+
+RUNNER = CliRunner()
+A100 = run_spec().platform.gpu
+LLAMA7_SHAPE = {"n_head": 32, "n_kv_head": 32, "n_embd": 4096, "n_expanded_embd": 11008, "vocab_size": 32000,
+                "use_gated_mlp": "True"}
+# Known parameters, each away from the shipped defaults (the fit starts from those).
+TRUTH = GPUCalibrationSpec(tensor_efficiency=0.7, small_tile_efficiency=0.9, hbm_efficiency=0.8, overlap_exponent=3.5,
+                           kernel_overhead_s=4e-6, elementwise_efficiency=0.6, elementwise_overhead_s=3e-6,
+                           row_bandwidth_bytes_per_s=2e10)
+TOKENS = (1, 2, 8, 32, 64, 100, 128, 200, 256, 300, 384, 512, 700, 1024, 1500, 2048, 3000, 4096)
+
+
+def _synthetic_profile(path, shape: dict, calibration: GPUCalibrationSpec):
+    """A Vidur-format profile whose every kernel time (ms) is the calibrated model's with ``calibration``."""
+    import pandas as pd
+
+    model = profile_model(pd.DataFrame([{**shape, "use_gated_mlp": True}]), path.stem)
+    points = {}
+    for tp in (1, 2, 4, 8):
+        operators = layer_operators(model, tp) + other_operators(model, tp)
+        names = [op.name for op in operators]
+        times = CalibratedOperators(operators, A100, calibration).times_s(np.array(TOKENS, dtype=float))
+        for i, tokens in enumerate(TOKENS):
+            points[(tokens, tp)] = {kernel: float(times[i, names.index(name)]) * 1e3
+                                    for kernel, name in VIDUR_TO_OPERATOR.items() if name in names}
+    return write_mlp_csv(path, points, shape)
+
+
+def test_fit_recovers_known_parameters(tmp_path):
+    files = [_synthetic_profile(tmp_path / "a_mlp.csv", LLAMA70_SHAPE, TRUTH),
+             _synthetic_profile(tmp_path / "b_mlp.csv", LLAMA7_SHAPE, TRUTH)]
+    fitted, rms = fit_calibration([load_profile_points(f) for f in files], A100)
+    assert rms < 1e-6
+    for name in FITTED_FIELDS:
+        assert getattr(fitted, name) == pytest.approx(getattr(TRUTH, name), rel=1e-3), name
+
+
+def test_fit_command_writes_a_usable_gpu_preset(tmp_path):
+    _synthetic_profile(tmp_path / "a_mlp.csv", LLAMA70_SHAPE, TRUTH)
+    out = tmp_path / "fit.toml"
+    result = RUNNER.invoke(app, ["validate", "gpu", "--profiles", str(tmp_path), "--fit", "--files", "a_mlp.csv",
+                                 "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["profiles"][0]["used_in_fit"] and report["profiles"][0]["fc_mape"] < 1e-3
+    written = tomllib.loads(out.read_text())
+    assert written["num_sms"] == 108 and written["calibration"]["tensor_efficiency"] == pytest.approx(0.7, rel=1e-3)
+    # The written file is a GPU preset: validating with it reproduces the synthetic profile.
+    again = RUNNER.invoke(app, ["validate", "gpu", "--profiles", str(tmp_path), "--gpu", str(out), "--json"])
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.output)["fc_mape"] < 1e-3
+
+
+def test_fit_without_matching_files_is_an_error(tmp_path):
+    _synthetic_profile(tmp_path / "a_mlp.csv", LLAMA70_SHAPE, TRUTH)
+    result = RUNNER.invoke(app, ["validate", "gpu", "--profiles", str(tmp_path), "--fit", "--files", "nothing*.csv",
+                                 "--out", str(tmp_path / "x.toml")])
+    assert result.exit_code != 0 and "no files" in str(result.exception) and "nothing*.csv" in str(result.exception)
+    no_out = RUNNER.invoke(app, ["validate", "gpu", "--profiles", str(tmp_path), "--fit"])
+    assert no_out.exit_code != 0 and "--out" in str(no_out.exception)
+    with pytest.raises(ConfigError):
+        fit_calibration([], A100)
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda header, row: (header.replace("num_tokens,", "tokens,"), row), ["line 1", "num_tokens"]),
+        (lambda header, row: (header, row.replace("0.5,", "abc,", 1)), ["line 2", "time_stats.attn_pre_proj.min"]),
+        (lambda header, row: (header, row.replace("0.5,", "-0.5,", 1)), ["line 2", "time_stats.attn_pre_proj.min"]),
+    ],
+)
+def test_bad_profile_csv_names_file_line_and_column(tmp_path, edit, expected):
+    path = write_mlp_csv(tmp_path / "bad_mlp.csv", {(16, 1): {k: 0.5 for k in ("attn_pre_proj", "attn_post_proj",
+                                                                              "mlp_up_proj", "mlp_act", "mlp_down_proj")}})
+    header, row = path.read_text().splitlines()
+    header, row = edit(header, row)
+    path.write_text(f"{header}\n{row}\n")
+    for args in (["validate", "gpu", "--profiles", str(tmp_path)],
+                 ["validate", "gpu", "--profiles", str(tmp_path), "--fit", "--out", str(tmp_path / "o.toml")]):
+        result = RUNNER.invoke(app, args)
+        assert result.exit_code != 0
+        message = str(result.exception)
+        assert "bad_mlp.csv" in message and all(part in message for part in expected), message
