@@ -86,3 +86,13 @@ def test_steady_window_ends_with_the_last_admission() -> None:
 def test_closed_loop_over_replicas_needs_a_place_per_replica() -> None:
     with pytest.raises(ConfigError, match="N >= 2"):
         serve(fake_system(1_000), [Req(i, 0.0, 5, 5) for i in range(4)], run_spec("arrival=closed:1", dp=2))
+
+
+def test_cli_rejects_an_empty_closed_loop() -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "l3sim", "run", "--requests", "3", "--arrival", "closed:0"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "error: arrival 'closed:0': N (requests kept in the system) must be an integer >= 1" in proc.stderr

@@ -141,6 +141,10 @@ def test_compare_json_rows_name_the_profile() -> None:
 
 
 def test_run_with_an_unknown_profile_is_a_clean_error() -> None:
-    result = RUNNER.invoke(app, ["run", "--requests", "2", "--assumptions", "nope"])
-    assert result.exit_code == 2
-    assert "error: unknown assumption preset 'nope'; known: paper, realistic" in result.output
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "l3sim", "run", "--requests", "2", "--assumptions", "nope"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "error: unknown assumption preset 'nope'; known: paper, realistic" in proc.stderr
