@@ -140,3 +140,13 @@ def test_unknown_cost_source_lists_the_known_ones():
         run_spec("gpt-175b", ['gpu.cost_source="magic"'])
     message = str(info.value)
     assert "cost_source" in message and all(name in message for name in ("calibrated", "roofline", "profile"))
+
+
+def test_scalar_lookup_table_equals_the_vectorised_model():
+    ops = layer_operators(run_spec("llama-3-8b").model, 1)
+    model = CalibratedOperators(ops, A100)
+    counts = np.array([0, 1, 127, 128, 129, 4095, 4096, 9000, 65535, 65536, 100000], dtype=float)
+    direct = model.times_s(counts)  # an array: computed, never looked up
+    for i, n in enumerate(counts):
+        np.testing.assert_array_equal(model.times_s(int(n)), direct[i])
+    assert model.times_s(2.5).shape == (len(ops),)  # a fractional count is computed, not looked up

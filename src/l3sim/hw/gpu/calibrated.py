@@ -41,6 +41,8 @@ from l3sim.spec.platform import GPUSpec
 # (rows, columns, uses small_tile_efficiency) of the GEMM tile shapes considered (CUTLASS/cuBLAS FP16 tiles).
 TILE_SHAPES = ((128, 128, False), (128, 64, True), (64, 128, True), (64, 64, True))
 MIN_SPLIT_DEPTH = 256  # split-K never cuts K into slices shallower than this (cuBLAS keeps slices several k-tiles deep)
+TABLE_MIN_TOKENS = 4096  # the first lookup table of integer token counts covers 0..4095; it doubles as needed
+TABLE_MAX_TOKENS = 65536  # larger counts (rare: long prefills) are computed directly
 
 
 def overlap_time_s(compute_s, memory_s, exponent: float):
@@ -70,7 +72,13 @@ def gemm_compute_time_s(m, n, k, gpu: GPUSpec, calibration: GPUCalibrationSpec):
 
 
 class CalibratedOperators:
-    """Calibrated times of a fixed list of operators, vectorised over token counts (cf. OperatorRoofline)."""
+    """Calibrated times of a fixed list of operators, vectorised over token counts (cf. OperatorRoofline).
+
+    The serving engine asks for one integer token count at a time, thousands of times per run, and the
+    tile model costs a few dozen numpy operations per call; so a scalar integer count below
+    ``TABLE_MAX_TOKENS`` is answered from a table of every count up to a power of two, computed in one
+    vectorised pass when first needed (the same numbers: the table is the same computation).
+    """
 
     def __init__(self, operators: Sequence[Operator], gpu: GPUSpec, calibration: GPUCalibrationSpec | None = None) -> None:
         self.operators = tuple(operators)
@@ -85,9 +93,20 @@ class CalibratedOperators:
         self._bytes_per_token = np.array([op.bytes_per_token for op in self.operators])
         self._fixed_bytes = np.array([op.fixed_bytes for op in self.operators])
         self._row_waves_rows = float(gpu.num_sms * self._cal.blocks_per_sm)
+        self._table = np.zeros((0, len(self.operators)))
 
     def times_s(self, num_tokens) -> np.ndarray:
         """Shape ``num_tokens.shape + (num_operators,)``; zero where ``num_tokens`` is 0 (the kernel is not run)."""
+        if isinstance(num_tokens, (int, float, np.integer, np.floating)) or np.ndim(num_tokens) == 0:
+            n = float(num_tokens)
+            if n.is_integer() and 0 <= n < TABLE_MAX_TOKENS:
+                if n >= len(self._table):
+                    size = max(TABLE_MIN_TOKENS, 1 << int(n).bit_length())
+                    self._table = self._compute_s(np.arange(size, dtype=float))
+                return self._table[int(n)].copy()
+        return self._compute_s(num_tokens)
+
+    def _compute_s(self, num_tokens) -> np.ndarray:
         cal, gpu = self._cal, self._gpu
         n = np.asarray(num_tokens, dtype=float)[..., None]
         nbytes = self._fixed_bytes + n * self._bytes_per_token
