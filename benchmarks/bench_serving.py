@@ -122,3 +122,24 @@ def test_l3_gpt175b_openr1_1000_full_reservation(benchmark, warm_predictor_libra
                           workload="openr1", system="l3", requests=1000)
     result = benchmark.pedantic(simulate, args=(spec,), rounds=1, iterations=1)
     assert result.requests_served == 1000
+
+
+@pytest.mark.parametrize("with_account", [True, False], ids=["account", "no-account"])
+def test_l3_gpt175b_openr1_1000_account_overhead(benchmark, warm_predictor_libraries, with_account):
+    """The bound-and-loss account's cost (target: at most 10 % of the run): the L3 run with the system's
+    account terms and the post-run account, and the same system with them switched off (no nominal GPU)."""
+    from l3sim.serving import serve
+    from l3sim.serving.systems import build_system
+    from l3sim.workload import load_requests
+
+    spec = build_run_spec(platform="dgx-a100", model="gpt-175b", workload="openr1", system="l3", requests=1000)
+    requests = load_requests(spec.workload, spec.requests, spec.seed, spec.arrival)
+
+    def run():
+        system = build_system(spec)
+        if not with_account:
+            system.nominal_gpu = None
+        return serve(system, requests, spec)
+
+    result = benchmark.pedantic(run, rounds=3, iterations=1)
+    assert result.requests_served == 1000 and bool(result.losses_s) == with_account

@@ -228,8 +228,8 @@ class DisaggregatedSystem:
             out.tokens.append(int(chunks[pos].sum()))
             out.completing.append(int(np.count_nonzero(completing[pos])))
         if self.nominal_gpu is not None:
-            first, after, _ = first_time_chunks(plan, table)
-            actual = np.asarray(self.gpu.prefill_attention_time_s(first, after))
+            first, after, recomputed = first_time_chunks(plan, table)
+            actual = np.asarray(self.gpu.prefill_attention_time_s(first, after)) if recomputed.any() else attention
             nominal = np.asarray(self.nominal_gpu.prefill_attention_time_s(first, after))
             for pos in positions:
                 out.first_time_attention_s.append(float(np.sum(actual[pos])) if pos.size else 0.0)
@@ -298,7 +298,8 @@ class DisaggregatedSystem:
         comm_no_recompute = stages.comm[i]
         if prefills.tokens[i]:
             tokens, logits = prefills.first_time_tokens[i] + n, prefills.completing[i] + n
-            no_recompute = prefills.first_time_attention_s[i] + self.fc_s(tokens, logits)
+            if prefills.first_time_tokens[i] < prefills.tokens[i]:
+                no_recompute = prefills.first_time_attention_s[i] + self.fc_s(tokens, logits)
             prefill_nominal = (
                 prefills.first_time_nominal_attention_s[i] + self.nominal_fc_s(tokens, logits) - self.nominal_fc_s(n, n)
             )
