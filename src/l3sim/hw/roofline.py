@@ -72,7 +72,9 @@ def attention_roofs(spec: RunSpec, context_tokens: int, names: Sequence[str] = D
     roofs = []
     for name in names:
         if name == "gpu-hbm":
-            step = float(gpu.decode_attention_time_s(context_tokens))
+            # One more request's share: the calibrated source also charges a fixed per-iteration kernel
+            # time, which the whole batch shares, so the per-request step is the marginal time.
+            step = float(gpu.decode_attention_time_s(2 * context_tokens) - gpu.decode_attention_time_s(context_tokens))
             roofs.append(AttentionRoof(name, gpu.kv_capacity_bytes, 1, step, overlapped=False))
             continue
         d = builders[name]()
