@@ -170,3 +170,31 @@ def test_a_system_without_terms_has_no_account():
 
     result = serve(fake_system(10_000), _identical_requests(3, 10, 5), run_spec())
     assert result.losses_s == {} and math.isnan(result.bound_s)
+
+
+def test_cli_run_and_compare_explain(tmp_path):
+    """``run --json --explain`` adds bound_s (float) and losses_s (category -> float); without --explain the
+    run object is unchanged; ``compare --json --explain`` adds them to every row; ``--out`` draws account.png."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from l3sim.cli import app
+
+    runner = CliRunner()
+    base = ["--model", "llama-2-7b", "--tp", "1", "--requests", "6", "--workload", "openr1"]
+    plain = runner.invoke(app, ["run", "--system", "l3", *base, "--json"])
+    assert plain.exit_code == 0, plain.output
+    assert "bound_s" not in json.loads(plain.stdout)
+    out = tmp_path / "run"
+    explained = runner.invoke(app, ["run", "--system", "l3", *base, "--json", "--explain", "--out", str(out)])
+    assert explained.exit_code == 0, explained.output
+    data = json.loads(explained.stdout)
+    assert isinstance(data["bound_s"], float) and list(data["losses_s"]) == list(account.LOSS_CATEGORIES)
+    assert math.isclose(data["bound_s"] + sum(data["losses_s"].values()), data["makespan_s"], rel_tol=1e-9)
+    assert (out / "account.png").is_file()
+    rows = runner.invoke(app, ["compare", "--systems", "gpu-only,l3", *base, "--json", "--explain"])
+    assert rows.exit_code == 0, rows.output
+    assert [set(row["losses_s"]) for row in json.loads(rows.stdout)] == [set(account.LOSS_CATEGORIES)] * 2
+    table = runner.invoke(app, ["compare", "--systems", "gpu-only,l3", *base, "--explain"])
+    assert table.exit_code == 0 and "pipeline_bubble" in table.stdout
