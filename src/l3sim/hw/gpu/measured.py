@@ -25,8 +25,6 @@ VIDUR_KERNELS = {
     "out_proj": ("attn_post_proj",),
     "ffn": ("mlp_up_proj", "mlp_act", "mlp_down_proj"),
 }
-# Vidur kernels of a layer that are not FC work (reported by validation, not used as a cost).
-VIDUR_OTHER_KERNELS = ("input_layernorm", "post_attention_layernorm", "attn_rope", "add")
 
 
 def shape_mask(table: pd.DataFrame, model: ModelSpec) -> pd.Series:

@@ -25,6 +25,7 @@ import pandas as pd
 from l3sim.errors import ConfigError
 from l3sim.hw.gpu.calibrated import CalibratedOperators
 from l3sim.hw.gpu.collectives import ring_all_reduce_time_s, within_node
+from l3sim.hw.gpu.measured import VIDUR_KERNELS
 from l3sim.hw.gpu.operators import layer_operators, other_operators
 from l3sim.hw.gpu.profile_points import FC_KERNELS, VIDUR_TO_OPERATOR, ProfilePoints, load_profile_points
 from l3sim.hw.gpu.roofline import OperatorRoofline, Roofline
@@ -37,11 +38,6 @@ TOKEN_BUCKETS = (("1-128", 1, 128), ("129-512", 129, 512), ("513-4096", 513, 409
 SIZE_BUCKETS_BYTES = (("<=1 MiB", 0, 2**20), ("1-16 MiB", 2**20 + 1, 2**24), (">16 MiB", 2**24 + 1, np.inf))
 MIB = 2**20
 ERROR_COLUMNS = ["n", "mean_err", "mean_abs_err", "max_abs_err"]
-GROUP_KERNELS = {
-    "qkv_proj": ("attn_pre_proj",),
-    "out_proj": ("attn_post_proj",),
-    "ffn": ("mlp_up_proj", "mlp_act", "mlp_down_proj"),
-}
 VALIDATED_SOURCES = ("calibrated", "roofline")
 
 
@@ -99,7 +95,7 @@ def summary_rows(points: ProfilePoints, gpu: GPUSpec, cost: GPUCostSpec) -> list
     for tp, (tokens, measured) in points.by_tp.items():
         predicted = kernel_predictions(points, tp, gpu, cost)
         others = [k for k in measured.columns if k not in FC_KERNELS]
-        compare = {g: (predicted[list(ks)].sum(axis=1), measured[list(ks)].sum(axis=1)) for g, ks in GROUP_KERNELS.items()}
+        compare = {g: (predicted[list(ks)].sum(axis=1), measured[list(ks)].sum(axis=1)) for g, ks in VIDUR_KERNELS.items()}
         compare["fc"] = (predicted[list(FC_KERNELS)].sum(axis=1), measured[list(FC_KERNELS)].sum(axis=1))
         if others and predicted[others].to_numpy().any():
             compare["other"] = (predicted[others].sum(axis=1), measured[others].sum(axis=1))
