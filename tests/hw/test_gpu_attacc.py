@@ -264,3 +264,34 @@ def test_bad_inputs():
         GPT.layer_op_times_s(-1)
     with pytest.raises(ValueError, match="at least one request"):
         GPT.decode_attention_time_s(4096, 0)
+
+
+# ---- gpu.cost_source = "attacc": the model behind GPUCostModel -------------------------------------------------------
+
+def _attacc_cost(model: str = "gpt-175b"):
+    from l3sim.hw.gpu import GPUCostModel
+    from l3sim.spec.run import build_run_spec
+
+    spec = build_run_spec(["gpu.cost_source=attacc"], platform="dgx-a100", model=model, workload="openr1")
+    return GPUCostModel(spec)
+
+
+def test_cost_source_attacc_sums_the_hand_derived_layer():
+    """One decode iteration of 64 rows: 96 layers of the hand-derived operators, two all-reduces per layer."""
+    parts = _attacc_cost().fc_breakdown_s(64, 64)
+    layer = GPT.layer_op_times_s(64)
+    assert parts["qkv_proj"] == pytest.approx(96 * bound(7_247_757_312, 115_408_896, 72 / 108), rel=1e-12)
+    assert parts["ffn"] == pytest.approx(96 * (layer["ffn"] + layer["activation"]), rel=1e-12)
+    assert parts["other"] == pytest.approx(96 * 2 * norm(786_432), rel=1e-12)
+    assert parts["all_reduce"] == pytest.approx(96 * 2 * 7 * (6060 + 0.009 * 196_608) * 1e-9, rel=1e-12)
+
+
+def test_cost_source_attacc_decode_attention_with_and_without_the_batch():
+    cost = _attacc_cost()
+    # With the batch: AttAcc's occupancy of 12 x 64 problems (the hand-derived case above).
+    assert cost.decode_attention_time_s(64 * 2048, 64) == pytest.approx(
+        GPT.decode_attention_time_s(64 * 2048, 64), rel=1e-12)
+    # Without it: 108 requests' worth of problems fill whole waves, and the time is affine in the total.
+    t = [cost.decode_attention_time_s(x) for x in (108 * 1000, 108 * 2000, 108 * 3000)]
+    assert t[2] - t[1] == pytest.approx(t[1] - t[0], rel=1e-9)
+    assert cost.decode_attention_time_s(108 * 2048) <= cost.decode_attention_time_s(64 * 2048, 64) * 108 / 64

@@ -34,7 +34,7 @@ class FakeCost:
         # each chunk token attends to the tokens before it and to itself
         return self.prefill_coeff_s * chunk_tokens * (done_tokens + (chunk_tokens + 1) / 2)
 
-    def decode_attention_time_s(self, total_context_tokens: int) -> float:
+    def decode_attention_time_s(self, total_context_tokens: int, num_requests: int | None = None) -> float:
         return self.decode_base_s + self.decode_per_token_s * total_context_tokens
 
 

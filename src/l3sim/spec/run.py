@@ -25,11 +25,12 @@ class GPUCostSpec(Spec):
     mem_util: float = Field(
         0.85, gt=0, le=1, description="cap on achieved/peak HBM bandwidth (AttAcc simulator, used by the L3 paper)"
     )
-    cost_source: Literal["calibrated", "roofline", "profile"] = Field(
+    cost_source: Literal["calibrated", "roofline", "profile", "attacc"] = Field(
         "calibrated",
         description="'calibrated': operator model with tiles, waves, kernel overheads and fitted efficiencies "
         "(the GPU preset's [calibration]); 'roofline': the AttAcc-style capped roofline (compute_util, "
-        "mem_util); 'profile': interpolation in measured Vidur profiles (profile_path, allreduce_profile_path)",
+        "mem_util); 'profile': interpolation in measured Vidur profiles (profile_path, allreduce_profile_path); "
+        "'attacc': the AttAcc simulator's GPU formulas, the L3 paper's GPU side (docs/gpu-attacc.md)",
     )
     profile_path: str | None = Field(None, description="Vidur-format *_mlp.csv for cost_source = 'profile'")
     allreduce_profile_path: str | None = Field(

@@ -244,6 +244,23 @@ def _elementwise(function: Callable[..., float], *arrays) -> np.ndarray | float:
     return float(out) if out.ndim == 0 else out
 
 
+def all_reduce_time_s(nbytes, tp: int, nvlink_bw_bytes_per_s: float) -> np.ndarray | float:
+    """AttAcc's all-reduce of ``nbytes`` per GPU over ``tp`` GPUs (src/devices.py, comm_g2g); 0 for tp = 1.
+
+    tp - 1 NVLink steps of nbytes / tp each, a step the larger of a line fitted
+    to A100 measurements (scaled by 600 GB/s / the link's bandwidth, both
+    directions) and the transfer at half the link's bandwidth.
+    """
+    size = np.asarray(nbytes, dtype=float)
+    if tp == 1:
+        result = np.zeros_like(size)
+    else:
+        step = size / tp
+        fitted = (NVLINK_FIXED_NS + NVLINK_NS_PER_BYTE * step * NVLINK_FIT_BW / nvlink_bw_bytes_per_s) * 1e-9
+        result = np.where(size > 0, (tp - 1) * np.maximum(fitted, step / (nvlink_bw_bytes_per_s / 2)), 0.0)
+    return float(result) if result.ndim == 0 else result
+
+
 class AttAccGPUModel:
     """AttAcc's GPU times for one model replica on ``tp`` GPUs; every method is elementwise (scalars allowed).
 
@@ -320,13 +337,7 @@ class AttAccGPUModel:
     def all_reduce_time_s(self, num_tokens) -> np.ndarray | float:
         """One all-reduce of num_tokens x hidden x d bytes: tp - 1 NVLink steps of 1/tp of it; 0 for tp = 1."""
         size = np.asarray(num_tokens, dtype=float) * self._model.hidden_size * self._model.dtype_bytes
-        if self.tp == 1:
-            result = np.zeros_like(size)
-        else:
-            step = size / self.tp
-            fitted = (NVLINK_FIXED_NS + NVLINK_NS_PER_BYTE * step * NVLINK_FIT_BW / self._link_bw) * 1e-9
-            result = np.where(size > 0, (self.tp - 1) * np.maximum(fitted, step / (self._link_bw / 2)), 0.0)
-        return float(result) if result.ndim == 0 else result
+        return all_reduce_time_s(size, self.tp, self._link_bw)
 
     # ---- attention -------------------------------------------------------------
     def _problems(self, requests: float) -> float:

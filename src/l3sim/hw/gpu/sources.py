@@ -24,6 +24,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from l3sim.errors import ConfigError
+from l3sim.hw.gpu.attacc import AttAccGPUModel
 from l3sim.hw.gpu.attention import GPUAttention, SplitKVOccupancy
 from l3sim.hw.gpu.calibrated import CalibratedOperators
 from l3sim.hw.gpu.collectives import MeasuredAllReduce, ring_all_reduce_time_s
@@ -154,7 +155,53 @@ def profile_source(spec: RunSpec) -> CostSource:
     )
 
 
+class AttAccSource:
+    """The AttAcc simulator's GPU model (attacc.py, docs/gpu-attacc.md) behind the CostSource interface.
+
+    Its operators map onto LAYER_KEYS as ffn = the FFN's GEMMs + activation and
+    other = the two norms (AttAcc has no rotary embedding or residual add). A
+    prefill chunk is timed as AttAcc times a lone prompt (one request's
+    attention problems, non-causal), which is how the serving engine issues
+    chunks. AttAcc's decode attention depends on the number of requests (SM
+    occupancy of KV heads / tp x requests problems); without ``num_requests``
+    the SMs are taken as fully occupied (the large-batch limit), so callers
+    that know the batch pass it.
+    """
+
+    def __init__(self, spec: RunSpec) -> None:
+        model = spec.model
+        self._model = AttAccGPUModel(model, spec.platform.gpu, spec.deployment.tp)
+        self._bytes_per_token = model.hidden_size * model.dtype_bytes
+        self._full_occupancy_requests = float(spec.platform.gpu.num_sms)
+
+    def layer_times_s(self, num_tokens) -> np.ndarray:
+        ops = self._model.layer_op_times_s(num_tokens)
+        groups = (ops["qkv_proj"], ops["out_proj"], np.add(ops["ffn"], ops["activation"]), ops["norm"])
+        return np.stack([np.asarray(g, dtype=float) for g in groups], axis=-1)
+
+    def lm_head_time_s(self, num_logits) -> np.ndarray:
+        return np.asarray(self._model.lm_head_time_s(num_logits), dtype=float)
+
+    def all_reduce_time_s(self, nbytes) -> np.ndarray:
+        return np.asarray(self._model.all_reduce_time_s(np.asarray(nbytes, dtype=float) / self._bytes_per_token))
+
+    def prefill_attention_time_s(self, chunk_tokens, done_tokens) -> np.ndarray:
+        return np.asarray(self._model.prefill_attention_time_s(chunk_tokens, done_tokens), dtype=float)
+
+    def decode_attention_time_s(self, total_context_tokens, num_requests=None):
+        if num_requests is None:
+            # As many requests as SMs make whole waves of problems (occupancy 1); affine in the total.
+            num_requests = self._full_occupancy_requests
+        return self._model.decode_attention_time_s(total_context_tokens, num_requests)
+
+
+def attacc_source(spec: RunSpec) -> CostSource:
+    """The AttAcc simulator's GPU formulas (the L3 paper's GPU side; attacc.py)."""
+    return AttAccSource(spec)
+
+
 SOURCE_BUILDERS: dict[str, Callable[[RunSpec], CostSource]] = {
+    "attacc": attacc_source,
     "calibrated": calibrated_source,
     "roofline": roofline_source,
     "profile": profile_source,

@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 
 from l3sim.errors import ConfigError
+from l3sim.hw.gpu import attacc
+from l3sim.hw.gpu.attacc import AttAccGPUModel
 from l3sim.hw.gpu.calibrated import CalibratedOperators
 from l3sim.hw.gpu.collectives import ring_all_reduce_time_s, within_node
 from l3sim.hw.gpu.measured import VIDUR_KERNELS
@@ -38,13 +40,35 @@ TOKEN_BUCKETS = (("1-128", 1, 128), ("129-512", 129, 512), ("513-4096", 513, 409
 SIZE_BUCKETS_BYTES = (("<=1 MiB", 0, 2**20), ("1-16 MiB", 2**20 + 1, 2**24), (">16 MiB", 2**24 + 1, np.inf))
 MIB = 2**20
 ERROR_COLUMNS = ["n", "mean_err", "mean_abs_err", "max_abs_err"]
-VALIDATED_SOURCES = ("calibrated", "roofline")
+VALIDATED_SOURCES = ("calibrated", "roofline", "attacc")
 
 
 def _summary(relative_error) -> dict[str, float]:
     e = np.asarray(relative_error, dtype=float)
     return {"n": int(e.size), "mean_err": float(e.mean()), "mean_abs_err": float(np.abs(e).mean()),
             "max_abs_err": float(np.abs(e).max())}
+
+
+class AttAccKernels:
+    """The AttAcc model's layer operators under the Vidur kernel names the comparison uses.
+
+    AttAcc times the FFN's GEMMs as one figure, reported under ``ffn_up``
+    (``ffn_down`` is 0), so only the FFN group and the FC sum compare like
+    with like; its two norms are split evenly; it has no rotary embedding or
+    residual add.
+    """
+
+    names = ("qkv_proj", "out_proj", "ffn_up", "ffn_act", "ffn_down", "input_norm", "post_norm")
+
+    def __init__(self, model, gpu: GPUSpec, tp: int) -> None:
+        self._model = AttAccGPUModel(model, gpu, tp)
+
+    def times_s(self, num_tokens) -> np.ndarray:
+        ops = {k: np.asarray(v, dtype=float) for k, v in self._model.layer_op_times_s(num_tokens).items()}
+        half_norm = ops["norm"] / 2.0
+        columns = (ops["qkv_proj"], ops["out_proj"], ops["ffn"], ops["activation"], np.zeros_like(half_norm),
+                   half_norm, half_norm)
+        return np.stack(columns, axis=-1)
 
 
 def kernel_model(points: ProfilePoints, tp: int, gpu: GPUSpec, cost: GPUCostSpec):
@@ -54,6 +78,8 @@ def kernel_model(points: ProfilePoints, tp: int, gpu: GPUSpec, cost: GPUCostSpec
         return OperatorRoofline(layer_operators(model, tp), Roofline.of(gpu, cost))
     if cost.cost_source == "calibrated":
         return CalibratedOperators(layer_operators(model, tp) + other_operators(model, tp), gpu)
+    if cost.cost_source == "attacc":
+        return AttAccKernels(model, gpu, tp)
     raise ConfigError(
         f"validate gpu compares one of the sources {', '.join(VALIDATED_SOURCES)} with the profiles; "
         f"got cost_source {cost.cost_source!r}"
@@ -119,7 +145,10 @@ def all_reduce_points(path: str | Path, platform: PlatformSpec, cost: GPUCostSpe
     frames = []
     for tp, group in table.groupby("num_workers"):
         size = group["size_bytes"].to_numpy(dtype=float)
-        model = ring_all_reduce_time_s(size, int(tp), bw, latency)
+        if cost.cost_source == "attacc":
+            model = attacc.all_reduce_time_s(size, int(tp), platform.gpu.nvlink_bw_bytes_per_s)
+        else:
+            model = ring_all_reduce_time_s(size, int(tp), bw, latency)
         frames.append(pd.DataFrame({"tp": int(tp), "size_bytes": size, "measured_s": group["median_s"].to_numpy(),
                                     "model_s": model}))
     points = pd.concat(frames, ignore_index=True)

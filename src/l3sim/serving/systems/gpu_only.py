@@ -36,7 +36,7 @@ class GPUCost(Protocol):
 
     def prefill_attention_time_s(self, chunk_tokens: np.ndarray, done_tokens: np.ndarray) -> np.ndarray: ...
 
-    def decode_attention_time_s(self, total_context_tokens: int) -> float: ...
+    def decode_attention_time_s(self, total_context_tokens: int, num_requests: int | None = None) -> float: ...
 
 
 class GPUOnlySystem:
@@ -121,7 +121,7 @@ class GPUOnlySystem:
         if plan.decode_ids.size:
             # Each decode attends over its stored tokens plus the one it appends.
             context = int(table.kv_tokens[plan.decode_ids].sum()) + plan.decode_ids.size
-            duration += float(self.cost.decode_attention_time_s(context))
+            duration += float(self.cost.decode_attention_time_s(context, plan.decode_ids.size))
         counts = self._counts(int(chunks.sum()), plan.decode_ids.size, plan.decode_ids.size + completing, context)
         account = self._account(plan, table, gpu_stage, completing, (duration - gpu_stage, 0.0))
         return IterationCost(
@@ -134,15 +134,15 @@ class GPUOnlySystem:
     def segment_cost(self, plan: IterationPlan, table: RequestTable, max_iterations: int) -> SegmentCost:
         batch = plan.decode_ids.size
         context0 = int(table.kv_tokens[plan.decode_ids].sum()) + batch
-        attention0 = float(self.cost.decode_attention_time_s(context0))
+        attention0 = float(self.cost.decode_attention_time_s(context0, batch))
         first = self._fc(batch, batch) + attention0
         span = max_iterations - 1
         increment, valid = 0.0, max_iterations
         if span > 0:
-            attention_end = float(self.cost.decode_attention_time_s(context0 + batch * span))
+            attention_end = float(self.cost.decode_attention_time_s(context0 + batch * span, batch))
             increment = (attention_end - attention0) / span
             mid = span // 2
-            attention_mid = float(self.cost.decode_attention_time_s(context0 + batch * mid))
+            attention_mid = float(self.cost.decode_attention_time_s(context0 + batch * mid, batch))
             if abs(attention_mid - (attention0 + increment * mid)) > LINEARITY_RTOL * attention_end:
                 increment, valid = 0.0, 1
         counts = self._counts(0, batch, batch, context0)
