@@ -8,13 +8,14 @@ import pytest
 
 from l3sim.experiments.studies import StudyOptions, run_study
 from l3sim.experiments.studies import reconcile
+from l3sim.spec.assumptions import flatten_settings
 from l3sim.spec.run import build_run_spec
 
 FIELDS = {"platform": "dgx-a100", "model": "qwen-72b", "workload": "openr1"}
 
 
 def _flat(spec) -> dict:
-    return reconcile._leaves(spec.model_dump(mode="json"))
+    return flatten_settings(spec.model_dump(mode="json"))
 
 
 def test_the_last_step_is_the_paper_profile() -> None:

@@ -37,13 +37,13 @@ class Profile:
     settings: dict[str, Any]
 
 
-def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Dotted TOML keys arrive as nested tables; turn them back into ``dotted.key -> value``."""
+def flatten_settings(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``dotted.key -> value`` for every leaf of a nested table (dotted TOML keys arrive nested)."""
     flat: dict[str, Any] = {}
     for key, value in table.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):
-            flat.update(_flatten(value, f"{name}."))
+            flat.update(flatten_settings(value, f"{name}."))
         else:
             flat[name] = value
     return flat
@@ -53,7 +53,7 @@ def load_profile(name: str) -> Profile:
     """The profile ``name`` (a shipped name or a TOML path); an unknown name lists the known ones."""
     data, source = load_preset_data(KIND, name)
     data.pop("name", None)  # the loader labels a shipped preset with its name; not a setting
-    settings = _flatten(data)
+    settings = flatten_settings(data)
     if not settings:
         raise ConfigError(f"{source}: the assumption profile has no settings")
     if any(key.split(".")[0] == "assumptions" for key in settings):

@@ -45,16 +45,6 @@ STEPS: list[tuple[str, tuple[str, ...]]] = [
 METRICS = ["throughput_tok_s", "steady_throughput_tok_s", "avg_batch_size", "iteration_latency_s.mean"]
 
 
-def _leaves(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in table.items():
-        if isinstance(value, dict):
-            out.update(_leaves(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def _group(key: str) -> int:
     """Index in :data:`STEPS` of the first group whose prefix matches ``key`` (a prefix without a dot is whole)."""
     for index, (_, prefixes) in enumerate(STEPS):
@@ -65,9 +55,10 @@ def _group(key: str) -> int:
 
 def profile_changes() -> list[dict[str, Any]]:
     """Per step of :data:`STEPS`: the settings whose resolved value differs between the profiles, paper's value."""
+    from l3sim.spec.assumptions import flatten_settings
     from l3sim.spec.run import build_run_spec
 
-    specs = [_leaves(build_run_spec(platform=PLATFORM, model=MODELS[0], workload=WORKLOAD,
+    specs = [flatten_settings(build_run_spec(platform=PLATFORM, model=MODELS[0], workload=WORKLOAD,
                                     assumptions=name).model_dump(mode="json"))
              for name in (FROM_PROFILE, TO_PROFILE)]
     changes: list[dict[str, Any]] = [{} for _ in STEPS]
