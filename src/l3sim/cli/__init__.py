@@ -54,10 +54,15 @@ def _root() -> None:
     """Simulate GPU + DIMM-PIM long-context LLM inference (the L3 system) and its baselines."""
 
 
+def error_line(exc: L3SimError) -> str:
+    """How the CLI reports an l3sim error: one ``error: ...`` line (more lines when the message has them)."""
+    return f"error: {exc}"
+
+
 def main() -> None:
     """Console-script entry point: usage errors exit 2 (click's rule), and so do L3SimErrors."""
     try:
         app()
     except L3SimError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(error_line(exc), err=True)
         sys.exit(2)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -18,12 +17,9 @@ RUN_FIELDS = ("avg_batch_size", "throughput_tok_s")
 
 def read_run_point(path: Path) -> dict[str, Any]:
     """The operating point of a result.json: system, avg batch size and throughput; errors name file and field."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"--run {path}: file not found") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"--run {path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    from l3sim.inputs import load_json
+
+    data = load_json(path, "--run file")
     if not isinstance(data, dict):
         raise ConfigError(f"--run {path}: expected a JSON object (a result.json of `l3sim run --out`)")
     point = {"system": str(data.get("system", "run"))}

@@ -93,7 +93,8 @@ class RunOptions:
             from l3sim.spec.presets import load_preset_data
 
             default = ModelSpec.parse(load_preset_data("models", self.model)[0]).parallel
-            fields["parallel"] = {"tp": self.tp or default.tp, "dp": self.dp or default.dp}
+            fields["parallel"] = {"tp": default.tp if self.tp is None else self.tp,
+                                  "dp": default.dp if self.dp is None else self.dp}
         return build_run_spec(self.overrides or [], **fields)
 
 

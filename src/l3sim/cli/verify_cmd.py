@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
 
     @group.command("layout")
     def layout(
-        seed: int = typer.Option(0, "--seed", help="seed of the random data"),
+        seed: int = typer.Option(0, "--seed", min=0, max=2**63 - 1, help="seed of the random data"),
         as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
     ) -> None:
         """Re-layout round trips and KV mapping checks on random data."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from l3sim.errors import ConfigError
+from l3sim.spec.numbers import check_plausible
 
 SpecT = TypeVar("SpecT", bound="Spec")
 
@@ -14,7 +15,13 @@ SpecT = TypeVar("SpecT", bound="Spec")
 class Spec(BaseModel):
     """A validated, immutable description; unknown fields are errors, never ignored."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _plausible_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """Every number of every field within the ranges of :mod:`l3sim.spec.numbers` (one rule for all specs)."""
+        return check_plausible(value, cls.__name__, info.field_name or "")
 
     @classmethod
     def parse(cls: type[SpecT], data: Any, source: str = "") -> SpecT:

@@ -9,7 +9,7 @@ Sources: L3 paper (arXiv 2504.17584) section VI and its baselines table
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -59,7 +59,7 @@ class DIMMPIMSpec(Spec):
     l3_variant: Literal["l3", "no-pipeline", "cpu-relayout"] = Field(
         "l3", description="PIM kernel variant of the l3 system (ablations: no-pipeline, cpu-relayout)"
     )
-    ranks_per_layer: int | Literal["auto"] = Field(
+    ranks_per_layer: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
         "auto",
         description="ranks of one rankset (on different channels) that share one request-layer, its KV heads "
         "split evenly over them; must divide the replica's channels. 'auto': the most ranks that still give "

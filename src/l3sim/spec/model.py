@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal
 
@@ -147,51 +146,81 @@ _HF_KEYS = {
 }
 
 
-def _first(config: dict, keys: tuple[str, ...], path: Path, field: str):
+def _count(config: dict, keys: tuple[str, ...], path: Path, field: str, required: bool = True) -> int | None:
+    """The first of ``keys`` that is set, as a positive integer; a wrong type or value names the key."""
     for key in keys:
-        if key in config and config[key] is not None:
-            return config[key]
-    raise ConfigError(f"{path}: field {field!r} not found (looked for {', '.join(keys)})")
+        value = config.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{path}: {key!r} must be a positive integer, got {value!r}")
+        return value
+    if required:
+        raise ConfigError(f"{path}: field {field!r} not found (looked for {', '.join(keys)})")
+    return None
+
+
+def _text(config: dict, key: str, path: Path, default: str = "") -> str:
+    """A string field (absent or null: ``default``)."""
+    value = config.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise ConfigError(f"{path}: {key!r} must be a string, got {value!r}")
+    return value
+
+
+def _architectures(config: dict, path: Path) -> list[str]:
+    value = config.get("architectures") or []
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(f"{path}: 'architectures' must be a list of strings, got {value!r}")
+    return value
 
 
 def model_from_hf_config(path: str | Path, name: str | None = None) -> ModelSpec:
-    """Read a Hugging Face ``config.json`` (Llama, Qwen2, Mistral, OPT, GPT-2/NeoX style) from disk."""
+    """Read a Hugging Face ``config.json`` (Llama, Qwen2, Mistral, OPT, GPT-2/NeoX style) from disk.
+
+    Every value used is type-checked here (an HF config is not a spec: its keys vary by family), so a
+    string ``hidden_size`` or zero heads is a ConfigError naming the file and the key.
+    """
+    from l3sim.inputs import load_json
+
     path = Path(path)
     if path.is_dir():
         path = path / "config.json"
-    try:
-        config = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"file not found: {path}") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    config = load_json(path, "model config")
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: expected a JSON object")
-    values = {field: _first(config, keys, path, field) for field, keys in _HF_KEYS.items()}
+    values = {field: _count(config, keys, path, field) for field, keys in _HF_KEYS.items()}
     hidden, heads = values["hidden_size"], values["num_heads"]
-    model_type = str(config.get("model_type", "")).lower()
-    arch = " ".join(config.get("architectures", []) or []).lower()
+    model_type = _text(config, "model_type", path).lower()
+    arch = " ".join(_architectures(config, path)).lower()
     is_opt = model_type == "opt" or "opt" in arch
     is_gpt = model_type in ("gpt2", "gpt_neox", "gptj", "gpt_bigcode")
-    ffn = config.get("intermediate_size") or config.get("ffn_dim") or config.get("n_inner") or 4 * hidden
-    act = str(config.get("hidden_act") or config.get("activation_function") or "silu").lower()
+    ffn = _count(config, ("intermediate_size", "ffn_dim", "n_inner"), path, "ffn_hidden_size", required=False)
+    act = (_text(config, "hidden_act", path) or _text(config, "activation_function", path) or "silu").lower()
     activation = "relu" if "relu" in act else "gelu" if "gelu" in act else "silu"
     gated = not (is_opt or is_gpt)
+    positions = 0
+    if is_opt or model_type == "gpt2":
+        found = _count(config, ("max_position_embeddings",), path, "learned_positions", required=False)
+        positions = (found or 0) + (2 if is_opt else 0)
+    tied = config.get("tie_word_embeddings", is_opt or is_gpt)
+    if not isinstance(tied, bool):
+        raise ConfigError(f"{path}: 'tie_word_embeddings' must be true or false, got {tied!r}")
     return ModelSpec.parse(
         {
-            "name": name or config.get("_name_or_path") or path.parent.name or "hf-model",
+            "name": name or _text(config, "_name_or_path", path) or path.parent.name or "hf-model",
             **values,
-            "num_kv_heads": config.get("num_key_value_heads") or heads,
-            "head_dim": config.get("head_dim") or hidden // heads,
-            "ffn_hidden_size": ffn,
+            "num_kv_heads": _count(config, ("num_key_value_heads",), path, "num_kv_heads", required=False) or heads,
+            "head_dim": _count(config, ("head_dim",), path, "head_dim", required=False) or max(hidden // heads, 1),
+            "ffn_hidden_size": ffn or 4 * hidden,
             "gated_ffn": gated,
             "activation": activation,
-            "tie_embeddings": bool(config.get("tie_word_embeddings", is_opt or is_gpt)),
+            "tie_embeddings": tied,
             "linear_bias": is_opt or is_gpt,
             "qkv_bias": model_type.startswith("qwen2"),
-            "learned_positions": (config.get("max_position_embeddings", 0) + (2 if is_opt else 0))
-            if (is_opt or model_type == "gpt2")
-            else 0,
+            "learned_positions": positions,
             "source": f"Hugging Face config {path}",
         },
         source=str(path),

@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
+from l3sim import inputs
 from l3sim.errors import ConfigError
 
 PRESET_KINDS = ("models", "gpus", "links", "platforms", "workloads", "dram", "memory", "assumptions")
@@ -38,14 +39,8 @@ def _looks_like_path(name: str) -> bool:
 
 
 def load_toml(path: Path) -> dict[str, Any]:
-    """Read one TOML file; a syntax error names the file and the position."""
-    try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    """Read one TOML file; every failure (missing, unreadable, not UTF-8, bad syntax) names the file."""
+    return inputs.load_toml(path)
 
 
 def load_preset_data(kind: str, name: str) -> tuple[dict[str, Any], str]:
@@ -94,7 +89,10 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw.strip()
-    return key.split("."), value
+    except (RecursionError, ValueError) as exc:  # nesting beyond the parser, an integer beyond 4,300 digits
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise ConfigError(f"override {text!r}: {reason}") from None
+    return key.split("."), inputs.check_nesting(value, f"override {text!r}")
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

@@ -111,7 +111,7 @@ class RunSpec(Spec):
     parallel: ParallelSpec | None = Field(None, description="TP/DP; None: the model preset's default")
     requests: int | None = Field(1000, ge=1, description="requests to draw (None: the whole trace)")
     arrival: str = Field("offline", description="offline | poisson:RATE | gamma:RATE:CV | trace[:SCALE] | closed:N")
-    seed: int = 0
+    seed: int = Field(0, ge=0, description="seed of every random draw (numpy needs it non-negative)")
     assumptions: str | None = Field(
         None,
         description="the assumption profile (a name in presets/assumptions or a TOML path) build_run_spec "

@@ -18,12 +18,12 @@ The arrival string (``RunSpec.arrival``, ``--arrival``) is one of
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from l3sim.errors import ConfigError
+from l3sim.spec.numbers import check_float
 
 ARRIVAL_FORMS = "offline | poisson:RATE | gamma:RATE:CV | trace[:SCALE] | closed:N"
 
@@ -44,14 +44,15 @@ class ArrivalProcess:
         return self.kind == "trace"
 
 
-def _positive(text: str, what: str, spec: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise ConfigError(f"arrival {spec!r}: {what} must be a finite number > 0, got {text!r}")
-    return value
+#: Accepted ranges of the arrival parameters: wide enough for any study, narrow enough that the arrival
+#: times and the gamma shape (CV**-2) stay well inside float range and precision.
+RATE_RANGE = (1e-6, 1e9)
+CV_RANGE = (1e-3, 1e3)
+SCALE_RANGE = (1e-6, 1e6)
+
+
+def _number(text: str, what: str, bounds: tuple[float, float], spec: str) -> float:
+    return check_float(text, f"arrival {spec!r}: {what}", *bounds)
 
 
 def parse_arrival(spec: str) -> ArrivalProcess:
@@ -60,15 +61,15 @@ def parse_arrival(spec: str) -> ArrivalProcess:
     if kind == "offline" and not args:
         return ArrivalProcess("offline")
     if kind == "poisson" and len(args) == 1:
-        return ArrivalProcess("poisson", rate_per_s=_positive(args[0], "RATE (requests/s)", spec))
+        return ArrivalProcess("poisson", rate_per_s=_number(args[0], "RATE (requests/s)", RATE_RANGE, spec))
     if kind == "gamma" and len(args) == 2:
-        rate = _positive(args[0], "RATE (requests/s)", spec)
-        return ArrivalProcess("gamma", rate_per_s=rate, cv=_positive(args[1], "CV", spec))
+        rate = _number(args[0], "RATE (requests/s)", RATE_RANGE, spec)
+        return ArrivalProcess("gamma", rate_per_s=rate, cv=_number(args[1], "CV", CV_RANGE, spec))
     if kind == "trace" and len(args) <= 1:
-        return ArrivalProcess("trace", scale=_positive(args[0], "SCALE", spec) if args else 1.0)
+        return ArrivalProcess("trace", scale=_number(args[0], "SCALE", SCALE_RANGE, spec) if args else 1.0)
     if kind == "closed" and len(args) == 1:
         count = args[0].strip()
-        if not (count.isdigit() and int(count) >= 1):
+        if not (count.isdigit() and len(count) <= 9 and int(count) >= 1):
             raise ConfigError(f"arrival {spec!r}: N (requests kept in the system) must be an integer >= 1, "
                               f"got {args[0]!r}")
         return ArrivalProcess("closed", in_flight=int(count))

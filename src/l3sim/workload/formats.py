@@ -6,12 +6,12 @@ Adding a format is one entry in :data:`TRACE_FORMATS` (and its name in
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from l3sim.errors import TraceFormatError
+from l3sim.inputs import read_bytes
 
 ArrivalUnit = Literal["s", "ms", "datetime"]
 
@@ -71,20 +71,15 @@ def get_format(name: str) -> TraceFormat:
 
 def _first_line_columns(path: Path, container: str) -> set[str]:
     """Column names of the header (CSV) or of the first non-blank line's object (JSONL)."""
-    try:
-        with open(path, encoding="utf-8-sig", errors="replace") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                if container == "csv":
-                    return {name.strip() for name in line.rstrip("\r\n").split(",")}
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise TraceFormatError(f"{path}:{number}: invalid JSON: {exc.msg}") from None
-                return set(obj) if isinstance(obj, dict) else set()
-    except OSError as exc:
-        raise TraceFormatError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    from l3sim.workload.rows import decode, parse_json_line
+
+    text = decode(read_bytes(path, "trace file"), str(path))
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        if container == "csv":
+            return {name.strip() for name in line.rstrip("\r").split(",")}
+        return set(parse_json_line(line, number, str(path)))
     raise TraceFormatError(f"{path}: empty file, no header or first record to infer the format from")
 
 

@@ -10,12 +10,12 @@ than the ones a format reads are ignored.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
 
 from l3sim.errors import TraceFormatError
+from l3sim.inputs import decode_utf8, parse_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,11 +33,7 @@ class RawColumns:
 
 def decode(data: bytes, source: str) -> str:
     """UTF-8 text of a trace (a leading byte-order mark is dropped); bad bytes name their line."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise TraceFormatError(f"{source}:{line}: not UTF-8 text (byte {data[exc.start]:#04x})") from None
+    return decode_utf8(data, source, TraceFormatError)
 
 
 def _split_lines(text: str) -> list[str]:
@@ -88,14 +84,9 @@ def read_csv_columns(text: str, source: str, required: tuple[str, ...], optional
 _MISSING = object()
 
 
-def _parse_json_line(line: str, number: int, source: str) -> dict:
-    try:
-        record = json.loads(line)
-    except ValueError as exc:  # JSONDecodeError, or an integer literal beyond Python's digit limit
-        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-        raise TraceFormatError(f"{source}:{number}: invalid JSON: {reason}") from None
-    except RecursionError:
-        raise TraceFormatError(f"{source}:{number}: invalid JSON: nested too deeply") from None
+def parse_json_line(line: str, number: int, source: str) -> dict:
+    """One JSONL record (a JSON object); any malformed line is a TraceFormatError naming ``source:number``."""
+    record = parse_json(line, f"{source}:{number}", TraceFormatError)
     if not isinstance(record, dict):
         raise TraceFormatError(f"{source}:{number}: expected a JSON object, got {type(record).__name__}")
     return record
@@ -108,7 +99,7 @@ def read_jsonl_columns(text: str, source: str, required: tuple[str, ...], option
     for number, line in enumerate(_split_lines(text), start=1):
         if line.strip():
             numbers.append(number)
-            records.append(_parse_json_line(line, number, source))
+            records.append(parse_json_line(line, number, source))
     if not records:
         raise _no_rows(source)
     wanted = list(required) + [name for name in optional if name in records[0]]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from l3sim.errors import ConfigError
+from l3sim.inputs import read_bytes
 from l3sim.spec.workload import WorkloadSpec
 from l3sim.workload import columns
 from l3sim.workload.formats import TraceFormat, get_format, infer_format
@@ -55,28 +55,16 @@ def parse_trace(data: bytes, fmt: TraceFormat | str, source: str) -> TraceTable:
     return TraceTable(source, arrival_s, prompt, output, order_key)
 
 
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"trace file not found: {path}") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read trace: {exc.strerror or exc}") from None
-
-
 def read_trace(path: str | Path, format: str | None = None) -> TraceTable:
     """Read a trace file; ``format`` None infers it from the extension and header."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"trace file not found: {path}")
     fmt = get_format(format) if format else infer_format(path)
-    return parse_trace(_read_bytes(path), fmt, str(path))
+    return parse_trace(read_bytes(path, "trace file"), fmt, str(path))
 
 
 def workload_from_trace_path(path: str, format: str | None = None) -> WorkloadSpec:
     """A trace WorkloadSpec for ``path`` (named after the file); the format is checked or inferred now."""
     file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"trace file not found: {file}")
+    read_bytes(file, "trace file")  # missing, a directory, unreadable: said now, not mid-run
     fmt = get_format(format) if format else infer_format(file)
     return WorkloadSpec(name=file.stem, kind="trace", path=str(path), format=fmt.name, source=fmt.description)
