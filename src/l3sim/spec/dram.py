@@ -116,10 +116,24 @@ class DRAMTiming(Spec):
     tRFC: int = Field(ge=1, description="REF to the next command of the rank (all-bank refresh)")
     tREFI: int = Field(ge=1, description="average interval between REF commands of a rank")
     tBL: int = Field(ge=1, description="burst duration on the data bus (burst_length / 2)")
+    tCCD_S_WR: int | None = Field(
+        None, ge=1,
+        description="WR to WR, different bank group (JESD79-5 tCCD_S_WR); None: tCCD_S (DDR4 has one tCCD_S)",
+    )
+    tCCD_L_WR: int | None = Field(
+        None, ge=1,
+        description="WR to WR, same bank group (JESD79-5 tCCD_L_WR2 for x8/x16, tCCD_L_WR for x4 with "
+        "read-modify-write); None: tCCD_L (DDR4 has one tCCD_L)",
+    )
     tRTRS: int = Field(
         2, ge=0,
-        description="rank-to-rank switch gap on the shared channel data bus. JEDEC leaves it to the controller; "
-        "2 tCK is Ramulator 2's nCS for DDR4 and DDR5",
+        description="rank-to-rank switch gap on the shared channel data bus between RD->RD, RD->WR and WR->RD "
+        "of different ranks. JEDEC leaves it to the controller; 2 tCK is Ramulator 2's nCS for DDR4 and DDR5",
+    )
+    tRTRS_WW: int = Field(
+        0, ge=0,
+        description="extra gap between writes to different ranks (WR->WR rank switch) on top of tBL. "
+        "0 as in Ramulator 2 (no sibling-rank WR->WR rule); DRAMsim3 charges tRTRS here",
     )
     bus_turnaround: int = Field(
         2, ge=0,
@@ -141,6 +155,9 @@ class DRAMTiming(Spec):
             (self.tCCD_S >= self.tBL, f"tCCD_S ({self.tCCD_S}) must be >= tBL ({self.tBL}): one burst at a time"),
             (self.tRRD_L >= self.tRRD_S, f"tRRD_L ({self.tRRD_L}) must be >= tRRD_S ({self.tRRD_S})"),
             (self.tWTR_L >= self.tWTR_S, f"tWTR_L ({self.tWTR_L}) must be >= tWTR_S ({self.tWTR_S})"),
+            (self.ccd_l_wr >= self.ccd_s_wr,
+             f"tCCD_L_WR ({self.ccd_l_wr}) must be >= tCCD_S_WR ({self.ccd_s_wr})"),
+            (self.ccd_s_wr >= self.tBL, f"tCCD_S_WR ({self.ccd_s_wr}) must be >= tBL ({self.tBL})"),
             (self.tREFI > self.tRFC, f"tREFI ({self.tREFI}) must be > tRFC ({self.tRFC})"),
         ]
         problems = [message for ok, message in rules if not ok]
@@ -151,6 +168,16 @@ class DRAMTiming(Spec):
     @property
     def tck_s(self) -> float:
         return self.tCK_ns * 1e-9
+
+    @property
+    def ccd_s_wr(self) -> int:
+        """WR to WR, other bank group: tCCD_S_WR where the standard has it (DDR5), else tCCD_S."""
+        return self.tCCD_S if self.tCCD_S_WR is None else self.tCCD_S_WR
+
+    @property
+    def ccd_l_wr(self) -> int:
+        """WR to WR, same bank group: tCCD_L_WR where the standard has it (DDR5), else tCCD_L."""
+        return self.tCCD_L if self.tCCD_L_WR is None else self.tCCD_L_WR
 
 
 class DRAMSpec(Spec):

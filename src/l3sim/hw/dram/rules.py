@@ -71,11 +71,15 @@ def timing_rules(t: DRAMTiming) -> list[Rule]:
     add(Cmd.WR, Cmd.PRE, Scope.BANK, write_end + t.tWR, "CWL + tBL + tWR")
     # ---- bank group
     add(Cmd.ACT, Cmd.ACT, Scope.BANK_GROUP, t.tRRD_L, "tRRD_L")
-    add(COLUMN, COLUMN, Scope.BANK_GROUP, t.tCCD_L, "tCCD_L")
+    add(COLUMN, READS_ARRAY, Scope.BANK_GROUP, t.tCCD_L, "tCCD_L")
+    add(READS_ARRAY, Cmd.WR, Scope.BANK_GROUP, t.tCCD_L, "tCCD_L")
+    add(Cmd.WR, Cmd.WR, Scope.BANK_GROUP, t.ccd_l_wr, "tCCD_L_WR")
     add(Cmd.WR, READS_ARRAY, Scope.BANK_GROUP, write_end + t.tWTR_L, "CWL + tBL + tWTR_L")
     # ---- rank: core
     add(Cmd.ACT, Cmd.ACT, Scope.RANK, t.tRRD_S, "tRRD_S")
-    add(COLUMN, COLUMN, Scope.RANK, t.tCCD_S, "tCCD_S")
+    add(COLUMN, READS_ARRAY, Scope.RANK, t.tCCD_S, "tCCD_S")
+    add(READS_ARRAY, Cmd.WR, Scope.RANK, t.tCCD_S, "tCCD_S")
+    add(Cmd.WR, Cmd.WR, Scope.RANK, t.ccd_s_wr, "tCCD_S_WR")
     add(Cmd.WR, READS_ARRAY, Scope.RANK, write_end + t.tWTR_S, "CWL + tBL + tWTR_S")
     add(Cmd.ACT, Cmd.PREA, Scope.RANK, t.tRAS, "tRAS (PREA closes every bank)")
     add(READS_ARRAY, Cmd.PREA, Scope.RANK, t.tRTP, "tRTP (PREA)")
@@ -100,8 +104,11 @@ def timing_rules(t: DRAMTiming) -> list[Rule]:
     add(Cmd.RD, Cmd.RD, Scope.CHANNEL, t.tBL, "tBL (channel bus)")
     add(Cmd.WR, Cmd.WR, Scope.CHANNEL, t.tBL, "tBL (channel bus)")
     add(Cmd.RD, Cmd.WR, Scope.CHANNEL, read_to_write, "CL + tBL + turnaround - CWL (channel bus)")
-    add((Cmd.RD, Cmd.WR), (Cmd.RD, Cmd.WR), Scope.OTHER_RANK, t.tBL + t.tRTRS, "tBL + tRTRS (rank switch)")
+    # ---- rank switch on the channel bus, by command pair (data of the two ranks tRTRS apart)
+    add(Cmd.RD, Cmd.RD, Scope.OTHER_RANK, t.tBL + t.tRTRS, "tBL + tRTRS (rank switch)")
+    add(Cmd.RD, Cmd.WR, Scope.OTHER_RANK, t.CL + t.tBL + t.tRTRS - t.CWL, "CL + tBL + tRTRS - CWL (rank switch)")
     add(Cmd.WR, Cmd.RD, Scope.OTHER_RANK, write_end + t.tRTRS - t.CL, "CWL + tBL + tRTRS - CL (rank switch)")
+    add(Cmd.WR, Cmd.WR, Scope.OTHER_RANK, t.tBL + t.tRTRS_WW, "tBL + tRTRS_WW (rank switch)")
     _check_scopes(rules)
     return rules
 
