@@ -47,7 +47,7 @@ account adds up to the makespan.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
@@ -122,8 +122,6 @@ class RunAccount:
     losses_s: dict[str, float]
     batch_mean: float
     capacity_batch_mean: float
-    clamped_s: float = 0.0  # category totals that rounded below zero (kept in the bound; ~0)
-    per_replica: list[dict[str, float]] = field(default_factory=list)
 
 
 _TERMS = len(StageTerms._fields)
@@ -216,8 +214,8 @@ def explain_run(
     """The account of a run from its replicas' recordings; None if the system reports no terms."""
     if basis is None or not math.isfinite(makespan_s) or any(len(r.account) != len(r.segments) for r in recorders):
         return None
-    totals = np.zeros(len(LOSS_CATEGORIES) + 1)  # iteration categories, idle, bound
-    per_replica, weights = [], np.zeros(3)  # time-weighted batch, allowed batch, iterating time
+    totals = np.zeros(len(LOSS_CATEGORIES))
+    weights = np.zeros(3)  # time-weighted batch, allowed batch, iterating time
     for rec in recorders:
         seg = rec.to_rows()
         if not len(seg):  # a replica with no requests idles through the run
@@ -225,26 +223,19 @@ def explain_run(
             continue
         table = iteration_totals(seg, np.array(rec.account, dtype=np.float64), basis, capacity_tokens)
         steps = table[:, :-1].sum(axis=0)
-        losses = -np.diff(steps)
-        iterating = steps[0]
-        replica = np.concatenate([losses, [makespan_s - iterating, steps[-1]]])
+        replica = np.append(-np.diff(steps), makespan_s - steps[0])  # the iteration categories, then idle
         if basis.attention_on_gpu:  # the GPU's own decode-attention rate gap is its efficiency
             gpu_efficiency, attention_dram = (LOSS_CATEGORIES.index(c) for c in ("gpu_efficiency", "attention_dram"))
             replica[gpu_efficiency] += replica[attention_dram]
             replica[attention_dram] = 0.0
         totals += replica
-        per_replica.append(dict(zip((*LOSS_CATEGORIES, "bound"), replica.tolist())))
         duration = seg[:, _COL["end_s"]] - seg[:, _COL["start_s"]]
         weights += [float(duration @ seg[:, _COL["batch_size"]]), float(duration @ table[:, -1]), float(duration.sum())]
     totals /= len(recorders)
-    losses = totals[:-1]
-    clamped = float(losses[losses < 0].sum())
-    losses = np.maximum(losses, 0.0)
+    losses = np.maximum(totals, 0.0)  # a total that rounds below zero stays in the bound
     return RunAccount(
         bound_s=float(makespan_s - losses.sum()),
         losses_s=dict(zip(LOSS_CATEGORIES, losses.tolist())),
         batch_mean=weights[0] / weights[2] if weights[2] else math.nan,
         capacity_batch_mean=weights[1] / weights[2] if weights[2] else math.nan,
-        clamped_s=clamped,
-        per_replica=per_replica,
     )
