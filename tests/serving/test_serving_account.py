@@ -198,3 +198,19 @@ def test_cli_run_and_compare_explain(tmp_path):
     assert [set(row["losses_s"]) for row in json.loads(rows.stdout)] == [set(account.LOSS_CATEGORIES)] * 2
     table = runner.invoke(app, ["compare", "--systems", "gpu-only,l3", *base, "--explain"])
     assert table.exit_code == 0 and "pipeline_bubble" in table.stdout
+
+
+def test_drain_is_the_weight_reads_a_shrunken_batch_shares(monkeypatch):
+    """Two requests admitted at once, one finishing first: each later iteration decodes one request where
+    two fitted and nothing waits, so the drain loses FC*(1) - FC*(2) / 2 (the nominal dense layers of one
+    token against half of two tokens') per such iteration, and nothing else is lost."""
+    spec = _spec("gpu-only", "llama-2-7b", *IDEAL_GPU, tp=1)
+    short, long = 10, 35
+    requests = [Req(0, 0.0, 40, short), Req(1, 0.0, 40, long)]
+    result, _ = _serve_spied(build_system(spec), requests, spec, monkeypatch)
+    nominal = nominal_gpu_cost(spec)
+    expected = (long - short) * (nominal.fc_time_s(1, 1) - nominal.fc_time_s(2, 2) / 2)
+    assert expected > 0
+    assert math.isclose(result.losses_s["drain"], expected, rel_tol=1e-9)
+    others = sum(v for k, v in result.losses_s.items() if k != "drain")
+    assert others <= 1e-9 * result.makespan_s
