@@ -23,5 +23,13 @@ class CapacityError(L3SimError):
     """Something does not fit: a request in the KV cache, a model on its GPUs, a layout in DRAM."""
 
 
+class OutputError(L3SimError):
+    """A result file or folder cannot be written (checked before a run where possible; never left partial)."""
+
+
+class NumericalError(L3SimError):
+    """A run or a check produced a number that is not finite or lies outside its physical range."""
+
+
 class MissingDependencyError(L3SimError):
     """An optional package (an extra) is needed for this feature and is not installed."""

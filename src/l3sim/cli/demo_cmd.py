@@ -13,6 +13,7 @@ import typer
 
 from l3sim.cli.compare_cmd import DEFAULT_SYSTEMS
 from l3sim.cli.output import print_json, print_rows
+from l3sim.outputs import check_writable
 from l3sim.spec.run import build_run_spec
 
 DEMO_REQUESTS = 300
@@ -31,6 +32,7 @@ def demo(
     from l3sim.report.comparison import write_comparison_report
     from l3sim.serving.compare import TABLE_COLUMNS, compare, comparison_rows, table_row
 
+    check_writable(out, "--out", folder=True)
     specs = [build_run_spec(system=name, **DEMO_FIELDS) for name in DEFAULT_SYSTEMS.split(",")]
     results = []
     for spec in specs:

@@ -9,6 +9,7 @@ import typer
 from l3sim.cli.output import print_json, print_rows
 from l3sim.errors import ConfigError, MissingDependencyError
 from l3sim.experiments.executor import BACKENDS
+from l3sim.outputs import check_writable
 
 
 def reproduce(
@@ -28,6 +29,7 @@ def reproduce(
     from l3sim.experiments.studies import STUDIES, StudyOptions, expand, run_study
 
     names = expand(study)
+    check_writable(out, "--out", folder=True)
     if backend not in BACKENDS:
         raise ConfigError(f"--backend {backend!r}: expected one of {', '.join(BACKENDS)}")
     options = StudyOptions(out, quick=quick, backend=backend, jobs=jobs, address=address,

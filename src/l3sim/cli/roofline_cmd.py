@@ -10,6 +10,7 @@ import typer
 
 from l3sim.cli.output import print_json, print_rows
 from l3sim.errors import ConfigError
+from l3sim.outputs import atomic_write, check_writable, save_figure
 
 #: Fields a ``--run`` result.json must carry (``l3sim run --out``).
 RUN_FIELDS = ("avg_batch_size", "throughput_tok_s")
@@ -69,7 +70,7 @@ def plot_roofline(curves, summaries: list[dict], run: dict | None, title: str, p
                  fontsize="medium")
     ax.legend(fontsize="small")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -89,6 +90,8 @@ def roofline_command(
     from l3sim.spec.run import build_run_spec
 
     spec = build_run_spec(overrides or [], platform=platform, model=model, workload="openr1", memory=memory)
+    if out is not None:
+        check_writable(out, "--out", folder=True)
     curves = roofline(spec, context, devices or DEVICE_NAMES)
     summaries = [curves.summary(roof) for roof in curves.devices]
     point = read_run_point(run) if run is not None else None
@@ -99,7 +102,8 @@ def roofline_command(
         from l3sim.report.run_outputs import prepare_out_dir
 
         folder = prepare_out_dir(out)
-        pd.DataFrame(curve_rows(curves)).to_csv(folder / "roofline.csv", index=False)
+        table = pd.DataFrame(curve_rows(curves))
+        atomic_write(folder / "roofline.csv", lambda tmp: table.to_csv(tmp, index=False))
         plot_roofline(curves, summaries, point, title, folder / "roofline.png")
     if as_json:
         print_json({"context_tokens": context, "model": spec.model.name, "platform": spec.platform.name,

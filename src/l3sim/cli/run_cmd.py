@@ -58,6 +58,7 @@ def run(
     from l3sim.serving import simulate
 
     spec = options.run_spec(platform=platform, system=system, scheduler=scheduler)
+    check_outputs(out, timeline)
     with run_progress(enabled=not as_json) as progress:
         result = simulate(spec, progress=progress)
     show_result(result, as_json, explain)
@@ -73,6 +74,16 @@ def run(
         write_timeline(result, timeline)
         if not as_json:
             typer.echo(f"wrote {timeline}", err=True)
+
+
+def check_outputs(out: Path | None, timeline: Path | None) -> None:
+    """Refuse unwritable --out / --timeline paths before the simulation runs, not after (l3sim.outputs)."""
+    from l3sim.outputs import check_writable
+
+    if out is not None:
+        check_writable(out, "--out", folder=True)
+    if timeline is not None:
+        check_writable(timeline, "--timeline")
 
 
 def show_result(result: Any, as_json: bool, explain: bool = False) -> None:

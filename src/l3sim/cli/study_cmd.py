@@ -15,6 +15,7 @@ import typer
 
 from l3sim.cli.output import print_json, print_rows
 from l3sim.errors import ConfigError
+from l3sim.outputs import check_writable
 
 STUDIES: dict[str, tuple[str, str]] = {
     "hw-ablation": (
@@ -41,6 +42,8 @@ def _command(name: str):
         out: Path = typer.Option(None, "--out", help="folder for the plot (PNG)"),
         as_json: bool = typer.Option(False, "--json", help="print JSON"),
     ) -> None:
+        if out is not None:
+            check_writable(out, "--out", folder=True)
         rows = run_study(name, platform, overrides, out)
         if as_json:
             print_json(rows)

@@ -27,10 +27,11 @@ def sweep(
     """
     from l3sim.experiments.runner import require_simulator, run_sweep
     from l3sim.experiments.sweep import load_sweep
+    from l3sim.outputs import check_writable
 
     spec = load_sweep(sweep_file)
     require_simulator()
-    out_dir = out or DEFAULT_OUT_ROOT / sweep_file.stem
+    out_dir = check_writable(out or DEFAULT_OUT_ROOT / sweep_file.stem, "--out", folder=True)
     try:
         report = run_sweep(
             spec, out_dir, backend=backend, address=address, jobs=jobs, progress=not (no_progress or as_json)

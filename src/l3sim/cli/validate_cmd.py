@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from l3sim.cli.output import print_json, print_rows
+from l3sim.outputs import check_writable, write_text
 
 DEFAULT_PROFILES = Path(__file__).resolve().parents[4] / "shared" / "profiles" / "vidur-a100"
 
@@ -35,7 +36,7 @@ def write_gpu_toml(path: Path, gpu, header: list[str]) -> None:
     lines = [f"# {line}" for line in header]
     lines += [f"{key} = {_toml_value(value)}" for key, value in fields.items()]
     lines += ["", "[calibration]"] + [f"{key} = {_toml_value(v)}" for key, v in gpu.calibration.model_dump().items()]
-    path.write_text("\n".join(lines) + "\n")
+    write_text(path, "\n".join(lines) + "\n", "--out")
 
 
 def _fit(profiles: Path, pattern: str, out: Path | None, platform, cost, as_json: bool) -> None:
@@ -48,6 +49,7 @@ def _fit(profiles: Path, pattern: str, out: Path | None, platform, cost, as_json
 
     if out is None:
         raise ConfigError("--fit needs --out FILE.toml (where the fitted GPU preset is written)")
+    check_writable(out, "--out")
     if not profiles.is_dir():
         raise ConfigError(f"profiles directory not found: {profiles}")
     files = sorted(profiles.glob(pattern))

@@ -21,7 +21,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -31,12 +30,12 @@ import pyarrow.parquet as pq
 
 from l3sim import __version__
 from l3sim.errors import L3SimError
+from l3sim.outputs import TMP_PREFIX, atomic_write
 
 #: Bump when the layout or the meaning of a stored row changes; it is part of every key.
 STORE_SCHEMA = "l3sim-store-1"
 
 PARTS_DIR = "parts"
-_TMP_PREFIX = ".tmp-"
 _SUFFIX = ".parquet"
 
 #: Columns every stored row has besides the run's metrics.
@@ -84,37 +83,6 @@ def flatten_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, A
     return flat
 
 
-def _fsync_dir(path: Path) -> None:
-    """Make a rename in ``path`` durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, write: Any) -> None:
-    """Call ``write(tmp_path)`` to produce a file next to ``path``, fsync it, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
 class ResultStore:
     """A directory of Parquet parts, one per finished point; see the module docstring for the guarantees."""
 
@@ -122,7 +90,7 @@ class ResultStore:
         self.root = Path(root)
         self.parts = self.root / PARTS_DIR
         self.parts.mkdir(parents=True, exist_ok=True)
-        for stale in self.parts.glob(f"{_TMP_PREFIX}*"):  # left by a crash between write and rename
+        for stale in self.parts.glob(f"{TMP_PREFIX}*"):  # left by a crash between write and rename
             stale.unlink(missing_ok=True)
 
     def _part_path(self, key: str) -> Path:
@@ -133,7 +101,7 @@ class ResultStore:
         return {
             p.name[: -len(_SUFFIX)]
             for p in self.parts.iterdir()
-            if p.name.endswith(_SUFFIX) and not p.name.startswith(_TMP_PREFIX)
+            if p.name.endswith(_SUFFIX) and not p.name.startswith(TMP_PREFIX)
         }
 
     def put(

@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
+from l3sim.outputs import save_figure
 from l3sim.serving.account import LOSS_CATEGORIES
 from l3sim.serving.result import RunResult
 
@@ -62,6 +63,6 @@ def plot_waterfall(results: Sequence[RunResult], path: Path, title: str = "where
         ax.set_title(f"{result.system} / {result.model}", fontsize="medium")
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return Path(path)

@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
+from l3sim.outputs import save_figure, write_text
 from l3sim.report.account import account_rows, plot_waterfall
 from l3sim.report.run_outputs import prepare_out_dir
 from l3sim.report.timeline import write_timeline
@@ -58,7 +59,7 @@ def plot_normalised(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     ax.set_ylabel(f"throughput / {base}")
     ax.set_title("normalised throughput")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path
 
@@ -97,7 +98,7 @@ def plot_timeline_excerpt(result: RunResult, path: Path, iterations: int = 3) ->
     at = f" from t = {segments[0][1]:.4g} s" if segments else ""
     ax.set_title(f"{result.system}: {len(segments)} iterations{at} (of {result.makespan_s:.4g} s)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path
 
@@ -126,5 +127,5 @@ def write_comparison_report(
         text += "`timeline.json` (Chrome trace, opens in Perfetto) holds the start of the l3 run.\n"
     for result in results:
         text += "".join(f"\n> warning ({result.system}): {w}\n" for w in result.warnings)
-    paths[0].write_text(text)
+    write_text(paths[0], text)
     return paths

@@ -6,19 +6,15 @@ from pathlib import Path
 
 import numpy as np
 
-from l3sim.errors import ConfigError
+from l3sim.outputs import atomic_write, make_dir, save_figure, write_text
 from l3sim.serving.result import RunResult
 
 CSV_COLUMNS = ("id", "arrival_s", "prompt_tokens", "output_tokens", "ttft_s", "tbt_mean_s", "e2e_s", "preemptions")
 
 
 def prepare_out_dir(out_dir: Path) -> Path:
-    """Create ``out_dir`` (and parents); a path that exists and is not a directory is a ConfigError."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"--out {out_dir}: exists and is not a directory")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return out_dir
+    """Create ``out_dir`` (and parents); a path that is a file, or cannot be written, is an OutputError."""
+    return make_dir(out_dir, "--out")
 
 
 def plot_run(result: RunResult, path: Path) -> Path:
@@ -48,7 +44,7 @@ def plot_run(result: RunResult, path: Path) -> Path:
     if result.dp > 1:
         top.legend(fontsize="small")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path
 
@@ -58,8 +54,9 @@ def write_run_outputs(result: RunResult, out_dir: Path) -> list[Path]:
     bound-and-loss waterfall, into ``out_dir``; return the paths."""
     out_dir = prepare_out_dir(out_dir)
     paths = [out_dir / "result.json", out_dir / "requests.csv"]
-    paths[0].write_text(result.to_json() + "\n")
-    result.requests_table[[*CSV_COLUMNS, "replica", "status"]].to_csv(paths[1], index=False)
+    write_text(paths[0], result.to_json() + "\n")
+    table = result.requests_table[[*CSV_COLUMNS, "replica", "status"]]
+    atomic_write(paths[1], lambda tmp: table.to_csv(tmp, index=False))
     if not result.oom:
         paths.append(plot_run(result, out_dir / "run.png"))
     if result.losses_s:

@@ -78,7 +78,6 @@ def trace_events(result: RunResult, max_events: int = MAX_EVENTS) -> dict:
 
 def write_timeline(result: RunResult, path: Path, max_events: int = MAX_EVENTS) -> Path:
     """Write the Chrome trace JSON of ``result`` to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(trace_events(result, max_events)))
-    return path
+    from l3sim.outputs import write_text
+
+    return write_text(path, json.dumps(trace_events(result, max_events)), "timeline")

@@ -20,6 +20,7 @@ from l3sim.errors import L3SimError
 from l3sim.experiments.studies.base import StudyOptions, StudyResult
 from l3sim.experiments.studies.points import run_grid
 from l3sim.experiments.studies.tables import status_notes
+from l3sim.outputs import save_figure
 
 SYSTEMS = ["gpu-only", "hbm-pim", "l3"]
 MODEL, WORKLOAD, PLATFORM = "gpt-175b", "openr1", "dgx-a100"
@@ -64,7 +65,7 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     ax.set_title(f"{MODEL} / {WORKLOAD}", fontsize="medium")
     ax.legend(fontsize="small")
     fig.tight_layout()
-    fig.savefig(path, dpi=110, format="png")
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from l3sim.outputs import save_figure
+
 
 def _pyplot():
     import matplotlib
@@ -29,7 +31,7 @@ def _finish(plt, fig, axes, path: Path) -> None:
         fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 6), fontsize="small",
                    bbox_to_anchor=(0.5, 1.0))
     fig.tight_layout(rect=(0, 0, 1, 0.9))
-    fig.savefig(path, dpi=110, format="png")
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 

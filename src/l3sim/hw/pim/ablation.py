@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from l3sim.hw.pim.latency import attention_latency
 from l3sim.hw.pim.system import PIMSystem
+from l3sim.outputs import make_dir, save_figure
 from l3sim.spec.model import ModelSpec
 from l3sim.spec.pim import VARIANTS
 from l3sim.spec.presets import load_preset_data
@@ -80,18 +81,15 @@ def plot_ablation(rows: list[dict], path) -> None:
         ax.set_title(label)
         ax.legend(fontsize="small")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 
 def hw_ablation_study(platform: str, overrides: list[str], out) -> list[dict]:
     """The ``l3sim study hw-ablation`` entry: rows for the memory preset ``platform``, plot into ``out``."""
-    from pathlib import Path
-
     from l3sim.hw.pim.system import load_pim_system
 
     rows = hw_ablation_rows(load_pim_system(platform, overrides))
     if out is not None:
-        Path(out).mkdir(parents=True, exist_ok=True)
-        plot_ablation(rows, Path(out) / "hw-ablation.png")
+        plot_ablation(rows, make_dir(out, "--out") / "hw-ablation.png")
     return rows
