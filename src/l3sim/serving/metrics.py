@@ -91,12 +91,26 @@ def _request_frame(arrays: dict[str, np.ndarray], never_fits: np.ndarray, tables
     return frame[list(REQUEST_COLUMNS)].sort_values("id", kind="stable").reset_index(drop=True)
 
 
+#: Rounding slack of a share computed as 1 - busy / time: sums of float times differ by a few ulps.
+SHARE_ROUNDING = 1e-9
+
+
+def _share(value: float) -> float:
+    """``value`` with rounding excursions below 0 or above 1 (under SHARE_ROUNDING) snapped back to the bound;
+    a larger excursion is kept, for ``checks.py`` to report."""
+    if -SHARE_ROUNDING < value < 0.0:
+        return 0.0
+    if 1.0 < value < 1.0 + SHARE_ROUNDING:
+        return 1.0
+    return value
+
+
 def _bubbles(busy: dict[str, float], iterating_s: float) -> dict[str, float]:
     if iterating_s <= 0:
         return {}
-    out = {"gpu": 1.0 - busy.get("gpu", 0.0) / iterating_s}
+    out = {"gpu": _share(1.0 - busy.get("gpu", 0.0) / iterating_s)}
     if "attention" in busy:
-        out["attention"] = 1.0 - (busy["attention"] + busy.get("pcie", 0.0)) / iterating_s
+        out["attention"] = _share(1.0 - (busy["attention"] + busy.get("pcie", 0.0)) / iterating_s)
     return out
 
 

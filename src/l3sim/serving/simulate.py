@@ -17,6 +17,7 @@ import numpy as np
 
 from l3sim.errors import ConfigError
 from l3sim.serving.arrivals import arrival_source
+from l3sim.serving.checks import check_result
 from l3sim.serving.engine import Engine
 from l3sim.serving.kvstore import KVStore
 from l3sim.serving.metrics import summarise
@@ -40,12 +41,13 @@ class RequestLike(Protocol):
 
 
 def simulate(spec: RunSpec, progress: ProgressCallback | None = None) -> RunResult:
-    """Run ``spec``: ``progress(done, total)`` is called as requests finish."""
+    """Run ``spec``: ``progress(done, total)`` is called as requests finish. Every metric of the result is
+    finite and in its physical range, else NumericalError (``checks.py``)."""
     from l3sim.workload import load_requests
 
     system = build_system(spec)
     requests = load_requests(spec.workload, spec.requests, spec.seed, spec.arrival)
-    return serve(system, requests, spec, progress)
+    return check_result(serve(system, requests, spec, progress))
 
 
 def _labels(spec: RunSpec, system: System, scheduler: str, count: int) -> dict[str, Any]:
