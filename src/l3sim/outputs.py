@@ -11,17 +11,20 @@
   and the temporary file is removed. Any ``OSError`` becomes an OutputError
   naming the file.
 
-Temporary names are ``.tmp-<random>`` from :func:`tempfile.mkstemp`, unique per
-call, so concurrent writers never touch each other's files.
+Temporary names are ``.tmp-<host>-<pid>-<random>`` (:func:`tempfile.mkstemp`),
+unique per call; :func:`stale_temp_files` lists only those whose writer is gone
+(a process of this host that no longer runs), so a cleanup by one process never
+deletes another's file in flight.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import socket
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from l3sim.errors import OutputError
 
@@ -96,13 +99,43 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _temp_prefix() -> str:
+    return f"{TMP_PREFIX}{socket.gethostname()}-{os.getpid()}-"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):  # exists but belongs to another user, or the platform cannot say
+        return True
+    return True
+
+
+def stale_temp_files(folder: Path) -> Iterator[Path]:
+    """Temporary files in ``folder`` left by a writer that died (kill -9, power loss) on this host.
+
+    A name without host and pid (an older l3sim) counts as stale; a file of another host is never
+    touched, since whether its writer still runs cannot be known here.
+    """
+    host = socket.gethostname()
+    for path in folder.glob(f"{TMP_PREFIX}*"):
+        owner, _, rest = path.name[len(TMP_PREFIX):].rpartition("-")
+        owner_host, _, pid = owner.rpartition("-")
+        if not pid.isdigit():
+            yield path
+        elif owner_host == host and not _process_alive(int(pid)):
+            yield path
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], object], what: str = "output") -> Path:
     """Call ``write(tmp_path)`` to produce the file, fsync it, give it the default mode, rename it to ``path``."""
     path = Path(path)
     tmp: Path | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=path.suffix, dir=path.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=_temp_prefix(), suffix=path.suffix, dir=path.parent)
         os.close(fd)
         tmp = Path(tmp_name)
         write(tmp)

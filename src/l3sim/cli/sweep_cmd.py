@@ -39,6 +39,9 @@ def sweep(
     except KeyboardInterrupt:
         typer.echo(f"interrupted: finished points are kept in {out_dir}; run the same command to resume", err=True)
         raise typer.Exit(130) from None
+    for key, reason in report.quarantined.items():
+        typer.echo(f"warning: damaged store part {key[:16]}... ({reason}) moved to "
+                   f"{out_dir / 'store' / 'quarantine'}; its point was recomputed", err=True)
     summary = report.summary()
     if as_json:
         print_json({**summary, "crashed_errors": report.crashed})

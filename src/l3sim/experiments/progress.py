@@ -37,3 +37,24 @@ def sweep_progress(total: int, done: int, enabled: bool = True) -> Iterator[Call
     with progress:
         task = progress.add_task("sweep", total=total, completed=done)
         yield lambda: progress.advance(task)
+
+
+#: Grids smaller than this are validated too fast for a progress bar to help.
+VALIDATION_PROGRESS_MIN_POINTS = 500
+
+
+@contextmanager
+def validation_progress(total: int, enabled: bool = True) -> Iterator[Callable[[], None]]:
+    """Yield a function that marks one more point validated; a bar on stderr for large grids only."""
+    progress = Progress(
+        TextColumn("validating points"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=not (enabled and total >= VALIDATION_PROGRESS_MIN_POINTS),
+    )
+    with progress:
+        task = progress.add_task("validate", total=total)
+        yield lambda: progress.advance(task)

@@ -24,9 +24,9 @@ from typing import Any
 
 import pandas as pd
 
-from l3sim.errors import L3SimError, MissingDependencyError
+from l3sim.errors import ConfigError, L3SimError, MissingDependencyError
 from l3sim.experiments.executor import RunFn, make_executor
-from l3sim.experiments.progress import sweep_progress
+from l3sim.experiments.progress import sweep_progress, validation_progress
 from l3sim.experiments.store import (
     ELAPSED_COL,
     ERROR_COL,
@@ -35,6 +35,7 @@ from l3sim.experiments.store import (
     STATUS_COL,
     ResultStore,
     atomic_write,
+    flatten_metrics,
 )
 from l3sim.experiments.sweep import Point, Sweep
 from l3sim.experiments.sweep_plots import draw_plot, plot_file_name
@@ -78,13 +79,16 @@ class SweepReport:
     reused: int
     ran: int
     crashed: dict[str, str] = field(default_factory=dict)
+    quarantined: dict[str, str] = field(default_factory=dict)  # damaged parts moved aside and recomputed: key -> why
     results: pd.DataFrame = field(default_factory=pd.DataFrame)
     files: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """Counts by status and file paths, for printing."""
         statuses = self.results[STATUS_COL].value_counts().to_dict() if len(self.results) else {}
-        return {"points": self.total, "reused": self.reused, "ran": self.ran, **statuses, "files": self.files}
+        damaged = {"quarantined": len(self.quarantined)} if self.quarantined else {}
+        return {"points": self.total, "reused": self.reused, "ran": self.ran, **damaged, **statuses,
+                "files": self.files}
 
 
 def results_table(sweep: Sweep, points: list[Point], stored: pd.DataFrame, crashed: dict[str, str]) -> pd.DataFrame:
@@ -147,13 +151,44 @@ def run_sweep(
     running the same sweep again resumes.
     """
     out_dir = Path(out_dir)
-    points = sweep.points(run_fn_name(run_fn))
+    if run_fn is simulate_point:
+        check_simulation_metrics(sweep)
+    with validation_progress(sweep.size, progress) as advance:
+        points = sweep.points(run_fn_name(run_fn), advance)
     unique = {point.key: point.spec for point in points}
     store, ran, crashed = run_missing(unique, out_dir / STORE_DIR, run_fn, backend=backend, address=address,
                                       jobs=jobs, progress=progress)
     table = results_table(sweep, points, store.read(unique), crashed)
     files = write_outputs(table, sweep, out_dir)
-    return SweepReport(len(points), len(unique) - ran, ran, crashed, table, files)
+    return SweepReport(len(points), len(unique) - ran, ran, crashed, dict(store.quarantined), table, files)
+
+
+def simulation_metric_names() -> tuple[set[str], tuple[str, ...]] | None:
+    """The columns :func:`simulate_point` produces: fixed names, and prefixes of tables whose keys vary
+    (``busy_fraction.gpu``, ``aggregates.fc_flops`` ...), derived from RunResult itself; None where the
+    serving layer is not importable (then nothing is known before a run)."""
+    try:
+        from l3sim.serving.result import RunResult
+    except ImportError:
+        return None
+    blank = RunResult(system="", scheduler="", model="", workload="", tp=1, dp=1, requests=0)
+    fields = blank.to_dict()
+    open_tables = tuple(f"{name}." for name, value in fields.items() if isinstance(value, dict) and not value)
+    return set(flatten_metrics(fields)), open_tables
+
+
+def check_simulation_metrics(sweep: Sweep) -> None:
+    """Reject output.metrics and plot y names a simulation never produces, before any point runs."""
+    known = simulation_metric_names()
+    if known is None:
+        return
+    names, prefixes = known
+    wanted = list(sweep.output.metrics) + [plot.y for plot in sweep.output.plots]
+    unknown = [name for name in wanted if name not in names and not name.startswith(prefixes)]
+    if unknown:
+        raise ConfigError(f"{sweep.source}: output metric(s) {', '.join(map(repr, unknown))} are not produced by a "
+                          f"simulation; known: {', '.join(sorted(names))} and any key under "
+                          f"{', '.join(p + '*' for p in prefixes)}")
 
 
 def run_missing(
@@ -174,7 +209,7 @@ def run_missing(
     """
     with make_executor(backend, address=address, jobs=jobs) as executor:
         store = ResultStore(store_dir)
-        stored = store.done()
+        stored = store.valid(specs)
         todo = [(key, spec) for key, spec in specs.items() if key not in stored]
         crashed: dict[str, str] = {}
         with sweep_progress(len(specs), len(specs) - len(todo), progress) as advance:

@@ -3,7 +3,8 @@
 Layout of a store directory::
 
     parts/<hash>.parquet     one finished point (one row), written atomically
-    parts/.tmp-*             a part being written; ignored on read, removed on open
+    parts/.tmp-<host>-<pid>-*  a part being written; ignored on read, removed once its writer is gone
+    quarantine/<hash>.parquet.<ns>  a part found damaged, moved aside (its point is recomputed)
 
 A point's key is :func:`spec_hash` of its fully resolved spec: the same spec in
 any later sweep (another grid, another order, another machine) finds its row and
@@ -13,6 +14,16 @@ renamed with :func:`os.replace`, which is atomic on POSIX and Windows: a crash
 a partial row, and because the part's name is its key a point can never be
 stored twice. Reading the store concatenates the parts (deduplicated by hash as
 a second line of defence, e.g. after a user copied two stores together).
+
+Damage is not trusted: every part is opened and checked before its point counts
+as done (:func:`part_problem`: one row, the meta columns and their types, the
+hash equal to the file name, a stored status, the point's own spec). A part
+that fails is moved to ``quarantine/`` and its point runs again.
+
+Concurrency: several sweeps may share one store. Temporary names carry host
+and process id, and a store removes only temporary files of dead processes of
+its own host, so no sweep deletes another's file in flight; two sweeps that
+finish the same point write identical parts, and the last rename wins.
 """
 
 from __future__ import annotations
@@ -21,6 +32,7 @@ import hashlib
 import json
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -29,13 +41,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from l3sim import __version__
-from l3sim.errors import L3SimError
-from l3sim.outputs import TMP_PREFIX, atomic_write
+from l3sim.errors import L3SimError, OutputError
+from l3sim.outputs import TMP_PREFIX, atomic_write, stale_temp_files
 
 #: Bump when the layout or the meaning of a stored row changes; it is part of every key.
 STORE_SCHEMA = "l3sim-store-1"
 
 PARTS_DIR = "parts"
+QUARANTINE_DIR = "quarantine"
+#: The statuses a part may hold: "crashed" points are never stored (a rerun retries them).
+STORED_STATUSES = ("ok", "error")
 _SUFFIX = ".parquet"
 
 #: Columns every stored row has besides the run's metrics.
@@ -89,15 +104,20 @@ class ResultStore:
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
         self.parts = self.root / PARTS_DIR
-        self.parts.mkdir(parents=True, exist_ok=True)
-        for stale in self.parts.glob(f"{TMP_PREFIX}*"):  # left by a crash between write and rename
+        try:
+            self.parts.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"results store {self.parts}: cannot create: {exc.strerror or exc}") from None
+        for stale in stale_temp_files(self.parts):  # left by a writer that died between write and rename
             stale.unlink(missing_ok=True)
+        #: Parts found damaged and moved to QUARANTINE_DIR in this session: key -> why.
+        self.quarantined: dict[str, str] = {}
 
     def _part_path(self, key: str) -> Path:
         return self.parts / f"{key}{_SUFFIX}"
 
     def done(self) -> set[str]:
-        """Keys of the stored points (from the file names; no part is opened)."""
+        """Keys whose part file exists (from the file names; no part is opened: :meth:`valid` checks them)."""
         return {
             p.name[: -len(_SUFFIX)]
             for p in self.parts.iterdir()
@@ -115,6 +135,8 @@ class ResultStore:
         elapsed_s: float = math.nan,
     ) -> None:
         """Store one finished point atomically (metrics flattened to scalar columns)."""
+        if status not in STORED_STATUSES:
+            raise L3SimError(f"a stored point has status {' or '.join(STORED_STATUSES)}, not {status!r}")
         row: dict[str, Any] = {
             HASH_COL: key,
             STATUS_COL: status,
@@ -128,12 +150,61 @@ class ResultStore:
                 raise L3SimError(f"metric {name!r} clashes with a column the store reserves ({reserved})")
             row[name] = value
         frame = pd.DataFrame([row])
-        atomic_write(self._part_path(key), lambda tmp: frame.to_parquet(tmp, engine="pyarrow", index=False))
+        atomic_write(self._part_path(key), lambda tmp: frame.to_parquet(tmp, engine="pyarrow", index=False),
+                     "results store part")
 
-    def read(self, keys: Iterable[str] | None = None) -> pd.DataFrame:
-        """The stored rows (only those of ``keys`` when given), one per hash, indexed by hash."""
+    def _load(self, key: str, spec: Mapping[str, Any] | None) -> pa.Table:
+        """The part of ``key``, checked; a damaged or foreign part is quarantined and PartError raised."""
+        path = self._part_path(key)
+        try:
+            table = pq.read_table(path)
+            problem = part_problem(table, key, spec)
+        except (OSError, pa.ArrowException) as exc:  # not a file, not Parquet, truncated
+            problem = f"unreadable ({type(exc).__name__}: {str(exc)[:200]})"
+        if problem is None:
+            return table
+        self._quarantine(path, key, problem)
+        raise PartError(problem)
+
+    def _quarantine(self, path: Path, key: str, problem: str) -> None:
+        """Move a bad part out of ``parts/`` (kept for inspection) so that its point is recomputed."""
+        folder = self.root / QUARANTINE_DIR
+        target = folder / f"{path.name}.{time.time_ns()}"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+        except FileNotFoundError:  # another sweep on this store moved it first
+            pass
+        except OSError as exc:
+            raise OutputError(f"results store part {path} is damaged ({problem}) and cannot be moved aside: "
+                              f"{exc.strerror or exc}; delete it and rerun") from None
+        self.quarantined[key] = problem
+
+    def valid(self, specs: Mapping[str, Mapping[str, Any]]) -> set[str]:
+        """Keys of ``specs`` that have a sound part (each part opened and checked; bad ones quarantined)."""
+        good = set()
+        for key in sorted(set(specs) & self.done()):
+            try:
+                self._load(key, specs[key])
+            except PartError:
+                continue
+            good.add(key)
+        return good
+
+    def read(self, keys: Iterable[str] | Mapping[str, Mapping[str, Any]] | None = None) -> pd.DataFrame:
+        """The stored rows (only those of ``keys`` when given), one per hash, indexed by hash.
+
+        Every part is checked as it is read; a damaged one is quarantined and left out. Given a mapping
+        key -> spec, a part must also hold exactly that spec.
+        """
+        specs = keys if isinstance(keys, Mapping) else None
         wanted = self.done() if keys is None else set(keys) & self.done()
-        tables = [pq.read_table(self._part_path(key)) for key in sorted(wanted)]
+        tables = []
+        for key in sorted(wanted):
+            try:
+                tables.append(self._load(key, specs[key] if specs is not None else None))
+            except PartError:
+                continue
         if not tables:
             return pd.DataFrame(columns=list(META_COLUMNS)).set_index(HASH_COL)
         try:  # Arrow's concatenation is the fast path; it widens int to float and fills absent columns with null
@@ -141,3 +212,35 @@ class ResultStore:
         except (pa.ArrowInvalid, pa.ArrowTypeError):  # a metric that is a number in one run and text in another
             table = pd.concat([t.to_pandas() for t in tables], ignore_index=True)
         return table.drop_duplicates(subset=HASH_COL, keep="first").set_index(HASH_COL)
+
+
+class PartError(L3SimError):
+    """A part file is damaged or does not belong to its name (it has been quarantined)."""
+
+
+def part_problem(table: pa.Table, key: str, spec: Mapping[str, Any] | None) -> str | None:
+    """What is wrong with the part ``table`` stored under ``key`` (None: nothing).
+
+    One row; the meta columns present with their types; ``hash`` equal to the file name's key; ``status``
+    one of STORED_STATUSES; and, when the point's ``spec`` is known, ``spec_json`` equal to it, so a part
+    copied under another point's name (even with its hash edited) is caught.
+    """
+    if table.num_rows != 1:
+        return f"{table.num_rows} rows, expected 1"
+    missing = [name for name in META_COLUMNS if name not in table.column_names]
+    if missing:
+        return f"column(s) {', '.join(missing)} missing"
+    row = {name: table.column(name)[0].as_py() for name in META_COLUMNS}
+    for name in (HASH_COL, STATUS_COL, ERROR_COL, SPEC_COL):
+        if not isinstance(row[name], str):
+            return f"column {name!r} holds {type(row[name]).__name__}, expected text"
+    elapsed = row[ELAPSED_COL]
+    if elapsed is not None and (isinstance(elapsed, bool) or not isinstance(elapsed, (int, float))):
+        return f"column {ELAPSED_COL!r} holds {type(elapsed).__name__}, expected a number"
+    if row[HASH_COL] != key:
+        return f"its hash column {row[HASH_COL][:16]}... does not match its file name"
+    if row[STATUS_COL] not in STORED_STATUSES:
+        return f"status {row[STATUS_COL]!r} is not one of {', '.join(STORED_STATUSES)}"
+    if spec is not None and row[SPEC_COL] != canonical_json(dict(spec)):
+        return "its spec is not the spec of this point"
+    return None

@@ -36,18 +36,22 @@ import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from pydantic import Field
 
 from l3sim.errors import ConfigError
 from l3sim.experiments.store import canonical_json, spec_hash
 from l3sim.spec.base import Spec
+from l3sim.spec.numbers import MAX_MAGNITUDE
 from l3sim.spec.presets import load_toml, parse_override
 from l3sim.spec.run import build_run_spec
 
 #: Significant digits kept for float range values, so that 0.1-steps give 0.3 and not 0.30000000000000004.
 RANGE_FLOAT_DIGITS = 12
+#: Most points one sweep may have (and so most values one range may give): a grid is validated point by
+#: point before anything runs, so a typo such as ``step = 1e-12`` must fail at once, not exhaust memory.
+MAX_GRID_POINTS = 100_000
 _RANGE_KEYS = {"start", "stop", "step"}
 
 
@@ -130,11 +134,17 @@ def _range_values(key: str, spec: Mapping[str, Any]) -> list[Any]:
     for name, number in (("start", start), ("stop", stop), ("step", step)):
         if isinstance(number, bool) or not isinstance(number, (int, float)):
             raise ConfigError(f"grid key {key!r}: range {name} must be a number, got {number!r}")
+        if not math.isfinite(number) or abs(number) > MAX_MAGNITUDE:
+            raise ConfigError(f"grid key {key!r}: range {name} must be a finite number, got {number!r}")
     if step <= 0:
         raise ConfigError(f"grid key {key!r}: range step must be positive, got {step!r}")
     if stop < start:
         raise ConfigError(f"grid key {key!r}: range stop {stop!r} is below start {start!r}")
-    count = math.floor((stop - start) / step + 1e-9) + 1
+    span = (stop - start) / step
+    if not span < MAX_GRID_POINTS:
+        raise ConfigError(f"grid key {key!r}: range {start!r}..{stop!r} by {step!r} has more than "
+                          f"{MAX_GRID_POINTS:,} values (a sweep has at most {MAX_GRID_POINTS:,} points)")
+    count = math.floor(span + 1e-9) + 1
     if all(isinstance(n, int) for n in (start, stop, step)):
         return [start + i * step for i in range(count)]
     return [float(f"{start + i * step:.{RANGE_FLOAT_DIGITS}g}") for i in range(count)]
@@ -178,6 +188,11 @@ def _axes(grid: Mapping[str, Any], zips: list[dict[str, Any]]) -> list[Axis]:
         raise ConfigError(f"grid key(s) {', '.join(map(repr, repeated))} appear more than once in [grid] and [[zip]]")
     if not axes:
         raise ConfigError("the grid is empty: give [grid] (or [[zip]]) at least one key with a list of values")
+    size = math.prod(len(axis.steps) for axis in axes)
+    if size > MAX_GRID_POINTS:
+        shape = " x ".join(str(len(axis.steps)) for axis in axes)
+        raise ConfigError(f"the grid has {size:,} points ({shape}); a sweep has at most {MAX_GRID_POINTS:,}: "
+                          "split it into several sweeps (they can share one --out)")
     return axes
 
 
@@ -206,8 +221,9 @@ class Sweep:
         """Number of points (the product of the axis lengths)."""
         return math.prod(len(axis.steps) for axis in self.axes)
 
-    def points(self, run_fn_name: str) -> list[Point]:
-        """Every point, in grid order (the last axis varies fastest), each validated as a RunSpec."""
+    def points(self, run_fn_name: str, on_point: Callable[[], None] | None = None) -> list[Point]:
+        """Every point, in grid order (the last axis varies fastest), each validated as a RunSpec;
+        ``on_point()`` is called after each (a progress bar for large grids)."""
         result = []
         for combo in itertools.product(*(axis.steps for axis in self.axes)):
             params = {key: value for axis, step in zip(self.axes, combo) for key, value in zip(axis.keys, step)}
@@ -224,6 +240,8 @@ class Sweep:
                 shown = ", ".join(f"{k}={param_value(v)}" for k, v in params.items())
                 raise ConfigError(f"{self.source}: point ({shown}): {exc}") from None
             result.append(Point({k: param_value(v) for k, v in params.items()}, spec, spec_hash(spec, run_fn_name)))
+            if on_point is not None:
+                on_point()
         return result
 
 
