@@ -42,6 +42,7 @@ def test_smollm2_shape_from_gguf_metadata(smollm2):
     cfg = smollm2.config  # published SmolLM2-135M configuration
     assert (cfg.num_layers, cfg.hidden_size, cfg.num_heads, cfg.num_kv_heads, cfg.ffn_hidden_size,
             cfg.vocab_size, cfg.head_dim) == (30, 576, 9, 3, 1536, 49152, 64)
+    assert cfg.rope_base == 100_000.0  # rope_theta; the forward pass's use of it: test_functional_rope.py
 
 
 def test_rope_rotates_adjacent_pairs_and_keeps_norms():
