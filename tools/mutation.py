@@ -1,0 +1,165 @@
+"""Mutation testing of l3sim's core modules with mutmut, one module group at a time (``make mutation``).
+
+Why a driver: mutmut reads one ``[tool.mutmut]`` table, runs its stats pass over every test the table
+selects, and then, for each mutant, the tests that ran the mutated function. Running the whole suite for
+every group would take hours on a small machine; each group here names the test files that exercise it
+(mutmut's ``pytest_add_cli_args_test_selection``), so a group costs minutes. Each group runs in its own
+folder under ``build/mutation/<group>`` (a copy of ``src``, ``tests`` and ``pyproject.toml`` with the
+group's mutmut table appended), so runs of different groups never share mutmut's state and the work tree
+is left alone.
+
+    python tools/mutation.py                 # every group that is not marked deferred
+    python tools/mutation.py engine kvstore  # these groups
+    python tools/mutation.py --list          # the groups, their modules and tests
+
+Per group it prints mutmut's counts (killed, survived, no tests, timeout, ...) and the score
+killed / (all - skipped), writes them to ``build/mutation/<group>/stats.json`` and the surviving mutants'
+names to ``build/mutation/<group>/survivors.txt`` (``mutmut show NAME`` in that folder shows the diff).
+docs/testing.md keeps the scores and the reason each survivor is equivalent or the test that now kills it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "build" / "mutation"
+
+
+@dataclass(frozen=True)
+class Group:
+    """Modules mutated together and the test files that exercise them."""
+
+    modules: tuple[str, ...]
+    tests: tuple[str, ...]
+    deferred: str = ""  # why the group is not run by default ("" = run)
+    extra: dict = field(default_factory=dict)  # further [tool.mutmut] settings
+
+
+SERVING = "tests/serving"
+ENGINE_TESTS = (f"{SERVING}/test_serving_engine.py", f"{SERVING}/test_engine_stalled_decodes.py",
+                f"{SERVING}/test_engine_guards.py", f"{SERVING}/test_serving_kvstore.py")
+
+GROUPS: dict[str, Group] = {
+    "kvstore": Group(("src/l3sim/serving/kvstore.py",), ENGINE_TESTS),
+    "engine": Group(("src/l3sim/serving/engine.py",), ENGINE_TESTS),
+    "schedulers": Group(
+        ("src/l3sim/serving/schedulers/continuous.py", "src/l3sim/serving/schedulers/subbatch.py",
+         "src/l3sim/serving/schedulers/capacity_first.py", "src/l3sim/serving/schedulers/l3.py"),
+        (*ENGINE_TESTS[:3], f"{SERVING}/test_l3_scheduler_policy.py", f"{SERVING}/test_l3_scheduler_behaviour.py",
+         f"{SERVING}/test_serving_systems.py"),
+    ),
+    "systems": Group(
+        ("src/l3sim/serving/systems/*",),
+        (f"{SERVING}/test_serving_systems.py", f"{SERVING}/test_serving_gpu_only.py",
+         f"{SERVING}/test_dimm_layer_split.py", f"{SERVING}/test_serving_account.py",
+         f"{SERVING}/test_l3_scheduler_behaviour.py"),
+    ),
+    "energy": Group(("src/l3sim/hw/energy.py",), ("tests/hw/test_energy_model.py", "tests/hw/test_energy_by_hand.py")),
+    "gpu": Group(("src/l3sim/hw/gpu/*",), ("tests/hw/test_gpu_*.py",)),
+    "pim": Group(
+        ("src/l3sim/hw/pim/latency.py", "src/l3sim/hw/pim/plan.py"),
+        ("tests/hw/pim/test_pim_fast_model.py", "tests/hw/pim/test_pim_closed_form_oracle.py",
+         "tests/hw/pim/test_pim_mapping.py", "tests/hw/test_energy_by_hand.py"),
+    ),
+    "dram": Group(
+        ("src/l3sim/hw/dram/rules.py", "src/l3sim/hw/dram/engine.py"),
+        ("tests/hw/dram/",),
+        deferred="hw/dram is being rewritten (DRAM controller); its numba kernels cannot take mutmut's "
+                 "trampolines, so only the pure-Python rules and engine driver are listed",
+    ),
+}
+
+
+def _mutmut_table(group: Group) -> str:
+    """The ``[tool.mutmut]`` table of ``group`` (TOML)."""
+    def toml_list(items) -> str:
+        return "[" + ", ".join(json.dumps(item) for item in items) + "]"
+
+    lines = ["", "[tool.mutmut]", 'source_paths = ["src"]', f"only_mutate = {toml_list(group.modules)}",
+             f"pytest_add_cli_args_test_selection = {toml_list(_expand(group.tests))}",
+             'pytest_add_cli_args = ["-p", "no:cacheprovider", "-x", "-q"]']
+    lines += [f"{key} = {json.dumps(value)}" for key, value in group.extra.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _expand(patterns) -> list[str]:
+    """Test paths with shell globs expanded against the repository (pytest takes no globs)."""
+    out: list[str] = []
+    for pattern in patterns:
+        matches = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob(pattern)) if "*" in pattern else [pattern]
+        out += matches
+    return out
+
+
+def _prepare(name: str, group: Group) -> Path:
+    """A fresh folder for ``group``: src, tests, pyproject.toml with the group's mutmut table."""
+    where = WORK / name
+    if where.exists():
+        shutil.rmtree(where)
+    where.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis", ".pytest_cache")
+    shutil.copytree(ROOT / "src", where / "src", ignore=ignore)
+    shutil.copytree(ROOT / "tests", where / "tests", ignore=ignore)
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    (where / "pyproject.toml").write_text(pyproject + _mutmut_table(group), encoding="utf-8")
+    return where
+
+
+def _mutmut(where: Path, *args: str) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("mutmut")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(where / ".numba_cache")}
+    return subprocess.run([str(exe), *args], cwd=where, env=env, text=True, capture_output=True)
+
+
+def run_group(name: str, group: Group, children: int) -> dict:
+    """Run mutmut on ``group``; return its counts and score, and write stats.json and survivors.txt."""
+    where = _prepare(name, group)
+    done = _mutmut(where, "run", "--max-children", str(children))
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
+        raise SystemExit(f"mutmut failed on group {name!r} (exit {done.returncode})")
+    _mutmut(where, "export-cicd-stats")
+    stats = json.loads((where / "mutants" / "mutmut-cicd-stats.json").read_text())
+    considered = stats["total"] - stats["skipped"]
+    stats["score"] = stats["killed"] / considered if considered else float("nan")
+    results = _mutmut(where, "results").stdout
+    survivors = [line.split(":")[0].strip() for line in results.splitlines()
+                 if line.strip().endswith(("survived", "no tests", "timeout", "suspicious"))]
+    (where / "stats.json").write_text(json.dumps(stats, indent=2))
+    (where / "survivors.txt").write_text("\n".join(survivors) + "\n")
+    return stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("groups", nargs="*", help=f"groups to run (default: all not deferred): {', '.join(GROUPS)}")
+    parser.add_argument("--list", action="store_true", help="list the groups and exit")
+    parser.add_argument("--children", type=int, default=os.cpu_count() or 1, help="mutmut worker processes")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, group in GROUPS.items():
+            note = f"  [deferred: {group.deferred}]" if group.deferred else ""
+            print(f"{name}: {', '.join(group.modules)} <- {', '.join(group.tests)}{note}")
+        return 0
+    unknown = [name for name in args.groups if name not in GROUPS]
+    if unknown:
+        parser.error(f"unknown group(s) {', '.join(unknown)}; known: {', '.join(GROUPS)}")
+    names = args.groups or [name for name, group in GROUPS.items() if not group.deferred]
+    for name in names:
+        stats = run_group(name, GROUPS[name], args.children)
+        print(f"{name}: score {stats['score']:.1%} (killed {stats['killed']} of {stats['total']}; survived "
+              f"{stats['survived']}, no tests {stats['no_tests']}, timeout {stats['timeout']}, "
+              f"suspicious {stats['suspicious']}, skipped {stats['skipped']})", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
