@@ -35,6 +35,7 @@ _COMMAND_MODULES = (
     "compare_cmd",
     "roofline_cmd",
     "gpu_cmd",
+    "dram_cmd",
 )
 
 

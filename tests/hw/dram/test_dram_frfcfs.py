@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from l3sim.hw.dram.checker import check
 from l3sim.hw.dram.commands import Cmd, CommandStream, StreamBuilder
 from l3sim.hw.dram.engine import CommandStreamError, simulate
-from l3sim.hw.dram.frfcfs import QUEUE_DEPTH
+from l3sim.hw.dram.controller import ControllerConfig
 
 
 def requests(seed: int, n: int, channels: int, ranks: int, rows: int) -> CommandStream:
@@ -33,7 +33,7 @@ def test_random_requests_pass_the_checker(ddr4, seed, n, channels, ranks, rows, 
 
 def test_row_hits_are_served_first(ddr4):
     """Requests alternating between two rows of one bank: FR-FCFS opens each row once; in order needs one ACT each."""
-    n = QUEUE_DEPTH
+    n = ControllerConfig().read_queue
     rows = np.arange(n) % 2
     s = simulate(CommandStream.of(Cmd.RD, row=rows, col=np.arange(n) // 2), ddr4, 1, policy="frfcfs", refresh=False)
     assert np.count_nonzero(s.inserted.cmd == Cmd.ACT) == 2

@@ -6,8 +6,9 @@ Policies:
   allows (the L3 paper's PIM controller on the buffer chip issues its program
   in order). Channels are independent.
 - ``"frfcfs"``: the stream is a list of host requests (RD/WR with their
-  addresses); an open-page controller turns them into ACT/PRE/RD/WR with
-  first-ready, first-come-first-served selection (``frfcfs``).
+  addresses), all waiting from cycle 0; the host-traffic controller
+  (``controller``: read/write queues, write draining, FR-FCFS) turns them into
+  ACT/PRE/RD/WR.
 
 Backends: ``"numba"`` (compiled once, cached on disk) and ``"python"`` (the
 same code interpreted, for tests); they give identical results.
@@ -16,7 +17,7 @@ same code interpreted, for tests); they give identical results.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
@@ -180,9 +181,32 @@ def _run_fifo(stream, dram, ranks_per_channel, refresh, backend):
     return issue, int(end), busy, inserted, ins_time
 
 
+def _run_controller(stream, dram, ranks_per_channel, refresh, backend, config):
+    """The stream's RD/WR requests, all waiting from cycle 0, through the host-traffic controller."""
+    from l3sim.hw.dram import controller as ctl
+
+    bad = np.flatnonzero((stream.cmd != Cmd.RD) & (stream.cmd != Cmd.WR))
+    if len(bad):
+        raise CommandStreamError(f"command stream: command {int(bad[0])}: policy 'frfcfs' takes RD/WR requests only, "
+                                 f"got {Cmd(int(stream.cmd[bad[0]])).name} ({len(bad)} such commands)")
+    config = config or ctl.ControllerConfig()
+    if not refresh:
+        config = replace(config, refresh="off")
+    channels = int(stream.channel.max()) + 1 if len(stream) else 1
+    stats, log = ctl.run(ctl.requests_of(stream), dram, channels, ranks_per_channel, config, backend, record=True)
+    column = log.request >= 0
+    issue = np.zeros(len(stream), np.int64)
+    issue[log.request[column]] = log.time[column]
+    return issue, stats.cycles, stats.busy_cycles, log.stream.take(~column), log.time[~column]
+
+
 def simulate(stream: CommandStream, dram: DRAMSpec, ranks_per_channel: int, policy: str = "fifo",
-             refresh: bool = True, backend: str = "numba") -> Schedule:
-    """Time ``stream`` on channels of ``ranks_per_channel`` ranks of ``dram`` (see the module docstring)."""
+             refresh: bool = True, backend: str = "numba", controller=None) -> Schedule:
+    """Time ``stream`` on channels of ``ranks_per_channel`` ranks of ``dram`` (see the module docstring).
+
+    ``controller`` (a ``controller.ControllerConfig``) sets the FR-FCFS controller's queues and policies;
+    ``refresh=False`` turns its refresh off whatever the config says.
+    """
     if backend not in ("numba", "python"):
         raise ConfigError(f"backend {backend!r}: expected 'numba' or 'python'")
     if ranks_per_channel < 1:
@@ -191,10 +215,8 @@ def simulate(stream: CommandStream, dram: DRAMSpec, ranks_per_channel: int, poli
     if policy == "fifo":
         issue, end, busy, inserted, ins_time = _run_fifo(stream, dram, ranks_per_channel, refresh, backend)
     elif policy == "frfcfs":
-        from l3sim.hw.dram.frfcfs import run_frfcfs
-
-        issue, end, busy, inserted, ins_time = run_frfcfs(stream, dram, ranks_per_channel, refresh, backend,
-                                                          _kernel_runner(backend))
+        issue, end, busy, inserted, ins_time = _run_controller(stream, dram, ranks_per_channel, refresh, backend,
+                                                               controller)
     else:
         raise ConfigError(f"policy {policy!r}: expected 'fifo' or 'frfcfs'")
     org = dram.organisation

@@ -1,0 +1,405 @@
+"""The host-traffic controller loop of one bus channel: plain Python that numba compiles unchanged.
+
+``serve`` is the hot loop of ``controller`` (docs/dram.md, "Controller for host
+traffic"). Like ``fifo_kernel`` it is written once and run either as Python (the
+"python" backend, for tests) or compiled by ``numba.njit`` (the "numba"
+backend); the rule helpers (``_earliest``, ``_commit``, ``_close_rank``) are
+``fifo_kernel``'s.
+
+It is resumable: all state lives in the arrays passed in, so the caller feeds
+requests in chunks (bounded memory for long traces) and empties the output
+buffer when it fills. Event-driven: each step takes the earliest of (a) a due
+refresh, (b) the next request's arrival, (c) the best command, and moves the
+clock there; cycles in between are not visited.
+
+Data structures (B banks of the channel, flat id = (rank x groups + group) x banks_per_group + bank):
+
+- request pool ``req[slot, R_*]`` (read-queue depth + write-queue depth slots, free slots on a stack);
+- per queue q (0 reads, 1 writes) and bank: a linked list of its requests in arrival order
+  (``bq[q, Q_HEAD/Q_TAIL, b]``, ``req[s, R_NEXT]``), its length, and how many of them hit the bank's open
+  row (``bq[q, Q_HITS, b]``); the banks with a non-empty list form a compact list (``Q_ACTLIST``), so a
+  scheduling step looks at those banks only, one candidate command each (incremental selection: no rescans
+  of the whole queue, no per-candidate rescans);
+- per queue and bank, the cached candidate command (``cand``): recomputed only when something that decides
+  it changed (a request of that bank entered or left, the bank or its bank group issued a command, its rank
+  refreshed). Its earliest cycle is the maximum of a bank-level part (bank and bank-group rules, cached)
+  and a rank-level part (rank, channel, command bus, tFAW) computed once per step for each rank;
+- per bank (``bs``): the row-hit streak since the row opened and the closed-page precharge list;
+- ``ring``: data-return cycles of issued reads (at most one read per cycle is in flight for CL + tBL
+  cycles, so CL + tBL + 1 entries suffice), for the time integral of reads in the system (Little's law).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba.extending import register_jitable
+
+from l3sim.hw.dram import fifo_kernel as fk
+
+DONE, NEED_INPUT, OUT_FULL = 0, 1, 2
+INF = 1 << 62
+HIST_BINS = 1 << 16  # read latencies are histogrammed exactly below this many cycles (p50/p99), above in one bin
+
+# request pool columns
+R_SEQ, R_ENQ, R_BANK, R_ROW, R_COL, R_IDX, R_NEXT = 0, 1, 2, 3, 4, 5, 6
+R_FIELDS = 7
+# per-queue, per-bank rows of bq[q, row, bank]
+Q_HEAD, Q_TAIL, Q_COUNT, Q_HITS, Q_ACTPOS, Q_ACTLIST = 0, 1, 2, 3, 4, 5
+Q_FIELDS = 6
+# per-bank rows of bs[row, bank]: hit streak, closed-page list, and the bank's rank and bank group
+B_STREAK, B_CLOSEPOS, B_CLOSELIST, B_CLOSESEQ, B_RANK, B_GROUP = 0, 1, 2, 3, 4, 5
+B_FIELDS = 6
+# cached candidate of each queue and bank, cand[q, row, bank]: command, request slot, priority (0 row hit,
+# 1 ACT/PRE), arrival order, the bank-level part of its earliest cycle, whether it must be recomputed, and its
+# kind (row of rank_part: 0 ACT, 1 PRE, 2 column)
+K_CMD, K_SLOT, K_PRI, K_SEQ, K_LOCAL, K_DIRTY, K_KIND = 0, 1, 2, 3, 4, 5, 6
+K_FIELDS = 7
+# input columns of inp[i, col]
+I_ARR, I_WRITE, I_BANK, I_ROW, I_COL, I_IDX = 0, 1, 2, 3, 4, 5
+I_FIELDS = 6
+# output columns of out[k, col] (recorded commands)
+O_CMD, O_BANK, O_ROW, O_COL, O_TIME, O_IDX = 0, 1, 2, 3, 4, 5
+O_FIELDS = 6
+# configuration cfg[...]
+(C_RQ, C_WQ, C_HI, C_LO, C_CAP, C_CLOSED, C_REFRESH, C_RECORD, C_FINAL, C_RANKS, C_GROUPS, C_BPG, C_TCMD, C_TFAW,
+ C_TRP, C_TRFC, C_TREFI, C_RDLAT) = range(18)
+C_FIELDS = 18
+# scalar state sc[...]
+(S_NOW, S_POS, S_SEQ, S_NQ_R, S_NQ_W, S_NACT_R, S_NACT_W, S_NCLOSE, S_NFREE, S_MODE, S_END, S_NOUT, S_RING_HEAD,
+ S_RING_N, S_OCC, S_OCC_T, S_AREA, S_LAT_SUM, S_LAT_MAX, S_READS, S_WRITES, S_DRAINS) = range(22)
+S_FIELDS = 22
+
+
+@register_jitable(inline="always")
+def _advance_occupancy(t, sc, ring):
+    """Integrate the number of reads in the system (queued or waiting for data) up to cycle ``t``."""
+    n_ring = ring.shape[0]
+    while sc[S_RING_N] > 0 and ring[sc[S_RING_HEAD]] <= t:
+        r = ring[sc[S_RING_HEAD]]
+        sc[S_AREA] += sc[S_OCC] * (r - sc[S_OCC_T])
+        sc[S_OCC_T] = r
+        sc[S_OCC] -= 1
+        sc[S_RING_HEAD] = (sc[S_RING_HEAD] + 1) % n_ring
+        sc[S_RING_N] -= 1
+    if t > sc[S_OCC_T]:
+        sc[S_AREA] += sc[S_OCC] * (t - sc[S_OCC_T])
+        sc[S_OCC_T] = t
+
+
+@register_jitable(inline="always")
+def _list_remove(table, pos_row, list_row, n, item):
+    """Remove ``item`` from the compact list ``table[list_row, 0:n]`` (``table[pos_row, item]`` is its index,
+    -1 if absent); returns the new length. Rows of one 2-D table, not views: views cost reference counting."""
+    k = table[pos_row, item]
+    if k < 0:
+        return n
+    last = table[list_row, n - 1]
+    table[list_row, k] = last
+    table[pos_row, last] = k
+    table[pos_row, item] = -1
+    return n - 1
+
+
+@register_jitable(inline="always")
+def _count_hits(b, row, bq, req):
+    """Requests of each queue in bank ``b``'s lists that address ``row``."""
+    for q in range(2):
+        n = 0
+        s = bq[q, Q_HEAD, b]
+        while s >= 0:
+            if req[s, R_ROW] == row:
+                n += 1
+            s = req[s, R_NEXT]
+        bq[q, Q_HITS, b] = n
+
+
+@register_jitable(inline="always")
+def _record(sc, out, c, b, row, col, t, idx):
+    k = sc[S_NOUT]
+    out[k, O_CMD] = c
+    out[k, O_BANK] = b
+    out[k, O_ROW] = row
+    out[k, O_COL] = col
+    out[k, O_TIME] = t
+    out[k, O_IDX] = idx
+    sc[S_NOUT] = k + 1
+
+
+@register_jitable(inline="always")
+def _enqueue(i, t, inp, cfg, sc, req, free, bq, open_row, ring):
+    """Request ``inp[i]`` enters its queue at cycle ``t``."""
+    q = inp[i, I_WRITE]
+    b = inp[i, I_BANK]
+    sc[S_NFREE] -= 1
+    s = free[sc[S_NFREE]]
+    req[s, R_SEQ] = sc[S_SEQ]
+    sc[S_SEQ] += 1
+    req[s, R_ENQ] = t
+    req[s, R_BANK] = b
+    req[s, R_ROW] = inp[i, I_ROW]
+    req[s, R_COL] = inp[i, I_COL]
+    req[s, R_IDX] = inp[i, I_IDX]
+    req[s, R_NEXT] = -1
+    if bq[q, Q_COUNT, b] == 0:
+        bq[q, Q_HEAD, b] = s
+        n = sc[S_NACT_R + q]
+        bq[q, Q_ACTLIST, n] = b
+        bq[q, Q_ACTPOS, b] = n
+        sc[S_NACT_R + q] = n + 1
+    else:
+        req[bq[q, Q_TAIL, b], R_NEXT] = s
+    bq[q, Q_TAIL, b] = s
+    bq[q, Q_COUNT, b] += 1
+    sc[S_NQ_R + q] += 1
+    if open_row[b] == inp[i, I_ROW]:
+        bq[q, Q_HITS, b] += 1
+    if q == 0:
+        _advance_occupancy(t, sc, ring)
+        sc[S_OCC] += 1
+
+
+@register_jitable(inline="always")
+def _admit(i, t, inp, cfg, sc, req, free, bq, bs, cand, open_row, ring):
+    """Enqueue request ``inp[i]`` at ``t``; a new hit keeps a closed-page row open."""
+    _enqueue(i, t, inp, cfg, sc, req, free, bq, open_row, ring)
+    b = inp[i, I_BANK]
+    cand[inp[i, I_WRITE], K_DIRTY, b] = 1
+    if open_row[b] == inp[i, I_ROW]:
+        sc[S_NCLOSE] = _list_remove(bs, B_CLOSEPOS, B_CLOSELIST, sc[S_NCLOSE], b)
+
+
+@register_jitable(inline="always")
+def _candidate(q, b, cap, bq, bs, cand, req, open_row, ready_bg, ready_bank):
+    """Bank ``b``'s next command for queue ``q``: the oldest row hit, else PRE (another row open) or ACT."""
+    head = bq[q, Q_HEAD, b]
+    row = open_row[b]
+    s = head
+    if row >= 0:
+        if bq[q, Q_HITS, b] > 0 and (cap == 0 or bs[B_STREAK, b] < cap or req[head, R_ROW] == row):
+            while req[s, R_ROW] != row:
+                s = req[s, R_NEXT]
+            c = fk.WR if q == 1 else fk.RD
+            pri = 0
+            kind = 2
+        else:
+            c = fk.PRE
+            pri = 1
+            kind = 1
+    else:
+        c = fk.ACT
+        pri = 1
+        kind = 0
+    cand[q, K_KIND, b] = kind
+    cand[q, K_CMD, b] = c
+    cand[q, K_SLOT, b] = s
+    cand[q, K_PRI, b] = pri
+    cand[q, K_SEQ, b] = req[s, R_SEQ]
+    cand[q, K_LOCAL, b] = max(ready_bg[bs[B_GROUP, b], c], ready_bank[b, c])
+    cand[q, K_DIRTY, b] = 0
+
+
+@register_jitable(inline="always")
+def _dirty_group(g, bpg, cand):
+    """The banks of bank group ``g`` (flat): their bank-group ready times or states changed."""
+    for b in range(g * bpg, (g + 1) * bpg):
+        cand[0, K_DIRTY, b] = 1
+        cand[1, K_DIRTY, b] = 1
+
+
+def serve(inp, n_inp, cfg, sc, req, free, bq, bs, cand, rank_part, open_row, open_since, open_count, busy,
+          next_ref, ready_chan, ready_rank, ready_bg, ready_bank, faw, faw_pos, last_issue, ring, hist, cmd_count,
+          out, rule_start, rule_later, rule_scope, rule_gap, occupancy, is_bank_cmd):
+    """Serve requests ``inp[sc[S_POS]:n_inp]`` until the input runs out (NEED_INPUT, unless ``cfg[C_FINAL]``:
+    then until every request is served, DONE) or the output buffer fills (OUT_FULL). Resumable.
+
+    ``rank_part[kind, rank]`` is scratch: the rank-level earliest cycle of ACT (0), PRE (1) and the column
+    command of the queue served (2) for each rank, this step."""
+    ranks = cfg[C_RANKS]
+    bpg = cfg[C_BPG]
+    banks_per_rank = cfg[C_GROUPS] * bpg
+    t_cmd = cfg[C_TCMD]
+    t_faw = cfg[C_TFAW]
+    record = cfg[C_RECORD] != 0
+    closed = cfg[C_CLOSED] != 0
+    cap = cfg[C_CAP]
+    n_ring = ring.shape[0]
+    while True:
+        if record and sc[S_NOUT] + 2 > out.shape[0]:
+            return OUT_FULL
+        now = sc[S_NOW]
+        # ---- requests that have arrived by now enter while their queue has room (no command can come first)
+        pos = sc[S_POS]
+        while pos < n_inp and inp[pos, I_ARR] <= now:
+            q = inp[pos, I_WRITE]
+            if sc[S_NQ_R + q] >= (cfg[C_WQ] if q == 1 else cfg[C_RQ]):
+                break
+            _admit(pos, now, inp, cfg, sc, req, free, bq, bs, cand, open_row, ring)
+            pos += 1
+        sc[S_POS] = pos
+        # ---- read or write mode: Ramulator 2's watermark rule
+        n_r = sc[S_NQ_R]
+        n_w = sc[S_NQ_W]
+        mode = sc[S_MODE]
+        if mode == 0:
+            if n_w >= cfg[C_HI] or (n_r == 0 and n_w > 0):
+                mode = 1
+                sc[S_DRAINS] += 1
+        elif n_w < cfg[C_LO] and n_r != 0:
+            mode = 0
+        sc[S_MODE] = mode
+        col_cmd = fk.WR if mode == 1 else fk.RD
+        # ---- rank-level part of the earliest cycle, per rank and command kind
+        bus = max(last_issue[0] + t_cmd, now)
+        for r in range(ranks):
+            rank_part[0, r] = max(bus, ready_chan[0, fk.ACT], ready_rank[r, fk.ACT], faw[r, faw_pos[r]] + t_faw)
+            rank_part[1, r] = max(bus, ready_chan[0, fk.PRE], ready_rank[r, fk.PRE])
+            rank_part[2, r] = max(bus, ready_chan[0, col_cmd], ready_rank[r, col_cmd])
+        # ---- the best command: one cached candidate per bank with requests in the active queue
+        best_t = INF
+        best_b = -1
+        best_c = -1
+        best_s = -1
+        best_pri = 2
+        best_seq = INF
+        for k in range(sc[S_NACT_R + mode]):
+            b = bq[mode, Q_ACTLIST, k]
+            if cand[mode, K_DIRTY, b] != 0:
+                _candidate(mode, b, cap, bq, bs, cand, req, open_row, ready_bg, ready_bank)
+            t = rank_part[cand[mode, K_KIND, b], bs[B_RANK, b]]
+            local = cand[mode, K_LOCAL, b]
+            if local > t:
+                t = local
+            if t <= best_t:
+                pri = cand[mode, K_PRI, b]
+                seq = cand[mode, K_SEQ, b]
+                if t < best_t or pri < best_pri or (pri == best_pri and seq < best_seq):
+                    best_t, best_b, best_pri, best_seq = t, b, pri, seq
+        if best_b >= 0:
+            best_c = cand[mode, K_CMD, best_b]
+            best_s = cand[mode, K_SLOT, best_b]
+        for k in range(sc[S_NCLOSE]):  # closed page: rows nobody queued still hits
+            b = bs[B_CLOSELIST, k]
+            t = max(rank_part[1, bs[B_RANK, b]], ready_bg[bs[B_GROUP, b], fk.PRE], ready_bank[b, fk.PRE])
+            seq = bs[B_CLOSESEQ, b]
+            if t < best_t or (t == best_t and (1 < best_pri or (1 == best_pri and seq < best_seq))):
+                best_t, best_b, best_c, best_s, best_pri, best_seq = t, b, fk.PRE, -1, 1, seq
+        # ---- the next arrival (it waits while its queue is full: the front end stalls, in order)
+        arrival = INF
+        if pos < n_inp:
+            q = inp[pos, I_WRITE]
+            if sc[S_NQ_R + q] < (cfg[C_WQ] if q == 1 else cfg[C_RQ]):
+                arrival = max(inp[pos, I_ARR], now)
+        elif cfg[C_FINAL] == 0:
+            return NEED_INPUT
+        horizon = min(best_t, arrival)
+        if horizon == INF:
+            break  # nothing queued, nothing to come
+        # ---- refresh: the rank due first, precharged (PREA if a bank is open) and refreshed (REF)
+        if cfg[C_REFRESH] != 0:
+            r = 0
+            for r2 in range(1, ranks):
+                if next_ref[r2] < next_ref[r]:
+                    r = r2
+            due = next_ref[r]
+            if due <= horizon:
+                due = max(due, now)
+                for step in range(2):
+                    cc = fk.PREA if step == 0 else fk.REF
+                    if cc == fk.PREA and open_count[r] == 0:
+                        continue
+                    tt = max(due, fk._earliest(cc, False, 0, r, 0, 0, last_issue, t_cmd, ready_chan, ready_rank,
+                                               ready_bg, ready_bank, faw, faw_pos, t_faw))
+                    fk._commit(cc, tt, 0, r, 0, 0, ranks, rule_start, rule_later, rule_scope, rule_gap, last_issue,
+                               ready_chan, ready_rank, ready_bg, ready_bank, faw, faw_pos)
+                    if cc == fk.PREA:
+                        fk._close_rank(r, tt, cfg[C_TRP], banks_per_rank, open_row, open_count, open_since, busy)
+                        for b2 in range(r * banks_per_rank, (r + 1) * banks_per_rank):
+                            bq[0, Q_HITS, b2] = 0
+                            bq[1, Q_HITS, b2] = 0
+                            sc[S_NCLOSE] = _list_remove(bs, B_CLOSEPOS, B_CLOSELIST, sc[S_NCLOSE], b2)
+                    else:
+                        for b2 in range(r * banks_per_rank, (r + 1) * banks_per_rank):
+                            busy[b2] += cfg[C_TRFC]
+                    cmd_count[cc] += 1
+                    sc[S_END] = max(sc[S_END], tt + occupancy[cc])
+                    if record:
+                        _record(sc, out, cc, r * banks_per_rank, 0, 0, tt, -1)
+                for g in range(r * cfg[C_GROUPS], (r + 1) * cfg[C_GROUPS]):
+                    _dirty_group(g, bpg, cand)
+                next_ref[r] += cfg[C_TREFI]
+                sc[S_NOW] = due
+                continue
+        if arrival <= best_t:
+            _admit(pos, arrival, inp, cfg, sc, req, free, bq, bs, cand, open_row, ring)
+            sc[S_POS] = pos + 1
+            sc[S_NOW] = arrival
+            continue
+        # ---- issue the best command
+        t, b, c, s = best_t, best_b, best_c, best_s
+        rk = bs[B_RANK, b]
+        fk._commit(c, t, 0, rk, bs[B_GROUP, b], b, ranks, rule_start, rule_later, rule_scope, rule_gap, last_issue,
+                   ready_chan, ready_rank, ready_bg, ready_bank, faw, faw_pos)
+        _dirty_group(bs[B_GROUP, b], bpg, cand)
+        cmd_count[c] += 1
+        sc[S_NOW] = t
+        sc[S_END] = max(sc[S_END], t + occupancy[c])
+        if c == fk.ACT:
+            open_row[b] = req[s, R_ROW]
+            open_since[b] = t
+            open_count[rk] += 1
+            bs[B_STREAK, b] = 0
+            _count_hits(b, req[s, R_ROW], bq, req)
+            if record:
+                _record(sc, out, c, b, req[s, R_ROW], 0, t, -1)
+        elif c == fk.PRE:
+            busy[b] += t + cfg[C_TRP] - open_since[b]
+            open_row[b] = -1
+            open_count[rk] -= 1
+            bq[0, Q_HITS, b] = 0
+            bq[1, Q_HITS, b] = 0
+            sc[S_NCLOSE] = _list_remove(bs, B_CLOSEPOS, B_CLOSELIST, sc[S_NCLOSE], b)
+            if record:
+                _record(sc, out, c, b, 0, 0, t, -1)
+        else:
+            # unlink s from bank b's list of the active queue
+            prev = -1
+            p = bq[mode, Q_HEAD, b]
+            while p != s:
+                prev = p
+                p = req[p, R_NEXT]
+            nxt = req[s, R_NEXT]
+            if prev < 0:
+                bq[mode, Q_HEAD, b] = nxt
+            else:
+                req[prev, R_NEXT] = nxt
+            if bq[mode, Q_TAIL, b] == s:
+                bq[mode, Q_TAIL, b] = prev
+            bq[mode, Q_COUNT, b] -= 1
+            bq[mode, Q_HITS, b] -= 1
+            if bq[mode, Q_COUNT, b] == 0:
+                sc[S_NACT_R + mode] = _list_remove(bq[mode], Q_ACTPOS, Q_ACTLIST, sc[S_NACT_R + mode], b)
+            sc[S_NQ_R + mode] -= 1
+            free[sc[S_NFREE]] = s
+            sc[S_NFREE] += 1
+            bs[B_STREAK, b] += 1
+            if c == fk.RD:
+                done = t + cfg[C_RDLAT]
+                lat = done - req[s, R_ENQ]
+                hist[min(lat, HIST_BINS)] += 1
+                sc[S_LAT_SUM] += lat
+                sc[S_LAT_MAX] = max(sc[S_LAT_MAX], lat)
+                sc[S_READS] += 1
+                ring[(sc[S_RING_HEAD] + sc[S_RING_N]) % n_ring] = done
+                sc[S_RING_N] += 1
+            else:
+                sc[S_WRITES] += 1
+            if closed and bq[0, Q_HITS, b] + bq[1, Q_HITS, b] == 0 and bs[B_CLOSEPOS, b] < 0:
+                n = sc[S_NCLOSE]
+                bs[B_CLOSELIST, n] = b
+                bs[B_CLOSEPOS, b] = n
+                bs[B_CLOSESEQ, b] = req[s, R_SEQ]
+                sc[S_NCLOSE] = n + 1
+            if record:
+                _record(sc, out, c, b, req[s, R_ROW], req[s, R_COL], t, req[s, R_IDX])
+    _advance_occupancy(INF - 1, sc, ring)
+    return DONE
