@@ -19,16 +19,21 @@ def compare(
     explain: bool = typer.Option(
         False, "--explain", help="also show every system's bound and losses side by side (docs/validation.md)"
     ),
+    slo: str = typer.Option(None, "--slo", help="latency SLOs, e.g. ttft_p99=2s,tbt_p99=200ms (docs/serving.md)"),
 ) -> None:
     """Run every system on the same requests; print throughput (normalised to gpu-only, else l3) and more."""
     from l3sim.serving.compare import TABLE_COLUMNS, compare as run_all, comparison_rows, parse_systems, table_row
+    from l3sim.serving.slo import SLO_COLUMNS, parse_slo, slo_row
 
+    targets = parse_slo(slo) if slo is not None else None
     specs = [
         options.run_spec(platform=platform, system=name, scheduler=None)
         for name in parse_systems(systems)
     ]
     results = run_all(specs)
     rows = comparison_rows(results)
+    if targets:
+        rows = [{**row, **slo_row(result, targets)} for row, result in zip(rows, results)]
     for result in results:
         for warning in result.warnings:
             typer.echo(f"warning ({result.system}): {warning}", err=True)
@@ -38,7 +43,9 @@ def compare(
         print_json([{**row, **result.account_dict()} for row, result in zip(rows, results)] if explain else rows)
     else:
         title = f"l3sim compare: {specs[0].model.name} / {specs[0].workload.name} / {options.requests} requests"
-        print_rows(title, [table_row(row) for row in rows], list(TABLE_COLUMNS))
+        columns = list(TABLE_COLUMNS) + (list(SLO_COLUMNS) if targets else [])
+        print_rows(title, [{**table_row(row), **{c: row[c] for c in SLO_COLUMNS if c in row}} for row in rows],
+                   columns)
         if explain:
             from l3sim.report.account import account_rows
 

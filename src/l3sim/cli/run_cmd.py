@@ -53,15 +53,19 @@ def run(
     explain: bool = typer.Option(
         False, "--explain", help="print where the time goes: the bound and each loss (docs/validation.md)"
     ),
+    slo: str = typer.Option(None, "--slo", help="latency SLOs, e.g. ttft_p99=2s,tbt_p99=200ms (docs/serving.md)"),
 ) -> None:
     """Simulate serving a workload on one system and print throughput and latency metrics."""
     from l3sim.serving import simulate
+    from l3sim.serving.slo import parse_slo, slo_row
 
+    targets = parse_slo(slo) if slo is not None else None
     spec = options.run_spec(platform=platform, system=system, scheduler=scheduler)
     check_outputs(out, timeline)
     with run_progress(enabled=not as_json) as progress:
         result = simulate(spec, progress=progress)
-    show_result(result, as_json, explain)
+    slo_fields = slo_row(result, targets) if targets else {}
+    show_result(result, as_json, explain, slo_fields)
     if out is not None:
         from l3sim.report import write_run_outputs
 
@@ -86,17 +90,18 @@ def check_outputs(out: Path | None, timeline: Path | None) -> None:
         check_writable(timeline, "--timeline")
 
 
-def show_result(result: Any, as_json: bool, explain: bool = False) -> None:
+def show_result(result: Any, as_json: bool, explain: bool = False, extra: dict[str, Any] | None = None) -> None:
     """Print a RunResult: JSON, or a table; warnings and OOM go to stderr either way. ``explain`` adds the
-    bound-and-loss account (JSON: ``bound_s``, ``losses_s`` and the time-averaged batches; else a table)."""
+    bound-and-loss account (JSON: ``bound_s``, ``losses_s`` and the time-averaged batches; else a table);
+    ``extra`` fields (the SLO verdict) are added to either."""
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
     if result.oom:
         typer.echo(f"does not fit (OOM): {result.oom_reason}", err=True)
     if as_json:
-        print_json({**result.to_dict(), **result.account_dict()} if explain else result.to_dict())
+        print_json({**result.to_dict(), **(result.account_dict() if explain else {}), **(extra or {})})
     else:
-        data = result.to_dict()
+        data = {**result.to_dict(), **(extra or {})}
         data.pop("never_fit_ids")
         data.pop("warnings")
         print_mapping(f"l3sim run: {result.system} / {result.model} / {result.workload}", data)

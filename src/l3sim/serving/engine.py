@@ -225,8 +225,7 @@ class Engine:
             # The first iteration's gaps run from each request's previous token
             # (it may have waited); later ones are the iteration durations.
             last = table.last_token_s[ids]
-            rec.tbt_s.add_values(np.where(last == start, d0, start + d0 - last))
-            rec.tbt_s.add_series(d0 + inc, inc, k - 1, ids.size)
+            _record_gaps(rec, table, ids, np.where(last == start, d0, start + d0 - last), (d0 + inc, inc, k - 1))
             table.kv_tokens[ids] += k
             table.generated[ids] += k
             table.last_token_s[ids] = end
@@ -237,11 +236,32 @@ class Engine:
         table.kv_tokens[pids] += plan.prefill_chunk_tokens
         done = pids[table.prefill_done[pids] >= table.prefill_target[pids]]
         first_time = np.isnan(table.first_token_s[done])
-        rec.tbt_s.add_values(end - table.last_token_s[done[~first_time]])  # re-admitted after pre-emption
+        again = done[~first_time]  # re-admitted after pre-emption
+        _record_gaps(rec, table, again, end - table.last_token_s[again])
         table.first_token_s[done[first_time]] = end
         table.generated[done] += 1
         table.last_token_s[done] = end
         return np.concatenate([ids, done])
+
+
+def _record_gaps(
+    rec: Recorder,
+    table: RequestTable,
+    ids: np.ndarray,
+    gaps: np.ndarray,
+    series: tuple[float, float, int] | None = None,
+) -> None:
+    """Record the token gaps of requests ``ids`` (one per request, plus ``series`` = (first, increment, count)
+    per request); those of measured requests (``RequestTable.measured``) also into ``tbt_measured_s``."""
+    rec.tbt_s.add_values(gaps)
+    if series is not None:
+        rec.tbt_s.add_series(*series, ids.size)
+    if table.measured is None:
+        return
+    keep = table.measured[ids]
+    rec.tbt_measured_s.add_values(gaps[keep])
+    if series is not None:
+        rec.tbt_measured_s.add_series(*series, int(keep.sum()))
 
 
 def _last_true(limit: int, predicate: Callable[[int], bool]) -> int:

@@ -120,6 +120,16 @@ def _steady_throughput(recorders: list[Recorder], start_s: float) -> float:
     return sum(rates) if rates else math.nan
 
 
+def _measured_tbt(tables: list[RequestTable], recorders: list[Recorder], tbt: SeriesSamples) -> SeriesSamples:
+    """The token gaps of the measured requests: ``tbt`` itself when no table restricts them (``RequestTable.measured``)."""
+    if all(t.measured is None for t in tables):
+        return tbt
+    measured = SeriesSamples()
+    for table, rec in zip(tables, recorders):
+        measured.extend(rec.tbt_s if table.measured is None else rec.tbt_measured_s)
+    return measured
+
+
 def summarise(
     labels: dict[str, Any],
     kv: KVStore,
@@ -171,6 +181,7 @@ def summarise(
     result.ttft_s = _summary(served["ttft_s"].to_numpy())
     result.e2e_s = _summary(served["e2e_s"].to_numpy())
     result.tbt_s = tbt.summary()
+    result.tbt_samples = _measured_tbt(tables, recorders, tbt)
     result.iteration_latency_s = iteration.summary()
     result.preemptions = sum(r.preemptions for r in recorders)
     capacity_token_s = kv.capacity_tokens * iterating_s

@@ -37,6 +37,7 @@ class Recorder:
     replica: int
     resources: tuple[str, ...]
     tbt_s: SeriesSamples = field(default_factory=SeriesSamples)
+    tbt_measured_s: SeriesSamples = field(default_factory=SeriesSamples)  # gaps of RequestTable.measured requests
     iteration_s: SeriesSamples = field(default_factory=SeriesSamples)
     iterations: int = 0
     iterating_s: float = 0.0

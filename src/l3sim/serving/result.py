@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from l3sim.serving.series import SeriesSamples
+
 REQUEST_COLUMNS = (
     "id",
     "replica",
@@ -76,6 +78,8 @@ class RunResult:
     losses_s: dict[str, float] = field(default_factory=dict)
     batch_time_mean: float = math.nan  # requests per iteration, time-weighted over the iterating time
     capacity_batch_time_mean: float = math.nan  # the batch KV capacity allows, time-weighted likewise
+    # every token gap of the measured requests (all served ones unless serve() got a window), for SLO percentiles
+    tbt_samples: SeriesSamples = field(default_factory=SeriesSamples)
 
     def to_dict(self) -> dict[str, Any]:
         """The flat, JSON-ready metrics (tables left out)."""

@@ -40,14 +40,16 @@ class RequestLike(Protocol):
     output_tokens: int
 
 
-def simulate(spec: RunSpec, progress: ProgressCallback | None = None) -> RunResult:
+def simulate(
+    spec: RunSpec, progress: ProgressCallback | None = None, measure: tuple[float, float] | None = None
+) -> RunResult:
     """Run ``spec``: ``progress(done, total)`` is called as requests finish. Every metric of the result is
-    finite and in its physical range, else NumericalError (``checks.py``)."""
+    finite and in its physical range, else NumericalError (``checks.py``). ``measure``: see :func:`serve`."""
     from l3sim.workload import load_requests
 
     system = build_system(spec)
     requests = load_requests(spec.workload, spec.requests, spec.seed, spec.arrival)
-    return check_result(serve(system, requests, spec, progress))
+    return check_result(serve(system, requests, spec, progress, measure))
 
 
 def _labels(spec: RunSpec, system: System, scheduler: str, count: int) -> dict[str, Any]:
@@ -81,9 +83,16 @@ def _request_arrays(requests: Sequence[RequestLike]) -> dict[str, np.ndarray]:
 
 
 def serve(
-    system: System, requests: Sequence[RequestLike], spec: RunSpec, progress: ProgressCallback | None = None
+    system: System,
+    requests: Sequence[RequestLike],
+    spec: RunSpec,
+    progress: ProgressCallback | None = None,
+    measure: tuple[float, float] | None = None,
 ) -> RunResult:
-    """Serve ``requests`` on ``system`` under ``spec``'s serving knobs, scheduler and DP degree."""
+    """Serve ``requests`` on ``system`` under ``spec``'s serving knobs, scheduler and DP degree.
+
+    ``measure = (start_s, end_s)``: only requests arriving in [start_s, end_s) feed
+    ``RunResult.tbt_samples`` (the warm-up window of a capacity probe, ``serving/slo.py``); None: all."""
     scheduler_name = spec.scheduler or system.default_scheduler
     build_scheduler(scheduler_name, spec.serving, system)  # an unknown name fails before any work
     labels = _labels(spec, system, scheduler_name, len(requests))
@@ -116,6 +125,8 @@ def serve(
         for replica in range(dp):
             share = served[replica::dp]
             table = RequestTable(**{name: values[share] for name, values in arrays.items()})
+            if measure is not None:
+                table.measured = (table.arrival_s >= measure[0]) & (table.arrival_s < measure[1])
             engine = Engine(
                 system,
                 build_scheduler(scheduler_name, serving, system),

@@ -26,6 +26,7 @@ class RequestTable:
     arrival_s: np.ndarray
     prompt_tokens: np.ndarray
     output_tokens: np.ndarray
+    measured: np.ndarray | None = None  # requests whose samples the SLO metrics keep (serving/slo.py); None: all
     kv_tokens: np.ndarray = field(init=False)
     reserved_blocks: np.ndarray = field(init=False)
     prefill_target: np.ndarray = field(init=False)
