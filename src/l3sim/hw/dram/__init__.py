@@ -3,5 +3,7 @@
 - ``commands``: ``Cmd``, ``CommandStream``, ``StreamBuilder``, ``concatenate``;
 - ``rules``: the timing rules as a table;
 - ``engine``: ``simulate(stream, dram, ranks_per_channel, policy, refresh, backend) -> Schedule``;
-- ``checker``: ``check(stream, schedule, dram, ranks_per_channel) -> list[Violation]``.
+- ``checker``: ``check(stream, schedule, dram, ranks_per_channel) -> list[Violation]``;
+- ``controller``: the host-traffic controller (read/write queues, FR-FCFS, draining, refresh), ``run``;
+- ``mapping``: named address-mapping schemes; ``traces``: trace readers and the standard patterns.
 """

@@ -150,7 +150,7 @@ def bytes_by_bus(cmd: np.ndarray, dram: DRAMSpec) -> dict[str, int]:
     }
 
 
-def _run_fifo(stream, dram, ranks_per_channel, refresh, backend):
+def _run_fifo(stream, dram, ranks_per_channel, refresh, backend, refresh_phase):
     org, timing = dram.organisation, dram.timing
     rank, group, bank = _flat_ids(stream, dram, ranks_per_channel)
     n_channels = int(stream.channel.max()) + 1 if len(stream) else 1
@@ -166,7 +166,7 @@ def _run_fifo(stream, dram, ranks_per_channel, refresh, backend):
             "fifo", fifo_kernel.fifo_issue, stream.cmd.astype(np.int64), stream.channel.astype(np.int64), rank, group, bank, stream.row,
             IS_BANK_COMMAND, ranks_per_channel, org.bank_groups, org.banks_per_group, table.start, table.later,
             table.scope, table.gap, occupancy_cycles(timing), timing.tCMD, timing.tFAW, timing.tRP, timing.tRFC,
-            timing.tREFI, bool(refresh), n_channels, issue, busy, *ins,
+            timing.tREFI, timing.tREFI - refresh_phase, bool(refresh), n_channels, issue, busy, *ins,
         )
         if status != fifo_kernel.ERR_CAPACITY:
             break
@@ -201,8 +201,12 @@ def _run_controller(stream, dram, ranks_per_channel, refresh, backend, config):
 
 
 def simulate(stream: CommandStream, dram: DRAMSpec, ranks_per_channel: int, policy: str = "fifo",
-             refresh: bool = True, backend: str = "numba", controller=None) -> Schedule:
+             refresh: bool = True, backend: str = "numba", controller=None, refresh_phase: int = 0) -> Schedule:
     """Time ``stream`` on channels of ``ranks_per_channel`` ranks of ``dram`` (see the module docstring).
+
+    ``refresh_phase`` (FIFO policy, 0 <= phase < tREFI): how far into the refresh schedule the stream starts;
+    the first REF is due at tREFI - phase (0: at tREFI, as before). Averaging over phases gives the
+    expected refresh cost of a stream that starts anywhere in the schedule.
 
     ``controller`` (a ``controller.ControllerConfig``) sets the FR-FCFS controller's queues and policies;
     ``refresh=False`` turns its refresh off whatever the config says.
@@ -212,8 +216,11 @@ def simulate(stream: CommandStream, dram: DRAMSpec, ranks_per_channel: int, poli
     if ranks_per_channel < 1:
         raise ConfigError(f"ranks_per_channel = {ranks_per_channel}: expected >= 1")
     _check_stream(stream, dram, ranks_per_channel)
+    if not 0 <= refresh_phase < dram.timing.tREFI:
+        raise ConfigError(f"refresh_phase = {refresh_phase}: expected 0 <= phase < tREFI ({dram.timing.tREFI})")
     if policy == "fifo":
-        issue, end, busy, inserted, ins_time = _run_fifo(stream, dram, ranks_per_channel, refresh, backend)
+        issue, end, busy, inserted, ins_time = _run_fifo(stream, dram, ranks_per_channel, refresh, backend,
+                                                         refresh_phase)
     elif policy == "frfcfs":
         issue, end, busy, inserted, ins_time = _run_controller(stream, dram, ranks_per_channel, refresh, backend,
                                                                controller)

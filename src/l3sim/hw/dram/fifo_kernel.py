@@ -14,7 +14,7 @@ bank group = rank x groups + group, bank = rank x banks + bank within rank):
 - ``open_row[bank]`` (-1: closed), ``open_count[rank]``: the bank state machines;
 - ``last_issue[channel]``: the command bus (tCMD apart) and in-order issue.
 
-Refresh: each rank is due a REF every tREFI. When the next command of a
+Refresh: each rank is due a REF every tREFI, the first at ``first_ref``. When the next command of a
 channel would issue at or after a rank's due time, the controller precharges
 that rank (PREA, if a bank is open), issues REF, and re-opens the rows it
 closed (ACT, in bank order), all under the same rules; these commands are
@@ -120,8 +120,11 @@ def _precharge_and_refresh(ch, rk, due, n_ins, end, ranks_per_channel, banks_per
 
 def fifo_issue(cmd, chan, rank, bgroup, bank, row, is_bank_cmd, ranks_per_channel, groups_per_rank,
                banks_per_group, rule_start, rule_later, rule_scope, rule_gap, occupancy, t_cmd, t_faw, t_rp,
-               t_rfc, t_refi, refresh, n_channels, issue, busy, ins_cmd, ins_rank, ins_bank, ins_row, ins_time):
+               t_rfc, t_refi, first_ref, refresh, n_channels, issue, busy, ins_cmd, ins_rank, ins_bank, ins_row,
+               ins_time):
     """Issue ``cmd[i]`` in order per channel; fill ``issue`` and ``busy``; return (status, index, inserted, end).
+
+    Each rank's first REF is due at ``first_ref``, then every ``t_refi``.
 
     ``rank``, ``bgroup`` and ``bank`` are flat ids. ``status`` is OK or an ERR_* code for command ``index``
     (ERR_CAPACITY: the ``ins_*`` arrays are too short; the caller retries with longer ones).
@@ -139,8 +142,8 @@ def fifo_issue(cmd, chan, rank, bgroup, bank, row, is_bank_cmd, ranks_per_channe
     open_row = np.full(n_ranks * banks_per_rank, -1, np.int64)
     open_since = np.zeros(n_ranks * banks_per_rank, np.int64)
     open_count = np.zeros(n_ranks, np.int64)
-    next_ref = np.full(n_ranks, t_refi, np.int64)
-    chan_next_ref = np.full(n_channels, t_refi, np.int64)  # the earliest due time of the channel's ranks
+    next_ref = np.full(n_ranks, first_ref, np.int64)
+    chan_next_ref = np.full(n_channels, first_ref, np.int64)  # the earliest due time of the channel's ranks
     reopen = np.zeros(banks_per_rank, np.int64)
     reopen_row = np.zeros(banks_per_rank, np.int64)
     n_ins = 0

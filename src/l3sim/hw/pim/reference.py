@@ -41,12 +41,13 @@ def to_command_stream(segment: Segment, system: PIMSystem):
     )
 
 
-def simulate_cycles(segment: Segment, system: PIMSystem, refresh: bool = True) -> int:
-    """Total cycles the engine needs for ``segment`` (numba backend)."""
+def simulate_cycles(segment: Segment, system: PIMSystem, refresh: bool = True, refresh_phase: int = 0) -> int:
+    """Total cycles the engine needs for ``segment`` (numba backend); ``refresh_phase``: how far into the
+    refresh schedule it starts (``engine.simulate``)."""
     _, engine = _engine()
     stream = to_command_stream(segment, system)
     schedule = engine.simulate(stream, system.memory.dram, system.memory.ranks_per_channel, policy="fifo",
-                               refresh=refresh, backend="numba")
+                               refresh=refresh, backend="numba", refresh_phase=refresh_phase)
     return int(schedule.total_cycles)
 
 
