@@ -1,6 +1,7 @@
 """Speed of the DRAM command engine (numba backend): long PIM streams and random host traffic.
 
-Target (issue 3): at least 10 million commands per second for long PIM streams.
+Targets: at least 10 million commands per second for long PIM streams (issue 3) and for random reads
+through the host-traffic controller (issue 16).
 The commands-per-second figure is printed from ``benchmark.stats`` in docs/performance.md.
 """
 
@@ -12,7 +13,10 @@ from pathlib import Path
 import pytest
 
 from l3sim.hw.dram.commands import concatenate
+from l3sim.hw.dram.controller import ControllerConfig, run
 from l3sim.hw.dram.engine import simulate
+from l3sim.hw.dram.mapping import AddressMapping
+from l3sim.hw.dram.traces import pattern_requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "hw" / "dram"))
 from dram_streams import dram_preset, mac_rounds, random_stream  # noqa: E402
@@ -35,3 +39,18 @@ def test_random_host_stream_200k_commands(benchmark):
     schedule = benchmark.pedantic(simulate, args=(HOST_STREAM, DDR4, 4), rounds=5)
     assert schedule.total_cycles > 0
     benchmark.extra_info["commands_per_s"] = len(HOST_STREAM) / benchmark.stats.stats.min
+
+
+@pytest.mark.parametrize("preset", ["ddr4-3200", "ddr5-4800an"])
+def test_controller_random_reads_1m(benchmark, preset):
+    """One million random reads (the ``rand-read`` pattern) through the FR-FCFS controller, refresh on:
+    about three commands per read (PRE, ACT, RD). Pattern generation and address decoding included."""
+    dram = dram_preset(preset)
+    mapping = AddressMapping.build("RoBaRaCoCh", dram, 1, 1)
+    config = ControllerConfig()
+    run(pattern_requests("rand-read", 1000, mapping), dram, 1, 1, config)  # compile (or load the cache) first
+    stats, _ = benchmark.pedantic(lambda: run(pattern_requests("rand-read", 1_000_000, mapping), dram, 1, 1, config),
+                                  rounds=3)
+    commands = sum(stats.commands.values())
+    benchmark.extra_info["commands"] = commands
+    benchmark.extra_info["commands_per_s"] = commands / benchmark.stats.stats.min
