@@ -33,6 +33,7 @@ _COMMAND_MODULES = (
     "reproduce_cmd",
     "demo_cmd",
     "compare_cmd",
+    "capacity_cmd",
     "roofline_cmd",
     "gpu_cmd",
     "dram_cmd",

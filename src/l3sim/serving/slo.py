@@ -48,7 +48,9 @@ PERCENTILES: dict[str, float] = {"p50": 0.50, "p90": 0.90, "p99": 0.99}
 #: Units of a target value, in seconds.
 UNITS: dict[str, float] = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
 
-_TARGET = re.compile(r"^(?P<metric>[a-z0-9]+)_(?P<pct>[a-z0-9]+)=(?P<value>[^a-z]+)(?P<unit>[a-z]*)$")
+_TARGET = re.compile(
+    r"^(?P<metric>[a-z0-9]+)_(?P<pct>[a-z0-9]+)=(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)(?P<unit>[a-z]*)$"
+)
 FORMS = "METRIC_pXX=VALUE[s|ms|us], METRIC one of ttft, tbt, e2e and pXX one of p50, p90, p99"
 
 
@@ -83,10 +85,7 @@ def parse_slo(text: str) -> tuple[SLOTarget, ...]:
             raise ConfigError(f"--slo {part!r}: unknown percentile {pct!r}; known: {', '.join(PERCENTILES)}")
         if unit not in UNITS:
             raise ConfigError(f"--slo {part!r}: unknown unit {unit!r}; known: {', '.join(UNITS)}")
-        try:
-            value = float(match["value"])
-        except ValueError:
-            raise ConfigError(f"--slo {part!r}: {match['value']!r} is not a number") from None
+        value = float(match["value"])
         if not math.isfinite(value) or value <= 0:
             raise ConfigError(f"--slo {part!r}: the target must be a positive, finite time")
         target = SLOTarget(metric, pct, value * UNITS[unit])
@@ -140,14 +139,10 @@ def evaluate_slo(
 ) -> SLOReport:
     """Judge ``result`` against ``targets``; ``window`` = the arrival window [start, end) of the measured
     requests, which must be the one ``simulate``/``serve`` got as ``measure`` (None: every request)."""
-    table = result.requests_table
-    if window is not None:
-        table = table[(table["arrival_s"] >= window[0]) & (table["arrival_s"] < window[1])]
-        duration = window[1] - window[0]
-    else:
-        duration = result.makespan_s
+    table = measured_requests(result, window)
+    duration = window[1] - window[0] if window is not None else result.makespan_s
     served = table[table["status"] == "served"]
-    values = {t.name: _run_value(result, served, t) for t in targets}
+    values = {t.name: run_percentile(result, served, t.metric, t.percentile) for t in targets}
     ratios = {t.name: values[t.name] / t.target_s for t in targets}
     ok = np.ones(len(served), dtype=bool)
     for t in targets:
@@ -169,12 +164,21 @@ def evaluate_slo(
     )
 
 
-def _run_value(result: RunResult, served: Any, target: SLOTarget) -> float:
-    """The target's percentile over the run's measured samples (NaN when there are none)."""
-    q = PERCENTILES[target.percentile]
-    if target.metric == "tbt":
+def measured_requests(result: RunResult, window: tuple[float, float] | None = None) -> Any:
+    """The request-table rows of the requests arriving in ``window`` = [start, end) (None: every request)."""
+    table = result.requests_table
+    if window is None:
+        return table
+    return table[(table["arrival_s"] >= window[0]) & (table["arrival_s"] < window[1])]
+
+
+def run_percentile(result: RunResult, served: Any, metric: str, percentile: str) -> float:
+    """The ``percentile`` of ``metric`` over the measured samples (NaN when there are none): ``served`` is
+    the request-table rows of the measured, served requests; token gaps come from ``result.tbt_samples``."""
+    q = PERCENTILES[percentile]
+    if metric == "tbt":
         return result.tbt_samples.quantiles((q,))[0]
-    samples = served[METRICS[target.metric]].to_numpy(dtype=np.float64)
+    samples = served[METRICS[metric]].to_numpy(dtype=np.float64)
     return float(np.quantile(samples, q, method=QUANTILE_METHOD)) if samples.size else math.nan
 
 
