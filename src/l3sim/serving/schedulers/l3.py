@@ -432,16 +432,18 @@ class L3Scheduler(SubBatchScheduler):
                                             pim_refit_every=self.pim_refit_every))
 
     def _candidates(self, state: ReplicaState, prefilling: np.ndarray, room: int, budget: int,
-                    admit: bool) -> list[Prefill]:
-        """Admitted prefills, then (if ``admit``) the waiting queue up to the first request that exceeds room
-        or budget."""
+                    admit: bool, running: int) -> list[Prefill]:
+        """Admitted prefills, then (if ``admit``) the waiting queue up to the first request that exceeds room,
+        budget or ``max_num_seqs`` (with ``running`` requests already in the batch)."""
         table, kv = state.table, state.kv
         out = [Prefill(int(r), int(table.prefill_target[r] - table.prefill_done[r]), int(table.prefill_done[r]), 0)
                for r in prefilling]
         tokens = sum(p.remaining_tokens for p in out)
+        seqs = running
         for rid in state.waiting if admit else ():
-            if tokens >= budget or room < 0:
+            if tokens >= budget or room < 0 or (self.max_num_seqs is not None and seqs >= self.max_num_seqs):
                 break
+            seqs += 1
             need = int(kv.admission_blocks(table.prefill_target[rid], table.prompt_tokens[rid],
                                            table.output_tokens[rid]))
             out.append(Prefill(int(rid), int(table.prefill_target[rid]), 0, need))
@@ -464,7 +466,7 @@ class L3Scheduler(SubBatchScheduler):
         room = int(kv.admissible_blocks - held.sum())
         budget = self.max_batch_tokens - decode_ids.size
         # as in continuous batching, a plan that pre-empts admits nobody but still prefills the admitted
-        candidates = self._candidates(state, prefilling, room, budget, admit=not preempted)
+        candidates = self._candidates(state, prefilling, room, budget, admit=not preempted, running=running.size)
         pool_ids = decode_ids[kept_lane < 0]
         kept = (decode_ids[kept_lane == 0], decode_ids[kept_lane == 1])
         # with no decode to place and the first prefill blocked (or no budget), the policy keeps the
