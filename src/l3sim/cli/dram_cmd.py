@@ -12,7 +12,8 @@ dram_app = typer.Typer(help="The DRAM controller for host traffic: replay traces
                        no_args_is_help=True)
 
 DRAM_HELP = "DRAM preset name (kind 'dram', e.g. ddr4-3200, ddr5-4800an) or a TOML file"
-MAPPING_HELP = "address mapping: RoBaRaCoCh (Ramulator 2 default), ChRaBaRoCo, or a DRAMsim3 string such as rochrababgco"
+MAPPING_HELP = ("address mapping: RoBaRaCoCh (Ramulator 2 default), ChRaBaRoCo, or a DRAMsim3 string such as "
+                "rochrababgco")
 
 
 def _setup(dram: str, mapping: str, channels: int, ranks: int):

@@ -158,11 +158,15 @@ def earliest_in_order(commands: list[dict], t: DRAMTiming) -> list[int]:
 def violations(commands: list[dict], times, t: DRAMTiming) -> list[str]:
     """Every pair (and every five-ACT window) of an issued schedule that breaks the oracle's gaps."""
     gaps = min_gaps(t)
+    horizon = max(max(gaps.values()), t.tCMD)  # pairs further apart than every gap cannot break one
     order = sorted(range(len(commands)), key=lambda i: times[i])
     out = []
     for pos, i in enumerate(order):
         b = commands[i]
-        for j in order[:pos]:
+        first = pos
+        while first > 0 and times[i] - times[order[first - 1]] < horizon:
+            first -= 1
+        for j in order[first:pos]:
             a = commands[j]
             rel = relation(a, b)
             if rel is None:

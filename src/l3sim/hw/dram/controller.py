@@ -31,7 +31,7 @@ import numpy as np
 
 from l3sim.errors import ConfigError
 from l3sim.hw.dram import controller_kernel as ck
-from l3sim.hw.dram.commands import IS_BANK_COMMAND, NUM_CMDS, Cmd, CommandStream
+from l3sim.hw.dram.commands import NUM_CMDS, Cmd, CommandStream
 from l3sim.hw.dram.rules import occupancy_cycles, rule_table
 from l3sim.spec.dram import DRAMSpec
 
@@ -177,7 +177,7 @@ class _Channel:
         org, t = dram.organisation, dram.timing
         self.banks_per_rank = org.banks_per_chip
         n_banks = ranks * self.banks_per_rank
-        table = rule_table(t)
+        table = rule_table(t, later=HOST_COMMANDS)
         n_cmds = NUM_CMDS
         slots = config.read_queue + config.write_queue
         self.cfg = np.zeros(ck.C_FIELDS, np.int64)
@@ -194,8 +194,9 @@ class _Channel:
         self.sc[ck.S_NFREE] = slots
         self.req = np.zeros((slots, ck.R_FIELDS), np.int64)
         self.free = np.arange(slots, dtype=np.int64)
-        self.bq = np.zeros((2, ck.Q_FIELDS, n_banks), np.int64)
-        self.bq[:, ck.Q_HEAD] = self.bq[:, ck.Q_TAIL] = self.bq[:, ck.Q_ACTPOS] = -1
+        self.bq = np.zeros((2 * ck.Q_FIELDS, n_banks), np.int64)
+        for q in range(2):
+            self.bq[q * ck.Q_FIELDS + np.array([ck.Q_HEAD, ck.Q_TAIL, ck.Q_ACTPOS])] = -1
         self.bs = np.zeros((ck.B_FIELDS, n_banks), np.int64)
         self.bs[ck.B_CLOSEPOS] = -1
         self.bs[ck.B_RANK] = np.arange(n_banks) // self.banks_per_rank
@@ -218,7 +219,7 @@ class _Channel:
         self.hist = np.zeros(ck.HIST_BINS + 1, np.int64)
         self.cmd_count = np.zeros(n_cmds, np.int64)
         self.out = np.zeros((OUTPUT_ROWS if record else 1, ck.O_FIELDS), np.int64)
-        self.rules = (table.start, table.later, table.scope, table.gap, occupancy_cycles(t), IS_BANK_COMMAND)
+        self.rules = (table.start, table.later, table.scope, table.gap, occupancy_cycles(t))
         self.log: list[np.ndarray] = []
 
     def feed(self, inp: np.ndarray, final: bool, run_kernel) -> None:
@@ -228,8 +229,9 @@ class _Channel:
         while True:
             status = run_kernel(
                 "controller", ck.serve, inp, len(inp), self.cfg, self.sc, self.req, self.free, self.bq, self.bs,
-                self.cand, self.rank_part, self.open_row, self.open_since, self.open_count, self.busy, self.next_ref, *self.ready, self.faw,
-                self.faw_pos, self.last_issue, self.ring, self.hist, self.cmd_count, self.out, *self.rules)
+                self.cand, self.rank_part, self.open_row, self.open_since, self.open_count, self.busy, self.next_ref,
+                *self.ready, self.faw, self.faw_pos, self.last_issue, self.ring, self.hist, self.cmd_count, self.out,
+                *self.rules)
             if self.cfg[ck.C_RECORD] and self.sc[ck.S_NOUT]:
                 self.log.append(self.out[: self.sc[ck.S_NOUT]].copy())
                 self.sc[ck.S_NOUT] = 0

@@ -142,8 +142,10 @@ class RuleTable:
     gap: np.ndarray
 
 
-def rule_table(t: DRAMTiming) -> RuleTable:
-    rules = sorted(timing_rules(t), key=lambda r: int(r.earlier))
+def rule_table(t: DRAMTiming, later: tuple[Cmd, ...] | None = None) -> RuleTable:
+    """The rules as arrays; ``later``: keep only rules whose later command is one of these (a controller that
+    never issues the other commands skips raising their ready times; its schedules are the same)."""
+    rules = sorted((r for r in timing_rules(t) if later is None or r.later in later), key=lambda r: int(r.earlier))
     earlier = np.array([int(r.earlier) for r in rules], dtype=np.int64)
     start = np.searchsorted(earlier, np.arange(NUM_CMDS + 1)).astype(np.int64)
     return RuleTable(
