@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator, model_validator
 
 from l3sim.errors import ConfigError
-from l3sim.spec.numbers import check_plausible
+from l3sim.spec.numbers import check_plausible, check_products
 
 SpecT = TypeVar("SpecT", bound="Spec")
 
@@ -22,6 +22,12 @@ class Spec(BaseModel):
     def _plausible_numbers(cls, value: Any, info: ValidationInfo) -> Any:
         """Every number of every field within the ranges of :mod:`l3sim.spec.numbers` (one rule for all specs)."""
         return check_plausible(value, cls.__name__, info.field_name or "")
+
+    @model_validator(mode="after")
+    def _plausible_products(self) -> "Spec":
+        """Products of fields within :data:`l3sim.spec.numbers.PRODUCT_LIMITS` (the ranks of a host)."""
+        check_products(type(self).__name__, self.__dict__)
+        return self
 
     @classmethod
     def parse(cls: type[SpecT], data: Any, source: str = "") -> SpecT:

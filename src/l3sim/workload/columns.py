@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from l3sim.errors import TraceFormatError
+from l3sim.spec.numbers import MAX_REQUEST_TOKENS
 from l3sim.workload.rows import RawColumns
 
 MAX_EXACT_INTEGER = 2**53
@@ -69,8 +70,10 @@ def integers(raw: RawColumns, field: str, minimum: int | None, expected: str) ->
 
 
 def token_counts(raw: RawColumns, field: str) -> np.ndarray:
-    """Token counts: whole numbers >= 1."""
-    return integers(raw, field, 1, "a whole number of tokens >= 1")
+    """Token counts: whole numbers from 1 to MAX_REQUEST_TOKENS."""
+    values = integers(raw, field, 1, "a whole number of tokens >= 1")
+    _raise_first(values > MAX_REQUEST_TOKENS, raw, field, f"at most {MAX_REQUEST_TOKENS:,} tokens")
+    return values
 
 
 def seconds(raw: RawColumns, field: str, units_per_second: float) -> np.ndarray:

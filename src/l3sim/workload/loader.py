@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from l3sim.errors import ConfigError
+from l3sim.spec.numbers import MAX_ARRIVAL_S
 from l3sim.spec.workload import WorkloadSpec
 from l3sim.workload.arrival import arrival_times, parse_arrival
 from l3sim.workload.request import Request, requests_from_arrays
@@ -41,5 +42,9 @@ def load_requests(workload: WorkloadSpec, count: int | None, seed: int, arrival:
         rows = rows[np.lexsort((table.order_key[rows], table.arrival_s[rows]))]
         prompt, output, order_key = table.prompt_tokens[rows], table.output_tokens[rows], table.order_key[rows]
         trace_arrival_s = table.arrival_s[rows]
-    arrival_s = arrival_times(process, len(prompt), rng, trace_arrival_s)
+    with np.errstate(over="ignore", invalid="ignore"):
+        arrival_s = arrival_times(process, len(prompt), rng, trace_arrival_s)
+    if arrival_s.size and not np.all(arrival_s <= MAX_ARRIVAL_S):
+        raise ConfigError(f"arrival {arrival!r}: the last of {len(arrival_s)} requests arrives after "
+                          f"{MAX_ARRIVAL_S:g} s; use a higher rate, a smaller trace scale or fewer requests")
     return requests_from_arrays(arrival_s, prompt, output, order_key)

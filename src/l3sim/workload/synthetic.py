@@ -22,6 +22,7 @@ from typing import Callable
 import numpy as np
 
 from l3sim.errors import ConfigError
+from l3sim.spec.numbers import MAX_REQUEST_TOKENS
 from l3sim.spec.workload import WorkloadSpec
 
 Sampler = Callable[[float, float, int, np.random.Generator], np.ndarray]
@@ -61,6 +62,10 @@ def sample_lengths(workload: WorkloadSpec, count: int, rng: np.random.Generator)
         raise ConfigError(f"workload {workload.name!r} is a trace, not a synthetic length distribution")
     sampler = LENGTH_SAMPLERS[workload.length_distribution]
     scale = workload.length_scale
-    prompt = sampler(workload.prompt_mean, workload.prompt_std, count, rng)
-    output = sampler(workload.output_mean, workload.output_std, count, rng)
-    return to_token_counts(prompt * scale), to_token_counts(output * scale)
+    prompt = sampler(workload.prompt_mean, workload.prompt_std, count, rng) * scale
+    output = sampler(workload.output_mean, workload.output_std, count, rng) * scale
+    for name, lengths in (("prompt", prompt), ("output", output)):
+        if not np.all(np.isfinite(lengths) & (lengths <= MAX_REQUEST_TOKENS)):
+            raise ConfigError(f"workload {workload.name!r}: a sampled {name} length exceeds {MAX_REQUEST_TOKENS:,} "
+                              f"tokens (or overflows); {name}_mean and {name}_std are too large")
+    return to_token_counts(prompt), to_token_counts(output)
