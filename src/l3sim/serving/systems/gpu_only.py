@@ -20,7 +20,9 @@ from l3sim.spec.run import RunSpec
 
 # A steady segment's cost is taken as affine in the iteration index only if
 # the decode-attention cost is linear in total context to this relative
-# tolerance (checked at the segment's middle); otherwise the engine steps.
+# tolerance (checked at the segment's middle); otherwise the segment is halved
+# until it is (two iterations always are: the engine then advances in short
+# stretches across a kink of the roofline instead of one iteration at a time).
 LINEARITY_RTOL = 1e-9
 
 
@@ -136,15 +138,18 @@ class GPUOnlySystem:
         context0 = int(table.kv_tokens[plan.decode_ids].sum()) + batch
         attention0 = float(self.cost.decode_attention_time_s(context0, batch))
         first = self._fc(batch, batch) + attention0
-        span = max_iterations - 1
         increment, valid = 0.0, max_iterations
-        if span > 0:
+        while valid > 1:
+            span = valid - 1
             attention_end = float(self.cost.decode_attention_time_s(context0 + batch * span, batch))
             increment = (attention_end - attention0) / span
             mid = span // 2
             attention_mid = float(self.cost.decode_attention_time_s(context0 + batch * mid, batch))
-            if abs(attention_mid - (attention0 + increment * mid)) > LINEARITY_RTOL * attention_end:
-                increment, valid = 0.0, 1
+            if abs(attention_mid - (attention0 + increment * mid)) <= LINEARITY_RTOL * attention_end:
+                break
+            valid = (valid + 1) // 2
+        if valid == 1:
+            increment = 0.0
         counts = self._counts(0, batch, batch, context0)
         grow = {} if self.model is None else decode_increment_counts(self.model, batch)
         account = self._account(plan, table, self._fc(batch, batch), 0, (attention0, increment))
