@@ -35,6 +35,7 @@ from l3sim.experiments.store import (
     STATUS_COL,
     ResultStore,
     atomic_write,
+    canonical_json,
     flatten_metrics,
 )
 from l3sim.experiments.sweep import Point, Sweep
@@ -119,9 +120,25 @@ def results_table(sweep: Sweep, points: list[Point], stored: pd.DataFrame, crash
     return pd.DataFrame(rows)
 
 
+def uniform_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with every text column that also holds other values (a grid of ``seed = ["7", 1]``, a metric
+    that is text in one run and a number in another) written as canonical JSON text throughout, so that
+    Parquet, which needs one type per column, can store it; numbers and NaN stay as they are elsewhere."""
+    table = table.copy()
+    for name in table.columns:
+        column = table[name]
+        if column.dtype != object:
+            continue
+        kinds = {type(value) for value in column if not (isinstance(value, float) and math.isnan(value))}
+        if len(kinds) > 1:
+            table[name] = column.map(lambda v: v if isinstance(v, str) else canonical_json(v))
+    return table
+
+
 def write_outputs(table: pd.DataFrame, sweep: Sweep, out_dir: Path) -> dict[str, str]:
     """Write results.parquet, results.csv and the plots (each atomically); return their paths by name."""
     files = {RESULTS_PARQUET: out_dir / RESULTS_PARQUET, RESULTS_CSV: out_dir / RESULTS_CSV}
+    table = uniform_columns(table)
     atomic_write(files[RESULTS_PARQUET], lambda tmp: table.to_parquet(tmp, engine="pyarrow", index=False))
     atomic_write(files[RESULTS_CSV], lambda tmp: table.to_csv(tmp, index=False))
     plots = sweep.output.plots if (table[STATUS_COL] == "ok").any() else []  # nothing finished: nothing to draw
