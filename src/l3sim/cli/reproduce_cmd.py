@@ -13,7 +13,7 @@ from l3sim.outputs import check_writable
 
 
 def reproduce(
-    study: str = typer.Argument(..., help="e2e | breakdown | scalability | scheduler | pcie | hw-ablation | energy | reconcile | all"),
+    study: str = typer.Argument(..., help="e2e | breakdown | scalability | scheduler | pcie | hw-ablation | energy | reconcile | serving | all"),
     quick: bool = typer.Option(False, "--quick", help="100 requests per serving run instead of 1,000 (a fast look)"),
     backend: str = typer.Option("joblib", "--backend", help=f"executor: {' | '.join(BACKENDS)}"),
     jobs: int = typer.Option(None, "--jobs", help="local worker processes (default: all CPUs)"),

@@ -47,10 +47,16 @@ STUDIES: dict[str, tuple[str, str]] = {
         "From our realistic assumptions to the paper's, one group at a time: L3 and HBM-PIM over GPU-only.",
         "l3sim.experiments.studies.reconcile:reconcile_study",
     ),
+    "serving": (
+        "Beyond the paper: p50/p99 TTFT and TBT against request rate, capacity under an SLO pair (OpenR1, LongBench).",
+        "l3sim.experiments.studies.serving:serving_study",
+    ),
 }
 
-#: The pseudo-study that runs every study in :data:`STUDIES` order.
+#: The pseudo-study that runs every study of the paper in :data:`STUDIES` order.
 ALL = "all"
+#: Studies beyond the paper: in the report when run, but run by name only (not part of ``all``).
+BEYOND_PAPER = ("serving",)
 
 
 def study_names() -> list[str]:
@@ -61,7 +67,7 @@ def study_names() -> list[str]:
 def expand(name: str) -> list[str]:
     """The studies ``name`` stands for (``all``: every one); ConfigError naming the known ones otherwise."""
     if name == ALL:
-        return list(STUDIES)
+        return [study for study in STUDIES if study not in BEYOND_PAPER]
     if name not in STUDIES:
         raise ConfigError(f"unknown study {name!r}; known: {', '.join(study_names())}")
     return [name]
