@@ -21,9 +21,10 @@ Data structures (B banks of the channel, flat id = (rank x groups + group) x ban
   scheduling step looks at those banks only, one candidate command each (incremental selection: no rescans
   of the whole queue, no per-candidate rescans);
 - per queue and bank, the cached candidate command (``cand``): recomputed only when something that decides
-  it changed (a request of that bank entered or left, the bank or its bank group issued a command, its rank
-  refreshed). Its earliest cycle is the maximum of a bank-level part (bank and bank-group rules, cached)
-  and a rank-level part (rank, channel, command bus, tFAW) computed once per step for each rank;
+  it changed (a request of that bank entered or left, the bank issued a command, its rank refreshed). Its
+  earliest cycle is the maximum of a bank-level part (bank and bank-group rules, cached; a command of the
+  bank group raises it) and a rank-level part (rank, channel, command bus, tFAW) computed once per step
+  for each rank;
 - per bank (``bs``): the row-hit streak since the row opened and the closed-page precharge list;
 - ``ring``: data-return cycles of issued reads (at most one read per cycle is in flight for CL + tBL
   cycles, so CL + tBL + 1 entries suffice), for the time integral of reads in the system (Little's law).
