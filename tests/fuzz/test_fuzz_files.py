@@ -124,3 +124,20 @@ def test_mutated_inputs(name: str, data: st.DataObject, tmp_path_factory: pytest
     if name == "set":  # --set takes text on the command line: it cannot hold invalid UTF-8
         path.write_text(path.read_bytes().decode("utf-8", errors="replace"), encoding="utf-8")
     run_seed(seed, path, scratch)
+
+
+@pytest.mark.parametrize("name", ["model.toml", "config.json", "azure.csv", "sweep.toml"])
+def test_permission_denied_is_a_clean_error(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a file without read permission gives (simulated: the tests may run as root, who reads anything)."""
+    seed = SEEDS[name]
+    path = tmp_path / seed.name
+    path.write_text(seed.text, encoding="utf-8")
+    real = Path.read_bytes
+
+    def denied(self: Path) -> bytes:
+        if self.name == path.name:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    expect_error(seed.command(path, tmp_path), "Permission denied")
