@@ -208,3 +208,22 @@ def test_bad_configuration_and_requests_are_reported():
     bad = requests_from_dicts([one_request(dram, 0, 5), one_request(dram, 0, 2)])
     with pytest.raises(ConfigError, match="non-decreasing"):
         run(iter([bad]), dram, 1, 1, NO_REFRESH, "python")
+
+
+def test_reads_do_not_starve_behind_write_drains(ddr4):
+    """Half the requests writes, back to back: a read waits at most for every request that can be ahead of it
+    (both queues full, plus row_hit_cap hits that may pass it), each at most one request alone in a bank
+    (a write's recovery, PRE, ACT, burst), plus one refresh."""
+    t = ddr4.timing
+    config = ControllerConfig()
+    rng = np.random.default_rng(5)
+    n = 4000
+    requests = Requests(is_write=(rng.random(n) < 0.5).astype(np.int64), arrival=np.zeros(n, np.int64),
+                        channel=np.zeros(n, np.int64), rank=np.zeros(n, np.int64),
+                        bank_group=rng.integers(4, size=n), bank=rng.integers(4, size=n),
+                        row=rng.integers(64, size=n), col=rng.integers(128, size=n), index=np.arange(n))
+    stats, _ = run(iter([requests]), ddr4, 1, 1, config)
+    alone = max(t.tRAS, t.CWL + t.tBL + t.tWR) + t.tRP + t.tRCD + max(t.CL, t.CWL) + t.tBL
+    bound = (config.read_queue + config.write_queue + config.row_hit_cap) * alone + t.tRFC
+    assert stats.write_drains > 10
+    assert stats.latency_max <= bound
