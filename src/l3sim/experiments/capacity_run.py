@@ -183,9 +183,10 @@ def _message(outcome: str | None, lo: float | None, hi: float | None, settings: 
         return (f"no rate meets the SLO: the lowest probe ({hi:.4g} req/s, {settings.max_halvings} halvings below "
                 "the saturation estimate) already violates it")
     if outcome == UNSATURATED:
+        why = ("the requests arrive faster than they complete" if at is not None and not at["steady"]
+               else f"the last of {settings.max_doublings} doublings")
         return (f"the search cannot saturate the system within the request budget ({settings.requests} requests): "
-                f"the SLOs still hold at {lo:.4g} req/s, where the requests arrive faster than they complete "
-                "(or after the last doubling); the capacity is at least that (raise --requests)")
+                f"the SLOs still hold at {lo:.4g} req/s ({why}); the capacity is at least that (raise --requests)")
     text = f"capacity {lo:.4g} req/s (the next probe, {hi:.4g} req/s, violates)"
     if at is not None and not at["steady"]:
         text += "; the capacity probe did not reach steady state (window shorter than the mean latency): raise --requests"
