@@ -42,13 +42,17 @@ def _arrivals(rate: float, seed: int = 0) -> list:
     return load_requests(WORKLOAD, SETTINGS.requests, seed, f"gamma:{rate!r}:0.001")
 
 
+def _window(arrival_s: np.ndarray) -> tuple[float, float]:
+    return measurement_window(arrival_s, SETTINGS.warmup_fraction, SETTINGS.cooldown_fraction)
+
+
 def _toy_probe(slo: str):
     """A probe on the toy: serve at ``rate``, judge the SLOs on the measurement window."""
     targets = parse_slo(slo)
 
     def probe(rate: float) -> tuple[bool, bool]:
         requests = _arrivals(rate)
-        window = measurement_window(np.array([r.arrival_s for r in requests]), SETTINGS)
+        window = _window(np.array([r.arrival_s for r in requests]))
         result = serve(fake_system(CAPACITY_TOKENS), requests, run_spec(), measure=window)
         return evaluate_slo(result, targets, window).met, True
 
@@ -62,7 +66,7 @@ def _closed_form_met(rate: float, ttft_target: float) -> bool:
     previous = -math.inf
     for i, a in enumerate(arrival):
         previous = finish[i] = max(a, previous) + D
-    start, end = measurement_window(arrival, SETTINGS)
+    start, end = _window(arrival)
     measured = (arrival >= start) & (arrival < end)
     ttft = (finish - arrival)[measured]
     return float(np.quantile(ttft, 0.99, method="inverted_cdf")) <= ttft_target * (1 + 1e-12)

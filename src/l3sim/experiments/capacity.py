@@ -70,7 +70,7 @@ class SearchSettings:
 @dataclass(frozen=True)
 class ArrivalKind:
     """The arrival process of the probes: ``poisson``, ``gamma:CV`` or ``trace`` (the trace's own
-    inter-arrival pattern, its times scaled so that its mean rate is the probe's)."""
+    inter-arrival pattern, its times scaled so that the mean rate of the seed-0 draw is the probe's)."""
 
     kind: str
     cv: float = 1.0
@@ -101,11 +101,14 @@ def parse_arrival_kind(text: str) -> ArrivalKind:
     raise ConfigError(f"--arrival {text!r}: expected {forms}")
 
 
-def measurement_window(arrival_s: np.ndarray, settings: SearchSettings) -> tuple[float, float]:
-    """[start, end) of the measured arrivals: the span less its warm-up and cool-down shares."""
+def measurement_window(arrival_s: np.ndarray, warmup_fraction: float, cooldown_fraction: float) -> tuple[float, float]:
+    """[start, end) of the measured arrivals: the arrival span less its warm-up and cool-down shares
+    (all requests when they arrive at once)."""
     first, last = float(arrival_s.min()), float(arrival_s.max())
     span = last - first
-    return first + settings.warmup_fraction * span, last - settings.cooldown_fraction * span + (0.0 if span else 1.0)
+    if span == 0:
+        return first, math.nextafter(first, math.inf)
+    return first + warmup_fraction * span, last - cooldown_fraction * span
 
 
 @dataclass

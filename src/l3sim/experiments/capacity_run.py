@@ -53,11 +53,10 @@ def probe_point(point: dict[str, Any]) -> dict[str, Any]:
 
     spec = RunSpec.parse(point["run"], source="capacity probe")
     targets = parse_slo(point["slo"])
-    settings = SearchSettings(requests=spec.requests or 10, warmup_fraction=point["warmup_fraction"],
-                              cooldown_fraction=point["cooldown_fraction"])
     system = build_system(spec)
     requests = load_requests(spec.workload, spec.requests, spec.seed, spec.arrival)
-    window = measurement_window(np.array([r.arrival_s for r in requests]), settings)
+    window = measurement_window(np.array([r.arrival_s for r in requests]), point["warmup_fraction"],
+                                point["cooldown_fraction"])
     result = check_result(serve(system, requests, spec, measure=window))
     if result.oom:
         raise ConfigError(f"{spec.system} / {spec.model.name}: does not fit: {result.oom_reason}")
