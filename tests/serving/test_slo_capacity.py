@@ -3,8 +3,8 @@
 The toy: a fake GPU system whose KV cache holds one request at a time, serving one-token requests (a
 prefill of P tokens, nothing to decode), so each request occupies the server for the same time D and the
 replica is a first-come-first-served single server with deterministic service. With near-deterministic
-arrivals (gamma gaps, CV 0.001, the least allowed) it is nearly a D/D/1 queue; the tests derive each request's TTFT from the Lindley
-recursion (start = max(arrival, previous finish), finish = start + D) and the SLO verdict from it, without
+arrivals (gamma gaps, CV 0.001, the least allowed) it is nearly a D/D/1 queue; the tests derive each
+request's TTFT from the Lindley recursion (start = max(arrival, previous finish), finish = start + D) and the SLO verdict from it, without
 the engine.
 """
 

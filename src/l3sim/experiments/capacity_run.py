@@ -149,7 +149,8 @@ def capacity_summary(
 ) -> dict[str, Any]:
     """The result object of a finished search: the capacity probe's figures, the message, every probe."""
     at = probes.get(lo) if lo is not None else None
-    nan = math.nan
+    lowest = probes[min(probes)] if probes else None
+    shown = at or lowest  # where no rate meets: the lowest probe's binding SLO and share
     out: dict[str, Any] = {
         "system": base.system,
         "scheduler": base.scheduler,
@@ -163,8 +164,8 @@ def capacity_summary(
         "saturation_estimate_req_s": start,
         "goodput_tok_s": at["goodput_tok_s"] if at else 0.0,
         "throughput_tok_s": at["throughput_tok_s"] if at else 0.0,
-        "binding_slo": at["binding_slo"] if at else (probes[min(probes)]["binding_slo"] if probes else None),
-        "slo_met_fraction": at["slo_met_fraction"] if at else (probes[min(probes)]["slo_met_fraction"] if probes else nan),
+        "binding_slo": shown["binding_slo"] if shown else None,
+        "slo_met_fraction": shown["slo_met_fraction"] if shown else math.nan,
         "seed_spread": {"goodput_tok_s": at["goodput_spread_tok_s"], "binding_ratio": at["binding_ratio_spread"]}
         if at else {},
         "steady": at["steady"] if at else None,
@@ -188,6 +189,7 @@ def _message(outcome: str | None, lo: float | None, hi: float | None, settings: 
                 f"the SLOs still hold at {lo:.4g} req/s ({why}); the capacity is at least that (raise --requests)")
     text = f"capacity {lo:.4g} req/s (the next probe, {hi:.4g} req/s, violates)"
     if at is not None and not at["steady"]:
-        text += "; the capacity probe did not reach steady state (window shorter than the mean latency): raise --requests"
+        text += ("; the capacity probe did not reach steady state (window shorter than the mean latency): "
+                 "raise --requests")
     return text
 
