@@ -31,11 +31,12 @@ from l3sim.errors import OutputError
 TMP_PREFIX = ".tmp-"
 
 
-def _name_max(folder: Path) -> int:
+def _limit(folder: Path, name: str, default: int) -> int:
+    """A file-system limit (``PC_NAME_MAX``, ``PC_PATH_MAX``) of ``folder``, or ``default``."""
     try:
-        return os.pathconf(folder, "PC_NAME_MAX")
+        return os.pathconf(folder, name)
     except (OSError, ValueError, AttributeError):  # not POSIX, or the file system does not say
-        return 255
+        return default
 
 
 def check_writable(path: str | Path, what: str, folder: bool = False) -> Path:
@@ -57,10 +58,13 @@ def check_writable(path: str | Path, what: str, folder: bool = False) -> Path:
             ancestor = ancestor.parent
         if not ancestor.is_dir():
             raise OutputError(f"{what} {path}: {ancestor} is not a folder")
-        limit = _name_max(ancestor)
+        limit = _limit(ancestor, "PC_NAME_MAX", 255)
         too_long = [name for name in missing if len(os.fsencode(name)) > limit]
         if too_long:
             raise OutputError(f"{what} {path}: name {too_long[0][:40]!r}... is longer than {limit} bytes")
+        path_limit = _limit(ancestor, "PC_PATH_MAX", 4096)
+        if len(os.fsencode(str(path.absolute()))) >= path_limit:
+            raise OutputError(f"{what} {str(path)[:60]}...: the path is longer than {path_limit} bytes")
         if not os.access(ancestor, os.W_OK | os.X_OK):
             raise OutputError(f"{what} {path}: folder {ancestor} is not writable")
     except OSError as exc:  # a symlink loop or an unreadable parent on the way up

@@ -33,11 +33,12 @@ def no_simulation(monkeypatch):
 def bad_paths(tmp: Path) -> dict[str, Path]:
     afile = tmp / "a-file"
     afile.write_text("x")
-    return {"child of a file": afile / "out", "too long": tmp / ("n" * 300), "grandchild of a file": afile / "a" / "b"}
+    return {"child of a file": afile / "out", "too long": tmp / ("n" * 300), "grandchild of a file": afile / "a" / "b",
+            "path too long": tmp.joinpath(*["d" * 200] * 25)}
 
 
 @pytest.mark.parametrize("option", ["--out", "--timeline"])
-@pytest.mark.parametrize("case", ["child of a file", "too long", "grandchild of a file"])
+@pytest.mark.parametrize("case", ["child of a file", "too long", "grandchild of a file", "path too long"])
 def test_run_refuses_bad_output_paths_before_simulating(option, case, tmp_path, no_simulation) -> None:
     path = bad_paths(tmp_path)[case]
     expect_error([*RUN, option, str(path)], option)
