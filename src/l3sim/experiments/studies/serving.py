@@ -16,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from l3sim.experiments.capacity import SearchSettings
+from l3sim.outputs import save_figure
 from l3sim.experiments.studies.base import StudyOptions, StudyResult
-from l3sim.experiments.studies.plots import lines
 from l3sim.experiments.studies.serving_search import (
     Config,
     base_spec,
@@ -133,11 +133,42 @@ def findings(capacity: pd.DataFrame, tails: pd.DataFrame) -> str:
     return "\n\n".join(parts) or "No configuration finished (see the notes)."
 
 
+#: The figure's rows: metric column and axis label; the SLO target of each is drawn as a dashed line.
+PLOT_ROWS = (("ttft_p99_s", "p99 TTFT (s)", "ttft_p99"), ("tbt_p99_s", "p99 TBT (s)", "tbt_p99"))
+
+
 def plot(table: pd.DataFrame, path: Path) -> None:
-    long = pd.concat([table.assign(metric="p99 TTFT (s)", value=table["ttft_p99_s"]),
-                      table.assign(metric="p99 TBT (s)", value=table["tbt_p99_s"])])
-    long = long.assign(panel=long["model"] + " / " + long["workload"] + ": " + long["metric"])
-    lines(long, path, facet="panel", x="load", hue="label", y="value", ylabel="", xlabel="rate / saturation estimate")
+    """p99 TTFT (top row) and p99 TBT (bottom row) against the request rate, one column per model and
+    workload, both axes logarithmic; the SLO targets dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
+
+    targets = {t.name: t.target_s for t in parse_slo(SLO)}
+    cases = list(dict.fromkeys(zip(table["model"], table["workload"])))
+    fig, axes = plt.subplots(len(PLOT_ROWS), len(cases), figsize=(4.2 * len(cases), 6.8), squeeze=False)
+    for col, (model, workload) in enumerate(cases):
+        mine = table[(table["model"] == model) & (table["workload"] == workload)]
+        for row, (column, label, target) in enumerate(PLOT_ROWS):
+            ax = axes[row][col]
+            for name in dict.fromkeys(mine["label"]):
+                part = mine[mine["label"] == name].sort_values("rate_req_s")
+                ax.plot(part["rate_req_s"], part[column], marker="o", markersize=3, label=name)
+            ax.axhline(targets[target], linestyle="--", color="grey", linewidth=1)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            for axis in (ax.xaxis, ax.yaxis):
+                axis.set_minor_formatter(NullFormatter())  # decade labels only: no overlapping minor labels
+            ax.set_title(f"{model} / {workload}", fontsize="medium")
+            ax.set_xlabel("request rate (req/s)")
+            ax.set_ylabel(label)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize="small")
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    save_figure(fig, path, dpi=110)
+    plt.close(fig)
 
 
 def serving_study(options: StudyOptions) -> StudyResult:
