@@ -26,8 +26,8 @@ def options_of(command: str) -> dict[str, tuple[object, str | None]]:
 def test_run_and_compare_expose_the_same_run_options_in_help_order() -> None:
     run, compare = options_of("run"), options_of("compare")
     assert list(run) == ["--platform", "--system", "--scheduler", *SHARED[1:], "--out", "--json", "--timeline",
-                         "--explain"]
-    assert list(compare) == ["--systems", *SHARED, "--json", "--explain"]
+                         "--explain", "--slo"]
+    assert list(compare) == ["--systems", *SHARED, "--json", "--explain", "--slo"]
     assert {name: run[name] for name in SHARED} == {name: compare[name] for name in SHARED}
     assert run["--model"] == ("gpt-175b", "model preset or TOML path")
     assert run["--requests"][0] == 1000 and run["--platform"][0] == "dgx-a100"
