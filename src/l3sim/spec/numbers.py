@@ -49,6 +49,12 @@ COUNT_LIMITS: dict[str, tuple[float, str]] = {
     "HostMemorySpec.dimms_per_channel": (16, "DIMMs on one channel"),
     "HostMemorySpec.ranks_per_dimm": (16, "ranks of one DIMM"),
     "DRAMOrganisation.chip_density_gbit": (256, "Gb per DRAM chip"),
+    "DRAMOrganisation.subchannels": (8, "sub-channels of a DIMM channel"),
+    "DRAMOrganisation.chips_per_rank": (64, "chips of a rank"),
+    "DRAMOrganisation.device_width_bits": (64, "DQ pins of a chip"),
+    "DRAMOrganisation.bank_groups": (64, "bank groups of a chip"),
+    "DRAMOrganisation.banks_per_group": (64, "banks of a bank group"),
+    "DRAMOrganisation.burst_length": (64, "beats of a burst"),
 }
 
 #: Ceilings of products of fields of one spec: "SpecClass" -> (fields, limit, what).
