@@ -30,6 +30,7 @@ from l3sim.serving.affine import affine_max
 from l3sim.serving.plan import IterationCost, IterationPlan, Phase, SegmentCost
 from l3sim.serving.state import ReplicaState, RequestTable
 from l3sim.serving.systems.accounting import decode_increment_counts, first_time_chunks, plan_counts
+from l3sim.serving.systems.fc_memo import MemoizedFCTime
 from l3sim.spec.model import ModelSpec
 
 SUB_BATCHES = 2
@@ -106,11 +107,11 @@ class DisaggregatedSystem:
         self._tracks = (
             tuple(f"pim rankset {r}" for r in range(rankset_tracks)) if rankset_tracks > 1 else (device.name,)
         )
-        self._fc_memo: dict[tuple[int, int], float] = {}
+        self._fc = MemoizedFCTime(gpu_cost)
         # the run's account (serving/account.py): GPU and attention device at nominal peak; None: no account
         self.nominal_gpu = nominal_gpu if nominal_bw_bytes_per_s > 0 else None
         self._nominal_per_token_s = model.kv_bytes_per_token / nominal_bw_bytes_per_s if self.nominal_gpu else 0.0
-        self._nominal_fc_memo: dict[tuple[int, int], float] = {}
+        self._nominal_fc = MemoizedFCTime(self.nominal_gpu) if self.nominal_gpu else None
         self._labels = tuple(  # timeline labels of each sub-batch: GPU stage, transfers, decode attention
             (f"sub-batch {i} FC + prefill", f"sub-batch {i} transfers", f"sub-batch {i} decode attention")
             for i in range(SUB_BATCHES)
@@ -119,23 +120,11 @@ class DisaggregatedSystem:
     # ---- what-if API (schedulers and predictors ask it) ---------------------
     def fc_s(self, num_tokens: int, num_logits: int) -> float:
         """Dense layers over ``num_tokens`` tokens with ``num_logits`` LM-head rows; 0 for no tokens."""
-        if num_tokens == 0:
-            return 0.0
-        key = (num_tokens, num_logits)
-        value = self._fc_memo.get(key)
-        if value is None:
-            value = self._fc_memo[key] = float(self.gpu.fc_time_s(num_tokens, num_logits))
-        return value
+        return self._fc(num_tokens, num_logits)
 
     def nominal_fc_s(self, num_tokens: int, num_logits: int) -> float:
         """``fc_s`` at nominal peak (``nominal_gpu``); 0 for no tokens."""
-        if num_tokens == 0:
-            return 0.0
-        key = (num_tokens, num_logits)
-        value = self._nominal_fc_memo.get(key)
-        if value is None:
-            value = self._nominal_fc_memo[key] = float(self.nominal_gpu.fc_time_s(num_tokens, num_logits))
-        return value
+        return self._nominal_fc(num_tokens, num_logits)
 
     def account_basis(self) -> AccountBasis | None:
         """The device figures of the run's account (None: built without a nominal GPU, no account)."""

@@ -15,6 +15,7 @@ from l3sim.serving.account import AccountBasis, StageTerms, account_terms
 from l3sim.serving.plan import IterationCost, IterationPlan, Phase, SegmentCost
 from l3sim.serving.state import RequestTable
 from l3sim.serving.systems.accounting import decode_increment_counts, first_time_chunks, nominal_gpu_cost, plan_counts
+from l3sim.serving.systems.fc_memo import MemoizedFCTime
 from l3sim.spec.model import ModelSpec
 from l3sim.spec.run import RunSpec
 
@@ -58,24 +59,8 @@ class GPUOnlySystem:
         self.kv_capacity_bytes = float(cost.kv_capacity_bytes)
         self.fits = bool(cost.fits)
         self.does_not_fit_reason = cost.does_not_fit_reason or ""
-        self._fc_memo: dict[tuple[int, int], float] = {}
-        self._nominal_fc_memo: dict[tuple[int, int], float] = {}
-
-    def _fc(self, num_tokens: int, num_logits: int) -> float:
-        key = (num_tokens, num_logits)
-        value = self._fc_memo.get(key)
-        if value is None:
-            value = self._fc_memo[key] = float(self.cost.fc_time_s(num_tokens, num_logits))
-        return value
-
-    def _nominal_fc(self, num_tokens: int, num_logits: int) -> float:
-        if num_tokens == 0:
-            return 0.0
-        key = (num_tokens, num_logits)
-        value = self._nominal_fc_memo.get(key)
-        if value is None:
-            value = self._nominal_fc_memo[key] = float(self.nominal.fc_time_s(num_tokens, num_logits))
-        return value
+        self._fc = MemoizedFCTime(cost)
+        self._nominal_fc = MemoizedFCTime(nominal) if nominal is not None else None
 
     def account_basis(self) -> AccountBasis | None:
         """The figures of the run's account: the GPU is the attention device (one slot, no fixed cost)."""
@@ -88,7 +73,7 @@ class GPUOnlySystem:
             per_token_s=0.0,  # unused: on the GPU the decode attention is one unit (attention_on_gpu)
             nominal_per_token_s=float(nominal.decode_attention_time_s(1.0)),
             attention_on_gpu=True,
-            fc_s=lambda n: self._fc(n, n) if n else 0.0,
+            fc_s=lambda n: self._fc(n, n),
             nominal_fc_s=lambda tokens: np.asarray(nominal.fc_time_s(tokens, tokens), dtype=float),
         )
 
