@@ -75,6 +75,9 @@ ISSUE_CASES = [
     (["--set", "platform.host_link.latency_s=inf"], "latency_s"),
     (["--set", "platform.gpu.peak_flops=1e-300"], "peak_flops"),
     (["--set", "platform.gpu.hbm_capacity_bytes=inf"], "hbm_capacity_bytes"),
+    # found by make fuzz: the PIM model divided by a per-token time that underflowed or overflowed to 0
+    (["--system", "r-pim", "--set", "memory.dram.organisation.chips_per_rank=16867857"], "chips_per_rank"),
+    (["--system", "r-pim", "--set", "memory.dram.timing.tRRD_L=1211"], "latency model"),
 ]
 
 

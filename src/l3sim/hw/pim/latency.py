@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from l3sim.errors import NumericalError
 from l3sim.hw.pim.geometry import RankGeometry
 from l3sim.hw.pim.plan import CallPlan, PassCounts, RowCounts
 from l3sim.hw.pim.refresh import Timed, act_series_cycles, closed_segment, program_groups, row_segment
@@ -233,7 +234,7 @@ def refresh_cycles(program: Timed, geometry: RankGeometry, mode: bool | str = Tr
         return busy * cost / (geometry.trefi - cost)
     if mode == "aligned":
         return np.maximum(0, np.ceil((busy - cost) / (geometry.trefi - cost)) - 1) * cost
-    from l3sim.errors import ConfigError
+    from l3sim.errors import ConfigError, NumericalError
 
     raise ConfigError(f"refresh mode {mode!r}: expected True, False, 'expected' or 'aligned'")
 
@@ -257,7 +258,7 @@ def combine_rank_pu(dram: np.ndarray, plan: CallPlan, pim: PIMSpec) -> np.ndarra
 
 def _per_rank_heads(heads: int, gqa: int, ranks: int) -> int:
     """Query heads on the busiest rank when a layer's KV heads are split over ``ranks`` ranks."""
-    from l3sim.errors import ConfigError
+    from l3sim.errors import ConfigError, NumericalError
 
     if ranks < 1:
         raise ConfigError(f"ranks must be >= 1 (got {ranks})")
@@ -296,7 +297,12 @@ def attention_cost_coefficients(heads: int, gqa: int, variant: str | None, spec,
     row-round's duration elsewhere; the serving simulator sums it over a rank's requests.
     """
     lo, hi = fit_tokens
-    t_lo, t_hi = attention_latency(np.array([lo, hi]), heads, gqa, variant, spec, ranks=ranks, head_dim=head_dim)
+    with np.errstate(over="ignore", invalid="ignore"):
+        t_lo, t_hi = attention_latency(np.array([lo, hi]), heads, gqa, variant, spec, ranks=ranks, head_dim=head_dim)
+    if not (np.isfinite(t_hi) and 0 < t_lo < t_hi):  # the model left its range (e.g. integer overflow in cycles)
+        raise NumericalError(f"PIM attention latency model ({variant}): {float(t_lo)!r} s at {lo} tokens and {float(t_hi)!r} s at "
+                             f"{hi} tokens, not a positive time growing with the context; the DRAM timings or PIM "
+                             "settings are outside the range it computes in")
     per_token = (t_hi - t_lo) / (hi - lo)
     return float(t_lo - per_token * lo), float(per_token)
 
