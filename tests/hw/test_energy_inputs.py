@@ -92,3 +92,18 @@ def test_decode_histogram_types_and_the_empty_case():
     contexts, counts = decode_histogram([5], [3])  # decodes over 6 and 7 tokens
     assert contexts.tolist() == [6, 7] and counts.tolist() == [1, 1]
     assert contexts.dtype == counts.dtype == np.int64
+
+
+@pytest.mark.parametrize("system, attention_parts", [
+    ("gpu-only", {"decode_kv_reads", "decode_attention_compute"}),
+    ("hbm-pim", {"decode_kv_inbank_reads", "decode_pim_macs"}),
+])
+def test_parts_are_named_per_system(system, attention_parts):
+    """The breakdown names its terms (the energy study's columns): FC, the system's attention terms, prefill
+    attention and GPU static power, and it is labelled with the system."""
+    spec = build_run_spec(platform="dgx-a100", model=TINY_MODEL, workload="openr1", requests=4, system=system)
+    result = run_energy(spec, metrics(3), EnergySpec(), prompt_tokens=[2], output_tokens=[3])
+    assert result.system == system
+    assert set(result.parts) == {"fc_compute", "fc_weight_reads", *attention_parts, "prefill_attention_compute",
+                                 "gpu_static"}
+    assert all(value > 0 for value in result.parts.values())
