@@ -23,8 +23,12 @@ SWEEP = {
     "grid": {"seed": {"start": 0, "stop": 3}, "serving.max_batch_tokens": [1024, 2048, 4096, 8192]},
 }
 TOTAL = 16
+# The child restores Python's Ctrl-C handler: a shell starts background jobs with SIGINT ignored, and an
+# ignored disposition is inherited, so a suite run in the background would otherwise send a Ctrl-C the
+# sweep never sees (it then finished all 16 points; in a terminal, Ctrl-C is never ignored).
 CHILD = """
-import json, sys
+import json, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import expt_run_fns as fns
 from l3sim.experiments.runner import run_sweep
 from l3sim.experiments.sweep import parse_sweep
