@@ -125,6 +125,25 @@ def test_a_plan_that_only_preempts_costs_no_time():
     ]
     assert rec.iterations == 4
     assert table.finish_s.tolist() == pytest.approx([sum(durations)] * 2, rel=1e-12)
+    # token gaps: request 0 one per iteration 2-4; request 1 from its first token (end of 1) to its re-prefill's
+    # token (end of 2), then iterations 3 and 4
+    assert rec.tbt_s.count == 6
+    assert rec.tbt_s.mean() == pytest.approx(sum(durations[1:]) / 3, rel=1e-12)
+
+
+def test_a_prompt_prefilled_in_chunks_decodes_over_all_its_tokens():
+    """A prompt of 40 under a budget of 16 prefills in chunks of 16, 16, 8 (the last one yields the first
+    token), then decodes twice over 41 and 42 tokens."""
+    table = _table(1, prompt=40, output=3)
+    rec = Engine(fake_system(10_000), ContinuousBatching(run_spec("serving.max_batch_tokens=16").serving),
+                 KV).run(table)
+    attention = COST.prefill_attention_time_s
+    prefill = (COST.fc_time_s(16, 0) + COST.fc_time_s(16, 0) + COST.fc_time_s(8, 1)
+               + float(attention(np.array([16, 16, 8]), np.array([0, 16, 32])).sum()))
+    decodes = [COST.fc_time_s(1, 1) + COST.decode_attention_time_s(40 + g) for g in (1, 2)]
+    assert rec.iterations == 5
+    assert table.first_token_s[0] == pytest.approx(prefill, rel=1e-12)
+    assert table.finish_s[0] == pytest.approx(prefill + sum(decodes), rel=1e-12)
 
 
 def test_a_stretch_whose_reservations_are_outgrown_part_way_is_searched():
