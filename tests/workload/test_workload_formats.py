@@ -111,7 +111,7 @@ def test_format_inference_errors(tmp_path) -> None:
 def test_count_beyond_trace_is_a_config_error(tmp_path) -> None:
     path = tmp_path / "two.csv"
     path.write_text("arrival_s,prompt_tokens,output_tokens\n0,1,1\n1,1,1\n")
-    with pytest.raises(ConfigError, match="asked for 3 requests, the trace has 2"):
+    with pytest.raises(ConfigError, match=r"asked for 3 requests, the trace has 2 \(--requests 0 serves the whole"):
         load_requests(workload_from_trace_path(str(path)), 3, seed=0)
 
 

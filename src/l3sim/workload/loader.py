@@ -37,7 +37,10 @@ def load_requests(workload: WorkloadSpec, count: int | None, seed: int, arrival:
     else:
         table = read_trace(workload.path, workload.format)
         if count is not None and count > len(table):
-            raise ConfigError(f"{table.source}: asked for {count} requests, the trace has {len(table)}")
+            raise ConfigError(
+                f"{table.source}: asked for {count} requests, the trace has {len(table)} "
+                "(--requests 0 serves the whole trace)"
+            )
         rows = np.arange(len(table)) if count is None else rng.choice(len(table), count, replace=False)
         rows = rows[np.lexsort((table.order_key[rows], table.arrival_s[rows]))]
         prompt, output, order_key = table.prompt_tokens[rows], table.output_tokens[rows], table.order_key[rows]
