@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from importlib import resources
+
 import pytest
 
 from l3sim.errors import ConfigError
 from l3sim.spec import PlatformSpec, apply_overrides, load_preset_data
-from l3sim.spec.presets import parse_override
+from l3sim.spec.presets import parse_override, preset_names
 
 
 def test_unknown_preset_lists_known_names() -> None:
@@ -60,3 +62,14 @@ def test_override_does_not_mutate_input() -> None:
 def test_override_without_equals_sign() -> None:
     with pytest.raises(ConfigError, match="dotted.key=value"):
         parse_override("gpu.x")
+
+
+@pytest.mark.parametrize("kind", ["models", "gpus", "links", "platforms", "workloads", "dram", "memory"])
+def test_a_copied_preset_loads_as_is(tmp_path, kind: str) -> None:
+    """A shipped preset copied to a file of the same name loads by path to the same table."""
+    name = preset_names(kind)[0]
+    copy = tmp_path / f"{name}.toml"
+    copy.write_bytes(resources.files("l3sim").joinpath("presets", kind, f"{name}.toml").read_bytes())
+    shipped, _ = load_preset_data(kind, name)
+    copied, source = load_preset_data(kind, str(copy))
+    assert copied == shipped and source == str(copy)

@@ -54,7 +54,9 @@ def load_preset_data(kind: str, name: str) -> tuple[dict[str, Any], str]:
             from l3sim.spec.model import model_from_hf_config
 
             return model_from_hf_config(path).model_dump(), str(path)
-        return load_toml(path), str(path)
+        data = load_toml(path)
+        data.setdefault("name", path.stem)  # as a shipped preset is named after its file: a copy loads as is
+        return data, str(path)
     entry = _kind_dir(kind).joinpath(f"{name}.toml")
     if not entry.is_file():
         known = ", ".join(preset_names(kind)) or "(none)"
