@@ -18,6 +18,15 @@ import numpy as np
 import pandas as pd
 
 from l3sim.errors import ConfigError
+from l3sim.spec.platform import PlatformSpec
+from l3sim.spec.run import GPUCostSpec
+
+
+def all_reduce_link(platform: PlatformSpec, cost: GPUCostSpec) -> tuple[float, float]:
+    """(achieved bandwidth per direction, latency) of the ring all-reduce: GPUCostSpec overrides, else the platform's."""
+    efficiency = cost.nvlink_util if cost.nvlink_util is not None else platform.allreduce_bus_efficiency
+    latency = cost.allreduce_latency_s if cost.allreduce_latency_s is not None else platform.allreduce_latency_s
+    return platform.gpu.nvlink_bw_bytes_per_s / 2.0 * efficiency, latency
 
 
 def ring_all_reduce_time_s(nbytes, num_gpus: int, link_bw_bytes_per_s: float, latency_s: float):

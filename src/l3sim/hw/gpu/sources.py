@@ -27,7 +27,7 @@ from l3sim.errors import ConfigError
 from l3sim.hw.gpu.attacc import AttAccGPUModel
 from l3sim.hw.gpu.attention import GPUAttention, SplitKVOccupancy
 from l3sim.hw.gpu.calibrated import CalibratedOperators
-from l3sim.hw.gpu.collectives import MeasuredAllReduce, ring_all_reduce_time_s
+from l3sim.hw.gpu.collectives import MeasuredAllReduce, all_reduce_link, ring_all_reduce_time_s
 from l3sim.hw.gpu.measured import MeasuredLayerTimes
 from l3sim.hw.gpu.operators import LAYER_GROUPS, OTHER_GROUP, layer_operators, lm_head_operator, other_operators
 from l3sim.hw.gpu.roofline import OperatorRoofline, Roofline
@@ -83,16 +83,8 @@ class ComposedSource:
         return self.attention.decode_time_s(total_context_tokens, num_requests)
 
 
-def all_reduce_link(spec: RunSpec) -> tuple[float, float]:
-    """(achieved bandwidth per direction, latency) of the ring all-reduce: GPUCostSpec overrides, else the platform's."""
-    platform, cost = spec.platform, spec.gpu
-    efficiency = cost.nvlink_util if cost.nvlink_util is not None else platform.allreduce_bus_efficiency
-    latency = cost.allreduce_latency_s if cost.allreduce_latency_s is not None else platform.allreduce_latency_s
-    return platform.gpu.nvlink_bw_bytes_per_s / 2.0 * efficiency, latency
-
-
 def _ring(spec: RunSpec) -> Callable[[object], np.ndarray]:
-    bw, latency = all_reduce_link(spec)
+    bw, latency = all_reduce_link(spec.platform, spec.gpu)
     tp = spec.deployment.tp
     return lambda nbytes: ring_all_reduce_time_s(nbytes, tp, bw, latency)
 
@@ -143,7 +135,7 @@ def profile_source(spec: RunSpec) -> CostSource:
                                   source=str(cost.profile_path))
     all_reduce = _ring(spec)
     if cost.allreduce_profile_path and tp > 1:
-        bw, _ = all_reduce_link(spec)
+        bw, _ = all_reduce_link(spec.platform, spec.gpu)
         table = load_vidur_all_reduce_csv(cost.allreduce_profile_path)
         all_reduce = MeasuredAllReduce(table, tp, bw, source=str(cost.allreduce_profile_path)).per_call_s
     return ComposedSource(

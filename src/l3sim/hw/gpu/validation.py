@@ -26,7 +26,7 @@ from l3sim.errors import ConfigError
 from l3sim.hw.gpu import attacc
 from l3sim.hw.gpu.attacc import AttAccGPUModel
 from l3sim.hw.gpu.calibrated import CalibratedOperators
-from l3sim.hw.gpu.collectives import ring_all_reduce_time_s, within_node
+from l3sim.hw.gpu.collectives import all_reduce_link, ring_all_reduce_time_s, within_node
 from l3sim.hw.gpu.measured import VIDUR_KERNELS
 from l3sim.hw.gpu.operators import layer_operators, other_operators
 from l3sim.hw.gpu.profile_points import FC_KERNELS, VIDUR_TO_OPERATOR, ProfilePoints, load_profile_points
@@ -139,9 +139,7 @@ def summary_rows(points: ProfilePoints, gpu: GPUSpec, cost: GPUCostSpec) -> list
 def all_reduce_points(path: str | Path, platform: PlatformSpec, cost: GPUCostSpec) -> pd.DataFrame:
     """Per within-node NCCL point: tp, size_bytes, measured_s, model_s (ring model), err."""
     table = within_node(load_vidur_all_reduce_csv(path))
-    efficiency = cost.nvlink_util if cost.nvlink_util is not None else platform.allreduce_bus_efficiency
-    latency = cost.allreduce_latency_s if cost.allreduce_latency_s is not None else platform.allreduce_latency_s
-    bw = platform.gpu.nvlink_bw_bytes_per_s / 2.0 * efficiency
+    bw, latency = all_reduce_link(platform, cost)
     frames = []
     for tp, group in table.groupby("num_workers"):
         size = group["size_bytes"].to_numpy(dtype=float)
