@@ -9,13 +9,13 @@ from hypothesis import strategies as st
 from sklearn.ensemble import RandomForestRegressor
 
 from l3sim.errors import ConfigError
+from l3sim.experiments.predictor_validation import relative_error_summary
 from l3sim.serving.predictors import (
     GPU_FEATURES,
     GPUTimePredictor,
     PIMTimePredictor,
     gpu_features,
     pim_features,
-    relative_error_summary,
 )
 from l3sim.serving.predictors.forest import FlatForest
 

@@ -125,7 +125,7 @@ def predictors(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """L3 scheduler's predictors: relative error on an 8:2 split, GPT-175B and QWEN-72B on the paper's platform."""
-    from l3sim.serving.predictors import validate_predictors
+    from l3sim.experiments.predictor_validation import validate_predictors
 
     results = [validate_predictors(model, samples) for model in ("gpt-175b", "qwen-72b")]
     if as_json:

@@ -3,7 +3,7 @@
 Both share one scikit-learn-like interface (``fit``, ``predict``, ``update``,
 ``feature_names``); the rows are built by ``pim_features`` / ``gpu_features``.
 ``train_predictors`` draws samples from a StageTimes and fits both;
-``validate_predictors`` reports their relative error on a held-out split.
+their held-out error is ``l3sim.experiments.predictor_validation``.
 """
 
 from l3sim.serving.predictors.base import OnlinePredictor
@@ -22,10 +22,7 @@ from l3sim.serving.predictors.training import (
     SamplingRanges,
     Samples,
     draw_samples,
-    relative_error_summary,
-    split_error,
     train,
-    validate_predictors,
 )
 
 __all__ = [
@@ -42,8 +39,5 @@ __all__ = [
     "gpu_feature_rows",
     "gpu_features",
     "pim_features",
-    "relative_error_summary",
-    "split_error",
     "train",
-    "validate_predictors",
 ]
