@@ -22,11 +22,11 @@ def hw(
     """Capacity, CPU / rank-PIM / bank-PIM peak bandwidths and the engine-measured streaming bandwidth."""
     if ctx.invoked_subcommand is not None:
         return
-    from l3sim.hw.pim.report import report
+    from l3sim.hw.pim.memory_report import memory_report
     from l3sim.hw.pim.system import load_pim_system
 
     system = load_pim_system(platform, overrides)
-    result = {"platform": platform, **report(system.memory, system.pim)}
+    result = {"platform": platform, **memory_report(system.memory, system.pim)}
     if as_json:
         print_json(result)
     else:
@@ -40,7 +40,7 @@ def validate(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Run the fast latency model against the command-level engine over contexts 128..131,072, MHA and GQA-8."""
-    from l3sim.hw.pim.validate import DEFAULT_PLATFORMS, validate_grid
+    from l3sim.hw.pim.agreement import DEFAULT_PLATFORMS, validate_grid
 
     result = validate_grid(platforms or list(DEFAULT_PLATFORMS), overrides)
     if as_json:

@@ -25,7 +25,7 @@ def reproduce(
                                     help="assumption profile of every run (realistic | paper | TOML path)"),
 ) -> None:
     """Run the paper's studies; write <study>.csv, <study>.png and report.md into --out (reruns resume)."""
-    from l3sim.experiments.report import write_failure, write_report, write_study
+    from l3sim.experiments.study_report import write_failure, write_report, write_study
     from l3sim.experiments.studies import STUDIES, StudyOptions, expand, run_study
 
     names = expand(study)

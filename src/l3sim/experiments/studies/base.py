@@ -3,7 +3,7 @@
 A study is a function ``study(options: StudyOptions) -> StudyResult``. It runs
 its points (serving simulations through :func:`~l3sim.experiments.studies.points.run_grid`,
 or cheaper model evaluations) and returns a table plus the words around it;
-it writes no files itself. :mod:`l3sim.experiments.report` turns the result
+it writes no files itself. :mod:`l3sim.experiments.study_report` turns the result
 into ``<name>.csv``, ``<name>.png`` and a Markdown section of ``report.md``.
 """
 

@@ -60,11 +60,11 @@ def scaled_memory(mode: str, factor: float, base_ranksets: int, base_rows: int,
 def host_figures(memory_preset: str, overrides: dict[str, float | int]) -> dict[str, float]:
     """DIMM capacity (bytes) and bank-level PIM peak bandwidth (bytes/s) of the host ``overrides`` make.
 
-    Computed by the PIM area (``l3sim.hw.pim.report.peak_bandwidths``) from the
+    Computed by the PIM area (``l3sim.hw.pim.memory_report.peak_bandwidths``) from the
     organisation and timing, not by the serving system, so the table states
     what each scaled host offers independently of what the simulator makes of it.
     """
-    from l3sim.hw.pim.report import peak_bandwidths
+    from l3sim.hw.pim.memory_report import peak_bandwidths
     from l3sim.hw.pim.system import load_pim_system
     from l3sim.experiments.sweep import toml_literal
 

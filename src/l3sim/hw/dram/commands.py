@@ -96,19 +96,6 @@ class CommandStream:
         """The commands at ``index`` (an integer array, a boolean mask or a slice)."""
         return CommandStream(*(getattr(self, name)[index] for name in FIELDS))
 
-    # Names the issue text uses, for readers who look for them.
-    @property
-    def kind(self) -> np.ndarray:
-        return self.cmd
-
-    @property
-    def bankgroup(self) -> np.ndarray:
-        return self.bank_group
-
-    @property
-    def column(self) -> np.ndarray:
-        return self.col
-
 
 def concatenate(streams) -> CommandStream:
     """One stream holding ``streams`` one after the other (one numpy concatenation per field)."""

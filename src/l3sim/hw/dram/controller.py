@@ -32,6 +32,7 @@ import numpy as np
 from l3sim.errors import ConfigError
 from l3sim.hw.dram import controller_kernel as ck
 from l3sim.hw.dram.commands import NUM_CMDS, Cmd, CommandStream
+from l3sim.hw.dram.kernels import kernel_runner
 from l3sim.hw.dram.rules import occupancy_cycles, rule_table
 from l3sim.spec.dram import DRAMSpec
 
@@ -273,9 +274,7 @@ def _check(requests: Requests, dram: DRAMSpec, channels: int, ranks: int) -> Non
 def run(chunks: Iterable[Requests], dram: DRAMSpec, channels: int, ranks: int, config: ControllerConfig,
         backend: str = "numba", record: bool = False) -> tuple[ReplayStats, CommandLog | None]:
     """Serve every request of ``chunks`` (in trace order) on ``channels`` bus channels of ``ranks`` ranks."""
-    from l3sim.hw.dram.engine import _kernel_runner
-
-    run_kernel = _kernel_runner(backend)
+    run_kernel = kernel_runner(backend)
     state = [_Channel(dram, ranks, config, record) for _ in range(channels)]
     last_arrival = 0
     for chunk in chunks:

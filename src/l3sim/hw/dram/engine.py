@@ -16,24 +16,21 @@ same code interpreted, for tests); they give identical results.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 
 import numpy as np
 
 from l3sim.errors import ConfigError
+from l3sim.hw.dram import controller as ctl
 from l3sim.hw.dram import fifo_kernel
 from l3sim.hw.dram.commands import IS_BANK_COMMAND, NUM_CMDS, Cmd, CommandStream
+from l3sim.hw.dram.kernels import kernel_runner
 from l3sim.hw.dram.rules import occupancy_cycles, rule_table
 from l3sim.spec.dram import DRAMSpec
 
 
 class CommandStreamError(ConfigError):
     """A command stream breaks the protocol (a column command to a closed row, an address out of range ...)."""
-
-
-BUSES = ("channel", "rank", "bank")
 
 
 @dataclass(frozen=True)
@@ -102,31 +99,6 @@ _ERRORS = {
 }
 
 
-@lru_cache(maxsize=None)
-def _compiled(name: str, function):
-    import numba
-
-    return numba.njit(cache=True, nogil=True)(function)
-
-
-def _kernel_runner(backend: str):
-    """``run(name, function, *args)``: ``function`` compiled by numba (once per process) or as plain Python.
-
-    numba's pedantic IR check warns, harmlessly, about the helpers it inlines while compiling; silenced here.
-    """
-
-    def run(name: str, function, *args):
-        if backend == "python":
-            return function(*args)
-        from numba.core.errors import NumbaIRAssumptionWarning
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NumbaIRAssumptionWarning)
-            return _compiled(name, function)(*args)
-
-    return run
-
-
 def _flat_ids(stream: CommandStream, dram: DRAMSpec, ranks_per_channel: int):
     org = dram.organisation
     rank = stream.channel.astype(np.int64) * ranks_per_channel + stream.rank
@@ -155,7 +127,7 @@ def _run_fifo(stream, dram, ranks_per_channel, refresh, backend, refresh_phase):
     rank, group, bank = _flat_ids(stream, dram, ranks_per_channel)
     n_channels = int(stream.channel.max()) + 1 if len(stream) else 1
     table = rule_table(timing)
-    run = _kernel_runner(backend)
+    run = kernel_runner(backend)
     banks_total = n_channels * ranks_per_channel * org.banks_per_chip
     capacity = max(256, len(stream) // 8)
     while True:
@@ -183,8 +155,6 @@ def _run_fifo(stream, dram, ranks_per_channel, refresh, backend, refresh_phase):
 
 def _run_controller(stream, dram, ranks_per_channel, refresh, backend, config):
     """The stream's RD/WR requests, all waiting from cycle 0, through the host-traffic controller."""
-    from l3sim.hw.dram import controller as ctl
-
     bad = np.flatnonzero((stream.cmd != Cmd.RD) & (stream.cmd != Cmd.WR))
     if len(bad):
         raise CommandStreamError(f"command stream: command {int(bad[0])}: policy 'frfcfs' takes RD/WR requests only, "

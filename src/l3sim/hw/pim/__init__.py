@@ -7,31 +7,17 @@ Public API (``spec`` is a :class:`PIMSystem`: a host memory spec plus a PIMSpec)
 - ``kv_capacity_tokens_per_rank(kv_bytes_per_token_per_layer, layers_on_rank, spec)`` -> int
 - ``rankset_of_layers(num_layers, spec)``, ``max_layers_per_rank(num_layers, spec)``: layer-interleaved placement
 - ``event_counts(context_tokens, heads, gqa, variant, spec)`` -> dict of ndarrays
-- ``report(memory, pim)`` -> dict (``l3sim hw``)
+- ``memory_report(memory, pim)`` -> dict (``l3sim hw``)
 - ``build_program(context_tokens, heads, gqa, variant, memory, pim)`` -> the DRAM engine's CommandStream
 - ``reference_latency(context_tokens, heads, gqa, variant, spec)`` -> seconds from the engine
 """
 
 from l3sim.hw.pim.events import event_counts
 from l3sim.hw.pim.latency import attention_cost_coefficients, attention_latency, kv_capacity_tokens_per_rank
+from l3sim.hw.pim.memory_report import memory_report
 from l3sim.hw.pim.placement import max_layers_per_rank, rankset_of_layers
-from l3sim.hw.pim.report import report
+from l3sim.hw.pim.reference import build_program, reference_latency
 from l3sim.hw.pim.system import PIMSystem, load_pim_system
-
-
-def build_program(context_tokens: int, heads: int, gqa: int, variant: str, memory, pim=None):
-    """The engine's CommandStream of one call (see ``l3sim.hw.pim.reference``)."""
-    from l3sim.hw.pim.reference import build_program as build
-
-    return build(context_tokens, heads, gqa, variant, memory, pim)
-
-
-def reference_latency(context_tokens, heads: int, gqa: int, variant: str, spec, **kwargs):
-    """Seconds of one call timed by the command-level engine (see ``l3sim.hw.pim.reference``)."""
-    from l3sim.hw.pim.reference import reference_latency as timed
-
-    return timed(context_tokens, heads, gqa, variant, spec, **kwargs)
-
 
 __all__ = [
     "PIMSystem",
@@ -42,7 +28,7 @@ __all__ = [
     "kv_capacity_tokens_per_rank",
     "load_pim_system",
     "max_layers_per_rank",
+    "memory_report",
     "rankset_of_layers",
     "reference_latency",
-    "report",
 ]

@@ -33,10 +33,6 @@ class HeadMapping:
     head_dim: int
     element_bytes: int
 
-    def heads_in_pass(self, index: int) -> int:
-        """Query heads served by pass ``index`` (the last one may be partial)."""
-        return min(self.n_cmr, self.gqa - index * self.n_cmr)
-
 
 def resolve_n_cmr(gqa: int, pim: PIMSpec) -> int:
     value = pim.bank_pu.macs_per_element

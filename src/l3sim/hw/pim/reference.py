@@ -3,7 +3,7 @@
 ``build_program`` turns a call's engine-neutral program (``programs``) into the
 engine's CommandStream; ``reference_latency`` simulates it. The engine also
 measures the two intervals the bubble-free rule compares (``measured_intervals``)
-and the streaming bank-PIM bandwidth of ``l3sim hw``.
+and the streaming bank-PIM bandwidth of ``l3sim hw`` (``memory_report``).
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from l3sim.errors import MissingDependencyError
 from l3sim.hw.pim.ops import CMD_NAMES, Segment, concat, seg
 from l3sim.hw.pim.plan import plan_call
 from l3sim.hw.pim.programs import mac_row, program_segment
-from l3sim.hw.pim.report import STREAM_ROW_ROUNDS
 from l3sim.hw.pim.system import PIMSystem
 from l3sim.spec.pim import PIMSpec, variant_features
+
+STREAM_ROW_ROUNDS = 64  # rows of every bank streamed to measure the effective bank-PIM bandwidth (~76 us)
 
 
 def _engine():

@@ -1,16 +1,16 @@
-"""``report``: the paper's bandwidth figures out of the configuration arithmetic (L3_SYSTEM.md s.2)."""
+"""``memory_report``: the paper's bandwidth figures out of the configuration arithmetic (L3_SYSTEM.md s.2)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from l3sim.hw.pim import kv_capacity_tokens_per_rank, report
+from l3sim.hw.pim import kv_capacity_tokens_per_rank, memory_report
 from l3sim.spec.pim import PIMSpec
 
 
 def test_peaks_reproduce_the_papers_figures(ddr4):
-    r = report(ddr4, PIMSpec(), engine=False)
+    r = memory_report(ddr4, PIMSpec(), engine=False)
     # 406 GB/s and 13.0 TB/s within 1 %; 1.6 TB/s is quoted to two digits (64 x 25.6 GB/s = 1.6384 TB/s)
     assert r["cpu_bw_bytes_per_s"] == pytest.approx(406e9, rel=0.01)
     assert float(f"{r['rank_pim_bw_bytes_per_s']:.2g}") == 1.6e12
@@ -24,7 +24,7 @@ def test_peaks_reproduce_the_papers_figures(ddr4):
 
 
 def test_streaming_bandwidth_pays_for_activation_and_refresh(ddr4):
-    r = report(ddr4, PIMSpec(), engine=False)
+    r = memory_report(ddr4, PIMSpec(), engine=False)
     # 64 row-rounds of 1,186 cycles (16 ACTs under tFAW end at 114, tRCD 22, 127 x tCCD_L, tRTP 12, tRP 22),
     # 1,024 of them MAC cycles; REFs (every 12,480 cycles) cost at least tRFC = 880 and at most closing,
     # refreshing and re-opening every bank the engine's way (bank order, 126 cycles; see
@@ -41,7 +41,7 @@ def test_streaming_bandwidth_model_matches_the_engine():
     pytest.importorskip("l3sim.hw.dram.engine")
     from l3sim.hw.pim.system import load_pim_system
 
-    r = report(load_pim_system("dgx-a100-l3").memory, PIMSpec(), engine=True)
+    r = memory_report(load_pim_system("dgx-a100-l3").memory, PIMSpec(), engine=True)
     assert r["effective_bank_pim_bw_model_bytes_per_s"] == pytest.approx(r["effective_bank_pim_bw_bytes_per_s"], rel=0.005)
 
 

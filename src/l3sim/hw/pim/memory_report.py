@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-
 from l3sim.hw.pim.geometry import RankGeometry
 from l3sim.hw.pim.latency import mac_row_cycles, refresh_cycles
 from l3sim.hw.pim.mapping import bubble_free_n_hc_bound, head_mapping
+from l3sim.hw.pim.reference import STREAM_ROW_ROUNDS, measured_intervals, stream_cycles_engine
 from l3sim.hw.pim.system import PIMSystem
 from l3sim.spec.pim import PIMSpec
-
-STREAM_ROW_ROUNDS = 64  # rows of every bank streamed to measure the effective bank-PIM bandwidth (~76 us)
-
 
 def peak_bandwidths(geometry: RankGeometry) -> dict[str, float]:
     """The three peaks the paper quotes (Table II / section II), from the organisation and timing.
@@ -37,7 +34,7 @@ def stream_cycles_model(geometry: RankGeometry, row_rounds: int = STREAM_ROW_ROU
     return float(rows.cycles) + float(refresh_cycles(rows, geometry, "aligned"))
 
 
-def report(memory, pim: PIMSpec | None = None, engine: bool = True) -> dict:
+def memory_report(memory, pim: PIMSpec | None = None, engine: bool = True) -> dict:
     """Capacity, peak bandwidths, streaming bank-PIM bandwidth and the head mappings of a host memory."""
     system = PIMSystem(memory, pim or PIMSpec())
     g = system.geometry
@@ -52,8 +49,6 @@ def report(memory, pim: PIMSpec | None = None, engine: bool = True) -> dict:
         "effective_bank_pim_bw_model_bytes_per_s": model_bw,
     }
     if engine:
-        from l3sim.hw.pim.reference import measured_intervals, stream_cycles_engine
-
         engine_bw = g.ranks * per_rank / (stream_cycles_engine(system) * g.tck_s)
         out["effective_bank_pim_bw_bytes_per_s"] = engine_bw
         out["bank_pim_efficiency"] = engine_bw / peaks["bank_pim_bw_bytes_per_s"]

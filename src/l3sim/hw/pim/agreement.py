@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from l3sim.hw.pim.latency import attention_latency
+from l3sim.hw.pim.reference import reference_latency
 from l3sim.hw.pim.system import load_pim_system
 from l3sim.spec.pim import VARIANTS
 
@@ -26,8 +27,6 @@ VALIDATION_HEADS = (("MHA", 12, 1), ("GQA-8", 64, 8))
 def validate_grid(platforms, overrides=None, contexts=VALIDATION_CONTEXTS, head_sets=VALIDATION_HEADS,
                   variants=tuple(VARIANTS)) -> dict:
     """Every grid point's engine and model latency and their relative error; the worst one."""
-    from l3sim.hw.pim.reference import reference_latency
-
     points = []
     for platform in platforms:
         system = load_pim_system(platform, overrides)
