@@ -3,7 +3,8 @@
 Targets (docs/validation.md records the measured figures): calibrated FC-sum MAPE per TP degree at most 6 %
 on every profile, per token bucket at most 6 % (missed in the 129-512 band: 6.1-6.7 %, asserted at the
 measured level so a regression shows); fitted on Llama-2-70B only, at most 8 % on each other profile; the
-all-reduce above 1 MiB at most 10 % (below 1 MiB NCCL's medians are bimodal; not met, not asserted).
+all-reduce above 1 MiB at most 10 % (below 1 MiB NCCL's medians are bimodal; not met, not asserted: the
+best fit nondecreasing in size reaches only ~21 %, and the ring model, itself nondecreasing, cannot beat it).
 """
 
 from __future__ import annotations
@@ -45,3 +46,12 @@ def test_fit_on_llama70b_holds_on_the_other_profiles(shared_dir, tmp_path):
     held_out = {p["file"]: p["fc_mape"] for p in report["profiles"] if not p["used_in_fit"]}
     assert set(held_out) == set(PROFILES[1:])
     assert all(mape <= 0.08 for mape in held_out.values()), held_out
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("source", ["calibrated", "attacc"])
+def test_all_reduce_models_are_no_better_than_the_monotone_floor(shared_dir, source):
+    """Both all-reduce models rise with the message size, so the exact monotone floor bounds their error."""
+    result = _validate(shared_dir / "profiles/vidur-a100", "--set", f"cost_source={source}")
+    for size, floor in result["allreduce_floor_by_size"].items():
+        assert 0.0 <= floor <= result["allreduce_mape_by_size"][size] + 1e-12, size
