@@ -29,9 +29,29 @@ def test_known_error_on_a_compute_bound_synthetic_profile(tmp_path):
     assert qkv[0]["max_abs_err"] == pytest.approx(0.5, rel=1e-9)
 
 
-def test_missing_folder_is_a_clean_error(tmp_path):
+def test_missing_folder_says_where_to_get_the_profiles(tmp_path):
     result = RUNNER.invoke(app, ["validate", "gpu", "--profiles", str(tmp_path / "none")])
-    assert result.exit_code != 0 and "profiles directory not found" in str(result.exception)
+    message = str(result.exception)
+    assert result.exit_code != 0 and f"--profiles {tmp_path / 'none'}: folder not found" in message
+    assert "https://github.com/microsoft/vidur" in message and "L3SIM_PROFILES" in message
+
+
+def test_an_installed_copy_without_shared_data_says_where_to_get_it(monkeypatch, tmp_path):
+    """After pip install there is no ../shared: the default is no folder, and the error says what to do."""
+    import l3sim.cli.validate_cmd as validate_cmd
+
+    monkeypatch.setattr(validate_cmd, "_CHECKOUT", tmp_path / "site-packages")
+    monkeypatch.delenv("L3SIM_PROFILES", raising=False)
+    result = RUNNER.invoke(app, ["validate", "gpu"])
+    message = str(result.exception)
+    assert result.exit_code != 0 and "no measured GPU profiles" in message
+    assert "data/profiling/network/a100_dgx/all_reduce.csv" in message and "--profiles FOLDER" in message
+
+
+def test_the_profiles_folder_can_come_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("L3SIM_PROFILES", str(tmp_path / "from-env"))
+    result = RUNNER.invoke(app, ["validate", "gpu"])
+    assert result.exit_code != 0 and f"--profiles {tmp_path / 'from-env'}: folder not found" in str(result.exception)
 
 
 @pytest.mark.shared

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from l3sim.cli.output import print_json, print_mapping, print_rows
+from l3sim.cli.output import Output, with_output
 from l3sim.cli.run_options import PLATFORM_OPTION, RunOptions
 from l3sim.experiments.capacity import SearchSettings
 
@@ -17,6 +17,7 @@ PROBE_COLUMNS = ("rate_req_s", "met", "seeds_met", "goodput_tok_s", "slo_met_fra
                  "ttft_p99_s", "tbt_p99_s", "steady")
 
 
+@with_output
 def capacity(
     slo: str = typer.Option(..., "--slo", help="latency SLOs, e.g. ttft_p99=2s,tbt_p99=200ms"),
     system: str = typer.Option("l3", "--system", help="system name (l3sim presets systems)"),
@@ -34,11 +35,12 @@ def capacity(
     cooldown: float = typer.Option(DEFAULTS.cooldown_fraction, "--cooldown", help="share not measured at the end"),
     assumptions: str = typer.Option(None, "--assumptions", help="assumption profile (realistic | paper | TOML path)"),
     overrides: list[str] = typer.Option(None, "--set", help="override any spec field: dotted.key=value"),
-    as_json: bool = typer.Option(False, "--json", help="print the result as one JSON object"),
+    output: Output = Output(),
 ) -> None:
     """Find the highest request rate at which SLOS hold: exponential bracketing, then bisection."""
-    from l3sim.experiments.capacity import parse_arrival_kind
+    from l3sim.experiments.capacity import parse_arrival_kind, probes_left_estimate
     from l3sim.experiments.capacity_run import find_capacity
+    from l3sim.experiments.progress import progress_bar
     from l3sim.serving.slo import parse_slo
 
     targets = parse_slo(slo)
@@ -49,18 +51,22 @@ def capacity(
                          assumptions=assumptions, overrides=overrides)
     base = options.run_spec(platform=platform, system=system, scheduler=scheduler)
 
-    def progress(probe: dict[str, Any]) -> None:
-        if not as_json:
-            verdict = "meets" if probe["met"] else "violates"
-            typer.echo(f"probe {probe['rate_req_s']:.4g} req/s: {verdict} ({probe['binding_slo']})", err=True)
+    probes: list[dict[str, Any]] = []
+    with progress_bar("capacity: saturation run", None, output.progress) as bar:
 
-    result = find_capacity(base, targets, kind, settings, progress)
-    if as_json:
-        print_json(result)
+        def progress(probe: dict[str, Any]) -> None:
+            probes.append(probe)
+            verdict = "meets" if probe["met"] else "violates"
+            bar.log(f"probe {probe['rate_req_s']:.4g} req/s: {verdict} ({probe['binding_slo']})")
+            bar.set(len(probes), len(probes) + probes_left_estimate(probes, settings), "capacity: probes")
+
+        result = find_capacity(base, targets, kind, settings, progress)
+    if output.machine:
+        output.data(result)
         return
     summary = {k: v for k, v in result.items() if k not in ("probes", "settings")}
-    print_mapping(f"l3sim capacity: {result['system']} / {result['model']} / {result['workload']}", summary)
-    print_rows("probes", result["probes"], list(PROBE_COLUMNS))
+    output.mapping(f"l3sim capacity: {result['system']} / {result['model']} / {result['workload']}", summary)
+    output.rows("probes", result["probes"], list(PROBE_COLUMNS))
 
 
 def register(app: typer.Typer) -> None:

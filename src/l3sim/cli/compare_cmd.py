@@ -2,27 +2,42 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from l3sim.cli.output import print_json, print_rows
+from l3sim.cli.output import Output, csv_text, rows_markdown, with_output
 from l3sim.cli.run_options import PLATFORM_OPTION, RunOptions, with_run_options
 
 DEFAULT_SYSTEMS = "gpu-only,hbm-pim,hbm-pim-ext,cpu-offload,r-pim,l3"
 
 
+def run_systems(specs: list, enabled: bool) -> list:
+    """Simulate every spec in order under one progress bar (systems done plus the current run's share)."""
+    from l3sim.experiments.progress import progress_bar
+    from l3sim.serving.compare import compare as run_all
+
+    with progress_bar("compare", len(specs), enabled, counts=False) as bar:
+        order = iter(range(len(specs)))
+        return run_all(specs, lambda system: bar.run_callback(next(order), f"compare: {system}"))
+
+
+@with_output
 @with_run_options
 def compare(
     systems: str = typer.Option(DEFAULT_SYSTEMS, "--systems", help="comma-separated system names"),
     platform: str = PLATFORM_OPTION,
     options: RunOptions = RunOptions(),
-    as_json: bool = typer.Option(False, "--json", help="print the rows as a JSON list"),
+    output: Output = Output(),
     explain: bool = typer.Option(
         False, "--explain", help="also show every system's bound and losses side by side (docs/validation.md)"
     ),
     slo: str = typer.Option(None, "--slo", help="latency SLOs, e.g. ttft_p99=2s,tbt_p99=200ms (docs/serving.md)"),
+    out: Path = typer.Option(None, "--out", help="also write the table here as compare.csv and compare.md"),
 ) -> None:
     """Run every system on the same requests; print throughput (normalised to gpu-only, else l3) and more."""
-    from l3sim.serving.compare import TABLE_COLUMNS, compare as run_all, comparison_rows, parse_systems, table_row
+    from l3sim.outputs import check_writable, write_text
+    from l3sim.serving.compare import TABLE_COLUMNS, comparison_rows, parse_systems, table_row
     from l3sim.serving.slo import SLO_COLUMNS, parse_slo, slo_row
 
     targets = parse_slo(slo) if slo is not None else None
@@ -30,7 +45,9 @@ def compare(
         options.run_spec(platform=platform, system=name, scheduler=None)
         for name in parse_systems(systems)
     ]
-    results = run_all(specs)
+    if out is not None:
+        check_writable(out, "--out", folder=True)
+    results = run_systems(specs, output.progress)
     rows = comparison_rows(results)
     if targets:
         rows = [{**row, **slo_row(result, targets)} for row, result in zip(rows, results)]
@@ -39,17 +56,24 @@ def compare(
             typer.echo(f"warning ({result.system}): {warning}", err=True)
         if result.oom:
             typer.echo(f"{result.system} does not fit (OOM): {result.oom_reason}", err=True)
-    if as_json:
-        print_json([{**row, **result.account_dict()} for row, result in zip(rows, results)] if explain else rows)
-    else:
-        title = f"l3sim compare: {specs[0].model.name} / {specs[0].workload.name} / {options.requests} requests"
-        columns = list(TABLE_COLUMNS) + (list(SLO_COLUMNS) if targets else [])
-        print_rows(title, [{**table_row(row), **{c: row[c] for c in SLO_COLUMNS if c in row}} for row in rows],
-                   columns)
-        if explain:
-            from l3sim.report.account import account_rows
+    data = [{**row, **result.account_dict()} for row, result in zip(rows, results)] if explain else rows
+    title = f"l3sim compare: {specs[0].model.name} / {specs[0].workload.name} / {options.requests} requests"
+    # SLO verdicts right after the throughput columns: asked for, they matter more than the rest.
+    columns = list(TABLE_COLUMNS[:3]) + (list(SLO_COLUMNS) if targets else []) + list(TABLE_COLUMNS[3:])
+    table = [{**table_row(row), **{c: row[c] for c in SLO_COLUMNS if c in row}} for row in rows]
+    if out is not None:
+        write_text(out / "compare.csv", csv_text(data), "--out")
+        write_text(out / "compare.md", rows_markdown(title, table, columns), "--out")
+    if output.machine:
+        output.data(data)
+        return
+    output.rows(title, table, columns)
+    if explain:
+        from l3sim.report.account import account_rows
 
-            print_rows("where the time goes (docs/validation.md)", account_rows(results))
+        output.rows("where the time goes (docs/validation.md)", account_rows(results))
+    if out is not None:
+        typer.echo(f"wrote {out / 'compare.csv'}, {out / 'compare.md'}", err=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import typer
 
-from l3sim.cli.compare_cmd import DEFAULT_SYSTEMS
-from l3sim.cli.output import print_json, print_rows
+from l3sim.cli.compare_cmd import DEFAULT_SYSTEMS, run_systems
+from l3sim.cli.output import Output, with_output
 from l3sim.outputs import check_writable
 from l3sim.spec.run import build_run_spec
 
@@ -24,29 +24,26 @@ DEMO_COMMAND = (
 )
 
 
+@with_output
 def demo(
-    out: Path = typer.Option(Path("l3sim-out"), "--out", help="directory for report.md and its files"),
-    as_json: bool = typer.Option(False, "--json", help="print the rows as a JSON list"),
+    out: Path = typer.Option(Path("l3sim-out"), "--out", help="directory for report.md, report.html and their files"),
+    output: Output = Output(),
 ) -> None:
-    """Compare the six systems on the default study and write report.md and its plots into --out."""
+    """Compare the six systems on the default study and write report.md, report.html and the plots into --out."""
     from l3sim.report.comparison import write_comparison_report
-    from l3sim.serving.compare import TABLE_COLUMNS, compare, comparison_rows, table_row
+    from l3sim.serving.compare import TABLE_COLUMNS, comparison_rows, table_row
 
     check_writable(out, "--out", folder=True)
     specs = [build_run_spec(system=name, **DEMO_FIELDS) for name in DEFAULT_SYSTEMS.split(",")]
-    results = []
-    for spec in specs:
-        if not as_json:
-            typer.echo(f"running {spec.system} ...", err=True)
-        results.extend(compare([spec]))
+    results = run_systems(specs, output.progress)
     rows = comparison_rows(results)
-    if as_json:
-        print_json(rows)
+    if output.machine:
+        output.data(rows)
     else:
-        print_rows(f"l3sim demo: {DEMO_COMMAND}", [table_row(row) for row in rows], list(TABLE_COLUMNS))
-    paths = write_comparison_report(results, rows, out, DEMO_COMMAND)
-    if not as_json:
-        typer.echo(f"report: {paths[0]}", err=True)
+        output.rows(f"l3sim demo: {DEMO_COMMAND}", [table_row(row) for row in rows], list(TABLE_COLUMNS))
+    paths = write_comparison_report(results, rows, out, DEMO_COMMAND, specs)
+    if not output.machine:
+        typer.echo(f"report: {paths[0]}, {paths[1]}", err=True)
 
 
 def register(app: typer.Typer) -> None:

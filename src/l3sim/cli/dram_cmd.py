@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from l3sim.cli.output import print_json, print_mapping
+from l3sim.cli.output import Output, with_output
 
 dram_app = typer.Typer(help="The DRAM controller for host traffic: replay traces, generate test patterns.",
                        no_args_is_help=True)
@@ -37,6 +37,7 @@ def _queue_depths(text: str) -> tuple[int, int]:
 
 
 @dram_app.command("replay")
+@with_output
 def replay(
     trace: str = typer.Argument(..., help="trace file: '0xADDR READ|WRITE CYCLE' (DRAMsim3) or 'LD|ST 0xADDR' "
                                 "(Ramulator) lines"),
@@ -49,7 +50,7 @@ def replay(
     refresh: str = typer.Option("staggered", "--refresh", help="staggered | simultaneous | off"),
     row_hit_cap: int = typer.Option(16, "--row-hit-cap", min=0, help="row hits served over an older request to "
                                     "another row before it goes first (0: no cap)"),
-    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    output: Output = Output(),
 ) -> None:
     """Bandwidth, read latency (mean, p50, p99), row-hit rate, command counts and refreshes of a trace."""
     from l3sim.hw.dram.controller import ControllerConfig, run
@@ -61,12 +62,12 @@ def replay(
                               page_policy=page, refresh=refresh)  # type: ignore[arg-type]
     stats, _ = run(read_trace(trace, address_map), spec, channels, ranks, config)
     result = stats.as_dict()
-    if as_json:
-        print_json(result)
+    if output.machine:
+        output.data(result)
         return
     commands = {k: v for k, v in result.pop("commands").items() if v}
-    print_mapping(f"replay {trace} on {spec.name or dram}", result)
-    print_mapping("commands", commands)
+    output.mapping(f"replay {trace} on {spec.name or dram}", result)
+    output.mapping("commands", commands)
 
 
 @dram_app.command("pattern")

@@ -6,12 +6,13 @@ from typing import Literal
 
 import typer
 
-from l3sim.cli.output import print_json, print_mapping
+from l3sim.cli.output import Output, with_output
 
 gpu_app = typer.Typer(help="The GPU cost model on its own.", no_args_is_help=True)
 
 
 @gpu_app.command("step")
+@with_output
 def step(
     model: str = typer.Option("gpt-175b", "--model", help="model preset or TOML path"),
     batch: int = typer.Option(..., "--batch", min=1, help="requests in the iteration"),
@@ -20,7 +21,7 @@ def step(
     platform: str = typer.Option("dgx-a100", "--platform", help="platform preset or TOML path"),
     overrides: list[str] = typer.Option([], "--set", help="override a run-spec field: dotted.key=value "
                                         "(e.g. gpu.cost_source=roofline, parallel.tp=4)"),
-    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    output: Output = Output(),
 ) -> None:
     """Time of one decode or prefill iteration: FC, attention, all-reduce, other (norms, rotary, adds)."""
     from l3sim.errors import ConfigError
@@ -35,13 +36,13 @@ def step(
     spec = build_run_spec(overrides, platform=platform, model=model, workload="openr1")
     chosen: Literal["decode", "prefill"] = "decode" if phase == "decode" else "prefill"
     result = step_breakdown(GPUCostModel(spec), batch, context, chosen)
-    if as_json:
-        print_json(result)
+    if output.machine:
+        output.data(result)
         return
     title = (f"{spec.model.name} on {spec.platform.name} (tp={spec.deployment.tp}, {spec.gpu.cost_source}): "
              f"one {phase} iteration, batch {batch}, context {context}")
-    print_mapping(title, {k: v for k, v in result.items() if k != "per_op_s"})
-    print_mapping("per operator, s", result["per_op_s"])
+    output.mapping(title, {k: v for k, v in result.items() if k != "per_op_s"})
+    output.mapping("per operator, s", result["per_op_s"])
 
 
 def register(app: typer.Typer) -> None:

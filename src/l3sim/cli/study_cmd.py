@@ -13,7 +13,7 @@ from pathlib import Path
 
 import typer
 
-from l3sim.cli.output import print_json, print_rows
+from l3sim.cli.output import Output, with_output
 from l3sim.errors import ConfigError
 from l3sim.outputs import check_writable
 
@@ -40,22 +40,22 @@ def _command(name: str):
         platform: str = typer.Option("dgx-a100-l3", "--platform", help="memory preset name or TOML file"),
         overrides: list[str] = typer.Option([], "--set", help="override a field: dotted.key=value"),
         out: Path = typer.Option(None, "--out", help="folder for the plot (PNG)"),
-        as_json: bool = typer.Option(False, "--json", help="print JSON"),
+        output: Output = Output(),
     ) -> None:
         if out is not None:
             check_writable(out, "--out", folder=True)
         rows = run_study(name, platform, overrides, out)
-        if as_json:
-            print_json(rows)
+        if output.machine:
+            output.data(rows)
         else:
-            print_rows(f"study {name}", rows)
+            output.rows(f"study {name}", rows)
 
     command.__doc__ = STUDIES[name][0]
     return command
 
 
 for _name in STUDIES:
-    study_app.command(_name)(_command(_name))
+    study_app.command(_name)(with_output(_command(_name)))
 
 
 def register(app: typer.Typer) -> None:

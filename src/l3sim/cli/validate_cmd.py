@@ -6,10 +6,37 @@ from pathlib import Path
 
 import typer
 
-from l3sim.cli.output import print_json, print_rows
+from l3sim.cli.output import Output, with_output
+from l3sim.errors import ConfigError
 from l3sim.outputs import check_writable, write_text
 
-DEFAULT_PROFILES = Path(__file__).resolve().parents[4] / "shared" / "profiles" / "vidur-a100"
+#: In a source checkout, the measured profiles sit beside it in ../shared (not part of the project; an
+#: installed l3sim has no such folder and needs --profiles or L3SIM_PROFILES).
+_CHECKOUT = Path(__file__).resolve().parents[3]
+CHECKOUT_PROFILES = _CHECKOUT.parent / "shared" / "profiles" / "vidur-a100"
+PROFILES_HELP = ("folder of Vidur *_mlp.csv and all-reduce CSVs (default: $L3SIM_PROFILES, else ../shared/profiles/"
+                 "vidur-a100 beside a source checkout)")
+PROFILES_SOURCE = (
+    "The measured A100 timings come from Vidur (https://github.com/microsoft/vidur, MIT licence): copy its "
+    "data/profiling/compute/a100/<org>/<model>/mlp.csv files as <model>_mlp.csv (e.g. Llama-2-70b-hf_mlp.csv) "
+    "and data/profiling/network/a100_dgx/all_reduce.csv as a100_dgx_all_reduce.csv into one folder, then pass "
+    "--profiles FOLDER or set L3SIM_PROFILES=FOLDER (docs/gpu-model.md)."
+)
+
+
+
+def profiles_folder(profiles: Path | None) -> Path:
+    """The profiles folder to read: ``profiles`` (from --profiles or L3SIM_PROFILES), else the checkout's
+    ../shared; ConfigError saying where to get the data when there is none."""
+    if profiles is None:
+        if (_CHECKOUT / "pyproject.toml").is_file() and CHECKOUT_PROFILES.is_dir():
+            return CHECKOUT_PROFILES
+        raise ConfigError("no measured GPU profiles: --profiles not given, L3SIM_PROFILES not set, and no "
+                          f"../shared/profiles/vidur-a100 beside a source checkout. {PROFILES_SOURCE}")
+    if not profiles.is_dir():
+        raise ConfigError(f"--profiles {profiles}: folder not found. {PROFILES_SOURCE}")
+    return profiles
+
 
 validate_app = typer.Typer(help="Compare l3sim's cost models with measurements.", no_args_is_help=True)
 
@@ -39,9 +66,8 @@ def write_gpu_toml(path: Path, gpu, header: list[str]) -> None:
     write_text(path, "\n".join(lines) + "\n", "--out")
 
 
-def _fit(profiles: Path, pattern: str, out: Path | None, platform, cost, as_json: bool) -> None:
+def _fit(profiles: Path, pattern: str, out: Path | None, platform, cost, output: Output) -> None:
     """--fit: calibrate on the matching profiles, write the GPU preset, report every profile's error."""
-    from l3sim.errors import ConfigError
     from l3sim.hw.gpu.fit import fit_all_reduce, fit_calibration
     from l3sim.hw.gpu.profile_points import load_profile_points
     from l3sim.hw.gpu.validation import summary_line, validate_gpu
@@ -50,8 +76,6 @@ def _fit(profiles: Path, pattern: str, out: Path | None, platform, cost, as_json
     if out is None:
         raise ConfigError("--fit needs --out FILE.toml (where the fitted GPU preset is written)")
     check_writable(out, "--out")
-    if not profiles.is_dir():
-        raise ConfigError(f"profiles directory not found: {profiles}")
     files = sorted(profiles.glob(pattern))
     if not files:
         raise ConfigError(f"--fit: no files in {profiles} match {pattern!r}")
@@ -74,20 +98,21 @@ def _fit(profiles: Path, pattern: str, out: Path | None, platform, cost, as_json
         reports.append({"file": path.name, "used_in_fit": path.name in fit_names,
                         **{k: result[k] for k in ("fc_mape", "fc_mape_by_bucket", "fc_mape_by_tp", "fc_mape_worst_cell",
                                                   "allreduce_mape", "allreduce_mape_by_size")}, "summary": summary_line(result)})
-    if as_json:
-        print_json({"out": str(out), "calibration": calibration.model_dump(), "rms_relative_error": rms,
+    if output.machine:
+        output.data({"out": str(out), "calibration": calibration.model_dump(), "rms_relative_error": rms,
                     "allreduce": allreduce, "profiles": reports})
         return
-    print(f"wrote {out}: " + ", ".join(f"{k} = {v:.4g}" for k, v in calibration.model_dump().items()))
+    output.text(f"wrote {out}: " + ", ".join(f"{k} = {v:.4g}" for k, v in calibration.model_dump().items()))
     if allreduce:
-        print("all-reduce fit: " + ", ".join(f"{k} = {v:.4g}" for k, v in allreduce.items()))
+        output.text("all-reduce fit: " + ", ".join(f"{k} = {v:.4g}" for k, v in allreduce.items()))
     for report in reports:
-        print(("fit      " if report["used_in_fit"] else "held out ") + f"{report['file']}: {report['summary']}")
+        output.text(("fit      " if report["used_in_fit"] else "held out ") + f"{report['file']}: {report['summary']}")
 
 
 @validate_app.command("gpu")
+@with_output
 def gpu(
-    profiles: Path = typer.Option(DEFAULT_PROFILES, "--profiles", help="folder of Vidur *_mlp.csv and all-reduce CSVs"),
+    profiles: Path | None = typer.Option(None, "--profiles", envvar="L3SIM_PROFILES", help=PROFILES_HELP),
     pattern: str = typer.Option("*_mlp.csv", "--files", help="glob of the MLP profiles to compare (or, with --fit, to fit on)"),
     gpu_name: str | None = typer.Option(None, "--gpu", help="GPU preset (or TOML file) the profiles were measured on "
                                         "(default: the platform's)"),
@@ -96,7 +121,7 @@ def gpu(
                                         "(e.g. cost_source=roofline, compute_util=0.7)"),
     fit: bool = typer.Option(False, "--fit", help="fit the calibrated model's efficiencies on the --files profiles"),
     out: Path | None = typer.Option(None, "--out", help="with --fit: the GPU preset TOML to write"),
-    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    output: Output = Output(),
 ) -> None:
     """Error of the GPU cost source against measured profiles: a one-line summary, then per TP and token bucket."""
     from l3sim.hw.gpu.validation import ERROR_COLUMNS, summary_line, validate_gpu
@@ -105,34 +130,37 @@ def gpu(
 
     platform = _platform(platform_name, gpu_name)
     cost = GPUCostSpec.parse(apply_overrides(GPUCostSpec().model_dump(), overrides), source="gpu cost (--set)")
+    folder = profiles_folder(profiles)
     if fit:
-        _fit(profiles, pattern, out, platform, cost, as_json)
+        _fit(folder, pattern, out, platform, cost, output)
         return
-    result = validate_gpu(profiles, platform, cost, pattern)
-    if as_json:
-        print_json(result)
+    result = validate_gpu(folder, platform, cost, pattern)
+    if output.machine:
+        output.data(result)
         return
-    print(summary_line(result))
-    print_rows(f"{cost.cost_source} / measured - 1, per MLP layer", result["mlp"],
-               ["file", "tp", "tokens", "operator", *ERROR_COLUMNS])
+    output.text(summary_line(result))
+    mlp = [{**row, "file": row["file"].removesuffix("_mlp.csv")} for row in result["mlp"]]
+    output.rows(f"{cost.cost_source} / measured - 1, per MLP layer (file: <model>_mlp.csv)", mlp,
+                ["file", "tp", "tokens", "operator", *ERROR_COLUMNS])
     if result["all_reduce"]:
-        print_rows("ring all-reduce model / measured - 1", result["all_reduce"], ["tp", "size", *ERROR_COLUMNS])
+        output.rows("ring all-reduce model / measured - 1", result["all_reduce"], ["tp", "size", *ERROR_COLUMNS])
 
 
 @validate_app.command("predictors")
+@with_output
 def predictors(
     samples: int = typer.Option(1000, "--samples", help="points drawn from the l3 system per model (paper: 1,000)"),
-    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    output: Output = Output(),
 ) -> None:
     """L3 scheduler's predictors: relative error on an 8:2 split, GPT-175B and QWEN-72B on the paper's platform."""
     from l3sim.experiments.predictor_validation import validate_predictors
 
     results = [validate_predictors(model, samples) for model in ("gpt-175b", "qwen-72b")]
-    if as_json:
-        print_json(results)
+    if output.machine:
+        output.data(results)
         return
     rows = [{"model": r["model"], "stage": stage, **r[stage]} for r in results for stage in ("gpu", "pim")]
-    print_rows("|predicted / actual - 1| on the held-out 20 %", rows, ["model", "stage", "points", "mean", "median", "p99", "max"])
+    output.rows("|predicted / actual - 1| on the held-out 20 %", rows, ["model", "stage", "points", "mean", "median", "p99", "max"])
 
 
 def register(app: typer.Typer) -> None:

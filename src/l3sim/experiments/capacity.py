@@ -162,6 +162,20 @@ class CapacitySearch:
             self._next = math.sqrt(self.lo * self.hi)
 
 
+def probes_left_estimate(probes: Iterable[dict[str, Any]], settings: SearchSettings) -> int:
+    """About how many more probes a search needs, from the probes so far (``rate_req_s``, ``met``): for a
+    progress bar's ETA, not a bound. Bracketed: the bisections down to ``rel_tol``; else one more
+    bracketing step, then the bisections of a factor-2 bracket."""
+    probes = list(probes)
+    met = [p["rate_req_s"] for p in probes if p["met"]]
+    violated = [p["rate_req_s"] for p in probes if not p["met"]]
+    lo, hi = (max(met), min(violated)) if met and violated else (1.0, 2.0)
+    steps = 0 if met and violated else 1
+    if hi / lo - 1 > settings.rel_tol:
+        steps += math.ceil(math.log2(math.log(hi / lo) / math.log1p(settings.rel_tol)))
+    return steps
+
+
 def search(
     start_rate: float, settings: SearchSettings, probe: Callable[[float], tuple[bool, bool]]
 ) -> CapacitySearch:

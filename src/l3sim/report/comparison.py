@@ -1,6 +1,7 @@
-"""The demo's comparison report: a Markdown table of every system, a bar chart of normalised throughput,
-and an excerpt of L3's timeline (iterations from the middle of its run as a PNG; the run's first events
-as a Chrome trace JSON)."""
+"""The comparison report of ``demo`` and ``compare --out``: a table of every system, a bar chart of
+normalised throughput, the runs' bound-and-loss account, an excerpt of L3's timeline (iterations from the
+middle of its run as a PNG; the run's first events as a Chrome trace JSON) and, in report.html, every run's
+resolved spec. report.md and report.html hold the same tables and figures."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
+from l3sim.markdown import pipe_table
 from l3sim.outputs import save_figure, write_text
 from l3sim.report.account import account_rows, plot_waterfall
+from l3sim.report.html import REPORT_HTML, HtmlPage
 from l3sim.report.run_outputs import prepare_out_dir
 from l3sim.report.timeline import write_timeline
 from l3sim.serving.compare import TABLE_COLUMNS, table_row
 from l3sim.serving.result import RunResult
+from l3sim.spec.run import RunSpec
 
 TIMELINE_EXCERPT_EVENTS = 400  # the excerpt's Chrome trace keeps the run's first events
 
@@ -24,24 +28,22 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
-    """The comparison rows as a Markdown table (TABLE_COLUMNS)."""
+def comparison_cells(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """The comparison rows as text cells: the columns (TABLE_COLUMNS) and one list of cells per row."""
     flat = [table_row(row) for row in rows]
-    head = "| " + " | ".join(TABLE_COLUMNS) + " |\n|" + "---|" * len(TABLE_COLUMNS) + "\n"
-    return head + "".join("| " + " | ".join(_cell(r[c]) for c in TABLE_COLUMNS) + " |\n" for r in flat)
+    return list(TABLE_COLUMNS), [[_cell(r[c]) for c in TABLE_COLUMNS] for r in flat]
 
 
-def _account_markdown(results: Sequence[RunResult]) -> str:
-    """The runs' accounts (``report.account.account_rows``) as a Markdown table; docs/validation.md explains
-    the categories."""
-    rows = account_rows(results)
-    columns = list(rows[0])
-    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
-    return head + "".join("| " + " | ".join(str(row[c]) for c in columns) + " |\n" for row in rows)
+def subject(results: Sequence[RunResult], specs: Sequence[RunSpec]) -> str:
+    """What the runs share, for titles: model (TP x DP), workload, request count and platform."""
+    first = results[0]
+    return (f"{first.model} (TP{first.tp} x DP{first.dp}) on {first.workload}, {first.requests} requests, "
+            f"{specs[0].platform.name}")
 
 
-def plot_normalised(rows: Sequence[dict[str, Any]], path: Path) -> Path:
-    """Bar chart of normalised throughput per system (OOM systems shown as 0 and labelled)."""
+def plot_normalised(rows: Sequence[dict[str, Any]], path: Path, subject: str) -> Path:
+    """Bar chart of normalised throughput per system (OOM systems shown as 0 and labelled); ``subject``
+    (:func:`subject`) names model, workload and platform in the title."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -55,9 +57,11 @@ def plot_normalised(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     for bar, row in zip(bars, rows):
         label = "OOM" if row["oom"] else f"{bar.get_height():.2f}"
         ax.annotate(label, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom")
+    ax.margins(y=0.12)  # room for the value above the tallest bar
     base = rows[0].get("normalized_to") or "-"
     ax.set_ylabel(f"throughput / {base}")
-    ax.set_title("normalised throughput")
+    ax.set_xlabel("system")
+    ax.set_title(f"normalised throughput: {subject}", fontsize="medium")
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
     plt.close(fig)
@@ -74,29 +78,57 @@ def excerpt_segments(result: RunResult, iterations: int = 3) -> list[tuple]:
     return timeline[first: first + iterations]
 
 
-def plot_timeline_excerpt(result: RunResult, path: Path, iterations: int = 3) -> Path:
+def phase_kind(label: str) -> str:
+    """The kind of a timeline interval (a key of :data:`PHASE_KINDS`), from the words systems label it with:
+    '... prefill attention' and '... FC' on the GPU, '... transfers' on the link, '... decode attention' on
+    the attention device; an unlabelled GPU iteration (gpu-only) counts as FC."""
+    for kind, words in (("prefill", "prefill"), ("transfer", "transfer"), ("attention", "attention")):
+        if words in label:
+            return kind
+    return "FC"
+
+
+#: Legend text and colour of each kind of timeline interval (:func:`phase_kind`).
+PHASE_KINDS = {
+    "FC": ("FC (dense layers, GPU)", "tab:blue"),
+    "prefill": ("prefill attention (GPU)", "tab:orange"),
+    "attention": ("decode attention", "tab:green"),
+    "transfer": ("transfer (PCIe / DDR)", "tab:purple"),
+}
+
+
+def plot_timeline_excerpt(result: RunResult, path: Path, iterations: int = 3, subject: str = "") -> Path:
     """The first iteration of ``iterations`` consecutive mid-run segments (``excerpt_segments``), drawn back
-    to back, one row per track (gpu, pcie, ranksets)."""
+    to back, one row per track (gpu, pcie, ranksets), one colour per kind of interval (:data:`PHASE_KINDS`)
+    with a legend; ``subject`` (model, workload, platform) joins the title."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     segments = excerpt_segments(result, iterations)
-    tracks: dict[str, list[tuple[float, float]]] = {}
+    tracks: dict[str, list[tuple[float, float, str]]] = {}
     offset = 0.0
     for _replica, _start, _end, _k, phases in segments:
         for phase in phases:
-            tracks.setdefault(phase.track, []).append((offset + phase.start_s, phase.duration_s))
+            tracks.setdefault(phase.track, []).append((offset + phase.start_s, phase.duration_s,
+                                                       phase_kind(phase.label)))
         offset += max((phase.start_s + phase.duration_s for phase in phases), default=0.0)
-    fig, ax = plt.subplots(figsize=(9, 0.5 + 0.45 * max(len(tracks), 1)))
-    for row, (track, spans) in enumerate(tracks.items()):
-        ax.broken_barh(spans, (row - 0.4, 0.8))
+    fig, ax = plt.subplots(figsize=(11, 1.2 + 0.45 * max(len(tracks), 1)))
+    for row, spans in enumerate(tracks.values()):
+        ax.broken_barh([(s, d) for s, d, _ in spans], (row - 0.4, 0.8),
+                       facecolors=[PHASE_KINDS[kind][1] for _, _, kind in spans])
+    shown = [kind for kind in PHASE_KINDS if any(k == kind for spans in tracks.values() for _, _, k in spans)]
+    ax.legend(handles=[Patch(color=PHASE_KINDS[k][1], label=PHASE_KINDS[k][0]) for k in shown],
+              loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small", title="interval")
     ax.set_yticks(range(len(tracks)), list(tracks))
     ax.invert_yaxis()
     ax.set_xlabel("time within the iterations shown (s)")
     at = f" from t = {segments[0][1]:.4g} s" if segments else ""
-    ax.set_title(f"{result.system}: {len(segments)} iterations{at} (of {result.makespan_s:.4g} s)")
+    about = f", {subject}" if subject else ""
+    ax.set_title(f"{result.system}{about}:\n{len(segments)} iterations{at} (of {result.makespan_s:.4g} s)",
+                 fontsize="medium")
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
     plt.close(fig)
@@ -104,28 +136,52 @@ def plot_timeline_excerpt(result: RunResult, path: Path, iterations: int = 3) ->
 
 
 def write_comparison_report(
-    results: Sequence[RunResult], rows: Sequence[dict[str, Any]], out_dir: Path, command: str
+    results: Sequence[RunResult], rows: Sequence[dict[str, Any]], out_dir: Path, command: str,
+    specs: Sequence[RunSpec],
 ) -> list[Path]:
-    """Write report.md, throughput.png, account.png (the runs' bound-and-loss waterfalls) and (for the l3
-    run) timeline.png + timeline.json into ``out_dir``."""
+    """Write report.md and report.html (the same content, the page self-contained: ``l3sim.report.html``),
+    throughput.png, account.png (the runs' bound-and-loss waterfalls) and (for the l3 run) timeline.png +
+    timeline.json into ``out_dir``. ``specs`` are the runs' resolved specs, in the order of ``results``:
+    the page shows each in full."""
     out_dir = prepare_out_dir(out_dir)
-    first = results[0]
-    paths = [out_dir / "report.md", plot_normalised(rows, out_dir / "throughput.png")]
-    text = f"# l3sim demo: {first.model} (TP{first.tp} x DP{first.dp}) on {first.workload}, {first.requests} requests\n\n"
-    text += f"Reproduce with `{command}`.\n\n" + markdown_table(rows)
-    text += "\nColumns: docs/systems.md (normalised to " + str(rows[0].get("normalized_to")) + ").\n"
+    about = subject(results, specs)
+    paths = [out_dir / "report.md", out_dir / REPORT_HTML, plot_normalised(rows, out_dir / "throughput.png", about)]
+    title = f"l3sim comparison: {about}"
+    page = HtmlPage(title).command(command)
+    columns, cells = comparison_cells(rows)
+    normalised_to = str(rows[0].get("normalized_to"))
+    text = f"# {title}\n\nReproduce with `{command}`.\n\n" + pipe_table(columns, cells)
+    text += f"\nColumns: docs/systems.md (normalised to {normalised_to}).\n"
     text += "\n![normalised throughput](throughput.png)\n"
+    page.table(columns, cells).paragraph(f"Columns: docs/systems.md (normalised to {normalised_to}).")
+    page.figure(paths[2], "normalised throughput")
     if any(r.losses_s for r in results):
-        paths.append(plot_waterfall(results, out_dir / "account.png"))
-        text += "\n## Where the time goes\n\n" + _account_markdown(results)
+        paths.append(plot_waterfall(results, out_dir / "account.png", f"where the time goes: {about}"))
+        account = account_rows(results)
+        account_columns = list(account[0])
+        account_cells = [[str(row[c]) for c in account_columns] for row in account]
+        text += "\n## Where the time goes\n\n" + pipe_table(account_columns, account_cells)
         text += "\n![bound, losses and makespan per system](account.png)\n"
+        page.heading("Where the time goes").paragraph(
+            "Each run's bound (GPU and attention device at nominal peak), its losses and the makespan they add up "
+            "to (docs/validation.md; l3sim compare --explain).")
+        page.table(account_columns, account_cells).figure(paths[-1], "bound, losses and makespan per system")
     l3 = next((r for r in results if r.system == "l3" and not r.oom), None)
     if l3 is not None:
-        paths.append(plot_timeline_excerpt(l3, out_dir / "timeline.png"))
+        paths.append(plot_timeline_excerpt(l3, out_dir / "timeline.png", subject=about))
         paths.append(write_timeline(l3, out_dir / "timeline.json", TIMELINE_EXCERPT_EVENTS))
         text += "\n## Timeline excerpt (l3)\n\n![iterations from the middle of the l3 run](timeline.png)\n\n"
         text += "`timeline.json` (Chrome trace, opens in Perfetto) holds the start of the l3 run.\n"
+        page.heading("Timeline excerpt (l3)").figure(paths[-2], "iterations from the middle of the l3 run")
+        page.paragraph("timeline.json (Chrome trace, opens in Perfetto) holds the start of the l3 run.")
+    page.heading("Configuration")
+    page.paragraph("Every run's resolved spec: the presets it names, expanded, with every default and override.")
+    for result, spec in zip(results, specs):
+        page.data(f"{result.system}: resolved spec", spec.model_dump(mode="json"))
     for result in results:
         text += "".join(f"\n> warning ({result.system}): {w}\n" for w in result.warnings)
+        for warning in result.warnings:
+            page.note(f"warning ({result.system}): {warning}")
     write_text(paths[0], text)
+    page.write(paths[1])
     return paths

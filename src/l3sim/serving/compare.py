@@ -60,21 +60,22 @@ def comparison_rows(results: Sequence[RunResult]) -> list[dict[str, Any]]:
     return rows
 
 
+#: The readable comparison table's columns, most telling first (a narrow terminal shows the leading ones).
 TABLE_COLUMNS = (
     "system",
-    "scheduler",
-    "oom",
     "tok/s",
     "norm",
     "batch",
-    "iter ms",
-    "tbt p50 ms",
     "tbt p99 ms",
     "ttft s",
+    "iter ms",
+    "tbt p50 ms",
     "gpu busy",
     "att busy",
     "pcie",
     "kv use",
+    "scheduler",
+    "oom",
 )
 
 
