@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from l3sim.cli.output import print_json, print_mapping, print_rows
-from l3sim.cli.run_options import PLATFORM_OPTION, RunOptions, with_run_options
+from l3sim.cli.run_options import PLATFORM_OPTION, RUN_OPTION_NAMES, RunOptions, deployment_note, with_run_options
+from l3sim.errors import ConfigError
 
 # Runs with fewer requests than this finish too fast for a progress bar to help.
 PROGRESS_MIN_REQUESTS = 200
@@ -43,24 +44,46 @@ def run_progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
 
 @with_run_options
 def run(
+    ctx: typer.Context,
     platform: str = PLATFORM_OPTION,
     system: str = typer.Option("gpu-only", "--system", help="system name (l3sim presets systems)"),
     scheduler: str = typer.Option(None, "--scheduler", help="scheduler name (default: the system's)"),
     options: RunOptions = RunOptions(),
-    out: Path = typer.Option(None, "--out", help="write result.json, requests.csv and run.png here"),
+    spec_file: Path = typer.Option(
+        None, "--spec", help="run the spec saved in a result.json (exactly), or a spec file written by hand "
+        "(TOML/JSON, docs/reproducibility.md); --set still applies, the other run options may not be given"
+    ),
+    out: Path = typer.Option(None, "--out", help="write result.json (metrics and the resolved spec), "
+                             "requests.csv and run.png here"),
     as_json: bool = typer.Option(False, "--json", help="print the metrics as one JSON object"),
     timeline: Path = typer.Option(None, "--timeline", help="write a Chrome trace JSON (Perfetto) of the run here"),
+    timeline_window: str = typer.Option(
+        None, "--timeline-window", help="START:END seconds of the run the timeline covers (either may be empty)"
+    ),
+    timeline_max_events: int = typer.Option(
+        None, "--timeline-max-events", min=1, help="most events the timeline file holds (default: 20,000)"
+    ),
     explain: bool = typer.Option(
         False, "--explain", help="print where the time goes: the bound and each loss (docs/validation.md)"
     ),
     slo: str = typer.Option(None, "--slo", help="latency SLOs, e.g. ttft_p99=2s,tbt_p99=200ms (docs/serving.md)"),
 ) -> None:
     """Simulate serving a workload on one system and print throughput and latency metrics."""
+    from l3sim.cli.invocation import command_line
+    from l3sim.report.timeline import parse_window
     from l3sim.serving import simulate
     from l3sim.serving.slo import parse_slo, slo_row
+    from l3sim.spec.provenance import provenance
 
     targets = parse_slo(slo) if slo is not None else None
-    spec = options.run_spec(platform=platform, system=system, scheduler=scheduler)
+    window = parse_window(timeline_window) if timeline_window is not None else None
+    if spec_file is not None:
+        spec = spec_from_file(ctx, spec_file, options.overrides or [])
+    else:
+        spec = options.run_spec(platform=platform, system=system, scheduler=scheduler)
+        chosen = deployment_note(spec)
+        if chosen is not None:
+            typer.echo(chosen, err=True)
     check_outputs(out, timeline)
     with run_progress(enabled=not as_json) as progress:
         result = simulate(spec, progress=progress)
@@ -69,15 +92,37 @@ def run(
     if out is not None:
         from l3sim.report import write_run_outputs
 
-        paths = write_run_outputs(result, out)
+        record = provenance(spec, options.overrides or [], command_line(ctx))
+        paths = write_run_outputs(result, out, record)
         if not as_json:
             typer.echo(f"wrote {', '.join(str(p) for p in paths)}", err=True)
     if timeline is not None and not result.oom:
         from l3sim.report import write_timeline
 
-        write_timeline(result, timeline)
+        write_timeline(result, timeline, timeline_max_events, window)
         if not as_json:
             typer.echo(f"wrote {timeline}", err=True)
+
+
+#: The options a spec file replaces (``--set`` still applies on top of it).
+SPEC_OPTIONS = ("platform", "system", "scheduler", *(name for name in RUN_OPTION_NAMES if name != "overrides"))
+
+
+def spec_from_file(ctx: typer.Context, path: Path, overrides: list[str]) -> Any:
+    """The RunSpec of ``--spec FILE`` with ``--set`` applied; giving another run option with it is an error
+    (it would be silently ignored otherwise)."""
+    from l3sim.cli.invocation import given
+    from l3sim.spec.provenance import load_spec_file
+    from l3sim.spec.run import override_run_spec
+
+    clashing = [f"--{name.replace('_', '-')}" for name in SPEC_OPTIONS if given(ctx, name)]
+    if clashing:
+        raise ConfigError(f"--spec gives the whole run; {', '.join(clashing)} cannot be combined with it "
+                          "(change a field with --set dotted.key=value)")
+    loaded = load_spec_file(path)
+    for text in loaded.notes:
+        typer.echo(f"note: {text}", err=True)
+    return override_run_spec(loaded.spec, overrides)
 
 
 def check_outputs(out: Path | None, timeline: Path | None) -> None:

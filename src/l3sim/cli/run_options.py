@@ -36,7 +36,7 @@ from typing import Annotated, Any, Callable, TypeVar, get_type_hints
 import typer
 
 from l3sim.errors import ConfigError
-from l3sim.spec.run import RunSpec, build_run_spec
+from l3sim.spec.run import RunSpec, build_run_spec, fitting_deployment
 
 PLATFORM_OPTION: Any = typer.Option("dgx-a100", "--platform", help="platform preset or TOML path")
 
@@ -45,7 +45,10 @@ PLATFORM_OPTION: Any = typer.Option("dgx-a100", "--platform", help="platform pre
 class RunOptions:
     """The model, workload and request options of ``run`` and ``compare``; each field is one CLI option."""
 
-    model: Annotated[str, typer.Option("--model", help="model preset or TOML path")] = "gpt-175b"
+    model: Annotated[
+        str,
+        typer.Option("--model", help="model preset, TOML path, or a Hugging Face config.json (or its folder)"),
+    ] = "gpt-175b"
     workload: Annotated[
         str | None, typer.Option("--workload", help="workload preset or TOML path (default: openr1)")
     ] = None
@@ -58,8 +61,16 @@ class RunOptions:
     requests: Annotated[int, typer.Option("--requests", help="requests to draw (0: the whole trace)")] = 1000
     arrival: Annotated[str, typer.Option("--arrival", help="offline | poisson:RATE | trace[:SCALE]")] = "offline"
     seed: Annotated[int, typer.Option("--seed", help="seed of every random draw")] = 0
-    tp: Annotated[int | None, typer.Option("--tp", help="tensor-parallel degree (default: the model preset's)")] = None
-    dp: Annotated[int | None, typer.Option("--dp", help="data-parallel degree (default: the model preset's)")] = None
+    tp: Annotated[
+        int | None,
+        typer.Option("--tp", help="tensor-parallel degree (default: the model preset's; a model that states none, "
+                     "such as a Hugging Face config: the smallest that fits in GPU memory)"),
+    ] = None
+    dp: Annotated[
+        int | None,
+        typer.Option("--dp", help="data-parallel degree (default: the model preset's; a model that states none: "
+                     "the platform's GPUs / TP)"),
+    ] = None
     assumptions: Annotated[
         str | None,
         typer.Option("--assumptions", help="assumption profile (realistic | paper | TOML path), applied before --set"),
@@ -88,15 +99,20 @@ class RunOptions:
             fields["workload"] = workload_from_trace_path(self.trace, self.trace_format)
         else:
             fields["workload"] = self.workload or "openr1"
-        if self.tp is not None or self.dp is not None:
-            from l3sim.spec.model import ModelSpec
-            from l3sim.spec.presets import load_preset_data
+        # --tp/--dp go first among the overrides, so that the one not given keeps its default (l3sim.spec.run)
+        degrees = [f"parallel.{name}={value}" for name, value in (("tp", self.tp), ("dp", self.dp)) if value is not None]
+        return build_run_spec([*degrees, *(self.overrides or [])], **fields)
 
-            default = ModelSpec.parse(load_preset_data("models", self.model)[0]).parallel
-            fields["parallel"] = {"tp": default.tp if self.tp is None else self.tp,
-                                  "dp": default.dp if self.dp is None else self.dp}
-        return build_run_spec(self.overrides or [], **fields)
 
+def deployment_note(spec: RunSpec) -> str | None:
+    """What a command says when it chose the TP/DP of a model that states none (l3sim.spec.run), else None."""
+    if spec.model.parallel is None and spec.parallel is None:
+        return f"note: {fitting_deployment(spec).note}"
+    return None
+
+
+#: The parameter names of the shared options, in ``--help`` order.
+RUN_OPTION_NAMES = tuple(field.name for field in dataclasses.fields(RunOptions))
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 

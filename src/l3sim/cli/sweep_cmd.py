@@ -13,6 +13,7 @@ DEFAULT_OUT_ROOT = Path("l3sim-sweeps")
 
 
 def sweep(
+    ctx: typer.Context,
     sweep_file: Path = typer.Argument(..., help="the sweep file (TOML; see docs/sweeps.md)"),
     backend: str = typer.Option("joblib", "--backend", help="serial | joblib (local processes) | ray"),
     out: Path = typer.Option(None, "--out", help="output directory (default: l3sim-sweeps/<file stem>)"),
@@ -25,6 +26,7 @@ def sweep(
 
     Interrupted sweeps resume: run the same command again.
     """
+    from l3sim.cli.invocation import command_line
     from l3sim.experiments.runner import require_simulator, run_sweep
     from l3sim.experiments.sweep import load_sweep
     from l3sim.outputs import check_writable
@@ -34,7 +36,8 @@ def sweep(
     out_dir = check_writable(out or DEFAULT_OUT_ROOT / sweep_file.stem, "--out", folder=True)
     try:
         report = run_sweep(
-            spec, out_dir, backend=backend, address=address, jobs=jobs, progress=not (no_progress or as_json)
+            spec, out_dir, backend=backend, address=address, jobs=jobs, progress=not (no_progress or as_json),
+            command_line=command_line(ctx),
         )
     except KeyboardInterrupt:
         typer.echo(f"interrupted: finished points are kept in {out_dir}; run the same command to resume", err=True)

@@ -32,6 +32,7 @@ from l3sim.experiments.store import (
     ERROR_COL,
     HASH_COL,
     META_COLUMNS,
+    RESERVED_COLUMNS,
     STATUS_COL,
     ResultStore,
     atomic_write,
@@ -40,6 +41,7 @@ from l3sim.experiments.store import (
 )
 from l3sim.experiments.sweep import Point, Sweep
 from l3sim.experiments.sweep_plots import draw_plot, plot_file_name
+from l3sim.spec.provenance import provenance
 
 STORE_DIR = "store"
 RESULTS_PARQUET = "results.parquet"
@@ -94,7 +96,7 @@ class SweepReport:
 
 def results_table(sweep: Sweep, points: list[Point], stored: pd.DataFrame, crashed: dict[str, str]) -> pd.DataFrame:
     """One row per point in grid order: grid values, status, error, metrics, elapsed_s, hash."""
-    metric_cols = [c for c in stored.columns if c not in META_COLUMNS]
+    metric_cols = [c for c in stored.columns if c not in RESERVED_COLUMNS]
     wanted = sweep.output.metrics or metric_cols
     missing = [m for m in wanted if m not in metric_cols]
     if missing and (stored[STATUS_COL] == "ok").any():
@@ -158,6 +160,7 @@ def run_sweep(
     jobs: int | None = None,
     run_fn: RunFn = simulate_point,
     progress: bool = True,
+    command_line: str = "",
 ) -> SweepReport:
     """Run every point of ``sweep`` not yet in ``out_dir/store`` and write the outputs.
 
@@ -165,7 +168,8 @@ def run_sweep(
     then the executor connects (an unreachable Ray address fails here), and only
     then is the output directory created. Points with equal specs run once.
     An interrupt (Ctrl-C) propagates after the finished points are stored;
-    running the same sweep again resumes.
+    running the same sweep again resumes. Each stored point carries its provenance (l3sim.spec.provenance:
+    the resolved spec, the overrides as given, the seed, the l3sim version and ``command_line``).
     """
     out_dir = Path(out_dir)
     if run_fn is simulate_point:
@@ -173,8 +177,9 @@ def run_sweep(
     with validation_progress(sweep.size, progress) as advance:
         points = sweep.points(run_fn_name(run_fn), advance)
     unique = {point.key: point.spec for point in points}
+    records = {point.key: provenance(point.spec, point.overrides, command_line) for point in points}
     store, ran, crashed = run_missing(unique, out_dir / STORE_DIR, run_fn, backend=backend, address=address,
-                                      jobs=jobs, progress=progress)
+                                      jobs=jobs, progress=progress, provenance=records)
     table = results_table(sweep, points, store.read(unique), crashed)
     files = write_outputs(table, sweep, out_dir)
     return SweepReport(len(points), len(unique) - ran, ran, crashed, dict(store.quarantined), table, files)
@@ -217,10 +222,11 @@ def run_missing(
     address: str | None,
     jobs: int | None,
     progress: bool,
+    provenance: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[ResultStore, int, dict[str, str]]:
     """Run every spec of ``specs`` (hash key -> spec) not yet in the store at ``store_dir``; store each result
-    as it arrives. Returns the store, how many ran, and the crashed ones' errors by key (not stored, so a
-    rerun retries them).
+    as it arrives, with its ``provenance`` record (hash key -> record) where given. Returns the store, how
+    many ran, and the crashed ones' errors by key (not stored, so a rerun retries them).
 
     The executor connects before the store's folder is created, so an unreachable Ray address writes nothing.
     """
@@ -237,6 +243,6 @@ def run_missing(
                         crashed[key] = outcome.error
                     else:
                         store.put(key, spec, outcome.metrics, status=outcome.status, error=outcome.error,
-                                  elapsed_s=outcome.elapsed_s)
+                                  elapsed_s=outcome.elapsed_s, provenance=(provenance or {}).get(key))
                     advance()
     return store, len(todo), crashed

@@ -60,6 +60,11 @@ ERROR_COL = "error"
 ELAPSED_COL = "elapsed_s"
 SPEC_COL = "spec_json"
 META_COLUMNS = (HASH_COL, STATUS_COL, ERROR_COL, ELAPSED_COL, SPEC_COL)
+#: Where the point came from besides its spec (l3sim version, command line, overrides as given, seed:
+#: ``l3sim.spec.provenance``), canonical JSON; optional, so parts written before it existed stay valid.
+PROVENANCE_COL = "provenance_json"
+#: Every column that is not a metric of the run.
+RESERVED_COLUMNS = (*META_COLUMNS, PROVENANCE_COL)
 
 
 def canonical_json(obj: Any) -> str:
@@ -133,8 +138,10 @@ class ResultStore:
         status: str,
         error: str = "",
         elapsed_s: float = math.nan,
+        provenance: Mapping[str, Any] | None = None,
     ) -> None:
-        """Store one finished point atomically (metrics flattened to scalar columns)."""
+        """Store one finished point atomically (metrics flattened to scalar columns; ``provenance``, where
+        given, as canonical JSON in :data:`PROVENANCE_COL`)."""
         if status not in STORED_STATUSES:
             raise L3SimError(f"a stored point has status {' or '.join(STORED_STATUSES)}, not {status!r}")
         row: dict[str, Any] = {
@@ -144,9 +151,11 @@ class ResultStore:
             ELAPSED_COL: float(elapsed_s),
             SPEC_COL: canonical_json(dict(spec)),
         }
+        if provenance is not None:
+            row[PROVENANCE_COL] = canonical_json(dict(provenance))
         for name, value in flatten_metrics(metrics or {}).items():
-            if name in row:
-                reserved = ", ".join(META_COLUMNS)
+            if name in RESERVED_COLUMNS:
+                reserved = ", ".join(RESERVED_COLUMNS)
                 raise L3SimError(f"metric {name!r} clashes with a column the store reserves ({reserved})")
             row[name] = value
         frame = pd.DataFrame([row])

@@ -94,6 +94,7 @@ class Point:
     params: dict[str, Any]
     spec: dict[str, Any]
     key: str
+    overrides: tuple[str, ...] = ()  # the dotted overrides as given: ``[base].set``, then the dotted grid keys
 
 
 def _toml_string(text: str) -> str:
@@ -239,7 +240,8 @@ class Sweep:
             except ConfigError as exc:
                 shown = ", ".join(f"{k}={param_value(v)}" for k, v in params.items())
                 raise ConfigError(f"{self.source}: point ({shown}): {exc}") from None
-            result.append(Point({k: param_value(v) for k, v in params.items()}, spec, spec_hash(spec, run_fn_name)))
+            result.append(Point({k: param_value(v) for k, v in params.items()}, spec, spec_hash(spec, run_fn_name),
+                                tuple(overrides)))
             if on_point is not None:
                 on_point()
         return result

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from l3sim.outputs import atomic_write, make_dir, save_figure, write_text
 from l3sim.serving.result import RunResult
+from l3sim.spec.provenance import PROVENANCE_KEY
 
 CSV_COLUMNS = ("id", "arrival_s", "prompt_tokens", "output_tokens", "ttft_s", "tbt_mean_s", "e2e_s", "preemptions")
 
@@ -49,12 +52,23 @@ def plot_run(result: RunResult, path: Path) -> Path:
     return path
 
 
-def write_run_outputs(result: RunResult, out_dir: Path) -> list[Path]:
-    """Write result.json, requests.csv, run.png and (where the system reports it) account.png, the run's
-    bound-and-loss waterfall, into ``out_dir``; return the paths."""
+def result_record(result: RunResult, provenance: dict[str, Any] | None) -> str:
+    """The JSON text of result.json: the run's metrics (``RunResult.to_dict``, NaN as null) and, under
+    ``"provenance"``, what it came from (``l3sim.spec.provenance``: resolved spec, overrides, seed, version,
+    command line)."""
+    data = json.loads(result.to_json())
+    if provenance is not None:
+        data[PROVENANCE_KEY] = provenance
+    return json.dumps(data, indent=2) + "\n"
+
+
+def write_run_outputs(result: RunResult, out_dir: Path, provenance: dict[str, Any] | None = None) -> list[Path]:
+    """Write result.json (with ``provenance``, see :func:`result_record`), requests.csv, run.png and (where
+    the system reports it) account.png, the run's bound-and-loss waterfall, into ``out_dir``; return the
+    paths."""
     out_dir = prepare_out_dir(out_dir)
     paths = [out_dir / "result.json", out_dir / "requests.csv"]
-    write_text(paths[0], result.to_json() + "\n")
+    write_text(paths[0], result_record(result, provenance))
     table = result.requests_table[[*CSV_COLUMNS, "replica", "status"]]
     atomic_write(paths[1], lambda tmp: table.to_csv(tmp, index=False))
     if not result.oom:

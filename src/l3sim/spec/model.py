@@ -40,7 +40,11 @@ class ModelSpec(Spec):
     qkv_bias: bool = Field(False, description="only the QKV projection has a bias (Qwen style)")
     learned_positions: int = Field(0, ge=0, description="rows of a learned position embedding (0: RoPE)")
     dtype_bytes: int = Field(2, ge=1, description="bytes per weight and per KV element (FP16 = 2)")
-    parallel: ParallelSpec = Field(default_factory=ParallelSpec, description="default TP/DP of this model")
+    parallel: ParallelSpec | None = Field(
+        None,
+        description="default TP/DP of this model (None: not stated, as in a Hugging Face config; a run then "
+        "takes the smallest TP that fits, l3sim.spec.run.fitting_deployment)",
+    )
     source: str = Field("", description="where the dimensions come from")
 
     @model_validator(mode="after")
@@ -93,6 +97,25 @@ class ModelSpec(Spec):
     @property
     def weight_bytes(self) -> int:
         return self.num_params * self.dtype_bytes
+
+    @property
+    def replicated_params(self) -> int:
+        """Parameters every GPU of a TP group holds in full.
+
+        Tensor parallelism shards every linear weight, the column-parallel biases (QKV, FFN up), the token
+        embedding and the LM head (vocab-parallel); layer norms, the row-parallel biases (output projection,
+        FFN down, added once after the all-reduce), learned position embeddings and the final norm are
+        replicated on every GPU (Megatron-LM / vLLM layout).
+        """
+        h = self.hidden_size
+        norms = 2 * h * (2 if self.linear_bias else 1)
+        row_parallel_biases = 2 * h if self.linear_bias else 0
+        return self.num_layers * (norms + row_parallel_biases) + self.learned_positions * h + h
+
+    def weight_bytes_per_gpu(self, tp: int) -> float:
+        """Bytes of weights on one GPU of a TP group of ``tp`` GPUs (``weight_bytes`` at tp = 1)."""
+        replicated = self.replicated_params
+        return ((self.num_params - replicated) / tp + replicated) * self.dtype_bytes
 
     # ---- KV cache --------------------------------------------------------
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
@@ -12,7 +13,7 @@ from l3sim.spec.dram import HostMemorySpec
 from l3sim.spec.model import ModelSpec, ParallelSpec
 from l3sim.spec.pim import PIMSpec
 from l3sim.spec.platform import PlatformSpec
-from l3sim.spec.presets import apply_overrides, preset_ref
+from l3sim.spec.presets import apply_overrides, parse_override, preset_ref
 from l3sim.spec.workload import WorkloadSpec
 
 
@@ -129,13 +130,93 @@ class RunSpec(Spec):
 
     @property
     def deployment(self) -> ParallelSpec:
-        """The TP/DP degrees in force."""
-        return self.parallel or self.model.parallel
+        """The TP/DP degrees in force: ``parallel``, else the model's own, else (a model that states none, such
+        as one read from a Hugging Face config) the smallest TP that fits (:func:`fitting_deployment`)."""
+        return self.parallel or self.model.parallel or fitting_deployment(self).parallel
+
+
+@dataclass(frozen=True)
+class DeploymentChoice:
+    """A deployment chosen for a model that states none: the degrees, whether they fit, and why."""
+
+    parallel: ParallelSpec
+    fits: bool
+    note: str
+
+
+def tp_candidates(model: ModelSpec, num_gpus: int) -> list[int]:
+    """TP degrees a model can take on ``num_gpus`` GPUs, ascending: powers of two that divide the GPU count
+    and the query heads, and either divide the KV heads or are a multiple of them (vLLM's rule: a KV head is
+    then replicated); 1 always qualifies."""
+    candidates = []
+    tp = 1
+    while tp <= num_gpus:
+        kv_ok = model.num_kv_heads % tp == 0 or tp % model.num_kv_heads == 0
+        if num_gpus % tp == 0 and model.num_heads % tp == 0 and kv_ok:
+            candidates.append(tp)
+        tp *= 2
+    return candidates
+
+
+def fitting_deployment(spec: RunSpec) -> DeploymentChoice:
+    """The smallest TP of :func:`tp_candidates` whose replica holds the weights and a minimal KV cache in HBM,
+    with DP = GPUs / TP, so that the whole platform serves.
+
+    Per GPU the HBM left after the activation reserve (``gpu.activation_reserve_fraction``) and the weight
+    shard must hold 1/TP of the KV of one iteration's token budget (``serving.max_batch_tokens`` tokens):
+    with less, no iteration could run full. The same split as ``l3sim.hw.gpu.memory.plan_memory``. Where no
+    TP fits, the largest candidate is taken (the run then reports that the model does not fit) and the note
+    says so.
+    """
+    model, gpu, num_gpus = spec.model, spec.platform.gpu, spec.platform.num_gpus
+    usable = gpu.hbm_capacity_bytes * (1 - spec.gpu.activation_reserve_fraction)
+    min_kv_bytes = spec.serving.max_batch_tokens * model.kv_bytes_per_token
+    candidates = tp_candidates(model, num_gpus)
+    fitting = [tp for tp in candidates if tp * (usable - model.weight_bytes_per_gpu(tp)) >= min_kv_bytes]
+    tp = fitting[0] if fitting else candidates[-1]
+    parallel = ParallelSpec(tp=tp, dp=num_gpus // tp)
+    how = "set --tp/--dp (or --set tp=..., dp=...) to choose another"
+    if fitting:
+        note = (f"{model.name} states no deployment: tp={tp}, dp={parallel.dp} on {num_gpus} x {gpu.name}, "
+                f"the smallest power-of-two TP whose weights and {spec.serving.max_batch_tokens} tokens of KV fit; "
+                f"{how}")
+    else:
+        note = (f"{model.name} states no deployment and does not fit on {num_gpus} x {gpu.name} at any TP "
+                f"({', '.join(map(str, candidates))}): took tp={tp}, dp={parallel.dp}; {how}, or a platform "
+                "with more GPU memory")
+    return DeploymentChoice(parallel, bool(fitting), note)
+
+
+#: Short ``--set`` keys and the RunSpec paths they stand for. ``gpu`` alone names the GPU (``platform.gpu``):
+#: written with a dot (``gpu.compute_util``) it is the GPU cost model's table, which no single value can be.
+SET_ALIASES = {
+    "tp": "parallel.tp",
+    "dp": "parallel.dp",
+    "num_gpus": "platform.num_gpus",
+    "link": "platform.host_link",
+    "host_link": "platform.host_link",
+    "dram": "memory.dram",
+    "max_batch_tokens": "serving.max_batch_tokens",
+    "max_num_seqs": "serving.max_num_seqs",
+    "cost_source": "gpu.cost_source",
+}
+
+
+def expand_alias(text: str) -> str:
+    """``text`` (``key=value``) with a short key of :data:`SET_ALIASES`, or ``gpu=NAME``, written out in full."""
+    key, sep, value = text.partition("=")
+    name = key.strip()
+    if not sep:
+        return text  # apply_overrides reports the missing '='
+    if name == "gpu" and not isinstance(parse_override(text)[1], dict):
+        return f"platform.gpu={value}"
+    return f"{SET_ALIASES[name]}={value}" if name in SET_ALIASES else text
 
 
 def build_run_spec(overrides: list[str] | None = None, **fields: Any) -> RunSpec:
     """Validate ``fields`` (preset names allowed), apply the assumption profile ``fields["assumptions"]``
-    names (if any), then the ``dotted.key=value`` overrides, re-validating after each step."""
+    names (if any), then the ``dotted.key=value`` overrides (short keys of :data:`SET_ALIASES` allowed),
+    re-validating after each step."""
     spec = RunSpec.parse(fields, source="run spec")
     if spec.assumptions is not None:
         from l3sim.spec.assumptions import apply_profile, load_profile
@@ -143,10 +224,25 @@ def build_run_spec(overrides: list[str] | None = None, **fields: Any) -> RunSpec
         profile = load_profile(spec.assumptions)
         data = apply_profile(spec.model_dump(), profile, given=set(fields))
         spec = RunSpec.parse(data, source=f"run spec (after the assumptions of {profile.source})")
+    return override_run_spec(spec, overrides or [])
+
+
+def override_run_spec(spec: RunSpec, overrides: list[str]) -> RunSpec:
+    """``spec`` with the ``dotted.key=value`` overrides applied (short keys of :data:`SET_ALIASES` allowed),
+    re-validated; the step :func:`build_run_spec` ends with, and ``l3sim run --spec FILE --set ...``."""
     if not overrides:
         return spec
+    overrides = [expand_alias(text) for text in overrides]
     data = spec.model_dump()
-    if data["parallel"] is None and any(text.startswith("parallel.") for text in overrides):
-        data["parallel"] = spec.model.parallel.model_dump()  # so parallel.tp=... can reach the default
+    keys = {".".join(parse_override(text)[0]) for text in overrides}
+    if data["parallel"] is None and any(key.startswith("parallel.") for key in keys):
+        data["parallel"] = spec.deployment.model_dump()  # so parallel.tp=... can reach the default
     data = apply_overrides(data, overrides)
+    if spec.model.parallel is None and "parallel.tp" in keys and "parallel.dp" not in keys:
+        # a model that states no deployment: a TP given alone keeps the whole platform serving (dp = GPUs / tp)
+        parallel, platform = data["parallel"], data["platform"]
+        if isinstance(parallel, dict) and isinstance(platform, dict):
+            tp, gpus = parallel.get("tp"), platform.get("num_gpus")
+            if isinstance(tp, int) and tp >= 1 and isinstance(gpus, int):
+                parallel["dp"] = max(gpus // tp, 1)
     return RunSpec.parse(data, source="run spec (after --set overrides)")

@@ -1,11 +1,8 @@
 """HBM budget of one model replica: weight shard per GPU, activation reserve, and what is left for the KV cache.
 
-Per GPU, tensor parallelism shards every linear weight, the column-parallel
-biases (QKV, FFN up), the token embedding and the LM head (vocab-parallel)
-over the tp GPUs; layer norms, the row-parallel biases (output projection,
-FFN down, added once after the all-reduce), learned position embeddings and
-the final norm are replicated on every GPU (Megatron-LM / vLLM layout). With
-tp = 1 this is exactly ``ModelSpec.weight_bytes``.
+Per GPU, tensor parallelism shards the weights over the tp GPUs except the
+few replicated on every GPU (``ModelSpec.weight_bytes_per_gpu`` gives the
+layout). With tp = 1 this is exactly ``ModelSpec.weight_bytes``.
 
 KV capacity of a replica = tp x (HBM - reserve - weights per GPU), where
 reserve = activation_reserve_fraction x HBM covers the CUDA context,
@@ -25,20 +22,8 @@ from l3sim.spec.platform import GPUSpec
 GB = 1e9
 
 
-def replicated_params(model: ModelSpec) -> int:
-    """Parameters every GPU of a TP group holds in full."""
-    h = model.hidden_size
-    norms = 2 * h * (2 if model.linear_bias else 1)
-    row_parallel_biases = 2 * h if model.linear_bias else 0
-    per_layer = norms + row_parallel_biases
-    return model.num_layers * per_layer + model.learned_positions * h + h
-
-
-def weight_bytes_per_gpu(model: ModelSpec, tp: int) -> float:
-    """Bytes of weights on one GPU of a TP group of ``tp`` GPUs."""
-    replicated = replicated_params(model)
-    sharded = model.num_params - replicated
-    return (sharded / tp + replicated) * model.dtype_bytes
+#: Weights per GPU of a TP group: model arithmetic, kept with the model (the sharding layout is documented there)
+weight_bytes_per_gpu = ModelSpec.weight_bytes_per_gpu
 
 
 @dataclass(frozen=True)
