@@ -166,6 +166,18 @@ def test_littles_law_and_latencies_from_the_log(ddr4):
     assert stats.bandwidth_bytes_per_s == pytest.approx(len(requests) * 64 / seconds)
 
 
+@pytest.mark.parametrize("kind", ["seq-read", "rand-read"])
+def test_littles_law_back_to_back(ddr4, kind):
+    """All requests at cycle 0: reads enter as the queue frees and the last 32 drain with none entering.
+    The integral of reads in the system still equals the sum of their latencies (it once lost the reads
+    that completed while more than CL + tBL + 1 of them finished with no read entering)."""
+    mapping = AddressMapping.build("RoBaRaCoCh", ddr4, 1, 1)
+    for backend in ("numba", "python"):
+        stats, _ = run(pattern_requests(kind, 300, mapping), ddr4, 1, 1, ControllerConfig(), backend)
+        assert stats.reads == 300
+        assert stats.read_occupancy_area == stats.latency_sum
+
+
 def test_writes_drain_between_the_watermarks(ddr4):
     """A 2:1 mix back to back: writes go out in drains of at least (start - stop + 1) writes (Ramulator 2's
     watermarks: from more than 80 % of 32 to fewer than 20 %), and the read/write direction changes about

@@ -33,7 +33,8 @@ from l3sim.errors import ConfigError
 from l3sim.hw.dram import controller_kernel as ck
 from l3sim.hw.dram.commands import NUM_CMDS, Cmd, CommandStream
 from l3sim.hw.dram.kernels import kernel_runner
-from l3sim.hw.dram.rules import occupancy_cycles, rule_table
+from l3sim.hw.dram.rules import Scope, occupancy_cycles, timing_rules
+from l3sim.spec.dram import DRAMTiming
 from l3sim.spec.dram import DRAMSpec
 
 REFRESH_MODES = {"off": 0, "staggered": 1, "simultaneous": 2}
@@ -171,6 +172,32 @@ class ReplayStats:
         }
 
 
+# a rule at one of these scopes binds every pair a rule of the same commands at the scopes listed binds
+WIDER_SCOPES = {Scope.BANK: (Scope.BANK_GROUP, Scope.RANK, Scope.CHANNEL), Scope.BANK_GROUP: (Scope.RANK, Scope.CHANNEL),
+                Scope.RANK: (Scope.CHANNEL,), Scope.OTHER_RANK: (Scope.CHANNEL,), Scope.CHANNEL: ()}
+
+
+def controller_rules(t: DRAMTiming) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The engine's rules (``rules.timing_rules``) whose later command this controller issues, as arrays
+    grouped by earlier command and scope: the rules of command c at scope s are ``start[c * SCOPES + s] :
+    start[c * SCOPES + s + 1]`` of ``later`` and ``gap``.
+
+    Rules that change no earliest cycle are left out: of the rules for one (earlier, later) pair, the largest
+    gap per scope, and none where a wider scope (a superset of the pairs) has a gap at least as large. The
+    kernel takes the maximum of the ready times of all scopes, so the schedule is the same; the per-command
+    commit does less work (a DDR4 RD raises 8 ready times instead of 13)."""
+    gaps: dict[tuple[int, int, Scope], int] = {}
+    for rule in timing_rules(t):
+        if rule.later in HOST_COMMANDS:
+            key = (int(rule.earlier), int(rule.later), rule.scope)
+            gaps[key] = max(gaps.get(key, 0), rule.gap)
+    kept = sorted((earlier * ck.SCOPES + int(scope), later, gap) for (earlier, later, scope), gap in gaps.items()
+                  if all(gaps.get((earlier, later, wider), 0) < gap for wider in WIDER_SCOPES[scope]))
+    group = np.array([k[0] for k in kept], np.int64)
+    start = np.searchsorted(group, np.arange(NUM_CMDS * ck.SCOPES + 1)).astype(np.int64)
+    return start, np.array([k[1] for k in kept], np.int64), np.array([k[2] for k in kept], np.int64)
+
+
 class _Channel:
     """The kernel state of one bus channel, between calls."""
 
@@ -178,8 +205,6 @@ class _Channel:
         org, t = dram.organisation, dram.timing
         self.banks_per_rank = org.banks_per_chip
         n_banks = ranks * self.banks_per_rank
-        table = rule_table(t, later=HOST_COMMANDS)
-        n_cmds = NUM_CMDS
         slots = config.read_queue + config.write_queue
         self.cfg = np.zeros(ck.C_FIELDS, np.int64)
         values = {
@@ -193,6 +218,8 @@ class _Channel:
             self.cfg[key] = int(value)
         self.sc = np.zeros(ck.S_FIELDS, np.int64)
         self.sc[ck.S_NFREE] = slots
+        self.sc[ck.S_LAST_ISSUE] = -t.tCMD  # the command bus is free at cycle 0
+        self.sc[ck.S_PEND_REF] = -1
         self.req = np.zeros((slots, ck.R_FIELDS), np.int64)
         self.free = np.arange(slots, dtype=np.int64)
         self.bq = np.zeros((2 * ck.Q_FIELDS, n_banks), np.int64)
@@ -202,25 +229,29 @@ class _Channel:
         self.bs[ck.B_CLOSEPOS] = -1
         self.bs[ck.B_RANK] = np.arange(n_banks) // self.banks_per_rank
         self.bs[ck.B_GROUP] = np.arange(n_banks) // org.banks_per_group
-        self.cand = np.zeros((2, ck.K_FIELDS, n_banks), np.int64)
-        self.cand[:, ck.K_DIRTY] = 1
-        self.rank_part = np.zeros((3, ranks), np.int64)
+        self.cand = np.zeros(ck.K_FIELDS * 2 * n_banks, np.int64)
+        self.rank_part = np.zeros(3 * ranks, np.int64)
         self.open_row = np.full(n_banks, -1, np.int64)
         self.open_since = np.zeros(n_banks, np.int64)
         self.open_count = np.zeros(ranks, np.int64)
         self.busy = np.zeros(n_banks, np.int64)
         offsets = np.arange(ranks) * t.tREFI // ranks if config.refresh == "staggered" else np.zeros(ranks, np.int64)
         self.next_ref = (t.tREFI + offsets).astype(np.int64)
-        self.ready = [np.zeros((1, n_cmds), np.int64), np.zeros((ranks, n_cmds), np.int64),
-                      np.zeros((ranks * org.bank_groups, n_cmds), np.int64), np.zeros((n_banks, n_cmds), np.int64)]
-        self.faw = np.full((ranks, 4), -(1 << 50), np.int64)
+        # ready tables, flat: channel, rank, bank group, bank (x NUM_CMDS)
+        self.ready = [np.zeros(n * ck.NC, np.int64) for n in (1, ranks, ranks * org.bank_groups, n_banks)]
+        self.faw = np.full(ranks * 4, ck.NEVER, np.int64)
         self.faw_pos = np.zeros(ranks, np.int64)
-        self.last_issue = np.full(1, -t.tCMD, np.int64)
         self.ring = np.zeros(t.CL + t.tBL + 1, np.int64)
         self.hist = np.zeros(ck.HIST_BINS + 1, np.int64)
-        self.cmd_count = np.zeros(n_cmds, np.int64)
+        self.cmd_count = np.zeros(NUM_CMDS, np.int64)
         self.out = np.zeros((OUTPUT_ROWS if record else 1, ck.O_FIELDS), np.int64)
-        self.rules = (table.start, table.later, table.scope, table.gap, occupancy_cycles(t))
+        self.rules = (*controller_rules(t), occupancy_cycles(t))
+        # the kernel compares (cycle - now, key) packed in one integer: a command can be at most a few gaps
+        # ahead of the clock (a refresh's PREA and REF, then the command), each gap below this bound
+        ahead = max(int(self.rules[2].max(initial=0)), t.tFAW, t.tCMD)
+        if 4 * ahead >= ck.MAX_AHEAD:
+            raise ConfigError(f"dram.timing: the controller handles timing gaps below {ck.MAX_AHEAD // 4} cycles; "
+                              f"the largest here is {ahead}")
         self.log: list[np.ndarray] = []
 
     def feed(self, inp: np.ndarray, final: bool, run_kernel) -> None:
@@ -231,7 +262,7 @@ class _Channel:
             status = run_kernel(
                 "controller", ck.serve, inp, len(inp), self.cfg, self.sc, self.req, self.free, self.bq, self.bs,
                 self.cand, self.rank_part, self.open_row, self.open_since, self.open_count, self.busy, self.next_ref,
-                *self.ready, self.faw, self.faw_pos, self.last_issue, self.ring, self.hist, self.cmd_count, self.out,
+                *self.ready, self.faw, self.faw_pos, self.ring, self.hist, self.cmd_count, self.out,
                 *self.rules)
             if self.cfg[ck.C_RECORD] and self.sc[ck.S_NOUT]:
                 self.log.append(self.out[: self.sc[ck.S_NOUT]].copy())
@@ -277,8 +308,12 @@ def run(chunks: Iterable[Requests], dram: DRAMSpec, channels: int, ranks: int, c
     run_kernel = kernel_runner(backend)
     state = [_Channel(dram, ranks, config, record) for _ in range(channels)]
     last_arrival = 0
+    served = 0
     for chunk in chunks:
         _check(chunk, dram, channels, ranks)
+        served += len(chunk)
+        if served >= ck.SEQ_LIMIT:
+            raise ConfigError(f"requests: at most {ck.SEQ_LIMIT - 1} per run")
         if len(chunk) and chunk.arrival[0] < last_arrival:
             raise ConfigError(f"request {int(chunk.index[0])}: arrival cycles must be in non-decreasing order")
         last_arrival = int(chunk.arrival[-1]) if len(chunk) else last_arrival
