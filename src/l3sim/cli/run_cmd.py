@@ -81,9 +81,9 @@ def run(
         spec = spec_from_file(ctx, spec_file, options.overrides or [])
     else:
         spec = options.run_spec(platform=platform, system=system, scheduler=scheduler)
-        chosen = deployment_note(spec)
-        if chosen is not None:
-            typer.echo(chosen, err=True)
+    chosen = deployment_note(spec)
+    if chosen is not None:
+        typer.echo(chosen, err=True)
     check_outputs(out, timeline)
     with run_progress(enabled=not as_json) as progress:
         result = simulate(spec, progress=progress)
