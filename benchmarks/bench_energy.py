@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from l3sim.hw.energy import run_energy
+from l3sim.experiments.energy_accounting import run_energy
 from l3sim.hw.roofline import roofline
+from l3sim.serving.systems import roofline_devices
 from l3sim.spec.run import build_run_spec
 
 SPEC = build_run_spec(platform="dgx-a100", model="gpt-175b", workload="openr1", system="l3")
@@ -21,5 +22,5 @@ def test_l3_run_energy_1000_requests(benchmark):
 
 
 def test_roofline_openr1_mean_context(benchmark):
-    curves = benchmark(roofline, SPEC, 12_684)
+    curves = benchmark(roofline, SPEC, 12_684, roofline_devices())
     assert len(curves.devices) == 6

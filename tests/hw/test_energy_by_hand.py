@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from l3sim.hw.energy import dimm_call_energies, run_energy
+from l3sim.experiments.energy_accounting import run_energy
+from l3sim.hw.energy import dimm_call_energies
 from l3sim.spec.energy import DDR4CurrentSpec, EnergySpec
 
 from test_energy_model import metrics, tiny_spec

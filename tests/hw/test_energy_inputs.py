@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from l3sim.errors import ConfigError
-from l3sim.hw.energy import decode_histogram, run_energy
+from l3sim.experiments.energy_accounting import run_energy
+from l3sim.hw.energy import decode_histogram
 from l3sim.spec.energy import EnergySpec
 from l3sim.spec.run import build_run_spec
 

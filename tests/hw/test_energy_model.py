@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from l3sim.errors import ConfigError
-from l3sim.hw.energy import decode_histogram, ddr4_event_energies, run_energy
+from l3sim.experiments.energy_accounting import result_energy, run_energy
+from l3sim.hw.energy import decode_histogram, ddr4_event_energies
 from l3sim.hw.pim.system import PIMSystem
 from l3sim.spec.energy import DDR4CurrentSpec, EnergySpec
 from l3sim.spec.run import build_run_spec
@@ -114,7 +115,7 @@ def test_l3_inbank_reads_are_the_kv_bytes_at_whole_row_rounds(context):
     assert per_call["pim_inbank_reads"][0] == pytest.approx(kv_bytes_per_layer * read_j, rel=1e-12)
 
 
-@pytest.mark.parametrize("system", ["gpu-only", "hbm-pim", "l3", "r-pim"])
+@pytest.mark.parametrize("system", ["gpu-only", "hbm-pim", "hbm-pim-ext", "cpu-offload", "l3", "r-pim"])
 @settings(max_examples=15, deadline=None)
 @given(prompt=st.integers(1, 300), output=st.integers(2, 3000), extra=st.integers(1, 500))
 def test_more_output_tokens_cost_more_energy(system, prompt, output, extra):
@@ -134,10 +135,15 @@ def test_dimm_systems_pay_dimm_background():
     assert result.background_j == pytest.approx(60.0 * 10.0 + 64 * per_rank * 10.0, rel=1e-12)  # 64 ranks
 
 
-def test_errors_name_the_problem():
+def test_errors_name_the_problem(monkeypatch):
+    from dataclasses import replace
+
+    from l3sim.serving.systems import SYSTEMS
+
     spec = tiny_spec()
-    with pytest.raises(ConfigError, match="no energy model for system 'cpu-offload'"):
-        run_energy(tiny_spec("cpu-offload"), metrics(3), prompt_tokens=[2], output_tokens=[3])
+    monkeypatch.setitem(SYSTEMS, "no-energy", replace(SYSTEMS["gpu-only"], name="no-energy", energy=None))
+    with pytest.raises(ConfigError, match="no energy model for system 'no-energy'; known: gpu-only"):
+        run_energy(tiny_spec("no-energy"), metrics(3), prompt_tokens=[2], output_tokens=[3])
     with pytest.raises(ConfigError, match="OOM"):
         run_energy(spec, {**metrics(3), "oom": True}, prompt_tokens=[2], output_tokens=[3])
     with pytest.raises(ConfigError, match="different runs"):
@@ -148,7 +154,6 @@ def test_errors_name_the_problem():
 
 def test_result_and_redrawn_lengths_agree():
     """A RunResult's own request table and a re-draw of the spec's requests give the same energy."""
-    from l3sim.hw.energy import result_energy
     from l3sim.serving import simulate
 
     spec = build_run_spec(platform="dgx-a100", model="llama-2-7b", workload="dolphin-short", requests=6,

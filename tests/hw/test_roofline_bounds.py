@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from l3sim.cli import app
 from l3sim.errors import ConfigError
 from l3sim.hw.roofline import roofline
+from l3sim.serving.systems import roofline_devices
 from l3sim.spec.run import build_run_spec
 
 RUNNER = CliRunner()
@@ -29,7 +30,7 @@ def spec():
 @settings(max_examples=12, deadline=None)
 @given(context=st.integers(64, 200_000))
 def test_throughput_never_above_either_roof(spec, context):
-    curves = roofline(spec, context)
+    curves = roofline(spec, context, roofline_devices())
     for roof in curves.devices:
         att, combined = curves.device_curves(roof)
         ok = np.isfinite(combined)
@@ -41,7 +42,7 @@ def test_throughput_never_above_either_roof(spec, context):
 
 @pytest.mark.parametrize("context", [1000, 12_684, 100_000])
 def test_capacity_limit_from_kv_bytes(spec, context):
-    curves = roofline(spec, context, ["l3", "cpu", "hbm-pim-ext"])
+    curves = roofline(spec, context, roofline_devices(["l3", "cpu", "hbm-pim-ext"]))
     limits = {roof.name: curves.summary(roof)["max_batch"] for roof in curves.devices}
     assert limits["l3"] == HOST_BYTES // (GPT175B_KV_PER_TOKEN * context)
     assert limits["cpu"] == HOST_BYTES // (GPT175B_KV_PER_TOKEN * context)
@@ -55,13 +56,13 @@ def test_capacity_limit_from_kv_bytes(spec, context):
 def test_pooled_attention_roof_is_bandwidth_over_kv_bytes(spec, device, bw_bytes_per_s):
     """The paper's baselines table: 130.4 TB/s for HBM-PIM-EXT, 16 x 25.6 GB/s for the CPU."""
     context = 8192
-    curves = roofline(spec, context, [device])
+    curves = roofline(spec, context, roofline_devices([device]))
     summary = curves.summary(curves.devices[0])
     assert summary["attention_roof_tok_s"] == pytest.approx(bw_bytes_per_s / (GPT175B_KV_PER_TOKEN * context))
 
 
 def test_gpu_only_is_serial_and_dimm_pim_rises_until_every_slot_works(spec):
-    curves = roofline(spec, 4096, ["gpu-hbm", "l3"])
+    curves = roofline(spec, 4096, roofline_devices(["gpu-hbm", "l3"]))
     gpu, l3 = curves.devices
     att, combined = curves.device_curves(gpu)
     ok = np.isfinite(combined)
@@ -76,9 +77,9 @@ def test_gpu_only_is_serial_and_dimm_pim_rises_until_every_slot_works(spec):
 
 def test_bad_context_and_device_are_errors(spec):
     with pytest.raises(ConfigError, match="context"):
-        roofline(spec, 0)
+        roofline(spec, 0, roofline_devices())
     with pytest.raises(ConfigError, match="unknown attention device"):
-        roofline(spec, 100, ["tpu"])
+        roofline(spec, 100, roofline_devices(["tpu"]))
 
 
 def test_cli_json_out_and_run_point(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -20,7 +21,7 @@ RUNNER = CliRunner()
 
 @pytest.fixture
 def small_gpu(monkeypatch):
-    monkeypatch.setitem(SYSTEMS, "gpu-only", lambda spec: fake_system(200_000))
+    monkeypatch.setitem(SYSTEMS, "gpu-only", replace(SYSTEMS["gpu-only"], build=lambda spec, entry: fake_system(200_000)))
 
 
 def test_run_json_has_the_documented_fields(small_gpu) -> None:

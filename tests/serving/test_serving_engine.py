@@ -16,7 +16,8 @@ from l3sim.serving.engine import Engine
 from l3sim.serving.kvstore import KVStore
 from l3sim.serving.schedulers import build_scheduler
 from l3sim.serving.state import RequestTable
-from l3sim.serving.systems import build_system, scheduler_names, system_names
+from l3sim.serving.schedulers import scheduler_names
+from l3sim.serving.systems import build_system, system_names
 
 COST = FakeCost(kv_capacity_bytes=0)
 

@@ -86,13 +86,14 @@ def roofline_command(
     as_json: bool = typer.Option(False, "--json", help="print curve points and each device's summary as JSON"),
 ) -> None:
     """Throughput = min(GPU FC at batch B, attention device) with B capped by capacity, per attention device."""
-    from l3sim.hw.roofline import DEVICE_NAMES, roofline
+    from l3sim.hw.roofline import roofline
+    from l3sim.serving.systems import roofline_devices
     from l3sim.spec.run import build_run_spec
 
     spec = build_run_spec(overrides or [], platform=platform, model=model, workload="openr1", memory=memory)
     if out is not None:
         check_writable(out, "--out", folder=True)
-    curves = roofline(spec, context, devices or DEVICE_NAMES)
+    curves = roofline(spec, context, roofline_devices(devices or None))
     summaries = [curves.summary(roof) for roof in curves.devices]
     point = read_run_point(run) if run is not None else None
     title = f"{spec.model.name} on {spec.platform.name} + {spec.memory.name}, context {context} tokens"

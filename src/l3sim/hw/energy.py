@@ -9,29 +9,39 @@ What is counted (docs/energy.md has the equations and every source):
   ``gpu-hbm`` (gpu-only): KV bytes read from HBM x HBM pJ/byte + attention
   FLOPs x GPU pJ/FLOP; ``hbm-pim``: KV bytes read in-bank x in-bank pJ/byte +
   MACs x PIM MAC energy; ``dimm-pim`` (l3, r-pim): the PIM kernel's event
-  counts (``l3sim.hw.pim.event_counts``) x DDR4 per-event energies. Prefill
-  attention runs on the GPUs in every system: its FLOPs x GPU pJ/FLOP.
-- background: GPU static power x GPUs x makespan; for DIMM systems the
-  DIMMs' standby and refresh power (and any rank-PU static power) x ranks x
-  makespan.
+  counts (``l3sim.hw.pim.event_counts``) x DDR4 per-event energies;
+  ``hbm-pim-ext``: as ``hbm-pim``, in the separate modules' banks;
+  ``host-cpu`` (cpu-offload): the KV bytes streamed from the DIMMs (row
+  activations, array reads, channel I/O) and the attention FLOPs on the CPU.
+  Prefill attention runs on the GPUs in every system: its FLOPs x GPU pJ/FLOP.
+- background: GPU static power x GPUs x makespan; for systems whose KV cache
+  sits in the host DIMMs, the DIMMs' standby and refresh power (and any
+  rank-PU static power) x ranks x makespan.
+
+Which model a system uses is part of its registry entry
+(``l3sim.serving.systems``); the energy of a finished run, from its metrics,
+is ``l3sim.experiments.energy_accounting`` (it may redraw the requests, which
+is workload business, above this layer).
 
 Decode work comes from the served requests' lengths: a request with prompt p
 and n output tokens decodes n - 1 times, over contexts p + 1 ... p + n - 1
 (docs/serving.md, token bookkeeping). Recompute after pre-emption adds
 prefill tokens (taken from the run's aggregates when it has them) but no
 decode steps. Not counted: PCIe transfers, KV writes (1 per token against
-a read of the whole context per step), the host CPU.
+a read of the whole context per step), the host CPU's idle power.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import numpy as np
 
 from l3sim.errors import ConfigError
+from l3sim.hw.pim.events import event_counts
 from l3sim.hw.pim.geometry import RankGeometry
+from l3sim.hw.pim.system import PIMSystem
 from l3sim.spec.energy import DDR4CurrentSpec, EnergySpec
 from l3sim.spec.model import ModelSpec
 from l3sim.spec.run import RunSpec
@@ -119,60 +129,6 @@ def decode_histogram(prompt_tokens, output_tokens) -> tuple[np.ndarray, np.ndarr
     return contexts, counts[contexts]
 
 
-def _get(metrics: Mapping[str, Any], key: str, default: Any = None) -> Any:
-    """``metrics[key]``, also when nested (``aggregates`` dict) or flattened (``aggregates.fc_flops``)."""
-    if key in metrics:
-        return metrics[key]
-    head, _, rest = key.partition(".")
-    inner = metrics.get(head)
-    if rest and isinstance(inner, Mapping):
-        return inner.get(rest, default)
-    return default
-
-
-def run_work(spec: RunSpec, metrics: Mapping[str, Any], prompt_tokens=None, output_tokens=None) -> RunWork:
-    """The work of a finished run from its metrics (``RunResult.to_dict()`` or a stored row) and lengths.
-
-    ``prompt_tokens``/``output_tokens`` are the served requests' lengths; without them the requests are drawn
-    again from ``spec`` (same seed, same draw) less ``never_fit_ids``.
-    """
-    if _get(metrics, "oom"):
-        raise ConfigError(f"run of {spec.system!r} did not fit (OOM): it has no energy")
-    makespan = float(_get(metrics, "makespan_s", float("nan")))
-    if not np.isfinite(makespan) or makespan <= 0:
-        raise ConfigError(f"run of {spec.system!r}: makespan_s must be a positive number, got {makespan}")
-    if prompt_tokens is None or output_tokens is None:
-        prompt_tokens, output_tokens = _served_lengths(spec, metrics)
-    prompt = np.asarray(prompt_tokens, dtype=np.int64)
-    contexts, counts = decode_histogram(prompt, output_tokens)
-    output = int(np.sum(output_tokens))
-    recorded = _get(metrics, "output_tokens")
-    if recorded is not None and int(recorded) != output:
-        raise ConfigError(f"run of {spec.system!r}: output_tokens {recorded} differs from the served requests' "
-                          f"{output}: metrics and request lengths are from different runs")
-    prefill = _get(metrics, "aggregates.prefill_tokens")
-    passes = _get(metrics, "aggregates.fc_passes", _get(metrics, "iterations"))
-    if passes is None:
-        raise ConfigError(f"run of {spec.system!r}: metrics lack 'iterations' (needed for weight reads)")
-    pairs = float(np.sum(prompt * (prompt + 1.0) / 2.0))
-    return RunWork(contexts, counts, int(prefill if prefill is not None else prompt.sum()), pairs, output,
-                   int(passes), makespan)
-
-
-def _served_lengths(spec: RunSpec, metrics: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    import json
-
-    from l3sim.workload import load_requests
-
-    never = _get(metrics, "never_fit_ids", []) or []
-    if isinstance(never, str):
-        never = json.loads(never)
-    skip = set(int(i) for i in never)
-    requests = [r for r in load_requests(spec.workload, spec.requests, spec.seed, spec.arrival) if r.id not in skip]
-    return (np.array([r.prompt_tokens for r in requests], dtype=np.int64),
-            np.array([r.output_tokens for r in requests], dtype=np.int64))
-
-
 # ---- energy -------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class EnergyBreakdown:
@@ -216,7 +172,7 @@ def fc_flops_per_token(model: ModelSpec) -> int:
 
 def gpu_fc_energy(spec: RunSpec, work: RunWork, energy: EnergySpec, fc_flops: float | None = None) -> dict:
     """FC FLOPs x pJ/FLOP and weight reads x HBM pJ/byte (per FC pass, the whole replica's weights)."""
-    from l3sim.hw.gpu.memory import weight_bytes_per_gpu
+    from l3sim.hw.gpu.memory import weight_bytes_per_gpu  # lazy: l3sim.hw.gpu loads pandas (~0.4 s)
 
     model, tp = spec.model, spec.deployment.tp
     if fc_flops is None:
@@ -247,9 +203,6 @@ def _hbm_pim(spec: RunSpec, work: RunWork, energy: EnergySpec) -> dict:
 
 def dimm_call_energies(spec: RunSpec, energy: EnergySpec, contexts, variant: str) -> dict[str, np.ndarray]:
     """Joules of one PIM attention call (one request, one layer) at each context, by kind of event."""
-    from l3sim.hw.pim import event_counts
-    from l3sim.hw.pim.system import PIMSystem
-
     system = PIMSystem(spec.memory, spec.pim)
     dram = ddr4_event_energies(energy.ddr4, system.geometry)
     model = spec.model
@@ -266,62 +219,84 @@ def dimm_call_energies(spec: RunSpec, energy: EnergySpec, contexts, variant: str
     }
 
 
-def _dimm_pim(variant: str) -> Callable[[RunSpec, RunWork, EnergySpec], dict]:
+def _dimm_pim(variant: str | None) -> Callable[[RunSpec, RunWork, EnergySpec], dict]:
+    """DIMM-PIM attention of the PIM kernel ``variant`` (None: the l3 system's, ``devices.dimm_pim.l3_variant``)."""
     def attention(spec: RunSpec, work: RunWork, energy: EnergySpec) -> dict:
         if work.decode_contexts.size == 0:
             return {}
-        calls = dimm_call_energies(spec, energy, work.decode_contexts, variant)
+        calls = dimm_call_energies(spec, energy, work.decode_contexts,
+                                   variant or spec.devices.dimm_pim.l3_variant)
         layers = spec.model.num_layers
         return {f"decode_{name}": float(np.dot(value, work.decode_counts)) * layers for name, value in calls.items()}
 
     return attention
 
 
-#: System name -> (attention device kind, its energy terms). Systems not listed have no energy model yet.
-ATTENTION_ENERGY: dict[str, tuple[str, Callable[[RunSpec, RunWork, EnergySpec], dict]]] = {
-    "gpu-only": ("gpu-hbm", _gpu_hbm),
-    "hbm-pim": ("hbm-pim", _hbm_pim),
-    "l3": ("dimm-pim", _dimm_pim("l3")),
-    "r-pim": ("dimm-pim", _dimm_pim("rank-pim")),
-}
+def _host_geometry(spec: RunSpec) -> RankGeometry:
+    """The host memory's ranks (every system that keeps its KV cache in the DIMMs sees the same ones)."""
+    return PIMSystem(spec.memory, spec.pim).geometry
 
 
-def background_energy(spec: RunSpec, work: RunWork, energy: EnergySpec, device: str) -> dict:
+def _host_cpu(spec: RunSpec, work: RunWork, energy: EnergySpec) -> dict:
+    """The CPU streams every decode step's KV cache out of the DIMMs: each rank row it opens is one ACT in every
+    chip of the rank (a sequential stream reads whole rows), each byte one array read and one channel transfer;
+    the CPU then computes the attention FLOPs."""
+    context = work.decode_context_tokens
+    kv_bytes = context * spec.model.kv_bytes_per_token
+    g = _host_geometry(spec)
+    dram = ddr4_event_energies(energy.ddr4, g)
+    rank_row_bytes = g.row_bursts * g.burst_bytes_per_rank
+    return {"decode_activations": kv_bytes / rank_row_bytes * g.chips_per_rank * dram.activation_j,
+            "decode_array_reads": kv_bytes * dram.read_j_per_byte,
+            "decode_channel_io": kv_bytes * energy.ddr4_io_j_per_byte,
+            "decode_cpu_compute": context * _attention_flops_per_context_token(spec.model) * energy.cpu_j_per_flop}
+
+
+@dataclass(frozen=True)
+class AttentionEnergyModel:
+    """The attention side of a system's energy: the device that holds the KV cache and runs decode attention.
+
+    ``attention(spec, work, energy) -> {part: joules}``; ``host_dimms``: the KV cache sits in the host DIMMs,
+    whose standby and refresh power then counts; ``rank_pus``: each rank also has a rank PU (its static power).
+    """
+
+    device: str
+    attention: Callable[[RunSpec, RunWork, EnergySpec], dict]
+    host_dimms: bool = False
+    rank_pus: bool = False
+
+
+GPU_HBM = AttentionEnergyModel("gpu-hbm", _gpu_hbm)
+HBM_PIM = AttentionEnergyModel("hbm-pim", _hbm_pim)
+HBM_PIM_EXT = AttentionEnergyModel("hbm-pim-ext", _hbm_pim)
+HOST_CPU = AttentionEnergyModel("host-cpu", _host_cpu, host_dimms=True)
+DIMM_PIM_L3 = AttentionEnergyModel("dimm-pim", _dimm_pim(None), host_dimms=True, rank_pus=True)
+DIMM_PIM_RANK = AttentionEnergyModel("dimm-pim", _dimm_pim("rank-pim"), host_dimms=True, rank_pus=True)
+
+
+def background_energy(spec: RunSpec, work: RunWork, energy: EnergySpec, model: AttentionEnergyModel) -> dict:
     """Static power x makespan: every GPU of the deployment, and the DIMMs when they hold the KV cache."""
     parts = {"gpu_static": energy.gpu_static_w * spec.deployment.num_gpus * work.makespan_s}
-    if device == "dimm-pim":
-        from l3sim.hw.pim.system import PIMSystem
-
-        geometry = PIMSystem(spec.memory, spec.pim).geometry
-        per_rank = ddr4_event_energies(energy.ddr4, geometry).background_w_per_rank + energy.rank_pu_static_w
+    if model.host_dimms:
+        geometry = _host_geometry(spec)
+        per_rank = ddr4_event_energies(energy.ddr4, geometry).background_w_per_rank
+        if model.rank_pus:
+            per_rank += energy.rank_pu_static_w
         parts["dimm_background"] = per_rank * geometry.ranks * work.makespan_s
     return parts
 
 
-def run_energy(spec: RunSpec, metrics: Mapping[str, Any], energy: EnergySpec | None = None, *,
-               prompt_tokens=None, output_tokens=None) -> EnergyBreakdown:
-    """Energy of the finished run of ``spec`` whose metrics are ``metrics`` (``RunResult.to_dict()``).
+def energy_breakdown(spec: RunSpec, work: RunWork, model: AttentionEnergyModel, energy: EnergySpec | None = None,
+                     fc_flops: float | None = None) -> EnergyBreakdown:
+    """Energy of ``work`` done by the system of ``spec`` whose attention energy is ``model``.
 
-    ``prompt_tokens``/``output_tokens``: the served requests' lengths (drawn again from ``spec`` if omitted).
-    FC FLOPs come from the run's ``aggregates.fc_flops`` when present, else from the model and token counts.
+    ``fc_flops``: the run's own count of FC FLOPs when it has one (else from the model and the token counts).
     """
     energy = energy or EnergySpec()
-    if spec.system not in ATTENTION_ENERGY:
-        raise ConfigError(f"no energy model for system {spec.system!r}; known: {', '.join(ATTENTION_ENERGY)}")
-    device, attention = ATTENTION_ENERGY[spec.system]
-    work = run_work(spec, metrics, prompt_tokens, output_tokens)
-    fc = gpu_fc_energy(spec, work, energy, _get(metrics, "aggregates.fc_flops"))
-    att = attention(spec, work, energy)
+    fc = gpu_fc_energy(spec, work, energy, fc_flops)
+    att = model.attention(spec, work, energy)
     att["prefill_attention_compute"] = (work.prefill_pairs * _attention_flops_per_context_token(spec.model)
                                         * energy.gpu_j_per_flop)
-    background = background_energy(spec, work, energy, device)
+    background = background_energy(spec, work, energy, model)
     return EnergyBreakdown(spec.system, work.output_tokens, sum(fc.values()), sum(att.values()),
                            sum(background.values()), {**fc, **att, **background})
-
-
-def result_energy(spec: RunSpec, result, energy: EnergySpec | None = None) -> EnergyBreakdown:
-    """Energy of a ``RunResult`` of ``spec``, from its served requests' lengths."""
-    table = result.requests_table
-    served = table[table["status"] == "served"]
-    return run_energy(spec, result.to_dict(), energy, prompt_tokens=served["prompt_tokens"].to_numpy(),
-                      output_tokens=served["output_tokens"].to_numpy())

@@ -1,4 +1,4 @@
-"""The disaggregated roofline (L3 paper, section I): throughput = min(GPU FC at batch B, attention), B <= capacity.
+"""The disaggregated roofline (L3_SYSTEM.md section 1): throughput = min(GPU FC at batch B, attention), B <= capacity.
 
 At a fixed context of N tokens per request, for batch B (requests per
 replica decoding together):
@@ -21,15 +21,17 @@ Throughputs are for the whole deployment (dp replicas); batches are per replica.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
 from l3sim.errors import ConfigError
+from l3sim.hw.devices.base import AttentionDevice
 from l3sim.spec.run import RunSpec
 
-#: Attention devices the roofline knows, in plot order.
-DEVICE_NAMES = ("gpu-hbm", "hbm-pim", "hbm-pim-ext", "cpu", "rank-pim", "l3")
+if TYPE_CHECKING:
+    from l3sim.hw.gpu import GPUCostModel
+
 #: Batch sizes evaluated exactly (every integer) up to this many; beyond, a log grid (the curve is smooth there).
 EXACT_BATCHES = 100_000
 GRID_POINTS = 400
@@ -53,34 +55,46 @@ class AttentionRoof:
         return dp * b / (np.ceil(b / self.slots) * self.step_s)
 
 
-def attention_roofs(spec: RunSpec, context_tokens: int, names: Sequence[str] = DEVICE_NAMES) -> list[AttentionRoof]:
-    """The named devices of ``spec``'s platform, host memory and device specs, at ``context_tokens``."""
-    from l3sim.hw.devices import dimm_pim, gpu_hbm_pim, hbm_pim_ext, host_cpu
-    from l3sim.hw.gpu import GPUCostModel
+@dataclass(frozen=True)
+class RooflineDevice:
+    """An attention device as the roofline sees it: its name and its roof at a context.
 
-    unknown = [n for n in names if n not in DEVICE_NAMES]
-    if unknown:
-        raise ConfigError(f"unknown attention device(s) {', '.join(unknown)}; known: {', '.join(DEVICE_NAMES)}")
+    ``roof(spec, gpu, context_tokens)``; ``gpu`` is the replica's GPU cost model (built once per roofline).
+    Each system's registry entry (``l3sim.serving.systems``) names the device its attention runs on.
+    """
+
+    name: str
+    roof: Callable[[RunSpec, GPUCostModel, int], AttentionRoof]
+
+
+def _gpu_hbm_roof(spec: RunSpec, gpu: GPUCostModel, context_tokens: int) -> AttentionRoof:
+    # One more request's share: the calibrated source also charges a fixed per-iteration kernel
+    # time, which the whole batch shares, so the per-request step is the marginal time.
+    step = float(gpu.decode_attention_time_s(2 * context_tokens) - gpu.decode_attention_time_s(context_tokens))
+    return AttentionRoof("gpu-hbm", gpu.kv_capacity_bytes, 1, step, overlapped=False)
+
+
+#: Decode attention on the GPUs that also run the FC layers (serial with them).
+GPU_HBM = RooflineDevice("gpu-hbm", _gpu_hbm_roof)
+
+
+def overlapped_device(name: str, build: Callable[[RunSpec, GPUCostModel], AttentionDevice]) -> RooflineDevice:
+    """A separate attention device (``build(spec, gpu)``, one of ``l3sim.hw.devices``) that works beside the GPUs."""
+
+    def roof(spec: RunSpec, gpu: GPUCostModel, context_tokens: int) -> AttentionRoof:
+        d = build(spec, gpu)
+        return AttentionRoof(name, d.kv_capacity_bytes, d.slots, d.fixed_s + d.per_token_s * context_tokens,
+                             overlapped=True)
+
+    return RooflineDevice(name, roof)
+
+
+def attention_roofs(spec: RunSpec, context_tokens: int, devices: Sequence[RooflineDevice]) -> list[AttentionRoof]:
+    """The roofs of ``devices`` for ``spec``'s platform, host memory and device specs, at ``context_tokens``."""
+    from l3sim.hw.gpu import GPUCostModel  # lazy: l3sim.hw.gpu loads pandas, and the registry imports this module
+
     gpu = GPUCostModel(spec)
-    builders = {
-        "hbm-pim": lambda: gpu_hbm_pim(spec, gpu.kv_capacity_bytes),
-        "hbm-pim-ext": lambda: hbm_pim_ext(spec),
-        "cpu": lambda: host_cpu(spec),
-        "rank-pim": lambda: dimm_pim(spec, "rank-pim"),
-        "l3": lambda: dimm_pim(spec, spec.devices.dimm_pim.l3_variant),
-    }
-    roofs = []
-    for name in names:
-        if name == "gpu-hbm":
-            # One more request's share: the calibrated source also charges a fixed per-iteration kernel
-            # time, which the whole batch shares, so the per-request step is the marginal time.
-            step = float(gpu.decode_attention_time_s(2 * context_tokens) - gpu.decode_attention_time_s(context_tokens))
-            roofs.append(AttentionRoof(name, gpu.kv_capacity_bytes, 1, step, overlapped=False))
-            continue
-        d = builders[name]()
-        roofs.append(AttentionRoof(name, d.kv_capacity_bytes, d.slots, d.fixed_s + d.per_token_s * context_tokens,
-                                   overlapped=True))
-    return roofs
+    return [device.roof(spec, gpu, context_tokens) for device in devices]
 
 
 @dataclass(frozen=True)
@@ -143,19 +157,24 @@ def batch_grid(max_batch: int) -> np.ndarray:
     return np.unique(np.concatenate([exact, tail, [max_batch]]))
 
 
-def roofline(spec: RunSpec, context_tokens: int, names: Sequence[str] = DEVICE_NAMES) -> Roofline:
-    """The disaggregated roofline of ``spec`` (platform, model, memory, devices) at ``context_tokens``."""
-    from l3sim.hw.gpu import GPUCostModel
+def roofline(spec: RunSpec, context_tokens: int, devices: Sequence[RooflineDevice]) -> Roofline:
+    """The disaggregated roofline of ``spec`` (platform, model, memory, devices) at ``context_tokens``.
 
+    ``devices``: the attention devices to draw (``l3sim.serving.systems.roofline_devices()`` lists those of
+    the registered systems)."""
+    if not devices:
+        raise ConfigError("roofline: expected at least one attention device")
     if context_tokens < 1:
         raise ConfigError(f"context: expected at least 1 token, got {context_tokens}")
+    from l3sim.hw.gpu import GPUCostModel  # lazy, as above
+
     gpu = GPUCostModel(spec)
     if not gpu.fits:
         raise ConfigError(gpu.does_not_fit_reason)
-    devices = attention_roofs(spec, context_tokens, names)
+    roofs = attention_roofs(spec, context_tokens, devices)
     kv = float(spec.model.kv_bytes_per_token) * context_tokens
-    largest = max(d.max_batch(kv) for d in devices)
+    largest = max(d.max_batch(kv) for d in roofs)
     batches = batch_grid(max(largest, 1))
     dp = spec.deployment.dp
     fc = dp * batches / np.asarray(gpu.fc_time_s(batches, batches), dtype=float)
-    return Roofline(context_tokens, kv, dp, batches, fc, devices)
+    return Roofline(context_tokens, kv, dp, batches, fc, roofs)

@@ -2,7 +2,7 @@
 
 Each turn: move arrived requests to the waiting queue, ask the scheduler for
 a plan, apply its pre-emptions and admissions, ask the system what the plan
-costs (and tell a scheduler that has ``observe(plan, cost)`` what it cost, as a
+costs (and tell the scheduler what it cost, ``observe(plan, cost)``, as a
 serving system measures its iterations), advance the clock and every request
 in it. A plan the scheduler marks steady (decode only, nothing to admit; its
 pre-emptions, if any, applied first) is advanced k iterations at once in
@@ -42,7 +42,6 @@ class Engine:
         self.kv = kv
         self.closed_form = closed_form
         self.replica = replica
-        self._observe = getattr(scheduler, "observe", None)  # a scheduler that learns from what plans cost
 
     def run(
         self, table: RequestTable, progress: Progress | None = None, arrivals: ArrivalSource | None = None
@@ -108,9 +107,8 @@ class Engine:
             table.reserved_blocks[rid] = self.kv.admission_blocks(
                 table.prefill_target[rid], table.prompt_tokens[rid], table.output_tokens[rid]
             )
-        place = getattr(self.system, "place", None)  # systems with per-slot placement (DIMM ranks)
-        if place is not None and plan.admit_ids:
-            place(np.array(plan.admit_ids, dtype=np.int64), state)
+        if plan.admit_ids:
+            self.system.place(np.array(plan.admit_ids, dtype=np.int64), state)
 
     # ---- time advance --------------------------------------------------------
     def _advance(
@@ -121,8 +119,7 @@ class Engine:
             k, first, increment = self._steady_stretch(state, plan, upcoming_s)
         else:
             k, first, increment = 1, self.system.iteration_cost(plan, state.table), None
-        if self._observe is not None:
-            self._observe(plan, first)
+        self.scheduler.observe(plan, first)
         return self._commit(state, plan, rec, k, first, increment)
 
     def _steady_stretch(

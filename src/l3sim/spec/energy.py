@@ -75,6 +75,16 @@ class EnergySpec(Spec):
         "2017) put at about two thirds of HBM2's 3.9 pJ/bit, leaving ~1.2 pJ/bit for activation and the "
         "bank-local column path",
     )
+    # ---- host CPU (cpu-offload) ----------------------------------------------------------------------------
+    cpu_pj_per_flop: float = Field(
+        48.8,
+        ge=0,
+        description="dynamic energy of one FP32 FLOP of decode attention on the host CPU, pJ: 225 W TDP / "
+        "4.61 TFLOPS peak FP32 of one AMD EPYC 7742 (the DGX-A100 host CPU; 64 cores x 2.25 GHz base x "
+        "32 FLOP/cycle: two 256-bit FMA pipes, AMD EPYC 7742 product page), an upper bound since TDP also "
+        "pays for idle power, caches and uncore; the FP16 KV cache is computed in FP32 (Zen 2 has no FP16 "
+        "arithmetic)",
+    )
     # ---- DIMMs (DDR4) -----------------------------------------------------------------------------------
     ddr4: DDR4CurrentSpec = Field(default_factory=DDR4CurrentSpec, description="per-chip DDR4 currents")
     ddr4_io_pj_per_bit: float = Field(
@@ -125,6 +135,10 @@ class EnergySpec(Spec):
     @property
     def gpu_j_per_flop(self) -> float:
         return self.gpu_pj_per_flop * PJ
+
+    @property
+    def cpu_j_per_flop(self) -> float:
+        return self.cpu_pj_per_flop * PJ
 
     @property
     def pim_mac_j(self) -> float:

@@ -1,7 +1,7 @@
 """``energy``: energy per output token of GPU-only, HBM-PIM and L3 (GPT-175B, OpenR1), split by part.
 
 Each system's serving run goes through the shared store (``run_grid``); its
-energy comes from ``l3sim.hw.energy.run_energy`` with the default
+energy comes from ``l3sim.experiments.energy_accounting.run_energy`` with the default
 :class:`~l3sim.spec.energy.EnergySpec` (every per-event energy documented
 with its source in docs/energy.md). Parts: GPU FC (FLOPs and weight reads),
 attention (device-specific: HBM reads, HBM-PIM in-bank reads and MACs, or
@@ -30,7 +30,7 @@ COLUMNS = ["system", "energy_per_token_j", *PARTS, "throughput_tok_s", "makespan
 
 def energy_rows(raw: pd.DataFrame, fields: dict[str, Any]) -> tuple[pd.DataFrame, list[str]]:
     """One row per finished run with its energy per output token and parts; a note per run without one."""
-    from l3sim.hw.energy import run_energy
+    from l3sim.experiments.energy_accounting import run_energy
     from l3sim.spec.run import build_run_spec
 
     rows, notes = [], []
@@ -62,7 +62,8 @@ def plot(table: pd.DataFrame, path: Path) -> None:
         ax.bar(table["system"], values, bottom=bottom, label=label)
         bottom = [b + v for b, v in zip(bottom, values)]
     ax.set_ylabel("energy per output token (J)")
-    ax.set_title(f"{MODEL} / {WORKLOAD}", fontsize="medium")
+    ax.set_xlabel("system")
+    ax.set_title(f"Energy per output token on {PLATFORM}: {MODEL}, {WORKLOAD}", fontsize="medium")
     ax.legend(fontsize="small")
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
@@ -96,8 +97,8 @@ def energy_study(options: StudyOptions) -> StudyResult:
                 "offline); energy = GPU FC (FLOPs x pJ/FLOP + weight reads x HBM pJ/byte) + attention "
                 "(device event counts x per-event energies) + background (static power x makespan), "
                 "per output token, with the documented defaults of docs/energy.md."),
-        paper=("The paper reports L3 as more energy-efficient than the baselines but gives no energy "
-               "figure to compare with (L3 paper, section VI)."),
+        paper=("The paper reports L3 as more energy-efficient than the baselines but the team's specification "
+               "(L3_SYSTEM.md) gives no energy figure to compare with."),
         findings=findings(table),
         plot=plot,
         notes=status_notes(raw, ["system"]) + notes,

@@ -29,7 +29,8 @@ UNAVAILABLE = "unavailable"
 
 def _missing_part(spec: Mapping[str, Any]) -> str:
     """Why ``spec`` cannot run in this build ('' when it can)."""
-    from l3sim.serving.systems import scheduler_names, system_names
+    from l3sim.serving.schedulers import scheduler_names
+    from l3sim.serving.systems import system_names
 
     if spec["system"] not in system_names():
         return f"system {spec['system']!r} is not available in this build (known: {', '.join(system_names())})"

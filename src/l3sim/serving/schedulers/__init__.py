@@ -1,35 +1,24 @@
 """Schedulers, by name: each turns the replica state into the next iteration's plan.
 
 A scheduler is a class built from the :class:`~l3sim.spec.run.ServingSpec`
-and the System it serves (``factory(serving, system)``; system may be None) with one method, ``plan(state) -> IterationPlan``. Register a new one in
-:data:`SCHEDULERS`; ``--scheduler NAME`` is a lookup in it.
+and the System it serves (``factory(serving, system)``; system may be None)
+that implements :class:`~l3sim.serving.schedulers.base.Scheduler`:
+``plan(state) -> IterationPlan`` and, optionally, ``observe(plan, cost)``.
+Register a new one in :data:`SCHEDULERS`; ``--scheduler NAME`` is a lookup in
+it (docs/extending.md).
 """
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from typing import Callable
 
 from l3sim.errors import ConfigError
-from l3sim.serving.plan import IterationPlan
+from l3sim.serving.schedulers.base import Scheduler
 from l3sim.serving.schedulers.capacity_first import CapacityFirstScheduler
 from l3sim.serving.schedulers.continuous import ContinuousBatching
 from l3sim.serving.schedulers.l3 import L3Scheduler
 from l3sim.serving.schedulers.subbatch import SubBatchScheduler
-from l3sim.serving.state import ReplicaState
 from l3sim.spec.run import ServingSpec
-
-
-class Scheduler(Protocol):
-    """Chooses the next iteration's batch; may pre-empt and admit (the engine applies both).
-
-    A scheduler that learns from what its plans cost may also define ``observe(plan, cost)``: the
-    engine calls it with each plan and the system's ``IterationCost`` of its first iteration.
-    """
-
-    name: str
-
-    def plan(self, state: ReplicaState) -> IterationPlan: ...
-
 
 SCHEDULERS: dict[str, Callable[..., Scheduler]] = {
     ContinuousBatching.name: ContinuousBatching,
@@ -37,6 +26,18 @@ SCHEDULERS: dict[str, Callable[..., Scheduler]] = {
     CapacityFirstScheduler.name: CapacityFirstScheduler,
     L3Scheduler.name: L3Scheduler,
 }
+
+
+def register_scheduler(factory: Callable[..., Scheduler]) -> Callable[..., Scheduler]:
+    """Add a scheduler class (``factory(serving, system)``, its ``name`` the key) from code outside this
+    package; a second scheduler of the same name is an error. Usable as a class decorator."""
+    name = getattr(factory, "name", None)
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"register_scheduler: {factory!r} has no 'name' (the --scheduler key)")
+    if name in SCHEDULERS:
+        raise ConfigError(f"scheduler {name!r} is already registered")
+    SCHEDULERS[name] = factory
+    return factory
 
 
 def scheduler_names() -> list[str]:

@@ -18,11 +18,12 @@ from __future__ import annotations
 import numpy as np
 
 from l3sim.serving.plan import EMPTY_IDS, IterationPlan
+from l3sim.serving.schedulers.base import Scheduler
 from l3sim.serving.state import ReplicaState
 from l3sim.spec.run import ServingSpec
 
 
-class ContinuousBatching:
+class ContinuousBatching(Scheduler):
     """The vLLM scheduler (the GPU-only baseline's)."""
 
     name = "continuous"

@@ -54,6 +54,7 @@ from l3sim.errors import ConfigError
 from l3sim.serving.plan import EMPTY_IDS, IterationPlan
 from l3sim.serving.schedulers.subbatch import SubBatchScheduler
 from l3sim.serving.state import ReplicaState
+from l3sim.serving.systems.base import SubBatchTimedSystem
 from l3sim.spec.run import ServingSpec
 
 # Decodes placed per step (paper): a GQA head group amortises the PIM's fixed per-request work over more
@@ -401,8 +402,7 @@ class L3Scheduler(SubBatchScheduler):
                  min_chunk_tokens: int = MIN_CHUNK_TOKENS, gpu_refit_every: int = GPU_REFIT_EVERY,
                  pim_refit_every: int = PIM_REFIT_EVERY) -> None:
         super().__init__(serving, system)
-        needed = ("gpu_stage_s", "attention_stage_s", "pim_stage_s", "device", "model")
-        if system is None or not all(hasattr(system, name) for name in needed):
+        if not isinstance(system, SubBatchTimedSystem):
             raise ConfigError("scheduler 'l3' needs a system that times sub-batches (an attention-FC "
                               "disaggregated system such as --system l3)")
         self.step = decode_step(system.model.gqa_group)

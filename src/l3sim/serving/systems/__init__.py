@@ -1,48 +1,35 @@
 """Systems, by name. Each composes devices into one replica's capacity and cost model.
 
-Register a new system in :data:`SYSTEMS` as ``name -> build(spec) -> System``;
-``--system NAME`` is a lookup in it.
+Every system is one :class:`SystemEntry` (``registry``); the built-in ones are declared in the modules of
+``l3sim.serving.systems.catalog``, one module per system or family, loaded here. ``--system NAME`` is
+``build_system``, a lookup in the registry. docs/extending.md shows how to add one.
 """
 
 from __future__ import annotations
 
-from typing import Callable
-
-from l3sim.errors import ConfigError
-from l3sim.serving.systems import baselines, gpu_only
 from l3sim.serving.systems.base import System
-from l3sim.spec.run import RunSpec
+from l3sim.serving.systems.registry import (
+    SYSTEMS,
+    SystemEntry,
+    _load_catalog,
+    build_system,
+    register_system,
+    roofline_devices,
+    system_entries,
+    system_entry,
+    system_names,
+)
 
-SYSTEMS: dict[str, Callable[[RunSpec], System]] = {
-    "gpu-only": gpu_only.build,
-    "hbm-pim": baselines.build_hbm_pim,
-    "hbm-pim-single": baselines.build_hbm_pim_single,
-    "hbm-pim-ext": baselines.build_hbm_pim_ext,
-    "cpu-offload": baselines.build_cpu_offload,
-    "r-pim": baselines.build_r_pim,
-    "l3": baselines.build_l3,
-}
+_load_catalog()
 
-
-def system_names() -> list[str]:
-    """Names accepted by ``--system`` (and listed by ``l3sim presets systems``)."""
-    return sorted(SYSTEMS)
-
-
-def scheduler_names() -> list[str]:
-    """Names accepted by ``--scheduler`` (re-exported here beside the systems they pair with)."""
-    from l3sim.serving.schedulers import scheduler_names as names
-
-    return names()
-
-
-def build_system(spec: RunSpec) -> System:
-    """The system named by ``spec.system``; an unknown name lists the known ones."""
-    try:
-        factory = SYSTEMS[spec.system]
-    except KeyError:
-        raise ConfigError(f"unknown system {spec.system!r}; known: {', '.join(system_names())}") from None
-    return factory(spec)
-
-
-__all__ = ["SYSTEMS", "System", "build_system", "scheduler_names", "system_names"]
+__all__ = [
+    "SYSTEMS",
+    "System",
+    "SystemEntry",
+    "build_system",
+    "register_system",
+    "roofline_devices",
+    "system_entries",
+    "system_entry",
+    "system_names",
+]

@@ -23,15 +23,22 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from l3sim.hw.comm import CommModel
+from l3sim.hw.comm import CommModel, build_comm
 from l3sim.hw.devices.base import AttentionDevice
 from l3sim.serving.account import AccountBasis, StageTerms, account_terms
 from l3sim.serving.affine import affine_max
 from l3sim.serving.plan import IterationCost, IterationPlan, Phase, SegmentCost
 from l3sim.serving.state import ReplicaState, RequestTable
-from l3sim.serving.systems.accounting import decode_increment_counts, first_time_chunks, plan_counts
+from l3sim.serving.systems.accounting import (
+    decode_increment_counts,
+    first_time_chunks,
+    nominal_gpu_cost,
+    plan_counts,
+)
+from l3sim.serving.systems.base import SubBatchTimedSystem
 from l3sim.serving.systems.fc_memo import MemoizedFCTime
 from l3sim.spec.model import ModelSpec
+from l3sim.spec.run import RunSpec
 
 SUB_BATCHES = 2
 
@@ -77,7 +84,7 @@ def _bin_sums(context_tokens, bins, num_bins: int) -> tuple[np.ndarray, np.ndarr
     return np.bincount(where, minlength=num_bins), np.bincount(where, weights=weights, minlength=num_bins)
 
 
-class DisaggregatedSystem:
+class DisaggregatedSystem(SubBatchTimedSystem):
     """A GPU side shared by every system plus one attention device and its communication model."""
 
     resources = ("gpu", "attention", "pcie")
@@ -357,3 +364,17 @@ class DisaggregatedSystem:
     def segment_cost(self, plan: IterationPlan, table: RequestTable, max_iterations: int) -> SegmentCost:
         stages, counts = self._stages(plan, table, max_iterations)
         return self._cost(stages, counts, plan.decode_ids.size, max_iterations)
+
+
+def compose(spec: RunSpec, entry, device: AttentionDevice, gpu=None,
+            rankset_tracks: int = 1) -> DisaggregatedSystem:
+    """The disaggregated system of ``entry`` (its name and default scheduler): ``spec``'s GPUs (``gpu``, built
+    from ``spec`` if None) for the dense layers and ``device`` for decode attention, linked as ``spec`` says."""
+    if gpu is None:
+        from l3sim.hw.gpu import GPUCostModel  # lazy: l3sim.hw.gpu loads pandas; listing systems should not
+
+        gpu = GPUCostModel(spec)
+    return DisaggregatedSystem(
+        entry.name, entry.default_scheduler, gpu, device, build_comm(spec, device), spec.model, rankset_tracks,
+        nominal_gpu=nominal_gpu_cost(spec), nominal_bw_bytes_per_s=device.nominal_bw_bytes_per_s,
+    )

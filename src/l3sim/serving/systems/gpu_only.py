@@ -15,6 +15,7 @@ from l3sim.serving.account import AccountBasis, StageTerms, account_terms
 from l3sim.serving.plan import IterationCost, IterationPlan, Phase, SegmentCost
 from l3sim.serving.state import RequestTable
 from l3sim.serving.systems.accounting import decode_increment_counts, first_time_chunks, nominal_gpu_cost, plan_counts
+from l3sim.serving.systems.base import System
 from l3sim.serving.systems.fc_memo import MemoizedFCTime
 from l3sim.spec.model import ModelSpec
 from l3sim.spec.run import RunSpec
@@ -42,7 +43,7 @@ class GPUCost(Protocol):
     def decode_attention_time_s(self, total_context_tokens: int, num_requests: int | None = None) -> float: ...
 
 
-class GPUOnlySystem:
+class GPUOnlySystem(System):
     """The GPU-only baseline; see the module docstring."""
 
     name = "gpu-only"
@@ -147,8 +148,12 @@ class GPUOnlySystem:
         )
 
 
-def build(spec: RunSpec) -> GPUOnlySystem:
-    """The GPU-only system of ``spec``: the roofline (or profiled) GPU cost model of one replica."""
-    from l3sim.hw.gpu import GPUCostModel
+def build(spec: RunSpec, name: str = GPUOnlySystem.name,
+          default_scheduler: str = GPUOnlySystem.default_scheduler) -> GPUOnlySystem:
+    """The GPU-only system of ``spec``: the roofline (or profiled) GPU cost model of one replica, labelled with its
+    registry entry's ``name`` and ``default_scheduler``."""
+    from l3sim.hw.gpu import GPUCostModel  # lazy: l3sim.hw.gpu loads pandas
 
-    return GPUOnlySystem(GPUCostModel(spec), spec.model.kv_bytes_per_token, spec.model, nominal_gpu_cost(spec))
+    system = GPUOnlySystem(GPUCostModel(spec), spec.model.kv_bytes_per_token, spec.model, nominal_gpu_cost(spec))
+    system.name, system.default_scheduler = name, default_scheduler
+    return system
