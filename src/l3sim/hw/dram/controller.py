@@ -230,7 +230,7 @@ class _Channel:
         self.bs[ck.B_RANK] = np.arange(n_banks) // self.banks_per_rank
         self.bs[ck.B_GROUP] = np.arange(n_banks) // org.banks_per_group
         self.cand = np.zeros(ck.K_FIELDS * 2 * n_banks, np.int64)
-        self.rank_part = np.zeros(3 * ranks, np.int64)
+        self.group_part = np.zeros(3 * ranks * org.bank_groups, np.int64)
         self.open_row = np.full(n_banks, -1, np.int64)
         self.open_since = np.zeros(n_banks, np.int64)
         self.open_count = np.zeros(ranks, np.int64)
@@ -261,7 +261,7 @@ class _Channel:
         while True:
             status = run_kernel(
                 "controller", ck.serve, inp, len(inp), self.cfg, self.sc, self.req, self.free, self.bq, self.bs,
-                self.cand, self.rank_part, self.open_row, self.open_since, self.open_count, self.busy, self.next_ref,
+                self.cand, self.group_part, self.open_row, self.open_since, self.open_count, self.busy, self.next_ref,
                 *self.ready, self.faw, self.faw_pos, self.ring, self.hist, self.cmd_count, self.out,
                 *self.rules)
             if self.cfg[ck.C_RECORD] and self.sc[ck.S_NOUT]:

@@ -20,7 +20,7 @@ tables flat, ``ready_X[id * NC + command]``):
 - request pool ``req[slot, R_*]`` (read-queue depth + write-queue depth slots, free slots on a stack);
 - per queue q (0 reads, 1 writes) and bank: a linked list of its requests in arrival order
   (rows Q_HEAD and Q_TAIL of ``bq``, ``req[s, R_NEXT]``), its length, and how many of them hit the bank's open
-  row (Q_HITS); the banks with a non-empty list form a compact list (``Q_ACTLIST``), so a
+  row (Q_HITS); the banks with a non-empty list form a compact list (``cand``, below), so a
   scheduling step looks at those banks only, one candidate command each (no rescans of the queue);
 - per queue and bank, the candidate command (``cand``, flat, field by field): command, request slot, tie-break
   key, the bank-level ready time of the command and where its bank-group and rank-level parts are found.
@@ -35,11 +35,17 @@ tables flat, ``ready_X[id * NC + command]``):
 
 Helpers taking arrays are written out in ``serve`` rather than called: numba reference-counts the arrays
 passed to a function (inlined or not) on every call, which cost a fifth of the loop's time when measured.
+Every computed index is written ``U(...)`` (``numpy.uint64``): for a signed index numba emits Python's
+negative-index wraparound (a compare and a select on the array's length, which must be kept at hand) on
+every access, for an unsigned one nothing; the kernel never indexes with a negative value (-1 marks an
+empty list and is tested first). Measured on 1 M random reads: a third of the loop's time. In the Python
+twin a negative index would raise (OverflowError or IndexError) instead of wrapping.
 """
 
 from __future__ import annotations
 
 from numba.extending import register_jitable
+from numpy import uint64 as U  # an index known not to be negative (module docstring)
 
 from l3sim.hw.dram.commands import NUM_CMDS, Cmd
 
@@ -57,16 +63,17 @@ SCOPES = 5
 R_SEQ, R_ENQ, R_BANK, R_ROW, R_COL, R_IDX, R_NEXT = 0, 1, 2, 3, 4, 5, 6
 R_FIELDS = 7
 # per-queue, per-bank rows of bq[q * Q_FIELDS + row, bank] (one 2-D table: no views in the loop)
-Q_HEAD, Q_TAIL, Q_COUNT, Q_HITS, Q_ACTPOS, Q_ACTLIST, Q_DIRTY, Q_DIRTYLIST = 0, 1, 2, 3, 4, 5, 6, 7
-Q_FIELDS = 8
+Q_HEAD, Q_TAIL, Q_COUNT, Q_HITS, Q_ACTPOS, Q_DIRTY, Q_DIRTYLIST = 0, 1, 2, 3, 4, 5, 6
+Q_FIELDS = 7
 # per-bank rows of bs[row, bank]: hit streak, closed-page list, and the bank's rank and bank group
 B_STREAK, B_CLOSEPOS, B_CLOSELIST, B_CLOSESEQ, B_RANK, B_GROUP = 0, 1, 2, 3, 4, 5
 B_FIELDS = 6
-# candidate of each queue and bank, cand[K_* x 2B + q x B + bank] (flat, field by field): command, request
-# slot, tie-break key (row hits first, then arrival order: the request's sequence number, plus
-# KEY_ROW_COMMAND for an ACT or PRE), its bank-level earliest cycle, its index into ready_bg
-# (group x NC + command) and into rank_part (kind x ranks + rank; kinds 0 ACT, 1 PRE, 2 column command)
-K_CMD, K_SLOT, K_KEY, K_BANK_READY, K_GROUP_AT, K_RANK_AT = 0, 1, 2, 3, 4, 5
+# the banks with requests in queue q and their candidates, in the order of the queue's list of such banks:
+# cand[K_* x 2B + q x B + k] for the k-th bank (flat, field by field, so the scan reads consecutive
+# entries): the bank, its bank-level earliest cycle, its index into group_part (group x 3 + kind; kinds 0
+# ACT, 1 PRE, 2 column command), tie-break key (row hits first, then arrival order: the request's sequence
+# number, plus KEY_ROW_COMMAND for an ACT or PRE), command, request slot
+K_BANK, K_BANK_READY, K_GROUP_AT, K_KEY, K_CMD, K_SLOT = 0, 1, 2, 3, 4, 5
 K_FIELDS = 6
 SEQ_LIMIT = 1 << 40  # requests per channel and run (``controller.run`` checks)
 KEY_ROW_COMMAND = SEQ_LIMIT  # above any sequence number
@@ -95,8 +102,8 @@ def _advance_occupancy(t, ring, head, n, occ, occ_t, area):
     the new (ring head, ring length, reads in the system, integrated-up-to cycle, integral). Called when a
     read enters and when one issues."""
     n_ring = ring.shape[0]
-    while n > 0 and ring[head] <= t:
-        r = ring[head]
+    while n > 0 and ring[U(head)] <= t:
+        r = ring[U(head)]
         area += occ * (r - occ_t)
         occ_t = r
         occ -= 1
@@ -110,7 +117,7 @@ def _advance_occupancy(t, ring, head, n, occ, occ_t, area):
     return head, n, occ, occ_t, area
 
 
-def serve(inp, n_inp, cfg, sc, req, free, bq, bs, cand, rank_part, open_row, open_since, open_count, busy,
+def serve(inp, n_inp, cfg, sc, req, free, bq, bs, cand, group_part, open_row, open_since, open_count, busy,
           next_ref, ready_chan, ready_rank, ready_bg, ready_bank, faw, faw_pos, ring, hist, cmd_count, out,
           rule_start, rule_later, rule_gap, occupancy):
     """Serve requests ``inp[sc[S_POS]:n_inp]`` until the input runs out (NEED_INPUT, unless ``cfg[C_FINAL]``:
@@ -118,8 +125,8 @@ def serve(inp, n_inp, cfg, sc, req, free, bq, bs, cand, rank_part, open_row, ope
     state is read from ``sc`` here and written back on return (kept in local variables in between, so the
     compiled loop holds it in registers).
 
-    ``rank_part[kind * ranks + rank]`` is scratch: the rank-level earliest cycle of ACT (kind 0), PRE (1) and
-    the column command of the queue served (2) for each rank, this step. The rules of command c at scope s
+    ``group_part[group * 3 + kind]`` is scratch: the bank-group and rank-level earliest cycle of ACT (kind 0),
+    PRE (1) and the column command of the queue served (2) in each bank group, this step. The rules of command c at scope s
     are ``rule_start[c * SCOPES + s] : rule_start[c * SCOPES + s + 1]``."""
     ranks = cfg[C_RANKS]
     bpg = cfg[C_BPG]
@@ -158,13 +165,13 @@ def serve(inp, n_inp, cfg, sc, req, free, bq, bs, cand, rank_part, open_row, ope
             c = REF
             rk = pend
             pend = -1
-            t = max(now, last_issue + t_cmd, ready_chan[REF], ready_rank[rk * NC + REF])
+            t = max(now, last_issue + t_cmd, ready_chan[REF], ready_rank[U(rk * NC + REF)])
             b = rk * banks_per_rank
             s = -1
         else:
             # ---- requests that have arrived by now enter while their queue has room (no command can come first)
-            while pos < n_inp and inp[pos, I_ARR] <= now:
-                q = inp[pos, I_WRITE]
+            while pos < n_inp and inp[U(pos), I_ARR] <= now:
+                q = inp[U(pos), I_WRITE]
                 if q == 1:
                     if nq_w >= depth_w:
                         break
@@ -175,48 +182,48 @@ def serve(inp, n_inp, cfg, sc, req, free, bq, bs, cand, rank_part, open_row, ope
                     nq_r += 1
                     rhead, rn, occ, occ_t, area = _advance_occupancy(now, ring, rhead, rn, occ, occ_t, area)
                     occ += 1
-                b = inp[pos, I_BANK]
-                row = inp[pos, I_ROW]
+                b = inp[U(pos), I_BANK]
+                row = inp[U(pos), I_ROW]
                 nfree -= 1
-                s = free[nfree]
-                req[s, R_SEQ] = seq
-                req[s, R_ENQ] = now
-                req[s, R_BANK] = b
-                req[s, R_ROW] = row
-                req[s, R_COL] = inp[pos, I_COL]
-                req[s, R_IDX] = inp[pos, I_IDX]
-                req[s, R_NEXT] = -1
+                s = free[U(nfree)]
+                req[U(s), R_SEQ] = seq
+                req[U(s), R_ENQ] = now
+                req[U(s), R_BANK] = b
+                req[U(s), R_ROW] = row
+                req[U(s), R_COL] = inp[U(pos), I_COL]
+                req[U(s), R_IDX] = inp[U(pos), I_IDX]
+                req[U(s), R_NEXT] = -1
                 qf = q * Q_FIELDS
-                if bq[qf + Q_COUNT, b] == 0:
-                    bq[qf + Q_HEAD, b] = s
+                if bq[U(qf + Q_COUNT), U(b)] == 0:
+                    bq[U(qf + Q_HEAD), U(b)] = s
                     n_active = na_w if q == 1 else na_r
-                    bq[qf + Q_ACTLIST, n_active] = b
-                    bq[qf + Q_ACTPOS, b] = n_active
+                    cand[U(K_BANK * n_cand + q * n_banks + n_active)] = b  # its candidate: when recomputed
+                    bq[U(qf + Q_ACTPOS), U(b)] = n_active
                     if q == 1:
                         na_w += 1
                     else:
                         na_r += 1
                 else:
-                    req[bq[qf + Q_TAIL, b], R_NEXT] = s
-                bq[qf + Q_TAIL, b] = s
-                bq[qf + Q_COUNT, b] += 1
-                if bq[qf + Q_DIRTY, b] == 0:
-                    bq[qf + Q_DIRTY, b] = 1
+                    req[U(bq[U(qf + Q_TAIL), U(b)]), R_NEXT] = s
+                bq[U(qf + Q_TAIL), U(b)] = s
+                bq[U(qf + Q_COUNT), U(b)] += 1
+                if bq[U(qf + Q_DIRTY), U(b)] == 0:
+                    bq[U(qf + Q_DIRTY), U(b)] = 1
                     if q == 1:
-                        bq[Q_FIELDS + Q_DIRTYLIST, nd_w] = b
+                        bq[Q_FIELDS + Q_DIRTYLIST, U(nd_w)] = b
                         nd_w += 1
                     else:
-                        bq[Q_DIRTYLIST, nd_r] = b
+                        bq[Q_DIRTYLIST, U(nd_r)] = b
                         nd_r += 1
-                if open_row[b] == row:
-                    bq[qf + Q_HITS, b] += 1
-                    k = bs[B_CLOSEPOS, b]  # a new hit keeps a closed-page row open
+                if open_row[U(b)] == row:
+                    bq[U(qf + Q_HITS), U(b)] += 1
+                    k = bs[B_CLOSEPOS, U(b)]  # a new hit keeps a closed-page row open
                     if k >= 0:
                         nclose -= 1
-                        last = bs[B_CLOSELIST, nclose]
-                        bs[B_CLOSELIST, k] = last
-                        bs[B_CLOSEPOS, last] = k
-                        bs[B_CLOSEPOS, b] = -1
+                        last = bs[B_CLOSELIST, U(nclose)]
+                        bs[B_CLOSELIST, U(k)] = last
+                        bs[B_CLOSEPOS, U(last)] = k
+                        bs[B_CLOSEPOS, U(b)] = -1
                 seq += 1
                 pos += 1
             # ---- read or write mode: Ramulator 2's watermark rule
@@ -233,38 +240,41 @@ def serve(inp, n_inp, cfg, sc, req, free, bq, bs, cand, rank_part, open_row, ope
             bus = max(last_issue + t_cmd, now)
             act_chan = max(bus, ready_chan[ACT])
             pre_chan = max(bus, ready_chan[PRE])
-            col_chan = max(bus, ready_chan[col_cmd])
+            col_chan = max(bus, ready_chan[U(col_cmd)])
             for r in range(ranks):
-                rank_part[r] = max(act_chan, ready_rank[r * NC + ACT], faw[r * 4 + faw_pos[r]] + t_faw)
-                rank_part[ranks + r] = max(pre_chan, ready_rank[r * NC + PRE])
-                rank_part[2 * ranks + r] = max(col_chan, ready_rank[r * NC + col_cmd])
+                act_rank = max(act_chan, ready_rank[U(r * NC + ACT)], faw[U(r * 4 + faw_pos[U(r)])] + t_faw)
+                pre_rank = max(pre_chan, ready_rank[U(r * NC + PRE)])
+                col_rank = max(col_chan, ready_rank[U(r * NC + col_cmd)])
+                for g in range(r * groups, (r + 1) * groups):
+                    group_part[U(3 * g)] = max(act_rank, ready_bg[U(g * NC + ACT)])
+                    group_part[U(3 * g + 1)] = max(pre_rank, ready_bg[U(g * NC + PRE)])
+                    group_part[U(3 * g + 2)] = max(col_rank, ready_bg[U(g * NC + col_cmd)])
             # ---- recompute the stale candidates of the queue served: the oldest row hit, else PRE (another
             # row open) or ACT; a row with queued hits is precharged only past the row-hit cap
             n_dirty = nd_w if mode == 1 else nd_r
             for k in range(n_dirty):
-                b = bq[qf + Q_DIRTYLIST, k]
-                bq[qf + Q_DIRTY, b] = 0
-                if bq[qf + Q_COUNT, b] == 0:
+                b = bq[U(qf + Q_DIRTYLIST), U(k)]
+                bq[U(qf + Q_DIRTY), U(b)] = 0
+                if bq[U(qf + Q_COUNT), U(b)] == 0:
                     continue
-                head = bq[qf + Q_HEAD, b]
-                row = open_row[b]
+                head = bq[U(qf + Q_HEAD), U(b)]
+                row = open_row[U(b)]
                 s = head
                 if row >= 0:
-                    if bq[qf + Q_HITS, b] > 0 and (cap == 0 or bs[B_STREAK, b] < cap or req[head, R_ROW] == row):
-                        while req[s, R_ROW] != row:
-                            s = req[s, R_NEXT]
-                        c, key, kind = col_cmd, req[s, R_SEQ], 2
+                    if bq[U(qf + Q_HITS), U(b)] > 0 and (cap == 0 or bs[B_STREAK, U(b)] < cap or req[U(head), R_ROW] == row):
+                        while req[U(s), R_ROW] != row:
+                            s = req[U(s), R_NEXT]
+                        c, key, kind = col_cmd, req[U(s), R_SEQ], 2
                     else:
-                        c, key, kind = PRE, KEY_ROW_COMMAND + req[s, R_SEQ], 1
+                        c, key, kind = PRE, KEY_ROW_COMMAND + req[U(s), R_SEQ], 1
                 else:
-                    c, key, kind = ACT, KEY_ROW_COMMAND + req[s, R_SEQ], 0
-                cb = qb + b
-                cand[K_CMD * n_cand + cb] = c
-                cand[K_SLOT * n_cand + cb] = s
-                cand[K_KEY * n_cand + cb] = key
-                cand[K_BANK_READY * n_cand + cb] = ready_bank[b * NC + c]
-                cand[K_GROUP_AT * n_cand + cb] = bs[B_GROUP, b] * NC + c
-                cand[K_RANK_AT * n_cand + cb] = kind * ranks + bs[B_RANK, b]
+                    c, key, kind = ACT, KEY_ROW_COMMAND + req[U(s), R_SEQ], 0
+                cb = qb + bq[U(qf + Q_ACTPOS), U(b)]
+                cand[U(K_BANK_READY * n_cand + cb)] = ready_bank[U(b * NC + c)]
+                cand[U(K_GROUP_AT * n_cand + cb)] = 3 * bs[B_GROUP, U(b)] + kind
+                cand[U(K_KEY * n_cand + cb)] = key
+                cand[U(K_CMD * n_cand + cb)] = c
+                cand[U(K_SLOT * n_cand + cb)] = s
             if mode == 1:
                 nd_w = 0
             else:
@@ -273,34 +283,32 @@ def serve(inp, n_inp, cfg, sc, req, free, bq, bs, cand, rank_part, open_row, ope
             # can issue first, ties to the smaller key (row hit, then oldest). Cycle and key are compared as
             # one number, (cycle - now) x 2^T_SHIFT + key: a minimum without branches
             best = INF
-            best_b = -1
-            for k in range(na_w if mode == 1 else na_r):
-                b = bq[qf + Q_ACTLIST, k]
-                cb = qb + b
-                t = max(cand[K_BANK_READY * n_cand + cb], ready_bg[cand[K_GROUP_AT * n_cand + cb]],
-                        rank_part[cand[K_RANK_AT * n_cand + cb]])
-                packed = ((t - now) << T_SHIFT) + cand[K_KEY * n_cand + cb]
+            best_k = -1
+            for k in range(qb, qb + (na_w if mode == 1 else na_r)):
+                t = max(cand[U(K_BANK_READY * n_cand + k)], group_part[U(cand[U(K_GROUP_AT * n_cand + k)])])
+                packed = ((t - now) << T_SHIFT) + cand[U(K_KEY * n_cand + k)]
                 if packed < best:
                     best = packed
-                    best_b = b
+                    best_k = k
+            best_b = -1
             best_c = -1
             best_s = -1
-            if best_b >= 0:
-                best_c = cand[K_CMD * n_cand + qb + best_b]
-                best_s = cand[K_SLOT * n_cand + qb + best_b]
+            if best_k >= 0:
+                best_b = cand[U(K_BANK * n_cand + best_k)]
+                best_c = cand[U(K_CMD * n_cand + best_k)]
+                best_s = cand[U(K_SLOT * n_cand + best_k)]
             for k in range(nclose):  # closed page: rows nobody queued still hits
-                b = bs[B_CLOSELIST, k]
-                t = max(rank_part[ranks + bs[B_RANK, b]], ready_bg[bs[B_GROUP, b] * NC + PRE],
-                        ready_bank[b * NC + PRE])
-                packed = ((t - now) << T_SHIFT) + KEY_ROW_COMMAND + bs[B_CLOSESEQ, b]
+                b = bs[B_CLOSELIST, U(k)]
+                t = max(group_part[U(3 * bs[B_GROUP, U(b)] + 1)], ready_bank[U(b * NC + PRE)])
+                packed = ((t - now) << T_SHIFT) + KEY_ROW_COMMAND + bs[B_CLOSESEQ, U(b)]
                 if packed < best:
                     best, best_b, best_c, best_s = packed, b, PRE, -1
             best_t = INF if best_b < 0 else now + (best >> T_SHIFT)
             # ---- the next arrival (it waits while its queue is full: the front end stalls, in order)
             arrival = INF
             if pos < n_inp:
-                if (nq_w < depth_w) if inp[pos, I_WRITE] == 1 else (nq_r < depth_r):
-                    arrival = max(inp[pos, I_ARR], now)
+                if (nq_w < depth_w) if inp[U(pos), I_WRITE] == 1 else (nq_r < depth_r):
+                    arrival = max(inp[U(pos), I_ARR], now)
             elif not final:
                 status = NEED_INPUT
                 break
@@ -313,13 +321,13 @@ def serve(inp, n_inp, cfg, sc, req, free, bq, bs, cand, rank_part, open_row, ope
             due = INF
             if refresh:
                 for r2 in range(1, ranks):
-                    if next_ref[r2] < next_ref[rk]:
+                    if next_ref[U(r2)] < next_ref[U(rk)]:
                         rk = r2
-                due = next_ref[rk]
+                due = next_ref[U(rk)]
             if due <= horizon:
                 now = max(due, now)
-                c = PREA if open_count[rk] > 0 else REF
-                t = max(now, last_issue + t_cmd, ready_chan[c], ready_rank[rk * NC + c])
+                c = PREA if open_count[U(rk)] > 0 else REF
+                t = max(now, last_issue + t_cmd, ready_chan[U(c)], ready_rank[U(rk * NC + c)])
                 b = rk * banks_per_rank
                 s = -1
                 if c == PREA:
@@ -329,40 +337,40 @@ def serve(inp, n_inp, cfg, sc, req, free, bq, bs, cand, rank_part, open_row, ope
                 continue
             else:
                 t, b, c, s = best_t, best_b, best_c, best_s
-                rk = bs[B_RANK, b]
+                rk = bs[B_RANK, U(b)]
                 now = t
         # ---- issue command c at cycle t (bank b, request slot s; rank rk): raise the ready times it sets
         base = c * SCOPES
-        for k in range(rule_start[base + SC_BANK], rule_start[base + SC_BANK + 1]):
-            i = b * NC + rule_later[k]
-            v = t + rule_gap[k]
-            if v > ready_bank[i]:
-                ready_bank[i] = v
-        g = bs[B_GROUP, b]
-        for k in range(rule_start[base + SC_GROUP], rule_start[base + SC_GROUP + 1]):
-            i = g * NC + rule_later[k]
-            v = t + rule_gap[k]
-            if v > ready_bg[i]:
-                ready_bg[i] = v
-        for k in range(rule_start[base + SC_RANK], rule_start[base + SC_RANK + 1]):
-            i = rk * NC + rule_later[k]
-            v = t + rule_gap[k]
-            if v > ready_rank[i]:
-                ready_rank[i] = v
-        for k in range(rule_start[base + SC_OTHER], rule_start[base + SC_OTHER + 1]):
-            v = t + rule_gap[k]
+        for k in range(rule_start[U(base + SC_BANK)], rule_start[U(base + SC_BANK + 1)]):
+            i = b * NC + rule_later[U(k)]
+            v = t + rule_gap[U(k)]
+            if v > ready_bank[U(i)]:
+                ready_bank[U(i)] = v
+        g = bs[B_GROUP, U(b)]
+        for k in range(rule_start[U(base + SC_GROUP)], rule_start[U(base + SC_GROUP + 1)]):
+            i = g * NC + rule_later[U(k)]
+            v = t + rule_gap[U(k)]
+            if v > ready_bg[U(i)]:
+                ready_bg[U(i)] = v
+        for k in range(rule_start[U(base + SC_RANK)], rule_start[U(base + SC_RANK + 1)]):
+            i = rk * NC + rule_later[U(k)]
+            v = t + rule_gap[U(k)]
+            if v > ready_rank[U(i)]:
+                ready_rank[U(i)] = v
+        for k in range(rule_start[U(base + SC_OTHER)], rule_start[U(base + SC_OTHER + 1)]):
+            v = t + rule_gap[U(k)]
             for other in range(ranks):
-                i = other * NC + rule_later[k]
-                if other != rk and v > ready_rank[i]:
-                    ready_rank[i] = v
-        for k in range(rule_start[base + SC_CHANNEL], rule_start[base + SC_CHANNEL + 1]):
-            i = rule_later[k]
-            v = t + rule_gap[k]
-            if v > ready_chan[i]:
-                ready_chan[i] = v
+                i = other * NC + rule_later[U(k)]
+                if other != rk and v > ready_rank[U(i)]:
+                    ready_rank[U(i)] = v
+        for k in range(rule_start[U(base + SC_CHANNEL)], rule_start[U(base + SC_CHANNEL + 1)]):
+            i = rule_later[U(k)]
+            v = t + rule_gap[U(k)]
+            if v > ready_chan[U(i)]:
+                ready_chan[U(i)] = v
         last_issue = t
-        cmd_count[c] += 1
-        end = max(end, t + occupancy[c])
+        cmd_count[U(c)] += 1
+        end = max(end, t + occupancy[U(c)])
         rec_row = 0
         rec_col = 0
         rec_idx = -1
@@ -370,107 +378,108 @@ def serve(inp, n_inp, cfg, sc, req, free, bq, bs, cand, rank_part, open_row, ope
             first = rk * banks_per_rank
             if c == PREA:
                 for b2 in range(first, first + banks_per_rank):
-                    if open_row[b2] >= 0:
-                        busy[b2] += t + t_rp - open_since[b2]
-                        open_row[b2] = -1
-                    bq[Q_HITS, b2] = 0
-                    bq[Q_FIELDS + Q_HITS, b2] = 0
-                    k = bs[B_CLOSEPOS, b2]
+                    if open_row[U(b2)] >= 0:
+                        busy[U(b2)] += t + t_rp - open_since[U(b2)]
+                        open_row[U(b2)] = -1
+                    bq[Q_HITS, U(b2)] = 0
+                    bq[Q_FIELDS + Q_HITS, U(b2)] = 0
+                    k = bs[B_CLOSEPOS, U(b2)]
                     if k >= 0:
                         nclose -= 1
-                        last = bs[B_CLOSELIST, nclose]
-                        bs[B_CLOSELIST, k] = last
-                        bs[B_CLOSEPOS, last] = k
-                        bs[B_CLOSEPOS, b2] = -1
+                        last = bs[B_CLOSELIST, U(nclose)]
+                        bs[B_CLOSELIST, U(k)] = last
+                        bs[B_CLOSEPOS, U(last)] = k
+                        bs[B_CLOSEPOS, U(b2)] = -1
                     # every candidate of the rank changes (its rows closed)
-                    if bq[Q_COUNT, b2] > 0 and bq[Q_DIRTY, b2] == 0:
-                        bq[Q_DIRTY, b2] = 1
-                        bq[Q_DIRTYLIST, nd_r] = b2
+                    if bq[Q_COUNT, U(b2)] > 0 and bq[Q_DIRTY, U(b2)] == 0:
+                        bq[Q_DIRTY, U(b2)] = 1
+                        bq[Q_DIRTYLIST, U(nd_r)] = b2
                         nd_r += 1
-                    if bq[Q_FIELDS + Q_COUNT, b2] > 0 and bq[Q_FIELDS + Q_DIRTY, b2] == 0:
-                        bq[Q_FIELDS + Q_DIRTY, b2] = 1
-                        bq[Q_FIELDS + Q_DIRTYLIST, nd_w] = b2
+                    if bq[Q_FIELDS + Q_COUNT, U(b2)] > 0 and bq[Q_FIELDS + Q_DIRTY, U(b2)] == 0:
+                        bq[Q_FIELDS + Q_DIRTY, U(b2)] = 1
+                        bq[Q_FIELDS + Q_DIRTYLIST, U(nd_w)] = b2
                         nd_w += 1
-                open_count[rk] = 0
+                open_count[U(rk)] = 0
             else:
                 for b2 in range(first, first + banks_per_rank):
-                    busy[b2] += cfg[C_TRFC]
-                next_ref[rk] += cfg[C_TREFI]
+                    busy[U(b2)] += cfg[C_TRFC]
+                next_ref[U(rk)] += cfg[C_TREFI]
         else:
             # a command of bank b: both its candidates change (row state, queue, hit streak)
-            if bq[Q_COUNT, b] > 0 and bq[Q_DIRTY, b] == 0:
-                bq[Q_DIRTY, b] = 1
-                bq[Q_DIRTYLIST, nd_r] = b
+            if bq[Q_COUNT, U(b)] > 0 and bq[Q_DIRTY, U(b)] == 0:
+                bq[Q_DIRTY, U(b)] = 1
+                bq[Q_DIRTYLIST, U(nd_r)] = b
                 nd_r += 1
-            if bq[Q_FIELDS + Q_COUNT, b] > 0 and bq[Q_FIELDS + Q_DIRTY, b] == 0:
-                bq[Q_FIELDS + Q_DIRTY, b] = 1
-                bq[Q_FIELDS + Q_DIRTYLIST, nd_w] = b
+            if bq[Q_FIELDS + Q_COUNT, U(b)] > 0 and bq[Q_FIELDS + Q_DIRTY, U(b)] == 0:
+                bq[Q_FIELDS + Q_DIRTY, U(b)] = 1
+                bq[Q_FIELDS + Q_DIRTYLIST, U(nd_w)] = b
                 nd_w += 1
             if c == ACT:
-                faw[rk * 4 + faw_pos[rk]] = t
-                faw_pos[rk] = 0 if faw_pos[rk] == 3 else faw_pos[rk] + 1
-                row = req[s, R_ROW]
-                open_row[b] = row
-                open_since[b] = t
-                open_count[rk] += 1
-                bs[B_STREAK, b] = 0
+                faw[U(rk * 4 + faw_pos[U(rk)])] = t
+                faw_pos[U(rk)] = 0 if faw_pos[U(rk)] == 3 else faw_pos[U(rk)] + 1
+                row = req[U(s), R_ROW]
+                open_row[U(b)] = row
+                open_since[U(b)] = t
+                open_count[U(rk)] += 1
+                bs[B_STREAK, U(b)] = 0
                 for q in range(2):  # queued requests of either queue that hit the new row
                     n = 0
-                    p = bq[q * Q_FIELDS + Q_HEAD, b]
+                    p = bq[U(q * Q_FIELDS + Q_HEAD), U(b)]
                     while p >= 0:
-                        if req[p, R_ROW] == row:
+                        if req[U(p), R_ROW] == row:
                             n += 1
-                        p = req[p, R_NEXT]
-                    bq[q * Q_FIELDS + Q_HITS, b] = n
+                        p = req[U(p), R_NEXT]
+                    bq[U(q * Q_FIELDS + Q_HITS), U(b)] = n
                 rec_row = row
             elif c == PRE:
-                busy[b] += t + t_rp - open_since[b]
-                open_row[b] = -1
-                open_count[rk] -= 1
-                bq[Q_HITS, b] = 0
-                bq[Q_FIELDS + Q_HITS, b] = 0
-                k = bs[B_CLOSEPOS, b]
+                busy[U(b)] += t + t_rp - open_since[U(b)]
+                open_row[U(b)] = -1
+                open_count[U(rk)] -= 1
+                bq[Q_HITS, U(b)] = 0
+                bq[Q_FIELDS + Q_HITS, U(b)] = 0
+                k = bs[B_CLOSEPOS, U(b)]
                 if k >= 0:
                     nclose -= 1
-                    last = bs[B_CLOSELIST, nclose]
-                    bs[B_CLOSELIST, k] = last
-                    bs[B_CLOSEPOS, last] = k
-                    bs[B_CLOSEPOS, b] = -1
+                    last = bs[B_CLOSELIST, U(nclose)]
+                    bs[B_CLOSELIST, U(k)] = last
+                    bs[B_CLOSEPOS, U(last)] = k
+                    bs[B_CLOSEPOS, U(b)] = -1
             else:
                 # unlink s from bank b's list of the queue served
                 prev = -1
-                p = bq[qf + Q_HEAD, b]
+                p = bq[U(qf + Q_HEAD), U(b)]
                 while p != s:
                     prev = p
-                    p = req[p, R_NEXT]
-                nxt = req[s, R_NEXT]
+                    p = req[U(p), R_NEXT]
+                nxt = req[U(s), R_NEXT]
                 if prev < 0:
-                    bq[qf + Q_HEAD, b] = nxt
+                    bq[U(qf + Q_HEAD), U(b)] = nxt
                 else:
-                    req[prev, R_NEXT] = nxt
-                if bq[qf + Q_TAIL, b] == s:
-                    bq[qf + Q_TAIL, b] = prev
-                bq[qf + Q_COUNT, b] -= 1
-                bq[qf + Q_HITS, b] -= 1
-                if bq[qf + Q_COUNT, b] == 0:  # bank b leaves the queue's list of banks with requests
+                    req[U(prev), R_NEXT] = nxt
+                if bq[U(qf + Q_TAIL), U(b)] == s:
+                    bq[U(qf + Q_TAIL), U(b)] = prev
+                bq[U(qf + Q_COUNT), U(b)] -= 1
+                bq[U(qf + Q_HITS), U(b)] -= 1
+                if bq[U(qf + Q_COUNT), U(b)] == 0:  # bank b leaves the queue's list of banks with requests
                     n_active = (na_w if mode == 1 else na_r) - 1
-                    k = bq[qf + Q_ACTPOS, b]
-                    last = bq[qf + Q_ACTLIST, n_active]
-                    bq[qf + Q_ACTLIST, k] = last
-                    bq[qf + Q_ACTPOS, last] = k
-                    bq[qf + Q_ACTPOS, b] = -1
+                    k = qb + bq[U(qf + Q_ACTPOS), U(b)]
+                    last = qb + n_active
+                    for f in range(0, K_FIELDS * n_cand, n_cand):  # the last bank of the list takes its place
+                        cand[U(f + k)] = cand[U(f + last)]
+                    bq[U(qf + Q_ACTPOS), U(cand[U(K_BANK * n_cand + k)])] = k - qb
+                    bq[U(qf + Q_ACTPOS), U(b)] = -1
                     if mode == 1:
                         na_w = n_active
                     else:
                         na_r = n_active
-                free[nfree] = s
+                free[U(nfree)] = s
                 nfree += 1
-                bs[B_STREAK, b] += 1
+                bs[B_STREAK, U(b)] += 1
                 if c == RD:
                     nq_r -= 1
                     done = t + rd_latency
-                    lat = done - req[s, R_ENQ]
-                    hist[min(lat, HIST_BINS)] += 1
+                    lat = done - req[U(s), R_ENQ]
+                    hist[U(min(lat, HIST_BINS))] += 1
                     lat_sum += lat
                     lat_max = max(lat_max, lat)
                     reads += 1
@@ -480,26 +489,26 @@ def serve(inp, n_inp, cfg, sc, req, free, bq, bs, cand, rank_part, open_row, ope
                     k = rhead + rn
                     if k >= n_ring:
                         k -= n_ring
-                    ring[k] = done
+                    ring[U(k)] = done
                     rn += 1
                 else:
                     nq_w -= 1
                     writes += 1
-                if closed and bq[Q_HITS, b] + bq[Q_FIELDS + Q_HITS, b] == 0 and bs[B_CLOSEPOS, b] < 0:
-                    bs[B_CLOSELIST, nclose] = b
-                    bs[B_CLOSEPOS, b] = nclose
-                    bs[B_CLOSESEQ, b] = req[s, R_SEQ]
+                if closed and bq[Q_HITS, U(b)] + bq[Q_FIELDS + Q_HITS, U(b)] == 0 and bs[B_CLOSEPOS, U(b)] < 0:
+                    bs[B_CLOSELIST, U(nclose)] = b
+                    bs[B_CLOSEPOS, U(b)] = nclose
+                    bs[B_CLOSESEQ, U(b)] = req[U(s), R_SEQ]
                     nclose += 1
-                rec_row = req[s, R_ROW]
-                rec_col = req[s, R_COL]
-                rec_idx = req[s, R_IDX]
+                rec_row = req[U(s), R_ROW]
+                rec_col = req[U(s), R_COL]
+                rec_idx = req[U(s), R_IDX]
         if record:
-            out[nout, O_CMD] = c
-            out[nout, O_BANK] = b
-            out[nout, O_ROW] = rec_row
-            out[nout, O_COL] = rec_col
-            out[nout, O_TIME] = t
-            out[nout, O_IDX] = rec_idx
+            out[U(nout), O_CMD] = c
+            out[U(nout), O_BANK] = b
+            out[U(nout), O_ROW] = rec_row
+            out[U(nout), O_COL] = rec_col
+            out[U(nout), O_TIME] = t
+            out[U(nout), O_IDX] = rec_idx
             nout += 1
     if status == DONE:
         rhead, rn, occ, occ_t, area = _advance_occupancy(INF - 1, ring, rhead, rn, occ, occ_t, area)
