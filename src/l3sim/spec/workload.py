@@ -39,8 +39,10 @@ class WorkloadSpec(Spec):
         "Dolphin-r1 with every text cut to one tenth (L3 paper), i.e. length_scale = 0.1",
     )
     path: str | None = Field(None, description="trace file (trace)")
-    format: Literal["azure", "mooncake", "csv", "jsonl"] | None = Field(
-        None, description="trace format; None: inferred from the file's extension and header"
+    format: str | None = Field(
+        None, description="trace format: a name in l3sim.workload.formats.TRACE_FORMATS (azure, mooncake, csv, "
+        "jsonl, and any format added there; checked when the trace is read, an unknown name lists the known "
+        "ones); None: inferred from the file's extension and header"
     )
     source: str = ""
 
