@@ -100,8 +100,9 @@ def _draw(table: pd.DataFrame, path) -> None:
 
 
 def test_write_study_and_report(tmp_path) -> None:
-    files = write_study(_result("second", plot=_draw), tmp_path)
-    write_study(_result("first"), tmp_path)
+    configuration = {"requests_per_serving_run": 17}
+    files = write_study(_result("second", plot=_draw), tmp_path, configuration)
+    write_study(_result("first"), tmp_path, configuration)
     write_failure("third", "its module is not in this build", tmp_path)
     pd.testing.assert_frame_equal(pd.read_csv(files["csv"]), _result("x").table)
     assert (tmp_path / "second.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -113,6 +114,12 @@ def test_write_study_and_report(tmp_path) -> None:
                  "![second](second.png)", "| x | y |", "| 3 | 8 |"):
         assert text in section
     assert "![first]" not in report
+    page = (tmp_path / "report.html").read_text()
+    assert page.index("first: title of first") < page.index("second: title of second") < page.index("third: not run")
+    assert page.count("<img ") == 1 and page.count("<table>") == 2  # second's figure; both studies' tables
+    for text in ("<strong>What ran.</strong> ran it", "<strong>Ours.</strong> we see", "note: a caveat",
+                 "<td>3</td><td>8</td>", "&quot;requests_per_serving_run&quot;: 17"):
+        assert text in page
 
 
 def test_cli_reproduce_hw_ablation_json_and_files(tmp_path) -> None:
@@ -120,7 +127,7 @@ def test_cli_reproduce_hw_ablation_json_and_files(tmp_path) -> None:
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)["hw-ablation"]
     assert len(rows) == 2 * 5 * 4  # head sets x the paper's 5 context lengths x 4 variants
-    for name in ("report.md", "hw-ablation.csv", "hw-ablation.png", "sections/hw-ablation.md"):
+    for name in ("report.md", "report.html", "hw-ablation.csv", "hw-ablation.png", "sections/hw-ablation.md"):
         assert (tmp_path / name).is_file()
 
 

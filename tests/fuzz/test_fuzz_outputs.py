@@ -63,7 +63,7 @@ def test_read_only_folder(tmp_path, no_simulation) -> None:
     ["roofline", "--context", "1000", "--out"],
     ["sweep", "{sweep}", "--backend", "serial", "--out"],
     ["reproduce", "e2e", "--quick", "--out"],
-    ["study", "hw-ablation", "--out"],
+    ["reproduce", "hw-ablation", "--out"],
     ["demo", "--out"],
 ])
 def test_other_commands_refuse_bad_output_folders(args, tmp_path, no_simulation) -> None:

@@ -25,6 +25,7 @@ def run_systems(specs: list, enabled: bool) -> list:
 @with_output
 @with_run_options
 def compare(
+    ctx: typer.Context,
     systems: str = typer.Option(DEFAULT_SYSTEMS, "--systems", help="comma-separated system names"),
     platform: str = PLATFORM_OPTION,
     options: RunOptions = RunOptions(),
@@ -33,9 +34,12 @@ def compare(
         False, "--explain", help="also show every system's bound and losses side by side (docs/validation.md)"
     ),
     slo: str = typer.Option(None, "--slo", help="latency SLOs, e.g. ttft_p99=2s,tbt_p99=200ms (docs/serving.md)"),
-    out: Path = typer.Option(None, "--out", help="also write the table here as compare.csv and compare.md"),
+    out: Path = typer.Option(None, "--out", help="also write the table here as compare.csv and compare.md, and "
+                             "the report: report.md, report.html (self-contained) and their plots"),
 ) -> None:
     """Run every system on the same requests; print throughput (normalised to gpu-only, else l3) and more."""
+    from l3sim.cli.invocation import command_line
+    from l3sim.report.comparison import write_comparison_report
     from l3sim.outputs import check_writable, write_text
     from l3sim.serving.compare import TABLE_COLUMNS, comparison_rows, parse_systems, table_row
     from l3sim.serving.slo import SLO_COLUMNS, parse_slo, slo_row
@@ -64,6 +68,7 @@ def compare(
     if out is not None:
         write_text(out / "compare.csv", csv_text(data), "--out")
         write_text(out / "compare.md", rows_markdown(title, table, columns), "--out")
+        reports = write_comparison_report(results, rows, out, command_line(ctx), specs, options.overrides or [])
     if output.machine:
         output.data(data)
         return
@@ -73,7 +78,7 @@ def compare(
 
         output.rows("where the time goes (docs/validation.md)", account_rows(results))
     if out is not None:
-        typer.echo(f"wrote {out / 'compare.csv'}, {out / 'compare.md'}", err=True)
+        typer.echo(f"wrote {out / 'compare.csv'}, {out / 'compare.md'}, {reports[0]}, {reports[1]}", err=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -13,19 +13,23 @@ from l3sim.outputs import check_writable
 
 
 def reproduce(
+    ctx: typer.Context,
     study: str = typer.Argument(..., help="e2e | breakdown | scalability | scheduler | pcie | hw-ablation | energy | reconcile | serving | all"),
     quick: bool = typer.Option(False, "--quick", help="100 requests per serving run instead of 1,000 (a fast look)"),
     backend: str = typer.Option("joblib", "--backend", help=f"executor: {' | '.join(BACKENDS)}"),
     jobs: int = typer.Option(None, "--jobs", help="local worker processes (default: all CPUs)"),
     address: str = typer.Option(None, "--address", help="Ray cluster HOST:PORT or 'auto' (ray backend only)"),
-    out: Path = typer.Option(Path("l3sim-reproduce"), "--out", help="folder of report.md, CSVs, PNGs and the store"),
+    out: Path = typer.Option(Path("l3sim-reproduce"), "--out",
+                             help="folder of report.md, report.html, CSVs, PNGs and the store"),
     no_progress: bool = typer.Option(False, "--no-progress", help="no progress bar"),
     as_json: bool = typer.Option(False, "--json", help="print {study: rows} as JSON"),
     assumptions: str = typer.Option(None, "--assumptions",
                                     help="assumption profile of every run (realistic | paper | TOML path)"),
 ) -> None:
-    """Run the paper's studies; write <study>.csv, <study>.png and report.md into --out (reruns resume)."""
-    from l3sim.experiments.study_report import write_failure, write_report, write_study
+    """Run the paper's studies; write <study>.csv, <study>.png, report.md and report.html into --out (reruns
+    resume)."""
+    from l3sim.cli.invocation import command_line
+    from l3sim.experiments.study_report import study_configuration, write_failure, write_report, write_study
     from l3sim.experiments.studies import STUDIES, StudyOptions, expand, run_study
 
     names = expand(study)
@@ -47,7 +51,7 @@ def reproduce(
             continue
         if assumptions is not None:
             result.notes.append(f"every serving run is built with the assumption profile {assumptions!r}")
-        write_study(result, out)
+        write_study(result, out, study_configuration(options, command_line(ctx)))
         tables[name] = result.table.to_dict(orient="records")
     report = write_report(out, STUDIES)
     if as_json:
@@ -57,7 +61,7 @@ def reproduce(
         print_rows(f"reproduce {name}", rows)
     for name, reason in failures.items():
         typer.echo(f"{name}: not run: {reason}", err=True)
-    typer.echo(f"report: {report}", err=True)
+    typer.echo(f"report: {report}, {Path(report).with_suffix('.html')}", err=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -135,14 +135,37 @@ def plot_timeline_excerpt(result: RunResult, path: Path, iterations: int = 3, su
     return path
 
 
+RESULTS_DIR = "results"
+
+
+def write_result_files(
+    results: Sequence[RunResult], specs: Sequence[RunSpec], out_dir: Path, command: str, overrides: Sequence[str]
+) -> list[Path]:
+    """One ``results/<system>.json`` per run (``<system>-2.json`` ... for a system named again), each laid out
+    as ``l3sim run --out``'s result.json: the metrics and the provenance record (resolved spec, ``overrides``
+    as given, seed, version, ``command``), so ``l3sim run --spec results/l3.json`` reruns that system."""
+    from l3sim.report.run_outputs import result_record
+    from l3sim.spec.provenance import provenance
+
+    seen: dict[str, int] = {}
+    paths = []
+    for result, spec in zip(results, specs):
+        seen[spec.system] = seen.get(spec.system, 0) + 1
+        suffix = "" if seen[spec.system] == 1 else f"-{seen[spec.system]}"
+        path = out_dir / RESULTS_DIR / f"{spec.system}{suffix}.json"
+        paths.append(write_text(path, result_record(result, provenance(spec, overrides, command))))
+    return paths
+
+
 def write_comparison_report(
     results: Sequence[RunResult], rows: Sequence[dict[str, Any]], out_dir: Path, command: str,
-    specs: Sequence[RunSpec],
+    specs: Sequence[RunSpec], overrides: Sequence[str] = (),
 ) -> list[Path]:
     """Write report.md and report.html (the same content, the page self-contained: ``l3sim.report.html``),
-    throughput.png, account.png (the runs' bound-and-loss waterfalls) and (for the l3 run) timeline.png +
-    timeline.json into ``out_dir``. ``specs`` are the runs' resolved specs, in the order of ``results``:
-    the page shows each in full."""
+    throughput.png, account.png (the runs' bound-and-loss waterfalls), (for the l3 run) timeline.png +
+    timeline.json, and each run's result file (:func:`write_result_files`; ``command`` and ``overrides``
+    go into their provenance) into ``out_dir``. ``specs`` are the runs' resolved specs, in the order of
+    ``results``: the page shows each in full."""
     out_dir = prepare_out_dir(out_dir)
     about = subject(results, specs)
     paths = [out_dir / "report.md", out_dir / REPORT_HTML, plot_normalised(rows, out_dir / "throughput.png", about)]
@@ -182,6 +205,10 @@ def write_comparison_report(
         text += "".join(f"\n> warning ({result.system}): {w}\n" for w in result.warnings)
         for warning in result.warnings:
             page.note(f"warning ({result.system}): {warning}")
+    text += f"\nEach run's metrics and resolved configuration: `{RESULTS_DIR}/<system>.json` " \
+            f"(rerun one with `l3sim run --spec {RESULTS_DIR}/<system>.json`).\n"
+    page.paragraph(f"Each run's metrics and resolved configuration: {RESULTS_DIR}/<system>.json "
+                   f"(rerun one with l3sim run --spec {RESULTS_DIR}/<system>.json).")
     write_text(paths[0], text)
     page.write(paths[1])
-    return paths
+    return paths + write_result_files(results, specs, out_dir, command, overrides)

@@ -1,4 +1,4 @@
-"""The ``hw`` and ``study`` command groups: registration, the study registry, errors."""
+"""The ``hw`` command group, and the removed ``study`` command pointing to ``reproduce``."""
 
 from __future__ import annotations
 
@@ -6,31 +6,24 @@ import pytest
 from typer.testing import CliRunner
 
 from l3sim.cli import app
-from l3sim.cli.study_cmd import STUDIES, run_study
 from l3sim.errors import ConfigError
 
 runner = CliRunner()
 
 
-def test_groups_are_registered():
+def test_hw_group_is_registered():
     result = runner.invoke(app, ["hw", "--help"])
     assert result.exit_code == 0 and "validate" in result.output
-    result = runner.invoke(app, ["study", "--help"])
-    assert result.exit_code == 0 and "hw-ablation" in result.output
 
 
-def test_study_registry_resolves_every_entry():
-    import importlib
-
-    for name, (help_text, target) in STUDIES.items():
-        module, func = target.split(":")
-        assert callable(getattr(importlib.import_module(module), func)), name
-        assert help_text
-
-
-def test_unknown_study_is_a_config_error():
-    with pytest.raises(ConfigError, match="known: hw-ablation"):
-        run_study("no-such-study", "dgx-a100-l3", [], None)
+@pytest.mark.parametrize("args", [["study", "hw-ablation", "--out", "x", "--platform", "dgx-a100-l3"], ["study"]])
+def test_study_is_gone_and_says_where_to(args, tmp_path):
+    result = runner.invoke(app, args)
+    assert isinstance(result.exception, ConfigError)
+    assert "l3sim reproduce hw-ablation" in str(result.exception)
+    listed = [line.split()[1] for line in runner.invoke(app, ["--help"]).output.splitlines()
+              if line.startswith("│ ") and len(line.split()) > 2]
+    assert "reproduce" in listed and "study" not in listed  # hidden from the command list
 
 
 def test_hw_report_json_on_the_papers_host():

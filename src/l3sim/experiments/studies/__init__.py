@@ -36,7 +36,7 @@ STUDIES: dict[str, tuple[str, str]] = {
         "l3sim.experiments.studies.pcie:pcie_study",
     ),
     "hw-ablation": (
-        "Attention latency of each PIM hardware variant, normalised to cpu-relayout (from `l3sim study`).",
+        "Attention latency of each PIM hardware variant, normalised to cpu-relayout (paper section VI).",
         "l3sim.experiments.studies.hw_ablation:hw_ablation_reproduce",
     ),
     "energy": (

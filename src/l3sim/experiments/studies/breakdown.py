@@ -66,7 +66,9 @@ def plot(table: pd.DataFrame, path) -> None:
                           ("iteration_latency_s.mean", "s per batch")):
         panels.append(table.assign(panel=table["model"] + ": " + label, value=table[metric]))
     lines(pd.concat(panels), path, facet="panel", x=FRACTION_KEY, hue="system", y="value", ylabel="",
-          xlabel="share of the system's KV capacity")
+          xlabel="share of the system's KV capacity", facet_label="",
+          title=f"Batch, throughput and latency per batch against KV capacity: {', '.join(SYSTEMS)} on "
+                f"{PLATFORM}, {' and '.join(MODELS)}, {WORKLOAD}")
 
 
 def breakdown_study(options: StudyOptions) -> StudyResult:

@@ -83,9 +83,13 @@ def findings(table: pd.DataFrame) -> str:
 
 
 def plot(table: pd.DataFrame, path) -> None:
-    """Normalised throughput: a panel per workload, a group per model, a bar per system (log scale)."""
+    """Normalised throughput: a panel per workload, a group per model, a bar per system; every panel on one
+    log scale, with the normalisation base (1.0) drawn across."""
     grouped_bars(table, path, facet="workload", x="model", hue="system", y="normalized_throughput_tok_s",
-                 ylabel="throughput / GPU-only (or L3)", log=True)
+                 ylabel="throughput / GPU-only (or L3), log", xlabel="model", log=True, sharey=True,
+                 reference=1.0, reference_label="= GPU-only (or L3)",
+                 title=f"End-to-end throughput on {PLATFORM}: every system, model and workload, normalised per "
+                       "model and workload")
 
 
 def e2e_study(options: StudyOptions) -> StudyResult:

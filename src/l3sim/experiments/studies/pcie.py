@@ -59,7 +59,10 @@ def findings(table: pd.DataFrame) -> str:
 
 def plot(table: pd.DataFrame, path) -> None:
     grouped_bars(table.assign(percent=100 * table["pcie_overhead"]), path, facet="model", x="batch",
-                 hue="rankset_overlap", y="percent", ylabel="communication / attention stage (%)")
+                 hue="rankset_overlap", y="percent", ylabel="communication / attention stage (%)",
+                 xlabel="batch: prefills x prompt tokens + decodes x context", sharey=True,
+                 hue_labels={False: "rankset overlap off", True: "rankset overlap on"},
+                 title=f"PCIe overhead of one attention stage: {SYSTEM} on {PLATFORM}, fixed batches (no trace)")
 
 
 def pcie_study(options: StudyOptions) -> StudyResult:

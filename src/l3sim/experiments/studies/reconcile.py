@@ -123,7 +123,9 @@ def plot(table: pd.DataFrame, path) -> None:
                       for column, name in (("l3_over_gpu", "L3 / GPU-only"),
                                            ("hbm_pim_over_gpu", "HBM-PIM / GPU-only"))])
     grouped_bars(long.assign(step=long["step"].astype(str)), path, facet="model", x="step", hue="ratio",
-                 y="value", ylabel="throughput ratio (step 0: realistic, last: paper)")
+                 y="value", ylabel="throughput ratio", xlabel="step (0: realistic assumptions, last: the paper's)",
+                 reference=1.0, reference_label="= GPU-only",
+                 title=f"From realistic to the paper's assumptions: {', '.join(SYSTEMS)} on {PLATFORM}, {WORKLOAD}")
 
 
 def reconcile_study(options: StudyOptions) -> StudyResult:

@@ -58,8 +58,9 @@ def findings(table: pd.DataFrame) -> str:
 
 
 def plot(table: pd.DataFrame, path) -> None:
-    lines(table.assign(panel="L3, GPT-175B, OpenR1"), path, facet="panel", x="factor", hue="mode", y="speedup",
-          ylabel="throughput / 1 rankset", xlabel="scale factor (x 512 GiB / x 3.3 TB/s)")
+    lines(table.assign(panel="scaling the DIMM-PIM host"), path, facet="panel", x="factor", hue="mode",
+          y="speedup", ylabel="throughput / 1 rankset", xlabel="scale factor (x 512 GiB / x 3.3 TB/s)",
+          facet_label="", title=f"Scalability: {SYSTEM} on {PLATFORM}, {MODEL}, {WORKLOAD}")
 
 
 def scalability_study(options: StudyOptions) -> StudyResult:

@@ -71,7 +71,9 @@ def plot(table: pd.DataFrame, path) -> None:
     long = pd.concat([table.assign(metric="throughput (tok/s)", value=table["throughput_tok_s"]),
                       table.assign(metric="mean TBT (s)", value=table["tbt_s.mean"])])
     long = long.assign(panel=long["model"] + ": " + long["metric"])
-    grouped_bars(long, path, facet="panel", x="capacity_factor", hue="scheduler", y="value", ylabel="")
+    grouped_bars(long, path, facet="panel", x="capacity_factor", hue="scheduler", y="value", ylabel="",
+                 xlabel=f"DIMM capacity (x the {MEMORY} host's)", facet_label="",
+                 title=f"Scheduler ablation: {SYSTEM} on {PLATFORM}, {' and '.join(MODELS)}, {WORKLOAD}")
 
 
 def scheduler_study(options: StudyOptions) -> StudyResult:

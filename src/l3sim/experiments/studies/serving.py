@@ -165,8 +165,10 @@ def plot(table: pd.DataFrame, path: Path) -> None:
             ax.set_xlabel("request rate (req/s)")
             ax.set_ylabel(label)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize="small")
-    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    fig.suptitle(f"p99 latency against request rate on {PLATFORM} (dashed: the SLO {SLO})", fontsize="medium",
+                 y=0.99)
+    fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize="small", bbox_to_anchor=(0.5, 0.95))
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
     save_figure(fig, path, dpi=110)
     plt.close(fig)
 

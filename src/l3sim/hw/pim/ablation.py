@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from l3sim.hw.pim.latency import attention_latency
 from l3sim.hw.pim.system import PIMSystem
-from l3sim.outputs import make_dir, save_figure
 from l3sim.spec.model import ModelSpec
 from l3sim.spec.pim import VARIANTS
 from l3sim.spec.presets import load_preset_data
@@ -54,42 +53,4 @@ def hw_ablation_rows(system: PIMSystem, contexts=ABLATION_CONTEXTS, head_sets=HE
                     "latency_s": float(times[variant][i]),
                     "normalized_latency": float(times[variant][i] / times[BASE_VARIANT][i]),
                 })
-    return rows
-
-
-def plot_ablation(rows: list[dict], path) -> None:
-    """Grouped bars: one panel per head set, a group per context length, a bar per variant."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    labels = list(dict.fromkeys(r["attention"] for r in rows))
-    variants = list(dict.fromkeys(r["variant"] for r in rows))
-    fig, axes = plt.subplots(1, len(labels), figsize=(6 * len(labels), 4), squeeze=False)
-    width = 0.8 / len(variants)
-    for ax, label in zip(axes[0], labels):
-        mine = [r for r in rows if r["attention"] == label]
-        contexts = list(dict.fromkeys(r["context_tokens"] for r in mine))
-        for k, variant in enumerate(variants):
-            ys = [next(r["normalized_latency"] for r in mine if r["variant"] == variant and r["context_tokens"] == c)
-                  for c in contexts]
-            ax.bar([i + k * width for i in range(len(contexts))], ys, width, label=variant)
-        ax.set_xticks([i + width * (len(variants) - 1) / 2 for i in range(len(contexts))], [str(c) for c in contexts])
-        ax.set_xlabel("context tokens")
-        ax.set_ylabel(f"attention latency / {BASE_VARIANT}")
-        ax.set_title(label)
-        ax.legend(fontsize="small")
-    fig.tight_layout()
-    save_figure(fig, path, dpi=120)
-    plt.close(fig)
-
-
-def hw_ablation_study(platform: str, overrides: list[str], out) -> list[dict]:
-    """The ``l3sim study hw-ablation`` entry: rows for the memory preset ``platform``, plot into ``out``."""
-    from l3sim.hw.pim.system import load_pim_system
-
-    rows = hw_ablation_rows(load_pim_system(platform, overrides))
-    if out is not None:
-        plot_ablation(rows, make_dir(out, "--out") / "hw-ablation.png")
     return rows

@@ -50,6 +50,7 @@ class _Stages:
     def __init__(self, gpu: list[float], att: list[float], att_inc: list[float], att_valid: int, comm: list[float]):
         self.gpu, self.att, self.att_inc, self.att_valid, self.comm = gpu, att, att_inc, att_valid, comm
         self.account: list[StageTerms] = []
+        self.prefill_attention: list[float] = [0.0] * SUB_BATCHES  # the part of ``gpu`` that is prefill attention
         self.pipelined = False  # the plan has two sub-batches (interleaved), not one batch back to back
 
 
@@ -119,8 +120,10 @@ class DisaggregatedSystem(SubBatchTimedSystem):
         self.nominal_gpu = nominal_gpu if nominal_bw_bytes_per_s > 0 else None
         self._nominal_per_token_s = model.kv_bytes_per_token / nominal_bw_bytes_per_s if self.nominal_gpu else 0.0
         self._nominal_fc = MemoizedFCTime(self.nominal_gpu) if self.nominal_gpu else None
-        self._labels = tuple(  # timeline labels of each sub-batch: GPU stage, transfers, decode attention
-            (f"sub-batch {i} FC + prefill", f"sub-batch {i} transfers", f"sub-batch {i} decode attention")
+        self._labels = tuple(  # timeline labels of each sub-batch: GPU stage (FC, then prefill attention),
+            # transfers, decode attention; the demo's timeline colours intervals by these words
+            (f"sub-batch {i} FC", f"sub-batch {i} prefill attention", f"sub-batch {i} transfers",
+             f"sub-batch {i} decode attention")
             for i in range(SUB_BATCHES)
         )
 
@@ -290,6 +293,7 @@ class DisaggregatedSystem(SubBatchTimedSystem):
             att_inc.append(increment)
             valid = min(valid, span)
         stages = _Stages(gpu, att, att_inc, valid, comm)
+        stages.prefill_attention = list(prefills.attention_s)
         stages.pipelined = bool(plan.sub_batches)
         if self.nominal_gpu is not None:
             stages.account = [self._stage_terms(i, stages, decodes, prefills) for i in range(SUB_BATCHES)]
@@ -333,7 +337,8 @@ class DisaggregatedSystem(SubBatchTimedSystem):
             att_sb = 1 - gpu_sb
             value, inc, span = affine_max((g[gpu_sb], a[att_sb] + c[att_sb]), (0.0, da[att_sb]), limit)
             valid = min(valid, span)
-            self._add_phases(phases, duration, gpu_sb, g[gpu_sb], att_sb, c[att_sb], a[att_sb])
+            self._add_phases(phases, duration, gpu_sb, g[gpu_sb], stages.prefill_attention[gpu_sb], att_sb,
+                             c[att_sb], a[att_sb])
             duration += value
             slope += inc
         busy = {"gpu": g[0] + g[1], "attention": a[0] + a[1], "pcie": c[0] + c[1]}
@@ -346,15 +351,20 @@ class DisaggregatedSystem(SubBatchTimedSystem):
         return SegmentCost(first, increment, max(1, min(valid, limit)))
 
     def _add_phases(
-        self, out: list[Phase], start: float, gpu_sb: int, gpu_s: float, att_sb: int, comm_s: float, att_s: float
+        self, out: list[Phase], start: float, gpu_sb: int, gpu_s: float, prefill_attention_s: float, att_sb: int,
+        comm_s: float, att_s: float,
     ) -> None:
-        """Append the timeline intervals of one half of an iteration (GPU on one sub-batch, device on the other)."""
-        if gpu_s > 0:
-            out.append(Phase("gpu", start, gpu_s, self._labels[gpu_sb][0]))
+        """Append the timeline intervals of one half of an iteration (GPU on one sub-batch, device on the other);
+        the GPU stage ``gpu_s`` is drawn as its dense layers, then its ``prefill_attention_s``."""
+        fc_s = gpu_s - prefill_attention_s
+        if fc_s > 0:
+            out.append(Phase("gpu", start, fc_s, self._labels[gpu_sb][0]))
+        if prefill_attention_s > 0:
+            out.append(Phase("gpu", start + fc_s, prefill_attention_s, self._labels[gpu_sb][1]))
         if comm_s > 0:
-            out.append(Phase("pcie", start, comm_s, self._labels[att_sb][1]))
+            out.append(Phase("pcie", start, comm_s, self._labels[att_sb][2]))
         if att_s > 0:
-            label = self._labels[att_sb][2]
+            label = self._labels[att_sb][3]
             out.extend([Phase(track, start + comm_s, att_s, label) for track in self._tracks])
 
     def iteration_cost(self, plan: IterationPlan, table: RequestTable) -> IterationCost:
