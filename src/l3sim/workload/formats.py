@@ -12,6 +12,7 @@ from typing import Literal
 
 from l3sim.errors import TraceFormatError
 from l3sim.inputs import read_bytes
+from l3sim.workload.rows import decode, parse_json_line
 
 ArrivalUnit = Literal["s", "ms", "datetime"]
 
@@ -71,8 +72,6 @@ def get_format(name: str) -> TraceFormat:
 
 def _first_line_columns(path: Path, container: str) -> set[str]:
     """Column names of the header (CSV) or of the first non-blank line's object (JSONL)."""
-    from l3sim.workload.rows import decode, parse_json_line
-
     text = decode(read_bytes(path, "trace file"), str(path))
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():

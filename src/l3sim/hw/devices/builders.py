@@ -11,6 +11,9 @@ import math
 
 from l3sim.errors import ConfigError
 from l3sim.hw.devices.base import AttentionDevice
+from l3sim.hw.pim import PIMSystem, attention_cost_coefficients
+from l3sim.hw.pim.mapping import head_mapping
+from l3sim.spec.pim import variant_features
 from l3sim.spec.run import RunSpec
 
 
@@ -73,9 +76,6 @@ def host_cpu(spec: RunSpec) -> AttentionDevice:
 
 def _kv_heads_filling_a_rank(spec: RunSpec) -> int:
     """KV heads one rank processes at once: its chips / N_hc (1 for MHA's N_hc = 8, 8 for GQA-8's N_hc = 1)."""
-    from l3sim.hw.pim import PIMSystem
-    from l3sim.hw.pim.mapping import head_mapping
-
     pim = PIMSystem(spec.memory, spec.pim)
     return head_mapping(spec.model.gqa_group, pim.geometry, spec.pim, head_dim=spec.model.head_dim).chip_groups
 
@@ -116,9 +116,6 @@ def dimm_pim(spec: RunSpec, variant: str) -> AttentionDevice:
     x layers for a step. KV capacity: the replica's ranks' bytes, pooled (every request spreads evenly
     over the ranks of its group in every rankset).
     """
-    from l3sim.hw.pim import PIMSystem, attention_cost_coefficients
-    from l3sim.spec.pim import variant_features
-
     model = spec.model
     channels = _replica_channels(spec)
     memory = spec.memory

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from l3sim.errors import NumericalError
+from l3sim.errors import ConfigError, NumericalError
 from l3sim.hw.pim.geometry import RankGeometry
-from l3sim.hw.pim.plan import CallPlan, PassCounts, RowCounts
+from l3sim.hw.pim.plan import CallPlan, PassCounts, RowCounts, plan_call
 from l3sim.hw.pim.refresh import Timed, act_series_cycles, closed_segment, program_groups, row_segment
-from l3sim.spec.pim import PIMSpec
+from l3sim.spec.pim import PIMSpec, variant_features
 
 
 def _last_act(geometry: RankGeometry, count: int) -> int:
@@ -234,8 +234,6 @@ def refresh_cycles(program: Timed, geometry: RankGeometry, mode: bool | str = Tr
         return busy * cost / (geometry.trefi - cost)
     if mode == "aligned":
         return np.maximum(0, np.ceil((busy - cost) / (geometry.trefi - cost)) - 1) * cost
-    from l3sim.errors import ConfigError, NumericalError
-
     raise ConfigError(f"refresh mode {mode!r}: expected True, False, 'expected' or 'aligned'")
 
 
@@ -258,8 +256,6 @@ def combine_rank_pu(dram: np.ndarray, plan: CallPlan, pim: PIMSpec) -> np.ndarra
 
 def _per_rank_heads(heads: int, gqa: int, ranks: int) -> int:
     """Query heads on the busiest rank when a layer's KV heads are split over ``ranks`` ranks."""
-    from l3sim.errors import ConfigError, NumericalError
-
     if ranks < 1:
         raise ConfigError(f"ranks must be >= 1 (got {ranks})")
     if heads < 1 or gqa < 1 or heads % gqa:
@@ -278,9 +274,6 @@ def attention_latency(context_tokens, heads: int, gqa: int, variant: str | None,
     requests, each timed alone); ``variant`` None takes ``spec.pim.features``. ``spec`` is a
     :class:`~l3sim.hw.pim.system.PIMSystem`.
     """
-    from l3sim.hw.pim.plan import plan_call
-    from l3sim.spec.pim import variant_features
-
     features = spec.pim.features if variant is None else variant_features(variant)
     plan = plan_call(context_tokens, _per_rank_heads(heads, gqa, ranks), gqa, features, spec.geometry, spec.pim,
                      head_dim=head_dim)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from l3sim.errors import ConfigError
 from l3sim.hw.pim.geometry import RankGeometry
 from l3sim.hw.pim.mapping import HeadMapping, head_mapping
 from l3sim.spec.pim import PIMFeatures, PIMSpec
@@ -95,8 +96,6 @@ def _row_counts(macs_per_bank: np.ndarray, row_bursts: int, tokens: np.ndarray, 
 def plan_call(context_tokens, heads: int, gqa: int, features: PIMFeatures, geometry: RankGeometry,
               pim: PIMSpec, head_dim: int = 128, element_bytes: int = 2) -> CallPlan:
     """Count the commands of one decode-attention call of ``heads`` query heads in groups of ``gqa``."""
-    from l3sim.errors import ConfigError
-
     tokens = np.atleast_1d(np.asarray(context_tokens, dtype=INT))
     if heads < 1 or gqa < 1 or heads % gqa:
         raise ConfigError(f"heads ({heads}) must be a positive multiple of gqa ({gqa})")
@@ -153,8 +152,6 @@ def _pass_counts(tokens: np.ndarray, hp: int, repeat: int, mapping: HeadMapping,
 
 def _check_sram(chunk_score_bytes: int, pim: PIMSpec) -> None:
     """Pipelined, the rank PU holds two chunks of scores: one filling, one streaming back as S."""
-    from l3sim.errors import ConfigError
-
     if 2 * chunk_score_bytes > pim.rank_pu.sram_bytes:
         raise ConfigError(
             f"pim.rank_pu.sram_bytes = {pim.rank_pu.sram_bytes} cannot hold two chunks of scores "

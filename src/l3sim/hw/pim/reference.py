@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from l3sim.errors import MissingDependencyError
+from l3sim.hw.pim.latency import combine_rank_pu
 from l3sim.hw.pim.ops import CMD_NAMES, Segment, concat, seg
 from l3sim.hw.pim.plan import plan_call
 from l3sim.hw.pim.programs import mac_row, program_segment
@@ -62,8 +63,6 @@ def build_program(context_tokens: int, heads: int, gqa: int, variant: str, memor
 def reference_latency(context_tokens, heads: int, gqa: int, variant: str, spec: PIMSystem,
                       refresh: bool = True) -> np.ndarray:
     """Seconds of each call as the engine times its program, plus the rank PU's time as the fast model adds it."""
-    from l3sim.hw.pim.latency import combine_rank_pu
-
     tokens = np.atleast_1d(np.asarray(context_tokens, dtype=np.int64))
     out = np.empty(tokens.shape, dtype=np.float64)
     features = variant_features(variant)

@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from l3sim.hw.pim.geometry import RankGeometry, rank_geometry
+from l3sim.spec.dram import load_memory
 from l3sim.spec.pim import PIMSpec
+from l3sim.spec.presets import apply_overrides
 
 
 @dataclass(frozen=True)
@@ -28,9 +30,6 @@ def load_pim_system(platform: str = "dgx-a100-l3", overrides: list[str] | None =
     ``pim.<field>=value`` sets a PIMSpec field (e.g. ``pim.mapping.n_hc=4``); any other key sets a field
     of the resolved memory spec (e.g. ``channels=32``, ``dram.timing.tCCD_L=10``).
     """
-    from l3sim.spec.dram import load_memory
-    from l3sim.spec.presets import apply_overrides
-
     overrides = [o.strip() for o in overrides or []]
     memory = load_memory(platform, [o for o in overrides if not o.startswith("pim.")])
     pim_overrides = [o[len("pim."):] for o in overrides if o.startswith("pim.")]
