@@ -173,3 +173,34 @@ def test_hf_model_that_fits_nowhere_takes_the_largest_tp_its_heads_allow_and_say
     choice = fitting_deployment(spec)
     assert not choice.fits and (choice.parallel.tp, choice.parallel.dp) == (4, 2)
     assert "does not fit" in choice.note and "--tp/--dp" in choice.note
+
+
+def test_compare_out_saves_each_systems_result_and_reruns_it(tmp_path: Path) -> None:
+    out = tmp_path / "cmp"
+    invoke(["compare", "--systems", "gpu-only,hbm-pim", *SMALL, "--seed", "4", "--set", "gpu=h200",
+            "--out", str(out), "--json"])
+    for system in ("gpu-only", "hbm-pim"):
+        saved = out / "results" / f"{system}.json"
+        record = json.loads(saved.read_text())["provenance"]
+        assert record["overrides"] == ["gpu=h200"] and record["seed"] == 4
+        assert record["spec"]["system"] == system and record["command_line"].startswith("l3sim compare ")
+        rerun = json.loads(invoke(["run", "--spec", str(saved), "--json"]))
+        assert rerun == metrics(saved)
+
+
+def test_every_sweep_store_point_holds_its_provenance(tmp_path: Path) -> None:
+    import pandas as pd
+
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text('[base]\nplatform = "dgx-a100"\nmodel = "llama-2-7b"\nworkload = "openr1"\nrequests = 6\n'
+                     'set = ["gpu=h200"]\n[grid]\nseed = [1, 2]\n"serving.max_batch_tokens" = [2048]\n')
+    invoke(["sweep", str(sweep), "--out", str(tmp_path / "out"), "--backend", "serial", "--json"])
+    parts = sorted((tmp_path / "out" / "store" / "parts").glob("*.parquet"))
+    records = [json.loads(pd.read_parquet(part)["provenance_json"].iloc[0]) for part in parts]
+    assert sorted(record["seed"] for record in records) == [1, 2]
+    for record in records:
+        assert record["overrides"] == ["gpu=h200", "serving.max_batch_tokens=2048"]
+        assert record["l3sim_version"] == __version__ and record["command_line"].startswith("l3sim sweep ")
+        assert record["spec"]["platform"]["gpu"]["name"] == "h200" and record["spec"]["seed"] == record["seed"]
+    # provenance is not a metric column of the results table
+    assert "provenance_json" not in pd.read_csv(tmp_path / "out" / "results.csv").columns

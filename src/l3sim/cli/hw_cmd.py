@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from l3sim.cli.output import print_json, print_mapping, print_rows
 
-PLATFORM_HELP = "memory preset name (kind 'memory') or a TOML file"
+PLATFORM_HELP = "host memory preset (kind 'memory': the DIMMs and their PIM units) or a TOML file"
+OLD_SPELLING_HELP = "deprecated: the old name of --memory"
 SET_HELP = "override a field: dotted.key=value (pim.* for the PIM units, others for the memory)"
 
 hw_app = typer.Typer(help="DIMM-PIM hardware: capacity, bandwidth, the fast model's agreement with the engine.")
@@ -15,11 +18,13 @@ hw_app = typer.Typer(help="DIMM-PIM hardware: capacity, bandwidth, the fast mode
 @hw_app.callback(invoke_without_command=True)
 def hw(
     ctx: typer.Context,
-    platform: str = typer.Option("dgx-a100-l3", "--platform", help=PLATFORM_HELP),
+    memory: str = typer.Option("dgx-a100-l3", "--memory", help=PLATFORM_HELP),
+    platform: str = typer.Option(None, "--platform", hidden=True, help=OLD_SPELLING_HELP),
     overrides: list[str] = typer.Option([], "--set", help=SET_HELP),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Capacity, CPU / rank-PIM / bank-PIM peak bandwidths and the engine-measured streaming bandwidth."""
+    platform = memory_option(memory, platform)
     if ctx.invoked_subcommand is not None:
         return
     from l3sim.hw.pim.memory_report import memory_report
@@ -35,11 +40,13 @@ def hw(
 
 @hw_app.command("validate")
 def validate(
-    platforms: list[str] = typer.Option(None, "--platform", help=PLATFORM_HELP + " (repeat; default: DDR4 and DDR5)"),
+    memories: list[str] = typer.Option(None, "--memory", help=PLATFORM_HELP + " (repeat; default: DDR4 and DDR5)"),
+    platforms: list[str] = typer.Option(None, "--platform", hidden=True, help=OLD_SPELLING_HELP),
     overrides: list[str] = typer.Option([], "--set", help=SET_HELP),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Run the fast latency model against the command-level engine over contexts 128..131,072, MHA and GQA-8."""
+    platforms = memory_option(memories, platforms)
     from l3sim.hw.pim.agreement import DEFAULT_PLATFORMS, validate_grid
 
     result = validate_grid(platforms or list(DEFAULT_PLATFORMS), overrides)
@@ -51,6 +58,16 @@ def validate(
                 "rel_err_refresh"])
     print_mapping("agreement", {k: result[k] for k in ("max_rel_err", "worst", "max_rel_err_refresh",
                                                         "worst_refresh")})
+
+
+def memory_option(memory: Any, old_spelling: Any) -> Any:
+    """The value of ``--memory``, or of ``--platform`` where that old spelling was given, with a hint: in ``hw``
+    it named a host memory preset while ``run --platform`` names a GPU platform, so the option was renamed."""
+    if not old_spelling:
+        return memory
+    typer.echo("warning: 'l3sim hw --platform' is now '--memory' (it names a host memory preset, kind 'memory'; "
+               "'run --platform' names a GPU platform); the old spelling still works for now", err=True)
+    return old_spelling
 
 
 def register(app: typer.Typer) -> None:

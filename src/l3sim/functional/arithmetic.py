@@ -1,7 +1,7 @@
 """Bank-PU and rank-PU arithmetic: rounded products, adder trees, sequential accumulators.
 
 The paper states FP16 MACs and leaves the accumulator precision open
-(L3_SYSTEM.md s.3); :class:`PUArithmetic` makes each rounding a knob. The rank PU
+(L3 paper, section III); :class:`PUArithmetic` makes each rounding a knob. The rank PU
 (logic process, buffer chip) is modelled in FP32.
 """
 

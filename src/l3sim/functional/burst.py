@@ -1,4 +1,4 @@
-"""DDR burst byte lanes and L3's in-flight re-layout (bit-level mismatch, L3_SYSTEM.md section 4).
+"""DDR burst byte lanes and L3's in-flight re-layout (bit-level mismatch, L3 paper section IV).
 
 A burst moves ``burst_length`` beats; in each beat every chip of the (sub)channel
 drives ``device_width_bits`` data pins. With the standard mapping host byte ``b``

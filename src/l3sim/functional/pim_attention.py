@@ -1,6 +1,6 @@
 """Decode attention computed the way L3's PIM computes it, on the DIMM layout, and its references.
 
-Per layer and decode step (L3_SYSTEM.md s.5):
+Per layer and decode step (L3 paper, section V):
 
 1. The GPU scales q by 1/sqrt(head_dim) and sends it; the rank PU broadcasts it
    (rounded to the operand format) through each chip's shared buffer.

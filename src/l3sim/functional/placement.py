@@ -1,4 +1,4 @@
-"""KV placement into rank / chip / bank / row / column arrays (element-level mismatch, L3_SYSTEM.md s.4).
+"""KV placement into rank / chip / bank / row / column arrays (element-level mismatch, L3 paper section IV).
 
 Mapping (names map to the paper's symbols):
 

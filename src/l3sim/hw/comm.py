@@ -1,6 +1,6 @@
 """GPU <-> attention-device communication per iteration: PCIe (or CXL) links and the DDR channels.
 
-What crosses (paper section V-C; L3_SYSTEM.md section 6), per sub-batch and
+What crosses (L3 paper, section V-C), per sub-batch and
 iteration:
 
 - each decoding request's q, k, v of the new token, every layer, GPU -> device,

@@ -1,4 +1,4 @@
-"""The disaggregated roofline (L3_SYSTEM.md section 1): throughput = min(GPU FC at batch B, attention), B <= capacity.
+"""The disaggregated roofline (L3 paper, section I): throughput = min(GPU FC at batch B, attention), B <= capacity.
 
 At a fixed context of N tokens per request, for batch B (requests per
 replica decoding together):

@@ -3,8 +3,8 @@
 Every bandwidth and capacity a system uses comes from here, the GPU spec or
 the host memory spec (``RunSpec.memory``), never from a literal in a system,
 so scaling studies are overrides (``--set devices.hbm_pim.bw_multiplier=32``).
-Sources: L3 paper (arXiv 2504.17584) section VI and its baselines table
-(L3_SYSTEM.md section 8); AttAcc (Park et al., ASPLOS 2024) for HBM-PIM.
+Sources: L3 paper (arXiv 2504.17584) section VI and its baselines
+table; AttAcc (Park et al., ASPLOS 2024) for HBM-PIM.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ class DIMMPIMSpec(Spec):
 
 
 class CommSpec(Spec):
-    """GPU <-> attention-device transfers (paper section V-C; L3_SYSTEM.md section 6)."""
+    """GPU <-> attention-device transfers (L3 paper, section V-C)."""
 
     rankset_overlap: bool = Field(
         True,

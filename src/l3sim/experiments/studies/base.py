@@ -17,7 +17,7 @@ import pandas as pd
 
 from l3sim.errors import ConfigError
 
-#: Requests per serving run: the paper's 1,000 (L3_SYSTEM.md section 9), and ``--quick``'s 100.
+#: Requests per serving run: the paper's 1,000 (L3 paper, section VI), and ``--quick``'s 100.
 FULL_REQUESTS = 1000
 QUICK_REQUESTS = 100
 

@@ -3,7 +3,7 @@
 Each (model, workload) cell is normalised to GPU-only, or to L3 where GPU-only
 does not run (out of memory, or not in this build), as the paper does.
 Models run at their preset TP/DP (GPT-175B TP8, QWEN-72B TP4 DP2, OPT-66B
-TP2 DP4: the paper's table, L3_SYSTEM.md section 9) on the DGX-A100 platform.
+TP2 DP4: the paper's model table, section VI) on the DGX-A100 platform.
 """
 
 from __future__ import annotations

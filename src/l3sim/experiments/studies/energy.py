@@ -97,8 +97,8 @@ def energy_study(options: StudyOptions) -> StudyResult:
                 "offline); energy = GPU FC (FLOPs x pJ/FLOP + weight reads x HBM pJ/byte) + attention "
                 "(device event counts x per-event energies) + background (static power x makespan), "
                 "per output token, with the documented defaults of docs/energy.md."),
-        paper=("The paper reports L3 as more energy-efficient than the baselines but the team's specification "
-               "(L3_SYSTEM.md) gives no energy figure to compare with."),
+        paper=("The paper reports L3 as more energy-efficient than the baselines but gives no energy "
+               "figure to compare with (L3 paper, section VI)."),
         findings=findings(table),
         plot=plot,
         notes=status_notes(raw, ["system"]) + notes,

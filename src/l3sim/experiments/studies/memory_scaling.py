@@ -1,6 +1,6 @@
 """How the scaling studies grow or shrink the host's DIMM-PIM: ``--set`` overrides on ``RunSpec.memory``.
 
-Three ways to scale by a factor k from a base host (L3_SYSTEM.md section 2:
+Three ways to scale by a factor k from a base host (L3 paper, section V:
 a rankset is one rank of every channel; L3's bank-level PIM bandwidth is
 proportional to the number of ranks, its capacity to ranks x chip density):
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 from l3sim.errors import ConfigError
 
 MODES = ("bandwidth", "capacity", "both")
-#: Ranks one DIMM carries in the scaled hosts (the paper's DIMMs are dual-rank, L3_SYSTEM.md section 2).
+#: Ranks one DIMM carries in the scaled hosts (the paper's DIMMs are dual-rank, L3 paper section VI).
 MAX_RANKS_PER_DIMM = 2
 
 

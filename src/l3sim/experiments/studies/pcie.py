@@ -5,7 +5,7 @@ attention stage also carries the other sub-batch's P prefills' KV, it asks
 the L3 system's what-if API (docs/systems.md: ``pim_stage_s`` for T_ATT with
 the decodes placed as the system places them, ``comm`` for the transfers)
 with ``devices.comm.rankset_overlap`` off and on. In the scheduler's terms
-(L3_SYSTEM.md section 7) the attention stage is T_PIM = t_d + t_comm, and the
+(L3 paper, section V) the attention stage is T_PIM = t_d + t_comm, and the
 PCIe overhead is t_comm / T_PIM.
 """
 
