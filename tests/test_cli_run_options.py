@@ -25,8 +25,8 @@ def options_of(command: str) -> dict[str, tuple[object, str | None]]:
 
 def test_run_and_compare_expose_the_same_run_options_in_help_order() -> None:
     run, compare = options_of("run"), options_of("compare")
-    assert list(run) == ["--platform", "--system", "--scheduler", *SHARED[1:], "--spec", "--out", "--json",
-                         "--timeline", "--timeline-window", "--timeline-max-events", "--explain", "--slo"]
+    assert list(run) == ["--platform", "--system", "--scheduler", *SHARED[1:], "--spec", "--out", "--format",
+                         "--json", "--wide", "--timeline", "--timeline-window", "--timeline-max-events", "--explain", "--slo"]
     assert list(compare) == ["--systems", *SHARED, "--format", "--json", "--wide", "--explain", "--slo", "--out"]
     assert {name: run[name] for name in SHARED} == {name: compare[name] for name in SHARED}
     assert run["--model"] == ("gpt-175b", "model preset, TOML path, or a Hugging Face config.json (or its folder)")

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from l3sim.cli.output import print_json, print_mapping, print_rows
+from l3sim.cli.output import Output, with_output
 
 PLATFORM_HELP = "host memory preset (kind 'memory': the DIMMs and their PIM units) or a TOML file"
 OLD_SPELLING_HELP = "deprecated: the old name of --memory"
@@ -16,12 +16,13 @@ hw_app = typer.Typer(help="DIMM-PIM hardware: capacity, bandwidth, the fast mode
 
 
 @hw_app.callback(invoke_without_command=True)
+@with_output
 def hw(
     ctx: typer.Context,
     memory: str = typer.Option("dgx-a100-l3", "--memory", help=PLATFORM_HELP),
     platform: str = typer.Option(None, "--platform", hidden=True, help=OLD_SPELLING_HELP),
     overrides: list[str] = typer.Option([], "--set", help=SET_HELP),
-    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    output: Output = Output(),
 ) -> None:
     """Capacity, CPU / rank-PIM / bank-PIM peak bandwidths and the engine-measured streaming bandwidth."""
     platform = memory_option(memory, platform)
@@ -32,31 +33,35 @@ def hw(
 
     system = load_pim_system(platform, overrides)
     result = {"platform": platform, **memory_report(system.memory, system.pim)}
-    if as_json:
-        print_json(result)
+    if output.machine:
+        output.data(result)
     else:
-        print_mapping(f"hw: {platform}", result)
+        output.mapping(f"hw: {platform}", result)
 
 
 @hw_app.command("validate")
+@with_output
 def validate(
     memories: list[str] = typer.Option(None, "--memory", help=PLATFORM_HELP + " (repeat; default: DDR4 and DDR5)"),
     platforms: list[str] = typer.Option(None, "--platform", hidden=True, help=OLD_SPELLING_HELP),
     overrides: list[str] = typer.Option([], "--set", help=SET_HELP),
-    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    output: Output = Output(),
 ) -> None:
     """Run the fast latency model against the command-level engine over contexts 128..131,072, MHA and GQA-8."""
     platforms = memory_option(memories, platforms)
-    from l3sim.hw.pim.agreement import DEFAULT_PLATFORMS, validate_grid
+    from l3sim.experiments.progress import progress_bar
+    from l3sim.hw.pim.agreement import DEFAULT_PLATFORMS, grid_work, validate_grid
 
-    result = validate_grid(platforms or list(DEFAULT_PLATFORMS), overrides)
-    if as_json:
-        print_json(result)
+    chosen = platforms or list(DEFAULT_PLATFORMS)
+    with progress_bar("engine runs", grid_work(chosen), output.progress, counts=False) as bar:
+        result = validate_grid(chosen, overrides, progress=bar.advance)
+    if output.machine:
+        output.data(result)
         return
-    print_rows("fast model vs engine", result["points"],
-               ["platform", "attention", "variant", "context_tokens", "engine_s", "model_s", "rel_err",
-                "rel_err_refresh"])
-    print_mapping("agreement", {k: result[k] for k in ("max_rel_err", "worst", "max_rel_err_refresh",
+    output.rows("fast model vs engine", result["points"],
+                ["platform", "attention", "variant", "context_tokens", "rel_err", "rel_err_refresh", "engine_s",
+                 "model_s"])
+    output.mapping("agreement", {k: result[k] for k in ("max_rel_err", "worst", "max_rel_err_refresh",
                                                         "worst_refresh")})
 
 

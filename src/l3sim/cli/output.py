@@ -42,6 +42,7 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from l3sim.errors import ConfigError
 from l3sim.markdown import pipe_table
@@ -153,9 +154,9 @@ def _rich_table(header: Sequence[str], cells: Sequence[Sequence[str]], widths: S
     """A table whose column ``i`` is ``widths[i]`` wide (None: wraps, taking what is left)."""
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
     for name, width in zip(header, widths):
-        table.add_column(name, width=width, overflow="fold")
+        table.add_column(Text(name), width=width, overflow="fold")
     for row in cells:
-        table.add_row(*row)
+        table.add_row(*(Text(cell) for cell in row))
     return table
 
 
@@ -166,8 +167,13 @@ def _fixed_width(header: str, column: Sequence[str]) -> int | None:
     return max([_longest_word(header), *(len(text) for text in column)])
 
 
+#: A column of text may be this narrow even when a word is longer: that word is folded, never cut.
+TEXT_MIN_WIDTH = 20
+
+
 def _min_width(header: str, column: Sequence[str]) -> int:
-    return max([_longest_word(header), *(_longest_word(text) for text in column)])
+    """How narrow a text column may get: its longest word, at most TEXT_MIN_WIDTH."""
+    return min(TEXT_MIN_WIDTH, max([_longest_word(header), *(_longest_word(text) for text in column)]))
 
 
 def _width(console: Console, table: Table) -> int:
@@ -212,7 +218,7 @@ class Output:
         if self.fmt == "markdown":
             print(line + "\n")
         else:
-            self._console().print(line, highlight=False)
+            self._console().print(Text(line))
 
     def mapping(self, title: str, obj: Mapping[str, Any]) -> None:
         """A key/value record: two columns, field and value (values wrap)."""
@@ -221,7 +227,7 @@ class Output:
             return
         cells = [[str(key), fmt_cell(value)] for key, value in obj.items()]
         console = self._console()
-        console.print(title, style="bold", highlight=False)
+        console.print(Text(title, style="bold"))
         fields = [row[0] for row in cells]
         console.print(_rich_table(["field", "value"], cells, [max(map(len, fields), default=5), None]))
         console.print()
@@ -235,7 +241,7 @@ class Output:
         columns = _columns(rows, columns)
         cells = [[fmt_cell(row.get(col)) for col in columns] for row in rows]
         console = self._console()
-        console.print(title, style="bold", highlight=False)
+        console.print(Text(title, style="bold"))
         header = [_label(col) for col in columns]
         by_column = [[row[i] for row in cells] for i in range(len(columns))]
         widths = [_fixed_width(h, col) for h, col in zip(header, by_column)]
@@ -256,14 +262,19 @@ class Output:
             shown -= 1
         console.print(_rich_table(header[:shown], [r[:shown] for r in cells], widths[:shown]))
         if shown < len(columns):
-            console.print(f"{len(columns) - shown} more column(s) with --wide (or --format csv|markdown): "
-                          + ", ".join(columns[shown:]), style="dim", highlight=False)
+            console.print(Text(f"{len(columns) - shown} more column(s) with --wide (or --format csv|markdown): "
+                               + ", ".join(columns[shown:]), style="dim"))
         console.print()
 
 
+def _stdout_is_tty() -> bool:
+    return sys.stdout.isatty()
+
+
 def progress_enabled(fmt: str = "table") -> bool:
-    """Progress bars only for table output, with stdout and stderr both terminals."""
-    return fmt == "table" and sys.stdout.isatty() and Console(stderr=True).is_terminal
+    """Progress bars only for table output, with stdout and stderr both terminals (rich's test of stderr,
+    which honours FORCE_COLOR and TTY_COMPATIBLE)."""
+    return fmt == "table" and _stdout_is_tty() and Console(stderr=True).is_terminal
 
 
 FORMAT_HELP = "output: table (fits the terminal) | csv | json | markdown"
@@ -302,12 +313,3 @@ def with_output(command: Command) -> Command:
     wrapper.__annotations__["return"] = signature.return_annotation
     return wrapper  # type: ignore[return-value]
 
-
-def print_mapping(title: str, obj: Mapping[str, Any]) -> None:
-    """:meth:`Output.mapping` as a table."""
-    Output().mapping(title, obj)
-
-
-def print_rows(title: str, rows: Iterable[Mapping[str, Any]], columns: list[str] | None = None) -> None:
-    """:meth:`Output.rows` as a table."""
-    Output().rows(title, rows, columns)

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import typer
 
-from l3sim.cli.output import print_json, print_rows
+from l3sim.cli.output import Output, with_output
 from l3sim.errors import ConfigError, MissingDependencyError
 from l3sim.experiments.executor import BACKENDS
 from l3sim.outputs import check_writable
 
 
+@with_output
 def reproduce(
     ctx: typer.Context,
     study: str = typer.Argument(..., help="e2e | breakdown | scalability | scheduler | pcie | hw-ablation | energy | reconcile | serving | all"),
@@ -22,7 +23,7 @@ def reproduce(
     out: Path = typer.Option(Path("l3sim-reproduce"), "--out",
                              help="folder of report.md, report.html, CSVs, PNGs and the store"),
     no_progress: bool = typer.Option(False, "--no-progress", help="no progress bar"),
-    as_json: bool = typer.Option(False, "--json", help="print {study: rows} as JSON"),
+    output: Output = Output(),
     assumptions: str = typer.Option(None, "--assumptions",
                                     help="assumption profile of every run (realistic | paper | TOML path)"),
 ) -> None:
@@ -37,7 +38,7 @@ def reproduce(
     if backend not in BACKENDS:
         raise ConfigError(f"--backend {backend!r}: expected one of {', '.join(BACKENDS)}")
     options = StudyOptions(out, quick=quick, backend=backend, jobs=jobs, address=address,
-                           progress=not (no_progress or as_json), assumptions=assumptions)
+                           progress=output.progress and not no_progress, assumptions=assumptions)
     tables: dict[str, list[dict]] = {}
     failures: dict[str, str] = {}
     for name in names:
@@ -54,11 +55,11 @@ def reproduce(
         write_study(result, out, study_configuration(options, command_line(ctx)))
         tables[name] = result.table.to_dict(orient="records")
     report = write_report(out, STUDIES)
-    if as_json:
-        print_json({**tables, **({"not_run": failures} if failures else {})})
+    if output.machine:
+        output.data({**tables, **({"not_run": failures} if failures else {})})
         return
     for name, rows in tables.items():
-        print_rows(f"reproduce {name}", rows)
+        output.rows(f"reproduce {name}", rows)
     for name, reason in failures.items():
         typer.echo(f"{name}: not run: {reason}", err=True)
     typer.echo(f"report: {report}, {Path(report).with_suffix('.html')}", err=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from l3sim.cli.output import print_json, print_rows
+from l3sim.cli.output import Output, with_output
 from l3sim.errors import ConfigError
 from l3sim.outputs import atomic_write, check_writable, save_figure
 
@@ -74,6 +74,7 @@ def plot_roofline(curves, summaries: list[dict], run: dict | None, title: str, p
     plt.close(fig)
 
 
+@with_output
 def roofline_command(
     platform: str = typer.Option("dgx-a100", "--platform", help="platform preset or TOML path"),
     model: str = typer.Option("gpt-175b", "--model", help="model preset or TOML path"),
@@ -83,7 +84,7 @@ def roofline_command(
     overrides: list[str] = typer.Option(None, "--set", help="override any run-spec field: dotted.key=value"),
     run: Path = typer.Option(None, "--run", help="result.json of `l3sim run --out`: mark its operating point"),
     out: Path = typer.Option(None, "--out", help="write roofline.png and roofline.csv here"),
-    as_json: bool = typer.Option(False, "--json", help="print curve points and each device's summary as JSON"),
+    output: Output = Output(),
 ) -> None:
     """Throughput = min(GPU FC at batch B, attention device) with B capped by capacity, per attention device."""
     from l3sim.hw.roofline import roofline
@@ -106,14 +107,14 @@ def roofline_command(
         table = pd.DataFrame(curve_rows(curves))
         atomic_write(folder / "roofline.csv", lambda tmp: table.to_csv(tmp, index=False))
         plot_roofline(curves, summaries, point, title, folder / "roofline.png")
-    if as_json:
-        print_json({"context_tokens": context, "model": spec.model.name, "platform": spec.platform.name,
+    if output.machine:
+        output.data({"context_tokens": context, "model": spec.model.name, "platform": spec.platform.name,
                     "memory": spec.memory.name, "kv_bytes_per_request": curves.kv_bytes_per_request,
                     "devices": summaries, "run": point, "curve": curve_rows(curves)})
         return
-    print_rows(f"roofline: {title}", summaries,
-               ["device", "attention_roof_tok_s", "max_batch", "ridge_batch", "operating_batch", "operating_tok_s",
-                "bound"])
+    output.rows(f"roofline: {title}", summaries,
+                ["device", "operating_tok_s", "bound", "attention_roof_tok_s", "max_batch", "operating_batch",
+                 "ridge_batch"])
     if point is not None:
         typer.echo(f"run {point['system']}: batch {point['avg_batch_size']:.4g}, "
                    f"{point['throughput_tok_s']:.4g} tokens/s")

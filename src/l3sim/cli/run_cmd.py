@@ -2,46 +2,16 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from l3sim.cli.output import print_json, print_mapping, print_rows
+from l3sim.cli.output import Output, with_output
 from l3sim.cli.run_options import PLATFORM_OPTION, RUN_OPTION_NAMES, RunOptions, deployment_note, with_run_options
 from l3sim.errors import ConfigError
 
-# Runs with fewer requests than this finish too fast for a progress bar to help.
-PROGRESS_MIN_REQUESTS = 200
-
-
-@contextmanager
-def run_progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
-    """A rich progress bar on stderr fed by ``simulate``'s ``progress(done, total)``."""
-    if not enabled:
-        yield None
-        return
-    progress = Progress(
-        TextColumn("serving"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    with progress:
-        task = progress.add_task("serving", total=None)
-
-        def update(done: int, total: int) -> None:
-            if total >= PROGRESS_MIN_REQUESTS:
-                progress.update(task, completed=done, total=total)
-
-        yield update
-
-
+@with_output
 @with_run_options
 def run(
     ctx: typer.Context,
@@ -55,7 +25,7 @@ def run(
     ),
     out: Path = typer.Option(None, "--out", help="write result.json (metrics and the resolved spec), "
                              "requests.csv and run.png here"),
-    as_json: bool = typer.Option(False, "--json", help="print the metrics as one JSON object"),
+    output: Output = Output(),
     timeline: Path = typer.Option(None, "--timeline", help="write a Chrome trace JSON (Perfetto) of the run here"),
     timeline_window: str = typer.Option(
         None, "--timeline-window", help="START:END seconds of the run the timeline covers (either may be empty)"
@@ -70,6 +40,7 @@ def run(
 ) -> None:
     """Simulate serving a workload on one system and print throughput and latency metrics."""
     from l3sim.cli.invocation import command_line
+    from l3sim.experiments.progress import progress_bar
     from l3sim.report.timeline import parse_window
     from l3sim.serving import simulate
     from l3sim.serving.slo import parse_slo, slo_row
@@ -85,22 +56,22 @@ def run(
     if chosen is not None:
         typer.echo(chosen, err=True)
     check_outputs(out, timeline)
-    with run_progress(enabled=not as_json) as progress:
-        result = simulate(spec, progress=progress)
+    with progress_bar("serving requests", None, output.progress) as bar:
+        result = simulate(spec, progress=lambda done, total: bar.set(done, total))
     slo_fields = slo_row(result, targets) if targets else {}
-    show_result(result, as_json, explain, slo_fields)
+    show_result(result, output, explain, slo_fields)
     if out is not None:
         from l3sim.report import write_run_outputs
 
         record = provenance(spec, options.overrides or [], command_line(ctx))
         paths = write_run_outputs(result, out, record)
-        if not as_json:
+        if not output.machine:
             typer.echo(f"wrote {', '.join(str(p) for p in paths)}", err=True)
     if timeline is not None and not result.oom:
         from l3sim.report import write_timeline
 
         write_timeline(result, timeline, timeline_max_events, window)
-        if not as_json:
+        if not output.machine:
             typer.echo(f"wrote {timeline}", err=True)
 
 
@@ -135,25 +106,25 @@ def check_outputs(out: Path | None, timeline: Path | None) -> None:
         check_writable(timeline, "--timeline")
 
 
-def show_result(result: Any, as_json: bool, explain: bool = False, extra: dict[str, Any] | None = None) -> None:
-    """Print a RunResult: JSON, or a table; warnings and OOM go to stderr either way. ``explain`` adds the
+def show_result(result: Any, output: Output, explain: bool = False, extra: dict[str, Any] | None = None) -> None:
+    """Print a RunResult: JSON (or CSV), or a table; warnings and OOM go to stderr either way. ``explain`` adds the
     bound-and-loss account (JSON: ``bound_s``, ``losses_s`` and the time-averaged batches; else a table);
     ``extra`` fields (the SLO verdict) are added to either."""
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
     if result.oom:
         typer.echo(f"does not fit (OOM): {result.oom_reason}", err=True)
-    if as_json:
-        print_json({**result.to_dict(), **(result.account_dict() if explain else {}), **(extra or {})})
+    if output.machine:
+        output.data({**result.to_dict(), **(result.account_dict() if explain else {}), **(extra or {})})
     else:
         data = {**result.to_dict(), **(extra or {})}
         data.pop("never_fit_ids")
         data.pop("warnings")
-        print_mapping(f"l3sim run: {result.system} / {result.model} / {result.workload}", data)
+        output.mapping(f"l3sim run: {result.system} / {result.model} / {result.workload}", data)
         if explain and not result.oom:
             from l3sim.report.account import account_rows
 
-            print_rows("where the time goes (docs/validation.md)", account_rows([result]))
+            output.rows("where the time goes (docs/validation.md)", account_rows([result]))
 
 
 def register(app: typer.Typer) -> None:

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import typer
 
-from l3sim.cli.output import print_json, print_mapping
+from l3sim.cli.output import Output, with_output
 
 DEFAULT_OUT_ROOT = Path("l3sim-sweeps")
 
 
+@with_output
 def sweep(
     ctx: typer.Context,
     sweep_file: Path = typer.Argument(..., help="the sweep file (TOML; see docs/sweeps.md)"),
@@ -20,7 +21,7 @@ def sweep(
     address: str = typer.Option(None, "--address", help="ray only: HOST:PORT of a running cluster, or 'auto'"),
     jobs: int = typer.Option(None, "--jobs", help="local worker processes (default: all CPUs)"),
     no_progress: bool = typer.Option(False, "--no-progress", help="no progress bar"),
-    as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
+    output: Output = Output(),
 ) -> None:
     """Run every point of the grid not yet in the store; write results.parquet, results.csv and plots.
 
@@ -36,7 +37,7 @@ def sweep(
     out_dir = check_writable(out or DEFAULT_OUT_ROOT / sweep_file.stem, "--out", folder=True)
     try:
         report = run_sweep(
-            spec, out_dir, backend=backend, address=address, jobs=jobs, progress=not (no_progress or as_json),
+            spec, out_dir, backend=backend, address=address, jobs=jobs, progress=output.progress and not no_progress,
             command_line=command_line(ctx),
         )
     except KeyboardInterrupt:
@@ -46,10 +47,10 @@ def sweep(
         typer.echo(f"warning: damaged store part {key[:16]}... ({reason}) moved to "
                    f"{out_dir / 'store' / 'quarantine'}; its point was recomputed", err=True)
     summary = report.summary()
-    if as_json:
-        print_json({**summary, "crashed_errors": report.crashed})
+    if output.machine:
+        output.data({**summary, "crashed_errors": report.crashed})
     else:
-        print_mapping(f"sweep {sweep_file}", summary)
+        output.mapping(f"sweep {sweep_file}", summary)
         for message, count in Counter(report.crashed.values()).items():
             typer.echo(f"{count} point(s) crashed (not stored, retried on the next run): {message}", err=True)
     if report.crashed:

@@ -8,7 +8,7 @@ computed and where the KV cache lives.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -60,18 +60,24 @@ def forward_token(weights: LlamaWeights, token: int, position: int, attention: A
 
 
 def greedy_generate(weights: LlamaWeights, prompt: list[int], new_tokens: int,
-                    attention: AttentionBackend) -> tuple[list[int], np.ndarray]:
+                    attention: AttentionBackend, on_step: Callable[[], None] | None = None,
+                    ) -> tuple[list[int], np.ndarray]:
     """Feed ``prompt`` then pick the arg-max token ``new_tokens`` times.
 
-    Returns the generated token ids and the logits that chose them, (new_tokens, vocab).
+    Returns the generated token ids and the logits that chose them, (new_tokens, vocab). ``on_step`` is
+    called after each forward pass (``len(prompt) + new_tokens - 1`` of them), for a progress bar.
     """
     logits, chosen, history = None, [], []
     for position, token in enumerate(prompt):
         logits = forward_token(weights, token, position, attention)
+        if on_step is not None:
+            on_step()
     for step in range(new_tokens):
         token = int(np.argmax(logits))
         chosen.append(token)
         history.append(logits)
         if step + 1 < new_tokens:
             logits = forward_token(weights, token, len(prompt) + step, attention)
+            if on_step is not None:
+                on_step()
     return chosen, np.array(history)

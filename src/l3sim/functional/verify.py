@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 
@@ -28,12 +29,13 @@ SMOLLM2_LAYOUT = KVLayoutSpec(v_banks_per_vector=2)
 
 
 def functional_check(new_tokens: int = 32, arithmetic: str = "fp16-fp32acc",
-                     weights: LlamaWeights | None = None) -> dict:
+                     weights: LlamaWeights | None = None, on_step: Callable[[], None] | None = None) -> dict:
     """Greedy-generate with reference attention and with PIM attention on the DIMM layout; compare.
 
     ``passed`` holds only if the token sequences match *and* every logit and error figure is finite:
     NaN logits make every arg-max pick token 0 on both sides, so matching tokens alone cannot tell a
-    working emulation from broken weights. ``failures`` says what failed.
+    working emulation from broken weights. ``failures`` says what failed. ``on_step`` is called after each
+    of the :func:`forward_passes` (a progress bar's tick).
     """
     if not 1 <= new_tokens <= MAX_NEW_TOKENS:
         raise ConfigError(f"--tokens must be from 1 to {MAX_NEW_TOKENS}, got {new_tokens}")
@@ -46,11 +48,11 @@ def functional_check(new_tokens: int = 32, arithmetic: str = "fp16-fp32acc",
     capacity = len(PROMPT_TOKENS) + new_tokens
     reference = ReferenceAttention(cfg.num_layers, cfg.num_kv_heads, cfg.head_dim, capacity)
     with np.errstate(all="ignore"):  # non-finite numbers are reported below, not warned about
-        ref_tokens, ref_logits = greedy_generate(weights, PROMPT_TOKENS, new_tokens, reference)
+        ref_tokens, ref_logits = greedy_generate(weights, PROMPT_TOKENS, new_tokens, reference, on_step)
         store = KVCacheStore(SMOLLM2_LAYOUT.model_copy(update={"element_format": arith.operand_format}),
                              cfg.num_layers, cfg.num_kv_heads, cfg.head_dim, capacity)
         pim = PIMAttention(store, arith)
-        pim_tokens, pim_logits = greedy_generate(weights, PROMPT_TOKENS, new_tokens, pim)
+        pim_tokens, pim_logits = greedy_generate(weights, PROMPT_TOKENS, new_tokens, pim, on_step)
         logit_diff = float(np.max(np.abs(ref_logits - pim_logits)))
     result = {
         "model": cfg.name,
@@ -66,6 +68,11 @@ def functional_check(new_tokens: int = 32, arithmetic: str = "fp16-fp32acc",
     }
     failures = _failures(result, ref_logits, pim_logits)
     return {**result, "passed": not failures, "failures": failures}
+
+
+def forward_passes(new_tokens: int) -> int:
+    """Forward passes of :func:`functional_check`: the prompt and all but the last token, twice."""
+    return 2 * (len(PROMPT_TOKENS) + new_tokens - 1)
 
 
 def _failures(result: dict, ref_logits: np.ndarray, pim_logits: np.ndarray) -> list[str]:

@@ -12,6 +12,8 @@ from cycle 0 cannot show).
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from l3sim.hw.pim.latency import attention_latency
@@ -24,9 +26,18 @@ VALIDATION_CONTEXTS = (128, 512, 2048, 8192, 32768, 131072)
 VALIDATION_HEADS = (("MHA", 12, 1), ("GQA-8", 64, 8))
 
 
+def grid_work(platforms, contexts=VALIDATION_CONTEXTS, head_sets=VALIDATION_HEADS, variants=tuple(VARIANTS)) -> int:
+    """The engine work of :func:`validate_grid` in context tokens (an engine run's time grows with them):
+    the total its ``progress`` callback counts up to."""
+    return len(platforms) * len(head_sets) * len(variants) * 2 * sum(contexts)
+
+
 def validate_grid(platforms, overrides=None, contexts=VALIDATION_CONTEXTS, head_sets=VALIDATION_HEADS,
-                  variants=tuple(VARIANTS)) -> dict:
-    """Every grid point's engine and model latency and their relative error; the worst one."""
+                  variants=tuple(VARIANTS), progress: Callable[[float], None] | None = None) -> dict:
+    """Every grid point's engine and model latency and their relative error; the worst one.
+
+    ``progress(tokens)`` is called after each engine run with its context tokens (see :func:`grid_work`).
+    """
     points = []
     for platform in platforms:
         system = load_pim_system(platform, overrides)
@@ -38,6 +49,8 @@ def validate_grid(platforms, overrides=None, contexts=VALIDATION_CONTEXTS, head_
                     point = {"platform": platform, "attention": label, "variant": variant, "context_tokens": int(tokens)}
                     for mode, name in ((False, ""), ("aligned", "_refresh")):
                         engine_s = float(reference_latency(tokens, heads, gqa, variant, system, refresh=bool(mode)))
+                        if progress is not None:
+                            progress(tokens)
                         point[f"engine{name}_s"] = engine_s
                         point[f"model{name}_s"] = float(model[mode][i])
                         point[f"rel_err{name}"] = float(model[mode][i] / engine_s - 1)
