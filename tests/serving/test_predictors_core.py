@@ -53,7 +53,7 @@ def test_flat_forest_equals_sklearn(seed, rows, width, trees):
     y = rng.normal(size=rows)
     forest = RandomForestRegressor(n_estimators=trees, random_state=seed).fit(X, y)
     query = np.vstack([X, rng.integers(-5, 55, size=(20, width)).astype(float)])
-    np.testing.assert_allclose(FlatForest(forest).predict(query), forest.predict(query), rtol=0, atol=0)  # same sum order as sklearn: exact
+    np.testing.assert_allclose(FlatForest.from_regressor(forest).predict(query), forest.predict(query), rtol=0, atol=0)  # same sum order as sklearn: exact
 
 
 def test_gpu_predictor_matches_its_sklearn_forest():
@@ -61,7 +61,8 @@ def test_gpu_predictor_matches_its_sklearn_forest():
     X = rng.uniform(0, 100, size=(200, len(GPU_FEATURES)))
     y = X[:, -1] * 1e-4 + 0.01
     predictor = GPUTimePredictor(n_estimators=10, seed=1).fit(X, y)
-    np.testing.assert_allclose(predictor.predict(X), predictor.forest.predict(X), rtol=1e-12)
+    forest = RandomForestRegressor(n_estimators=10, random_state=1).fit(X, y)
+    np.testing.assert_allclose(predictor.predict(X), forest.predict(X), rtol=1e-12)
 
 
 def test_pim_predictor_recovers_a_linear_law():
