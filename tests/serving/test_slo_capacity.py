@@ -172,3 +172,16 @@ def test_bad_slo_strings_are_clear_errors(text, message):
 def test_units_convert_to_seconds():
     targets = parse_slo("ttft_p99=2s, tbt_p90=200ms,e2e_p50=1500us")
     assert [(t.name, t.target_s) for t in targets] == [("ttft_p99", 2.0), ("tbt_p90", 0.2), ("e2e_p50", 0.0015)]
+
+
+def test_probes_left_estimate_counts_the_bisections_still_needed():
+    """log2(ln(hi/lo) / ln(1 + rel_tol)) halvings of the bracket's log-width, rounded up (by hand: a factor-2
+    bracket at rel_tol 0.1 needs ln 2 / ln 1.1 = 7.27 -> 3 halvings; one at 1.05 / 1.0 needs none)."""
+    from l3sim.experiments.capacity import SearchSettings, probes_left_estimate
+
+    settings = SearchSettings(rel_tol=0.1)
+    bracket = [{"rate_req_s": 1.0, "met": True}, {"rate_req_s": 2.0, "met": False}]
+    assert probes_left_estimate(bracket, settings) == 3
+    assert probes_left_estimate([{"rate_req_s": 1.0, "met": True}, {"rate_req_s": 1.05, "met": False}], settings) == 0
+    assert probes_left_estimate([{"rate_req_s": 4.0, "met": True}], settings) == 1 + 3, "one more doubling first"
+    assert probes_left_estimate([], settings) == 1 + 3

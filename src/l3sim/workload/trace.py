@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from l3sim.errors import ConfigError
 from l3sim.inputs import read_bytes
 from l3sim.spec.workload import WorkloadSpec
 from l3sim.workload import columns
@@ -14,6 +15,30 @@ from l3sim.workload.formats import TraceFormat, get_format, infer_format
 from l3sim.workload.rows import decode, read_csv_columns, read_jsonl_columns
 
 UNITS_PER_SECOND = {"s": 1.0, "ms": 1000.0}
+
+_AZURE = "https://github.com/Azure/AzurePublicDataset/raw/master/data/{} (Azure LLM inference trace 2023, CC-BY 4.0)"
+_MOONCAKE = ("https://github.com/kvcache-ai/Mooncake/raw/main/FAST25-release/traces/{} (Mooncake FAST'25 "
+             "release, Apache-2.0)")
+#: Where the public traces the docs use come from, by the file names they have in ../shared (they are data,
+#: not shipped with l3sim): a missing one is reported with its download address.
+PUBLIC_TRACES = {
+    "AzureLLMInferenceTrace_conv.csv": _AZURE.format("AzureLLMInferenceTrace_conv.csv"),
+    "AzureLLMInferenceTrace_code.csv": _AZURE.format("AzureLLMInferenceTrace_code.csv"),
+    "mooncake_conversation_trace.jsonl": _MOONCAKE.format("conversation_trace.jsonl"),
+    "mooncake_synthetic_trace.jsonl": _MOONCAKE.format("synthetic_trace.jsonl"),
+}
+
+
+def read_trace_bytes(path: Path) -> bytes:
+    """The bytes of a trace file; a missing public trace (PUBLIC_TRACES) is reported with where to get it."""
+    try:
+        return read_bytes(path, "trace file")
+    except ConfigError as exc:
+        source = PUBLIC_TRACES.get(path.name)
+        if source is None or path.exists():
+            raise
+        raise ConfigError(f"{exc}. This public trace is not shipped with l3sim: download it from {source} "
+                          "and give its path (--trace FILE, or --set workload.path=FILE for a trace preset)") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +83,14 @@ def parse_trace(data: bytes, fmt: TraceFormat | str, source: str) -> TraceTable:
 def read_trace(path: str | Path, format: str | None = None) -> TraceTable:
     """Read a trace file; ``format`` None infers it from the extension and header."""
     path = Path(path)
+    data = read_trace_bytes(path)  # before the format is inferred from the file, so a missing one says where to get it
     fmt = get_format(format) if format else infer_format(path)
-    return parse_trace(read_bytes(path, "trace file"), fmt, str(path))
+    return parse_trace(data, fmt, str(path))
 
 
 def workload_from_trace_path(path: str, format: str | None = None) -> WorkloadSpec:
     """A trace WorkloadSpec for ``path`` (named after the file); the format is checked or inferred now."""
     file = Path(path)
-    read_bytes(file, "trace file")  # missing, a directory, unreadable: said now, not mid-run
+    read_trace_bytes(file)  # missing, a directory, unreadable: said now, not mid-run
     fmt = get_format(format) if format else infer_format(file)
     return WorkloadSpec(name=file.stem, kind="trace", path=str(path), format=fmt.name, source=fmt.description)
