@@ -1,0 +1,167 @@
+"""One iteration's plan of the continuous, sub-batch and capacity-first schedulers, worked out by hand.
+
+The engine tests check these schedulers over whole runs (invariants, closed form against stepping);
+here each rule of the module docstrings (vLLM's order: decodes within the token budget, pre-emption of
+the latest admitted until the decodes fit, prefill chunks, FCFS admission under the budget, the
+sequence limit and the watermark; the snake deal of the sub-batches) is checked on a state small
+enough to work through by hand, including the boundaries (a reservation that exactly fills the
+admissible blocks, equal GPU tokens in both sub-batches).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from l3sim.serving.kvstore import KVStore
+from l3sim.serving.schedulers.capacity_first import CapacityFirstScheduler
+from l3sim.serving.schedulers.continuous import ContinuousBatching
+from l3sim.serving.schedulers.subbatch import SubBatchScheduler, prefill_split, snake_split
+from l3sim.serving.state import ReplicaState, RequestTable
+from l3sim.spec.run import ServingSpec
+
+
+def _state(prompts, kv: KVStore, *, decoding=(), prefilled=None, waiting=(), kv_tokens=None) -> ReplicaState:
+    """Requests 0..n-1 with these prompts; ``decoding`` have finished their prefill (their stored tokens
+    ``kv_tokens``, default the prompt), ``prefilled`` maps a running request still in prefill to the
+    prompt tokens it has done; ``waiting`` in queue order. Running = decoding, then the prefilling ones."""
+    n = len(prompts)
+    table = RequestTable(ids=np.arange(n), arrival_s=np.zeros(n), prompt_tokens=np.array(prompts),
+                         output_tokens=np.full(n, 100))
+    prefilled = prefilled or {}
+    for rid in decoding:
+        table.prefill_done[rid] = prompts[rid]
+        table.kv_tokens[rid] = prompts[rid] if kv_tokens is None else kv_tokens[rid]
+        table.generated[rid] = 1
+    for rid, done in prefilled.items():
+        table.prefill_done[rid] = done
+        table.kv_tokens[rid] = done
+    running = [*decoding, *prefilled]
+    table.reserved_blocks[running] = kv.blocks_for(table.prompt_tokens[running])
+    return ReplicaState(table, kv, running=running, waiting=deque(waiting))
+
+
+BIG = KVStore(capacity_blocks=10_000, block_tokens=16, watermark_blocks=0)
+
+
+def test_budget_goes_to_decodes_then_prefill_chunks_then_admissions():
+    """Budget 10: request 0 decodes (1 token, 9 left); request 1, 12 of 20 prompt tokens done, gets its 8
+    (1 left); request 2 (5 tokens) is admitted with a chunk of 1; the budget is spent, request 3 waits."""
+    state = _state([4, 20, 5, 4], BIG, decoding=[0], prefilled={1: 12}, waiting=[2, 3])
+    plan = ContinuousBatching(ServingSpec(max_batch_tokens=10)).plan(state)
+    assert plan.decode_ids.tolist() == [0]
+    assert plan.prefill_ids.tolist() == [1, 2]
+    assert plan.prefill_chunk_tokens.tolist() == [8, 1]
+    assert plan.prefill_done_tokens.tolist() == [12, 0]
+    assert plan.admit_ids == (2,) and plan.preempt_ids == ()
+    assert not plan.steady  # prefills run
+    assert plan.sub_batches == ()
+
+
+def test_a_budget_smaller_than_the_decodes_takes_them_in_admission_order():
+    """Budget 2, three decoding requests: the first two decode, nothing is left to admit with; a
+    decode-only plan repeats (steady)."""
+    state = _state([3, 3, 3, 3], BIG, decoding=[0, 1, 2], waiting=[3])
+    plan = ContinuousBatching(ServingSpec(max_batch_tokens=2)).plan(state)
+    assert plan.decode_ids.tolist() == [0, 1]
+    assert plan.prefill_ids.tolist() == [] and plan.admit_ids == ()
+    assert plan.steady
+
+
+def test_a_prefill_chunk_of_zero_is_left_out():
+    """Budget 3, three decodes: no budget is left for request 3's prefill (10 of 16 done): no chunk."""
+    state = _state([3, 3, 3, 16], BIG, decoding=[0, 1, 2], prefilled={3: 10})
+    plan = ContinuousBatching(ServingSpec(max_batch_tokens=3)).plan(state)
+    assert plan.decode_ids.tolist() == [0, 1, 2]
+    assert plan.prefill_ids.tolist() == [] and plan.prefill_chunk_tokens.tolist() == []
+
+
+def test_the_latest_admitted_is_preempted_until_the_decodes_fit():
+    """4 blocks of 4 tokens. Request 0 holds 8 tokens and grows to 9: 3 blocks; request 1 holds 4 tokens,
+    grows to 5: 2 blocks; 5 > 4, so request 1 (admitted last) goes; request 0 alone fits. Nothing is
+    admitted in an iteration that pre-empts, even a request that would fit."""
+    kv = KVStore(capacity_blocks=4, block_tokens=4, watermark_blocks=0)
+    state = _state([8, 4, 1], kv, decoding=[0, 1], waiting=[2])
+    plan = ContinuousBatching(ServingSpec(max_batch_tokens=100)).plan(state)
+    assert plan.preempt_ids == (1,)
+    assert plan.decode_ids.tolist() == [0]
+    assert plan.admit_ids == () and plan.prefill_ids.tolist() == []
+    assert plan.steady  # a pre-emption does not break a decode-only plan
+
+
+def test_admission_stops_at_the_sequence_limit_and_first_come_first_served():
+    """At most 2 sequences, one running: one admission (request 1), though the budget has room for all."""
+    state = _state([2, 3, 3, 3], BIG, decoding=[0], waiting=[1, 2, 3])
+    plan = ContinuousBatching(ServingSpec(max_batch_tokens=100, max_num_seqs=2)).plan(state)
+    assert plan.admit_ids == (1,)
+    assert plan.prefill_ids.tolist() == [1] and plan.prefill_chunk_tokens.tolist() == [3]
+    unlimited = ContinuousBatching(ServingSpec(max_batch_tokens=100, max_num_seqs=0)).plan(state)
+    assert unlimited.admit_ids == (1, 2, 3)
+
+
+def test_admission_keeps_the_watermark_free_up_to_the_last_block():
+    """10 blocks of 4 tokens, watermark 2: 8 admissible. Request 0 holds 20 tokens (5 blocks) and grows to
+    21 (6 blocks). A prompt of 8 tokens (2 blocks) fills the 8 exactly: admitted; one of 9 tokens (3) is not,
+    and the queue does not skip it for a later one that would fit."""
+    kv = KVStore(capacity_blocks=10, block_tokens=4, watermark_blocks=2)
+    fits = _state([20, 8, 1], kv, decoding=[0], waiting=[1, 2])
+    assert ContinuousBatching(ServingSpec(max_batch_tokens=100, max_num_seqs=2)).plan(fits).admit_ids == (1,)
+    blocked = _state([20, 9, 1], kv, decoding=[0], waiting=[1, 2])
+    assert ContinuousBatching(ServingSpec(max_batch_tokens=100)).plan(blocked).admit_ids == ()
+
+
+def _decoding_table(contexts) -> RequestTable:
+    n = len(contexts)
+    table = RequestTable(ids=np.arange(n), arrival_s=np.zeros(n), prompt_tokens=np.ones(n, dtype=np.int64),
+                         output_tokens=np.full(n, 100))
+    table.kv_tokens[:] = contexts
+    return table
+
+
+def test_snake_deal_of_the_decodes_by_context():
+    """Contexts 5, 9, 7, 9, 1 (requests 0-4): longest first, ties by request: 1, 3, 2, 0, 4; dealt to
+    sub-batches 0, 1, 1, 0, 0: sub-batch 0 = {1, 0, 4}, sub-batch 1 = {3, 2} (positions, sorted)."""
+    table = _decoding_table([5, 9, 7, 9, 1])
+    first, second = snake_split(np.arange(5), table)
+    assert first.tolist() == [0, 1, 4] and second.tolist() == [2, 3]
+    # positions into the decode list, not request ids: the same requests listed in reverse
+    first, second = snake_split(np.array([4, 3, 2, 1, 0]), table)
+    assert first.tolist() == [0, 3, 4] and second.tolist() == [1, 2]
+
+
+def test_prefill_chunks_go_to_the_sub_batch_with_fewer_gpu_tokens():
+    """Decodes (3, 2); chunks 5, 2, 4: the 5 to sub-batch 1 (2 < 3: 3, 7), the 2 to 0 (3 <= 7: 5, 7), the 4 to
+    0 (5 <= 7: 9, 7). On a tie the chunk goes to sub-batch 0."""
+    zero, one = prefill_split(np.array([5, 2, 4]), (3, 2))
+    assert zero.tolist() == [1, 2] and one.tolist() == [0]
+    zero, one = prefill_split(np.array([3]), (2, 2))
+    assert zero.tolist() == [0] and one.tolist() == []
+    assert zero.dtype == one.dtype == np.int64
+
+
+def test_subbatch_splits_the_continuous_plan():
+    """Budget 10: decodes 0, 1, 2 (contexts 30, 50, 40: dealt 1 | 2, 0 -> positions [1] and [0, 2]), then
+    request 3's prompt of 4 tokens goes to the sub-batch with fewer decodes (sub-batch 0, 1 < 2)."""
+    state = _state([30, 50, 40, 4], BIG, decoding=[0, 1, 2], waiting=[3])
+    plan = SubBatchScheduler(ServingSpec(max_batch_tokens=10)).plan(state)
+    assert plan.decode_ids.tolist() == [0, 1, 2]
+    assert [s.tolist() for s in plan.sub_batches] == [[1], [0, 2]]
+    assert plan.prefill_ids.tolist() == [3] and plan.admit_ids == (3,)
+    assert [s.tolist() for s in plan.prefill_sub_batches] == [[0], []]
+    assert plan.prefill_chunk_tokens.tolist() == [4] and plan.prefill_done_tokens.tolist() == [0]
+    assert not plan.steady
+
+
+def test_capacity_first_admits_every_prompt_that_fits_whole():
+    """A token budget of 4 does not bind capacity-first: prompts of 50 and 60 are admitted and prefilled
+    whole. Blocks of 16 tokens: the decode holds 38 (600 tokens, 601 after its step), the two prompts 4 each
+    (50 and 60 tokens), 46 of 100; the prompt of 1,000 tokens needs 63: it waits, and so does the one behind
+    it (first come, first served)."""
+    kv = KVStore(capacity_blocks=100, block_tokens=16, watermark_blocks=0)
+    state = _state([600, 50, 60, 1000, 1], kv, decoding=[0], waiting=[1, 2, 3, 4])
+    plan = CapacityFirstScheduler(ServingSpec(max_batch_tokens=4)).plan(state)
+    assert plan.admit_ids == (1, 2)
+    assert plan.prefill_chunk_tokens.tolist() == [50, 60]
+    assert plan.decode_ids.tolist() == [0]
+    assert len(plan.sub_batches) == 2
