@@ -47,7 +47,7 @@ class Bar:
     def log(self, text: str) -> None:
         """A line above the bar (nothing when the bar is disabled)."""
         if not self.progress.disable:
-            self.progress.console.print(text, highlight=False)
+            self.progress.console.print(text, highlight=False, markup=False)
 
     def run_callback(self, index: int, label: str | None = None) -> Callable[[int, int], None]:
         """A ``simulate(progress=...)`` callback for run ``index`` of a bar counting runs: the bar stands at
