@@ -46,7 +46,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -122,9 +122,9 @@ class SubBatch:
         return int(sum(self.prefill_chunks))
 
 
-@dataclass(frozen=True)
-class Decode:
-    """A decoding request to place: its id, the context its step attends over, its rank in a rankset."""
+class Decode(NamedTuple):
+    """A decoding request to place: its id, the context its step attends over, its rank in a rankset (a
+    NamedTuple: a decision builds one per decoding request)."""
 
     rid: int
     context_tokens: int
@@ -162,9 +162,11 @@ def _gpu_one(sb: SubBatch, predictor: StagePredictor, other_decodes: int) -> flo
     return float(np.ravel(predictor.gpu_s(sb.prefill_chunks, sb.prefill_done, other_decodes))[0])
 
 
-def _pim_s(sb: SubBatch, predictor: StagePredictor) -> float:
-    """Predicted T_PIM of ``sb``."""
-    value = predictor.pim_s(sb.decode_tokens, sb.num_decodes, sb.prefill_tokens)
+def _pim_s(sb: SubBatch, predictor: StagePredictor, prefill_tokens: int | None = None) -> float:
+    """Predicted T_PIM of ``sb``; ``prefill_tokens``: its prefill tokens when the caller knows them (a loop
+    that only adds decodes asks once, not per step)."""
+    value = predictor.pim_s(sb.decode_tokens, sb.num_decodes,
+                            sb.prefill_tokens if prefill_tokens is None else prefill_tokens)
     return value if isinstance(value, float) else float(np.ravel(value)[0])
 
 
@@ -205,8 +207,7 @@ class DecodePool:
 
 def _add_step(pool: DecodePool, sb: SubBatch, step: int) -> None:
     for _ in range(min(step, len(pool))):
-        decode = pool.pop_balanced(sb)
-        sb.add_decode(decode.rid, decode.context_tokens, decode.rank)
+        sb.add_decode(*pool.pop_balanced(sb))
 
 
 def _fill_until_pim_covers_gpu(pair: tuple[SubBatch, SubBatch], i: int, pool: DecodePool, step: int,
@@ -218,9 +219,11 @@ def _fill_until_pim_covers_gpu(pair: tuple[SubBatch, SubBatch], i: int, pool: De
     """
     if not pool:
         return
-    gpu = _gpu_one(pair[i], predictor, pair[1 - i].num_decodes)
-    while pool and _pim_s(pair[i], predictor) < gpu:
-        _add_step(pool, pair[i], step)
+    sb = pair[i]
+    gpu = _gpu_one(sb, predictor, pair[1 - i].num_decodes)
+    prefill_tokens = sb.prefill_tokens
+    while pool and _pim_s(sb, predictor, prefill_tokens) < gpu:
+        _add_step(pool, sb, step)
 
 
 def _place_leftovers(pair: tuple[SubBatch, SubBatch], pool: DecodePool, step: int,
@@ -232,8 +235,10 @@ def _place_leftovers(pair: tuple[SubBatch, SubBatch], pool: DecodePool, step: in
     """
     base = [pair[1 - i].num_decodes for i in (0, 1)]
     curves = [_gpu_s(pair[i], predictor, np.arange(base[i], base[i] + len(pool) + 1)) for i in (0, 1)]
+    prefill_tokens = [sb.prefill_tokens for sb in pair]
     while pool:
-        phase = [max(curves[i][pair[1 - i].num_decodes - base[i]], _pim_s(pair[i], predictor)) for i in (0, 1)]
+        phase = [max(curves[i][pair[1 - i].num_decodes - base[i]], _pim_s(pair[i], predictor, prefill_tokens[i]))
+                 for i in (0, 1)]
         _add_step(pool, pair[0 if phase[0] <= phase[1] else 1], step)
 
 
