@@ -9,9 +9,11 @@ import pytest
 from l3sim.errors import ConfigError
 from l3sim.hw.dram.checker import check
 from l3sim.hw.dram.commands import Cmd, CommandStream
-from l3sim.hw.dram.controller import ControllerConfig, Requests, run
+from l3sim.hw.dram import controller_kernel as ck
+from l3sim.hw.dram.controller import HOST_COMMANDS, ControllerConfig, Requests, controller_rules, run
 from l3sim.hw.dram.engine import simulate
 from l3sim.hw.dram.mapping import AddressMapping
+from l3sim.hw.dram.rules import Scope, timing_rules
 from l3sim.hw.dram.traces import pattern_requests
 
 from dram_streams import dram_preset
@@ -220,6 +222,13 @@ def test_bad_configuration_and_requests_are_reported():
     bad = requests_from_dicts([one_request(dram, 0, 5), one_request(dram, 0, 2)])
     with pytest.raises(ConfigError, match="non-decreasing"):
         run(iter([bad]), dram, 1, 1, NO_REFRESH, "python")
+    # the kernel packs (cycle - now) into 22 bits: with one rank a gap of 2^22 / 4 - tCMD or more is refused,
+    # not mis-scheduled
+    slow_refresh = dram.model_copy(update={"timing": dram.timing.model_copy(update={"tRFC": 1 << 20,
+                                                                                    "tREFI": 1 << 21})})
+    with pytest.raises(ConfigError, match=r"with 1 rank\(s\) the controller handles timing gaps below 1048575 "
+                                          r"cycles; the largest here is 1048576"):
+        run(iter([requests_from_dicts([one_request(dram, 0, 5)])]), slow_refresh, 1, 1, ControllerConfig())
 
 
 def test_reads_do_not_starve_behind_write_drains(ddr4):
@@ -239,3 +248,37 @@ def test_reads_do_not_starve_behind_write_drains(ddr4):
     bound = (config.read_queue + config.write_queue + config.row_hit_cap) * alone + t.tRFC
     assert stats.write_drains > 10
     assert stats.latency_max <= bound
+
+
+# the scopes whose rules bind a pair of commands in each relation (rules.Scope's definitions)
+BINDING_SCOPES = {"same bank": (Scope.BANK, Scope.BANK_GROUP, Scope.RANK, Scope.CHANNEL),
+                  "same bank group": (Scope.BANK_GROUP, Scope.RANK, Scope.CHANNEL),
+                  "same rank": (Scope.RANK, Scope.CHANNEL), "other rank": (Scope.OTHER_RANK, Scope.CHANNEL)}
+
+
+@pytest.mark.parametrize("preset", ["ddr4-3200", "ddr5-4800an", "distinct"])
+def test_controller_rule_table_keeps_every_binding_gap(preset):
+    """The controller's pruned rule table gives every pair of host commands, in every relation, the same
+    minimum gap as the engine's full rule table."""
+    timing = (distinct_timings() if preset == "distinct" else dram_preset(preset)).timing
+    start, later, gap = controller_rules(timing)
+    pruned = {}
+    for earlier in range(len(start) // ck.SCOPES):
+        for scope in Scope:
+            group = earlier * ck.SCOPES + int(scope)
+            for k in range(start[group], start[group + 1]):
+                pruned[earlier, int(later[k]), scope] = max(pruned.get((earlier, int(later[k]), scope), 0), gap[k])
+    full = {}
+    for rule in timing_rules(timing):
+        key = (int(rule.earlier), int(rule.later), rule.scope)
+        full[key] = max(full.get(key, 0), rule.gap)
+    checked = 0
+    for earlier in HOST_COMMANDS:
+        for after in HOST_COMMANDS:
+            for relation, scopes in BINDING_SCOPES.items():
+                want = max(full.get((int(earlier), int(after), s), 0) for s in scopes)
+                got = max(pruned.get((int(earlier), int(after), s), 0) for s in scopes)
+                assert got == want, (earlier.name, after.name, relation)
+                checked += want > 0
+    assert checked > 40
+    assert len(later) < sum(1 for r in timing_rules(timing) if r.later in HOST_COMMANDS)

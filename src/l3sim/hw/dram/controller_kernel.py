@@ -20,15 +20,17 @@ tables flat, ``ready_X[id * NC + command]``):
 - request pool ``req[slot, R_*]`` (read-queue depth + write-queue depth slots, free slots on a stack);
 - per queue q (0 reads, 1 writes) and bank: a linked list of its requests in arrival order
   (rows Q_HEAD and Q_TAIL of ``bq``, ``req[s, R_NEXT]``), its length, and how many of them hit the bank's open
-  row (Q_HITS); the banks with a non-empty list form a compact list (``cand``, below), so a
-  scheduling step looks at those banks only, one candidate command each (no rescans of the queue);
-- per queue and bank, the candidate command (``cand``, flat, field by field): command, request slot, tie-break
-  key, the bank-level ready time of the command and where its bank-group and rank-level parts are found.
-  It is recomputed only when something that decides it changed (a request of that bank entered or left, the
-  bank issued a command, its rank was precharged by refresh): such banks go on a per-queue dirty list,
-  emptied before the queue's next scan. The scan then costs three loads and a maximum per bank: the
-  bank-group part is read from ``ready_bg`` and the rank-level part (rank, channel, command bus, tFAW) is
-  computed once per step for each rank and command kind;
+  row (Q_HITS);
+- per queue, the banks with requests and their candidate commands, in dense arrays (``cand``, flat, field by
+  field; ``bq``'s Q_ACTPOS row gives a bank's place): the bank, the bank-level earliest cycle of its
+  candidate, where the bank-group and rank-level part is found, the tie-break key, the command and the
+  request slot. A scheduling step reads these consecutive entries, one candidate per bank, and never the
+  queue itself. A candidate is recomputed only when something that decides it changed (a request of that
+  bank entered or left, the bank issued a command, its rank was precharged by refresh): such banks go on a
+  per-queue dirty list, emptied before the queue's next scan;
+- ``group_part``: per bank group and command kind, the bank-group and rank-level part (bank group, rank,
+  channel, command bus, tFAW) of the earliest cycle, computed once per step, so the scan costs four loads,
+  a maximum and a minimum per bank, without branches;
 - per bank (``bs``): the row-hit streak since the row opened and the closed-page precharge list;
 - ``ring``: data-return cycles of issued reads (at most one read per cycle is in flight for CL + tBL
   cycles, so CL + tBL + 1 entries suffice), for the time integral of reads in the system (Little's law).
@@ -77,8 +79,8 @@ K_BANK, K_BANK_READY, K_GROUP_AT, K_KEY, K_CMD, K_SLOT = 0, 1, 2, 3, 4, 5
 K_FIELDS = 6
 SEQ_LIMIT = 1 << 40  # requests per channel and run (``controller.run`` checks)
 KEY_ROW_COMMAND = SEQ_LIMIT  # above any sequence number
-T_SHIFT = 41  # a candidate's cycle minus now, shifted above the key: below 2^21 (``controller`` checks the gaps)
-MAX_AHEAD = 1 << 21
+T_SHIFT = 41  # a candidate's cycle minus now, shifted above the key
+MAX_AHEAD = 1 << (63 - T_SHIFT)  # cycle - now must stay below this (``controller`` checks the timing against it)
 # input columns of inp[i, col]
 I_ARR, I_WRITE, I_BANK, I_ROW, I_COL, I_IDX = 0, 1, 2, 3, 4, 5
 I_FIELDS = 6
