@@ -173,8 +173,9 @@ class ReplayStats:
 
 
 # a rule at one of these scopes binds every pair a rule of the same commands at the scopes listed binds
-WIDER_SCOPES = {Scope.BANK: (Scope.BANK_GROUP, Scope.RANK, Scope.CHANNEL), Scope.BANK_GROUP: (Scope.RANK, Scope.CHANNEL),
-                Scope.RANK: (Scope.CHANNEL,), Scope.OTHER_RANK: (Scope.CHANNEL,), Scope.CHANNEL: ()}
+WIDER_SCOPES = {Scope.BANK: (Scope.BANK_GROUP, Scope.RANK, Scope.CHANNEL),
+                Scope.BANK_GROUP: (Scope.RANK, Scope.CHANNEL), Scope.RANK: (Scope.CHANNEL,),
+                Scope.OTHER_RANK: (Scope.CHANNEL,), Scope.CHANNEL: ()}
 
 
 def controller_rules(t: DRAMTiming) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

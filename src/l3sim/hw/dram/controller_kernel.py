@@ -128,8 +128,8 @@ def serve(inp, n_inp, cfg, sc, req, free, bq, bs, cand, group_part, open_row, op
     compiled loop holds it in registers).
 
     ``group_part[group * 3 + kind]`` is scratch: the bank-group and rank-level earliest cycle of ACT (kind 0),
-    PRE (1) and the column command of the queue served (2) in each bank group, this step. The rules of command c at scope s
-    are ``rule_start[c * SCOPES + s] : rule_start[c * SCOPES + s + 1]``."""
+    PRE (1) and the column command of the queue served (2) in each bank group, this step. The rules of
+    command c at scope s are ``rule_start[c * SCOPES + s] : rule_start[c * SCOPES + s + 1]``."""
     ranks = cfg[C_RANKS]
     bpg = cfg[C_BPG]
     groups = cfg[C_GROUPS]
@@ -263,7 +263,8 @@ def serve(inp, n_inp, cfg, sc, req, free, bq, bs, cand, group_part, open_row, op
                 row = open_row[U(b)]
                 s = head
                 if row >= 0:
-                    if bq[U(qf + Q_HITS), U(b)] > 0 and (cap == 0 or bs[B_STREAK, U(b)] < cap or req[U(head), R_ROW] == row):
+                    if bq[U(qf + Q_HITS), U(b)] > 0 and (cap == 0 or bs[B_STREAK, U(b)] < cap
+                                                         or req[U(head), R_ROW] == row):
                         while req[U(s), R_ROW] != row:
                             s = req[U(s), R_NEXT]
                         c, key, kind = col_cmd, req[U(s), R_SEQ], 2
