@@ -41,7 +41,7 @@ def _engine(spec):
     kv = KVStore.from_bytes(system.kv_capacity_bytes * spec.serving.kv_capacity_fraction,
                             system.kv_bytes_per_token, spec.serving.kv_block_tokens,
                             spec.serving.admission_watermark_fraction, spec.serving.kv_reservation)
-    return system, Engine(system, build_scheduler("l3", spec.serving, system), kv)
+    return system, Engine(system, build_scheduler("l3", spec.serving, system, spec.schedulers), kv)
 
 
 def test_observed_stage_times_are_what_the_system_charges_for_the_sub_batches():
@@ -102,9 +102,9 @@ class _ClosedForm:
 
 @pytest.mark.parametrize("regroup", ["decision", "never"])
 def test_regroup_reforms_both_sub_batches_only_when_the_policy_decides(regroup):
-    spec = _spec(f'serving.l3_regroup="{regroup}"')
+    spec = _spec(f'schedulers.l3.regroup="{regroup}"')
     system, engine = _engine(spec)
-    scheduler = build_scheduler("l3", spec.serving, system)
+    scheduler = build_scheduler("l3", spec.serving, system, spec.schedulers)
     scheduler.predictor = _ClosedForm()
     # eight decoding requests of 100-token contexts on four ranks, all kept in sub-batch 0, one waiting prompt
     table = _table([Req(i, 0.0, 100, 50) for i in range(8)] + [Req(8, 0.0, 20, 50)])

@@ -94,7 +94,7 @@ def serve(
     ``measure = (start_s, end_s)``: only requests arriving in [start_s, end_s) feed
     ``RunResult.tbt_samples`` (the warm-up window of a capacity probe, ``serving/slo.py``); None: all."""
     scheduler_name = spec.scheduler or system.default_scheduler
-    build_scheduler(scheduler_name, spec.serving, system)  # an unknown name fails before any work
+    build_scheduler(scheduler_name, spec.serving, system, spec.schedulers)  # an unknown name fails before any work
     labels = _labels(spec, system, scheduler_name, len(requests))
     if not system.fits:
         return RunResult(**labels, oom=True, oom_reason=system.does_not_fit_reason or "weights do not fit")
@@ -129,7 +129,7 @@ def serve(
                 table.measured = (table.arrival_s >= measure[0]) & (table.arrival_s < measure[1])
             engine = Engine(
                 system,
-                build_scheduler(scheduler_name, serving, system),
+                build_scheduler(scheduler_name, serving, system, spec.schedulers),
                 kv,
                 closed_form=serving.stepping == "closed-form",
                 replica=replica,

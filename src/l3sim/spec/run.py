@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, model_validator
 
 from l3sim.spec.base import Spec
 from l3sim.spec.devices import DevicesSpec
@@ -14,6 +14,7 @@ from l3sim.spec.model import ModelSpec, ParallelSpec
 from l3sim.spec.pim import PIMSpec
 from l3sim.spec.platform import PlatformSpec
 from l3sim.spec.presets import apply_overrides, parse_override, preset_ref
+from l3sim.spec.schedulers import SchedulersSpec
 from l3sim.spec.workload import WorkloadSpec
 
 
@@ -92,13 +93,6 @@ class ServingSpec(Spec):
         "closed-form",
         description="advance steady all-decode stretches in closed form, or step every iteration (reference mode)",
     )
-    l3_regroup: Literal["decision", "never"] = Field(
-        "decision",
-        description="when the L3 scheduler re-forms its two sub-batches from every decoding request: 'decision' "
-        "(each time its policy runs: a prefill or a new decode to place; the paper forms them every iteration, "
-        "and between decisions the plan repeats) or 'never' (a decode keeps its sub-batch until it finishes or "
-        "is pre-empted; only new decodes are placed). The paper does not say; docs/scheduler.md",
-    )
 
 
 class RunSpec(Spec):
@@ -120,6 +114,9 @@ class RunSpec(Spec):
     )
     gpu: GPUCostSpec = Field(default_factory=GPUCostSpec)
     serving: ServingSpec = Field(default_factory=ServingSpec)
+    schedulers: SchedulersSpec = Field(
+        default_factory=SchedulersSpec, description="each scheduler's own settings (l3sim.spec.schedulers)"
+    )
     memory: Annotated[HostMemorySpec, BeforeValidator(preset_ref("memory"))] = Field(
         "dgx-a100-l3", description="host memory (DIMMs) that DIMM-PIM and CPU-offload systems use"
     )
@@ -127,6 +124,20 @@ class RunSpec(Spec):
     devices: DevicesSpec = Field(
         default_factory=DevicesSpec, description="attention devices of the baseline systems and communication"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_l3_regroup(cls, data: Any) -> Any:
+        """``serving.l3_regroup``, the name ``schedulers.l3.regroup`` had before the L3 scheduler got its own
+        section, still reads (result files and settings written then): where given, it sets the new field (a
+        resolved spec always holds the new field, so the old name is the one that was written)."""
+        serving = data.get("serving") if isinstance(data, dict) else None
+        if not isinstance(serving, dict) or "l3_regroup" not in serving:
+            return data
+        schedulers = dict(data.get("schedulers") or {})
+        schedulers["l3"] = {**(schedulers.get("l3") or {}), "regroup": serving["l3_regroup"]}
+        return {**data, "serving": {k: v for k, v in serving.items() if k != "l3_regroup"},
+                "schedulers": schedulers}
 
     @property
     def deployment(self) -> ParallelSpec:

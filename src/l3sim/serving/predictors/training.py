@@ -93,13 +93,14 @@ def draw_samples(times: StageTimes, ranges: SamplingRanges, count: int, rng: np.
 
 
 def train(times: StageTimes, ranges: SamplingRanges, count: int, seed: int, gpu_refit_every: int = 1000,
-          pim_refit_every: int = 1000):
-    """A GPUTimePredictor and a PIMTimePredictor fitted on ``count`` samples of ``times``, refitting online
-    every ``gpu_refit_every`` / ``pim_refit_every`` observations."""
+          pim_refit_every: int = 1000, gpu_trees: int = 20):
+    """A GPUTimePredictor (a forest of ``gpu_trees``) and a PIMTimePredictor fitted on ``count`` samples of
+    ``times``, refitting online every ``gpu_refit_every`` / ``pim_refit_every`` observations."""
     from l3sim.serving.predictors.gpu import GPUTimePredictor
     from l3sim.serving.predictors.pim import PIMTimePredictor
 
     samples = draw_samples(times, ranges, count, np.random.default_rng(seed))
-    gpu = GPUTimePredictor(seed=seed, refit_every=gpu_refit_every).fit(samples.gpu_X, samples.gpu_y)
+    gpu = GPUTimePredictor(n_estimators=gpu_trees, seed=seed, refit_every=gpu_refit_every).fit(samples.gpu_X,
+                                                                                               samples.gpu_y)
     pim = PIMTimePredictor(refit_every=pim_refit_every).fit(samples.pim_X, samples.pim_y)
     return gpu, pim

@@ -19,6 +19,7 @@ from l3sim.serving.schedulers.continuous import ContinuousBatching
 from l3sim.serving.schedulers.l3 import L3Scheduler
 from l3sim.serving.schedulers.subbatch import SubBatchScheduler
 from l3sim.spec.run import ServingSpec
+from l3sim.spec.schedulers import SchedulersSpec
 
 SCHEDULERS: dict[str, Callable[..., Scheduler]] = {
     ContinuousBatching.name: ContinuousBatching,
@@ -45,10 +46,17 @@ def scheduler_names() -> list[str]:
     return sorted(SCHEDULERS)
 
 
-def build_scheduler(name: str, serving: ServingSpec, system=None) -> Scheduler:
-    """The scheduler called ``name`` for ``system``; an unknown name lists the known ones."""
+def build_scheduler(name: str, serving: ServingSpec, system=None, settings: SchedulersSpec | None = None) -> Scheduler:
+    """The scheduler called ``name`` for ``system``; an unknown name lists the known ones.
+
+    A scheduler whose class names a ``settings_field`` gets that section of ``settings`` (``RunSpec.schedulers``;
+    None: every section's defaults) as ``config``.
+    """
     try:
         factory = SCHEDULERS[name]
     except KeyError:
         raise ConfigError(f"unknown scheduler {name!r}; known: {', '.join(scheduler_names())}") from None
-    return factory(serving, system)
+    field = getattr(factory, "settings_field", None)
+    if field is None:
+        return factory(serving, system)
+    return factory(serving, system, config=getattr(settings or SchedulersSpec(), field))

@@ -13,9 +13,12 @@ class Scheduler(Protocol):
 
     A scheduler is built as ``factory(serving, system)`` (``ServingSpec``, the System it serves, which may
     be None). Concrete schedulers subclass this protocol explicitly to inherit the no-op ``observe``.
+    ``settings_field``: the section of ``RunSpec.schedulers`` (``l3sim.spec.schedulers``) the scheduler
+    reads, passed to it as ``config=`` by ``build_scheduler``; None: it has no settings of its own.
     """
 
     name: str
+    settings_field: str | None = None
 
     def plan(self, state: ReplicaState) -> IterationPlan: ...
 

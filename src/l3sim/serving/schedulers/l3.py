@@ -31,10 +31,10 @@ Policy (``form_sub_batches``), per iteration:
 
 The paper forms the sub-batches every iteration. Here they are re-formed from
 every decoding request each time the policy runs (a prefill or a new decode to
-place: ``serving.l3_regroup = "decision"``), and kept as they are in between,
+place: ``schedulers.l3.regroup = "decision"``), and kept as they are in between,
 when nothing else changes: every context grows by one token an iteration, so
 the plan repeats and the engine advances it in closed form. With
-``l3_regroup = "never"`` a decode keeps its sub-batch until it finishes or is
+``regroup = "never"`` a decode keeps its sub-batch until it finishes or is
 pre-empted and only new decodes are placed (the first implementation; the
 sub-batches then drift out of balance: docs/scheduler.md). The times come from
 predictors (``StagePredictor``); the system's cost model gives the actual
@@ -56,6 +56,7 @@ from l3sim.serving.schedulers.subbatch import SubBatchScheduler
 from l3sim.serving.state import ReplicaState
 from l3sim.serving.systems.base import SubBatchTimedSystem
 from l3sim.spec.run import ServingSpec
+from l3sim.spec.schedulers import L3SchedulerSpec
 
 # Decodes placed per step (paper): a GQA head group amortises the PIM's fixed per-request work over more
 # tokens, so the balance moves in coarser steps.
@@ -379,33 +380,23 @@ class LearnedStagePredictor:
                         pim_true)
 
 
-TRAINING_SAMPLES = 1000  # the paper's 1,000 profiled points
-TRAINING_SEED = 0
-# Online refits (the paper: "updated online", cadence not given). The linear PIM model refits in about a
-# millisecond, so every 1,000 observations; the GPU forest takes ~0.1 s a fit, and its held-out error is
-# already ~0.3 %, so it refits every 4,000 (two observations per decision: a few refits per 1,000 requests).
-PIM_REFIT_EVERY = 1000
-GPU_REFIT_EVERY = 4000
-MIN_CHUNK_TOKENS = 16  # one KV block (ServingSpec.kv_block_tokens default): a cut prefill still makes progress
-
-
 class L3Scheduler(SubBatchScheduler):
-    """The L3 policy on the engine: sub-batches re-formed when it decides (``serving.l3_regroup``), predictors
-    trained at the first plan.
+    """The L3 policy on the engine: sub-batches re-formed when it decides (``config.regroup``), predictors
+    trained at the first plan. ``config`` (``RunSpec.schedulers.l3``, its defaults if None) holds every knob.
 
     ``system`` must time hypothetical sub-batches (``gpu_stage_s``, ``attention_stage_s``,
     ``pim_stage_s``, ``device.slots``, ``model``), as the disaggregated systems do. ``predictor`` None:
-    train a GPU forest and a PIM linear model on TRAINING_SAMPLES samples of the system, over ranges taken
-    from the replica's requests (mean context = prompt + half the output; long prompt = 99th percentile),
-    then refine them online with the system's actual stage times of every plan that made a decision
-    (placed a decode or a prefill), as the engine reports them to ``observe``.
+    train a GPU forest and a PIM linear model on ``config.training_samples`` samples of the system, over
+    ranges taken from the replica's requests (mean context = prompt + half the output; long prompt = 99th
+    percentile), then refine them online with the system's actual stage times of every plan that made a
+    decision (placed a decode or a prefill), as the engine reports them to ``observe``.
     """
 
     name = "l3"
+    settings_field = "l3"
 
     def __init__(self, serving: ServingSpec, system=None, predictor: StagePredictor | None = None,
-                 min_chunk_tokens: int = MIN_CHUNK_TOKENS, gpu_refit_every: int = GPU_REFIT_EVERY,
-                 pim_refit_every: int = PIM_REFIT_EVERY) -> None:
+                 config: L3SchedulerSpec | None = None) -> None:
         super().__init__(serving, system)
         if not isinstance(system, SubBatchTimedSystem):
             raise ConfigError("scheduler 'l3' needs a system that times sub-batches (an attention-FC "
@@ -413,10 +404,9 @@ class L3Scheduler(SubBatchScheduler):
         self.step = decode_step(system.model.gqa_group)
         self.slots = int(system.device.slots)
         self.predictor = predictor
-        self.min_chunk_tokens = min_chunk_tokens
-        self.regroup = serving.l3_regroup
-        self.gpu_refit_every = gpu_refit_every
-        self.pim_refit_every = pim_refit_every
+        self.config = config if config is not None else L3SchedulerSpec()
+        self.min_chunk_tokens = self.config.min_chunk_tokens
+        self.regroup = self.config.regroup
         self.lane = np.zeros(0, dtype=np.int64)  # per request: the sub-batch its decode keeps; -1: none
         # predicted and actual stage seconds of every decision: rows of (gpu_pred, gpu_true, pim_pred, pim_true)
         self.accuracy: list[tuple[float, float, float, float]] = []
@@ -432,9 +422,10 @@ class L3Scheduler(SubBatchScheduler):
             state.kv.capacity_tokens,
             self.max_batch_tokens,
         )
-        return LearnedStagePredictor(*train(self.system, ranges, TRAINING_SAMPLES, TRAINING_SEED,
-                                            gpu_refit_every=self.gpu_refit_every,
-                                            pim_refit_every=self.pim_refit_every))
+        c = self.config
+        return LearnedStagePredictor(*train(self.system, ranges, c.training_samples, c.training_seed,
+                                            gpu_refit_every=c.gpu_refit_every, pim_refit_every=c.pim_refit_every,
+                                            gpu_trees=c.forest_trees))
 
     def _candidates(self, state: ReplicaState, prefilling: np.ndarray, room: int, budget: int,
                     admit: bool, running: int) -> list[Prefill]:
