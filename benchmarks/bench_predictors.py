@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from l3sim.cache import CACHE_ENV
 from l3sim.serving.predictors import GPUTimePredictor, SamplingRanges, draw_samples, gpu_features, train
 from l3sim.serving.systems import build_system
 from l3sim.spec.run import build_run_spec
@@ -21,11 +22,25 @@ def gpt_system():
     return system, SamplingRanges.for_run(spec, system.kv_capacity_bytes / system.kv_bytes_per_token)
 
 
-def test_train_both_predictors_1000_samples(benchmark, gpt_system):
-    """1,000 samples timed by the l3 system, then the 20-tree forest and the linear model fitted."""
+@pytest.mark.parametrize("fit_cache", ["off", "warm"])
+def test_train_both_predictors_1000_samples(benchmark, gpt_system, monkeypatch, fit_cache):
+    """1,000 samples timed by the l3 system, then the 20-tree forest and the linear model fitted (``off``: the
+    fit cache turned off) or loaded from the fit cache (``warm``: the same fits made once beforehand)."""
     system, ranges = gpt_system
+    if fit_cache == "off":
+        monkeypatch.setenv(CACHE_ENV, "off")
+    else:
+        train(system, ranges, 1000, 0)
     gpu, pim = benchmark.pedantic(train, args=(system, ranges, 1000, 0), rounds=3, iterations=1)
     assert gpu.refits == 0 and pim.refits == 0
+
+
+def test_draw_1000_training_samples(benchmark, gpt_system):
+    """The samples alone (the part of training a warm fit cache does not save)."""
+    system, ranges = gpt_system
+    samples = benchmark.pedantic(draw_samples, args=(system, ranges, 1000, np.random.default_rng(0)), rounds=3,
+                                 iterations=1)
+    assert samples.gpu_X.shape[0] == 1000
 
 
 def test_gpu_forest_one_row_prediction(benchmark, gpt_system):
