@@ -19,7 +19,7 @@ def _system_names() -> list[str]:
 
 def show(name: str, kind: str | None, output: Output) -> None:
     """Every resolved field of one preset with its description, and the file it comes from."""
-    from l3sim.spec.presets import describe_preset
+    from l3sim.spec.preset_info import describe_preset
 
     if kind is not None and kind not in PRESET_KINDS:
         raise ConfigError(f"--kind {kind!r}: expected one of {', '.join(PRESET_KINDS)}")
