@@ -227,18 +227,40 @@ def _fill_until_pim_covers_gpu(pair: tuple[SubBatch, SubBatch], i: int, pool: De
         _add_step(pool, sb, step)
 
 
+class _GPUCurve:
+    """Predicted T_GPU of a sub-batch whose prefills are fixed, for each decode count ``base``, ``base`` + 1,
+    ... of the other sub-batch, asked in blocks (one forest call each) as the counts are reached.
+
+    Each count's answer is its own forest row, so a block gives the same numbers as asking every count
+    at once; a leftover loop that splits its decodes evenly reaches about half of each sub-batch's
+    counts, so the first block covers half of them and each later one doubles what is known.
+    """
+
+    def __init__(self, sb: SubBatch, predictor: StagePredictor, base: int, reach: int, first_block: int) -> None:
+        self.sb, self.predictor, self.base = sb, predictor, base
+        self.reach, self.first_block = reach, max(first_block, 1)  # counts base .. base + reach can be asked
+        self.values = np.zeros(0)
+
+    def at(self, other_decodes: int) -> float:
+        k = other_decodes - self.base
+        if k >= self.values.size:
+            known = self.base + self.values.size
+            stop = self.base + max(k + 1, min(max(2 * self.values.size, self.first_block), self.reach + 1))
+            self.values = np.concatenate([self.values, _gpu_s(self.sb, self.predictor, np.arange(known, stop))])
+        return self.values[k]
+
+
 def _place_leftovers(pair: tuple[SubBatch, SubBatch], pool: DecodePool, step: int,
                      predictor: StagePredictor) -> None:
     """Step 3's leftovers: ``step`` decodes at a time to the sub-batch with the shorter phase (ties: 0).
 
-    T_GPU_i moves only with the other sub-batch's decode count, so both are predicted up front for every
-    count the loop can reach (one forest call each) and looked up per step.
+    T_GPU_i moves only with the other sub-batch's decode count, so it is predicted for the counts the loop
+    reaches, a block at a time (``_GPUCurve``), and looked up per step.
     """
-    base = [pair[1 - i].num_decodes for i in (0, 1)]
-    curves = [_gpu_s(pair[i], predictor, np.arange(base[i], base[i] + len(pool) + 1)) for i in (0, 1)]
+    curves = [_GPUCurve(pair[i], predictor, pair[1 - i].num_decodes, len(pool), len(pool) // 2 + 2) for i in (0, 1)]
     prefill_tokens = [sb.prefill_tokens for sb in pair]
     while pool:
-        phase = [max(curves[i][pair[1 - i].num_decodes - base[i]], _pim_s(pair[i], predictor, prefill_tokens[i]))
+        phase = [max(curves[i].at(pair[1 - i].num_decodes), _pim_s(pair[i], predictor, prefill_tokens[i]))
                  for i in (0, 1)]
         _add_step(pool, pair[0 if phase[0] <= phase[1] else 1], step)
 
