@@ -238,3 +238,35 @@ def test_decode_pool_picks_as_a_scan_of_every_decode_would(seed):
         got = pool.pop_balanced(sb)
         assert got == expected and len(pool) == len(scan)
         sb.add_decode(got.rid, got.context_tokens, got.rank)
+
+
+class _CountingCurve(ClosedForm):
+    """ClosedForm with a T_GPU that is not affine in the decode count (so a wrong index shows), counting the
+    decode counts it is asked about."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[int] = []
+
+    def gpu_s(self, chunk_tokens, done_tokens, num_decodes):
+        counts = np.atleast_1d(np.asarray(num_decodes))
+        self.asked.extend(int(c) for c in counts)
+        return (np.sum(chunk_tokens) + counts.astype(float) ** 2) * MS
+
+
+@pytest.mark.parametrize("order", ["rising", "jumping"])
+def test_gpu_curve_blocks_answer_every_count_as_one_call_would(order):
+    """The leftover loop's T_GPU curve (``_GPUCurve``): asked in blocks, each count's answer is the one the
+    predictor gives for it (T_GPU = prefill tokens + count^2 ms here), the counts asked are distinct, start
+    at ``base``, never pass ``base + reach``, and the first block is the one requested."""
+    from l3sim.serving.schedulers.l3 import _GPUCurve
+
+    sb = SubBatch(4, prefill_chunks=[7], prefill_done=[0])
+    predictor = _CountingCurve()
+    curve = _GPUCurve(sb, predictor, base=3, reach=20, first_block=5)
+    counts = list(range(3, 24)) if order == "rising" else [3, 4, 9, 10, 22, 23, 8]
+    for count in counts:
+        assert curve.at(count) == pytest.approx((7 + count**2) * MS, rel=1e-15)
+    assert predictor.asked[:5] == [3, 4, 5, 6, 7]
+    assert len(predictor.asked) == len(set(predictor.asked)) and max(predictor.asked) == 23
+    assert sorted(predictor.asked) == list(range(3, 24))
