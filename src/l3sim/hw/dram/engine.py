@@ -129,17 +129,20 @@ def _run_fifo(stream, dram, ranks_per_channel, refresh, backend, refresh_phase):
     table = rule_table(timing)
     run = kernel_runner(backend)
     banks_total = n_channels * ranks_per_channel * org.banks_per_chip
+    commands = fifo_kernel.FifoStream(stream.cmd.astype(np.int64), stream.channel.astype(np.int64), rank, group,
+                                      bank, stream.row)
+    rules = fifo_kernel.FifoRules(IS_BANK_COMMAND, table.start, table.later, table.scope, table.gap,
+                                  occupancy_cycles(timing))
+    layout = fifo_kernel.FifoOrg(n_channels, ranks_per_channel, org.bank_groups, org.banks_per_group)
+    times = fifo_kernel.FifoTiming(timing.tCMD, timing.tFAW, timing.tRP, timing.tRFC, timing.tREFI,
+                                   timing.tREFI - refresh_phase, bool(refresh))
     capacity = max(256, len(stream) // 8)
     while True:
         issue = np.zeros(len(stream), np.int64)
         busy = np.zeros(banks_total, np.int64)
         ins = [np.zeros(capacity, np.int64) for _ in range(5)]
-        status, index, n_ins, end = run(
-            "fifo", fifo_kernel.fifo_issue, stream.cmd.astype(np.int64), stream.channel.astype(np.int64), rank, group, bank, stream.row,
-            IS_BANK_COMMAND, ranks_per_channel, org.bank_groups, org.banks_per_group, table.start, table.later,
-            table.scope, table.gap, occupancy_cycles(timing), timing.tCMD, timing.tFAW, timing.tRP, timing.tRFC,
-            timing.tREFI, timing.tREFI - refresh_phase, bool(refresh), n_channels, issue, busy, *ins,
-        )
+        status, index, n_ins, end = run("fifo", fifo_kernel.fifo_issue, commands, rules, layout, times,
+                                        fifo_kernel.FifoOutput(issue, busy, *ins))
         if status != fifo_kernel.ERR_CAPACITY:
             break
         capacity *= 4

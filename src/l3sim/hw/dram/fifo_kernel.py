@@ -23,6 +23,8 @@ recorded in the ``ins_*`` arrays.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba.extending import register_jitable
 
@@ -94,41 +96,75 @@ def _record(n_ins, c, rk, local_bank, row, t, ins_cmd, ins_rank, ins_bank, ins_r
     return n_ins + 1
 
 
-@register_jitable  # not inlined: it inlines helpers itself (numba cannot nest inlining); FR-FCFS uses it
-def _precharge_and_refresh(ch, rk, due, n_ins, end, ranks_per_channel, banks_per_rank, rule_start, rule_later,
-                           rule_scope, rule_gap, occupancy, t_cmd, t_faw, t_rp, t_rfc, last_issue, ready_chan,
-                           ready_rank, ready_bg, ready_bank, faw, faw_pos, open_row, open_count, open_since, busy,
-                           ins_cmd, ins_rank, ins_bank, ins_row, ins_time):
-    """PREA (if a bank is open) and REF of rank ``rk``, not before ``due``; returns (inserted count, end)."""
-    for step in range(2):
-        cc = PREA if step == 0 else REF
-        if cc == PREA and open_count[rk] == 0:
-            continue
-        tt = max(due, _earliest(cc, False, ch, rk, 0, 0, last_issue, t_cmd, ready_chan, ready_rank, ready_bg,
-                                ready_bank, faw, faw_pos, t_faw))
-        _commit(cc, tt, ch, rk, 0, 0, ranks_per_channel, rule_start, rule_later, rule_scope, rule_gap, last_issue,
-                ready_chan, ready_rank, ready_bg, ready_bank, faw, faw_pos)
-        if cc == PREA:
-            _close_rank(rk, tt, t_rp, banks_per_rank, open_row, open_count, open_since, busy)
-        else:
-            for b2 in range(rk * banks_per_rank, (rk + 1) * banks_per_rank):
-                busy[b2] += t_rfc
-        end = max(end, tt + occupancy[cc])
-        n_ins = _record(n_ins, cc, rk, 0, 0, tt, ins_cmd, ins_rank, ins_bank, ins_row, ins_time)
-    return n_ins, end
+class FifoStream(NamedTuple):
+    """The commands, in issue order: code and flat ids (int64 arrays of one length)."""
+
+    cmd: np.ndarray
+    chan: np.ndarray
+    rank: np.ndarray  # flat: channel x ranks_per_channel + rank
+    bgroup: np.ndarray  # flat: rank x groups + group
+    bank: np.ndarray  # flat: rank x banks + bank within the rank
+    row: np.ndarray
 
 
-def fifo_issue(cmd, chan, rank, bgroup, bank, row, is_bank_cmd, ranks_per_channel, groups_per_rank,
-               banks_per_group, rule_start, rule_later, rule_scope, rule_gap, occupancy, t_cmd, t_faw, t_rp,
-               t_rfc, t_refi, first_ref, refresh, n_channels, issue, busy, ins_cmd, ins_rank, ins_bank, ins_row,
-               ins_time):
-    """Issue ``cmd[i]`` in order per channel; fill ``issue`` and ``busy``; return (status, index, inserted, end).
+class FifoRules(NamedTuple):
+    """The timing rules as data (``rules.RuleTable``) and what each command code is."""
 
-    Each rank's first REF is due at ``first_ref``, then every ``t_refi``.
+    is_bank_cmd: np.ndarray  # per code: addresses one bank
+    start: np.ndarray  # rules of code c: start[c] .. start[c + 1]
+    later: np.ndarray
+    scope: np.ndarray
+    gap: np.ndarray
+    occupancy: np.ndarray  # per code: cycles until the command's effect ends (the schedule's end)
 
-    ``rank``, ``bgroup`` and ``bank`` are flat ids. ``status`` is OK or an ERR_* code for command ``index``
-    (ERR_CAPACITY: the ``ins_*`` arrays are too short; the caller retries with longer ones).
+
+class FifoOrg(NamedTuple):
+    """How many of each, for the flat ids."""
+
+    n_channels: int
+    ranks_per_channel: int
+    groups_per_rank: int
+    banks_per_group: int
+
+
+class FifoTiming(NamedTuple):
+    """The timings the loop uses outside the rule table, and refresh: each rank's first REF is due at
+    ``first_ref``, then every ``t_refi`` (``refresh`` False: no REF is inserted)."""
+
+    t_cmd: int
+    t_faw: int
+    t_rp: int
+    t_rfc: int
+    t_refi: int
+    first_ref: int
+    refresh: bool
+
+
+class FifoOutput(NamedTuple):
+    """What the loop fills: each command's issue cycle, each bank's busy cycles, and the inserted commands
+    (PREA/REF/ACT of refresh, the ``ins_*`` arrays, of one capacity)."""
+
+    issue: np.ndarray
+    busy: np.ndarray
+    ins_cmd: np.ndarray
+    ins_rank: np.ndarray
+    ins_bank: np.ndarray
+    ins_row: np.ndarray
+    ins_time: np.ndarray
+
+
+def fifo_issue(stream: FifoStream, rules: FifoRules, org: FifoOrg, timing: FifoTiming, out: FifoOutput):
+    """Issue ``stream.cmd[i]`` in order per channel; fill ``out``; return (status, index, inserted, end).
+
+    ``status`` is OK or an ERR_* code for command ``index`` (ERR_CAPACITY: the ``ins_*`` arrays are too
+    short; the caller retries with longer ones). The bundles are unpacked once here, so the loop below works
+    on plain locals, as before they were bundled (numba passes named tuples of arrays by value).
     """
+    cmd, chan, rank, bgroup, bank, row = stream
+    is_bank_cmd, rule_start, rule_later, rule_scope, rule_gap, occupancy = rules
+    n_channels, ranks_per_channel, groups_per_rank, banks_per_group = org
+    t_cmd, t_faw, t_rp, t_rfc, t_refi, first_ref, refresh = timing
+    issue, busy, ins_cmd, ins_rank, ins_bank, ins_row, ins_time = out
     n_ranks = n_channels * ranks_per_channel
     banks_per_rank = groups_per_rank * banks_per_group
     n_cmds = rule_start.shape[0] - 1
@@ -172,8 +208,8 @@ def fifo_issue(cmd, chan, rank, bgroup, bank, row, is_bank_cmd, ranks_per_channe
                         reopen[n_open] = local
                         reopen_row[n_open] = open_row[r2 * banks_per_rank + local]
                         n_open += 1
-                # the body of _precharge_and_refresh, written out: calling it here slows the whole loop by
-                # about a third (measured), as a compiled call that takes arrays
+                # PREA (if a bank is open) and REF, written out here: as a compiled call taking the arrays it
+                # slowed the whole loop by about a third (measured)
                 for step in range(2):
                     cc = PREA if step == 0 else REF
                     if cc == PREA and n_open == 0:
