@@ -75,7 +75,7 @@ GROUPS: dict[str, Group] = {
          f"{SERVING}/test_l3_scheduler_behaviour.py"),
     ),
     "energy": Group(("src/l3sim/hw/energy.py",), ("tests/hw/test_energy_model.py", "tests/hw/test_energy_by_hand.py",
-                                                  "tests/hw/test_energy_inputs.py"),
+                                                  "tests/hw/test_energy_inputs.py", "tests/hw/test_energy_systems.py"),
                     recheck_k="not more_output_tokens and not redrawn and not matches_brute_force"),
     "gpu": Group(("src/l3sim/hw/gpu/*",), ("tests/hw/test_gpu_*.py",)),
     "pim": Group(
