@@ -140,15 +140,19 @@ def test_off_writes_nothing_and_fits(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert list(tmp_path.rglob("*")) == []
 
 
-def test_unwritable_folder_warns_and_the_fit_still_counts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unwritable_folder_warns_once_and_the_fits_still_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     monkeypatch.setenv(CACHE_ENV, str(blocker / "cache"))
     X, y = _data()
-    with pytest.warns(CacheWarning, match="cannot write"):
+    other_X = X + 1
+    with pytest.warns(CacheWarning, match="cannot write") as caught:
         answers = _forest_answers(X, y)
-    fresh = RandomForestRegressor(n_estimators=5, random_state=0).fit(X, y).predict(np.vstack([X, X + 0.5]))
-    np.testing.assert_array_equal(answers, fresh)
+        other = _forest_answers(other_X, y)  # a second fit, another entry: no second warning
+    assert len([w for w in caught if issubclass(w.category, CacheWarning)]) == 1
+    for data, got in ((X, answers), (other_X, other)):
+        fresh = RandomForestRegressor(n_estimators=5, random_state=0).fit(data, y).predict(np.vstack([data, data + 0.5]))
+        np.testing.assert_array_equal(got, fresh)
 
 
 def test_l3_run_from_the_cache_equals_a_run_that_trains(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:

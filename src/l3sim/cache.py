@@ -14,7 +14,8 @@ new entry rather than a stale answer.
   entry never runs code, whoever wrote the file. Each kind checks what it loads (``check``) before use.
 - Written atomically (``outputs.atomic_write``), so a reader sees a whole entry or none. An entry that
   cannot be read or fails its check is reported (:class:`CacheWarning`), rebuilt and rewritten; a folder
-  that cannot be written is reported and the run goes on with the fresh fit.
+  that cannot be written is reported once, the process stops trying to write there, and the run goes on
+  with the fresh fits.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ DISABLED = "off"
 FORMAT_VERSION = 1
 
 Arrays = dict[str, np.ndarray]
+
+# Cache folders this process failed to write to: reported once, not written again (a run makes a dozen fits).
+_unwritable: set[Path] = set()
 
 
 class CacheWarning(UserWarning):
@@ -106,9 +110,12 @@ def cached_arrays(kind: str, key: str, build: Callable[[], Arrays], check: Calla
             warnings.warn(f"l3sim cache: entry {path} is unusable ({exc}); fitting afresh and rewriting it",
                           CacheWarning, stacklevel=2)
     arrays = build()
+    if folder in _unwritable:
+        return arrays
     try:
         atomic_write(path, lambda tmp: np.savez(tmp, **arrays), what="cache entry")
     except OutputError as exc:
-        warnings.warn(f"l3sim cache: {exc} (set {CACHE_ENV}={DISABLED} to turn the cache off)",
-                      CacheWarning, stacklevel=2)
+        _unwritable.add(folder)
+        warnings.warn(f"l3sim cache: {exc}; not writing to {folder} again in this process (set "
+                      f"{CACHE_ENV}={DISABLED} to turn the cache off)", CacheWarning, stacklevel=2)
     return arrays
