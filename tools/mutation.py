@@ -12,6 +12,8 @@ is left alone.
     python tools/mutation.py engine kvstore  # these groups
     python tools/mutation.py --list          # the groups, their modules and tests
     python tools/mutation.py --recheck energy  # re-run each survivor of a finished group in a fresh process
+    python tools/mutation.py --rev HEAD pim  # mutate the last commit, not a work tree others are editing
+    python tools/mutation.py --recheck pim --only rank_pu --tests tests/hw/pim/test_pim_latency_by_hand.py
 
 Per group it prints mutmut's counts (killed, survived, no tests, timeout, ...) and the score
 killed / (all - skipped), writes them to ``build/mutation/<group>/stats.json`` and the surviving mutants'
@@ -33,6 +35,7 @@ import re
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +52,7 @@ class Group:
     deferred: str = ""  # why the group is not run by default ("" = run)
     extra: dict = field(default_factory=dict)  # further [tool.mutmut] settings
     recheck_k: str = ""  # pytest -k expression for --recheck (leave out slow property tests)
+    pytest_args: tuple[str, ...] = ()  # further pytest arguments of every run (e.g. -k to leave out slow tests)
 
 
 SERVING = "tests/serving"
@@ -61,7 +65,9 @@ GROUPS: dict[str, Group] = {
     "schedulers": Group(
         ("src/l3sim/serving/schedulers/continuous.py", "src/l3sim/serving/schedulers/subbatch.py",
          "src/l3sim/serving/schedulers/capacity_first.py"),
-        (*ENGINE_TESTS[:3], f"{SERVING}/test_l3_scheduler_behaviour.py", f"{SERVING}/test_serving_systems.py"),
+        (f"{SERVING}/test_scheduler_plans_by_hand.py", *ENGINE_TESTS[:3], f"{SERVING}/test_scheduler_limits.py",
+         f"{SERVING}/test_serving_systems.py"),
+        pytest_args=("-k", "not l3"),  # the L3 scheduler's runs (tens of seconds each) belong to group l3
     ),
     "l3": Group(
         ("src/l3sim/serving/schedulers/l3.py",),
@@ -81,7 +87,9 @@ GROUPS: dict[str, Group] = {
     "pim": Group(
         ("src/l3sim/hw/pim/latency.py", "src/l3sim/hw/pim/plan.py"),
         ("tests/hw/pim/test_pim_fast_model.py", "tests/hw/pim/test_pim_closed_form_oracle.py",
-         "tests/hw/pim/test_pim_mapping.py", "tests/hw/test_energy_by_hand.py"),
+         "tests/hw/pim/test_pim_mapping.py", "tests/hw/pim/test_pim_refresh_cost.py",
+         "tests/hw/pim/test_pim_latency_by_hand.py",
+         "tests/hw/pim/test_pim_engine_agreement.py", "tests/hw/test_energy_by_hand.py"),
     ),
     "dram": Group(
         ("src/l3sim/hw/dram/rules.py", "src/l3sim/hw/dram/engine.py"),
@@ -99,7 +107,7 @@ def _mutmut_table(group: Group) -> str:
 
     lines = ["", "[tool.mutmut]", 'source_paths = ["src"]', f"only_mutate = {toml_list(group.modules)}",
              f"pytest_add_cli_args_test_selection = {toml_list(_expand(group.tests))}",
-             'pytest_add_cli_args = ["-p", "no:cacheprovider", "-x", "-q"]']
+             f"pytest_add_cli_args = {toml_list(['-p', 'no:cacheprovider', '-x', '-q', *group.pytest_args])}"]
     lines += [f"{key} = {json.dumps(value)}" for key, value in group.extra.items()]
     return "\n".join(lines) + "\n"
 
@@ -113,16 +121,26 @@ def _expand(patterns) -> list[str]:
     return out
 
 
-def _prepare(name: str, group: Group) -> Path:
-    """A fresh folder for ``group``: src, tests, pyproject.toml with the group's mutmut table."""
+def _prepare(name: str, group: Group, rev: str = "") -> Path:
+    """A fresh folder for ``group``: src, tests, pyproject.toml with the group's mutmut table.
+
+    ``rev`` (a git revision) takes the three from that commit instead of the work tree: in a work tree that
+    others are editing, a half-made change elsewhere in ``src`` can break the group's tests at collection.
+    """
     where = WORK / name
     if where.exists():
         shutil.rmtree(where)
     where.mkdir(parents=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis", ".pytest_cache")
-    shutil.copytree(ROOT / "src", where / "src", ignore=ignore)
-    shutil.copytree(ROOT / "tests", where / "tests", ignore=ignore)
-    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    if rev:
+        archive = subprocess.run(["git", "archive", rev, "src", "tests", "pyproject.toml"], cwd=ROOT,
+                                 capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(where)], input=archive, check=True)
+    else:
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis", ".pytest_cache")
+        shutil.copytree(ROOT / "src", where / "src", ignore=ignore)
+        shutil.copytree(ROOT / "tests", where / "tests", ignore=ignore)
+        shutil.copy(ROOT / "pyproject.toml", where / "pyproject.toml")
+    pyproject = (where / "pyproject.toml").read_text(encoding="utf-8")
     (where / "pyproject.toml").write_text(pyproject + _mutmut_table(group), encoding="utf-8")
     return where
 
@@ -133,9 +151,9 @@ def _mutmut(where: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(exe), *args], cwd=where, env=env, text=True, capture_output=True)
 
 
-def run_group(name: str, group: Group, children: int) -> dict:
+def run_group(name: str, group: Group, children: int, rev: str = "") -> dict:
     """Run mutmut on ``group``; return its counts and score, and write stats.json and survivors.txt."""
-    where = _prepare(name, group)
+    where = _prepare(name, group, rev)
     done = _mutmut(where, "run", "--max-children", str(children))
     if done.returncode != 0:
         sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
@@ -152,29 +170,47 @@ def run_group(name: str, group: Group, children: int) -> dict:
     return stats
 
 
-def recheck(name: str, group: Group, only: str = "") -> dict[str, str]:
-    """Re-run each survivor of ``group`` (``survivors.txt``) alone in a fresh process; write recheck.json."""
+def recheck(name: str, group: Group, only: str = "", tests: tuple[str, ...] = (), children: int = 1) -> dict[str, str]:
+    """Re-run each survivor of ``group`` (``survivors.txt``) alone in a fresh process; write recheck.json.
+
+    ``tests`` replaces the group's test selection (e.g. only a new test file, to confirm quickly that it kills
+    the mutants it was written for; a survivor of that is re-run with the group's tests before it is called
+    alive). ``children`` survivors are re-run at a time.
+    """
     where = WORK / name
     mutants = where / "mutants"
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis", ".pytest_cache")
-    shutil.copytree(ROOT / "tests", mutants / "tests", ignore=ignore, dirs_exist_ok=True)  # the current tests
+    selection = _expand(tests) if tests else _expand(group.tests)
+    for path in selection:  # the current version of the selected tests (the rest, conftest included, as run)
+        if (ROOT / path).is_dir():
+            shutil.copytree(ROOT / path, mutants / path, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis", ".pytest_cache"))
+        else:
+            (mutants / path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(ROOT / path, mutants / path)
     no_tests = {line.split(":")[0].strip() for line in _mutmut(where, "results").stdout.splitlines()
                 if line.strip().endswith("no tests")}
-    verdicts: dict[str, str] = {}
-    for mutant in (where / "survivors.txt").read_text().split():
-        if only and not re.search(only, mutant):
-            continue
-        if mutant in no_tests:  # no selected test runs the function: nothing to re-run
-            verdicts[mutant] = "no tests"
-            continue
+    k_args = [] if tests else (["-k", group.recheck_k] if group.recheck_k else [])
+
+    def run(mutant: str) -> str:
+        if mutant in no_tests and not tests:  # no selected test runs the function: nothing to re-run
+            return "no tests"
         env = {**os.environ, "MUTANT_UNDER_TEST": mutant, "PYTHONPATH": str(mutants / "src"),
                "NUMBA_CACHE_DIR": str(where / ".numba_cache")}
         done = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-                               *(["-k", group.recheck_k] if group.recheck_k else []), *_expand(group.tests)], cwd=mutants, env=env, text=True, capture_output=True)
-        verdicts[mutant] = "survived" if done.returncode == 0 else "killed"
-        print(f"{mutant}: {verdicts[mutant]}", flush=True)
+                               *(() if tests else group.pytest_args), *k_args, *selection],
+                              cwd=mutants, env=env, text=True, capture_output=True)
+        return "survived" if done.returncode == 0 else "killed"
+
+    chosen = [m for m in (where / "survivors.txt").read_text().split() if not only or re.search(only, m)]
+    verdicts: dict[str, str] = {}
+    with ThreadPoolExecutor(max(1, children)) as pool:
+        for mutant, verdict in zip(chosen, pool.map(run, chosen)):
+            verdicts[mutant] = verdict
+            print(f"{mutant}: {verdict}", flush=True)
     previous = where / "recheck.json"
-    merged = {**(json.loads(previous.read_text()) if previous.exists() else {}), **verdicts}
+    # a survivor of a narrower selection (``tests``) is not alive until the group's tests have run on it
+    merged = {**(json.loads(previous.read_text()) if previous.exists() else {}),
+              **{m: v for m, v in verdicts.items() if v == "killed" or not tests}}
     previous.write_text(json.dumps(merged, indent=2))
     return verdicts
 
@@ -185,7 +221,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the groups and exit")
     parser.add_argument("--recheck", action="store_true", help="re-run the survivors of finished groups alone")
     parser.add_argument("--only", default="", help="with --recheck: only survivors whose name matches this regex")
+    parser.add_argument("--tests", nargs="+", default=(), help="with --recheck: these test files instead of the "
+                                                               "group's")
     parser.add_argument("--children", type=int, default=os.cpu_count() or 1, help="mutmut worker processes")
+    parser.add_argument("--rev", default="", help="mutate src and tests of this git revision (e.g. HEAD), not the "
+                                                  "work tree")
     args = parser.parse_args(argv)
     if args.list:
         for name, group in GROUPS.items():
@@ -198,12 +238,12 @@ def main(argv: list[str] | None = None) -> int:
     names = args.groups or [name for name, group in GROUPS.items() if not group.deferred]
     if args.recheck:
         for name in names:
-            verdicts = recheck(name, GROUPS[name], args.only)
+            verdicts = recheck(name, GROUPS[name], args.only, tuple(args.tests), args.children)
             alive = sum(v != "killed" for v in verdicts.values())
             print(f"{name}: {len(verdicts) - alive} of {len(verdicts)} survivors killed on recheck", flush=True)
         return 0
     for name in names:
-        stats = run_group(name, GROUPS[name], args.children)
+        stats = run_group(name, GROUPS[name], args.children, args.rev)
         print(f"{name}: score {stats['score']:.1%} (killed {stats['killed']} of {stats['total']}; survived "
               f"{stats['survived']}, no tests {stats['no_tests']}, timeout {stats['timeout']}, "
               f"suspicious {stats['suspicious']}, skipped {stats['skipped']})", flush=True)

@@ -165,3 +165,78 @@ def test_capacity_first_admits_every_prompt_that_fits_whole():
     assert plan.prefill_chunk_tokens.tolist() == [50, 60]
     assert plan.decode_ids.tolist() == [0]
     assert len(plan.sub_batches) == 2
+
+
+def test_prefill_budget_is_shared_in_admission_order_and_nothing_is_left_for_admission():
+    """Budget 10, no decodes, three requests each 8 prompt tokens short: chunks 8, 2 and none (the third
+    gets nothing and is left out); the waiting request is not admitted (no budget left)."""
+    state = _state([16, 16, 16, 3], BIG, prefilled={0: 8, 1: 8, 2: 8}, waiting=[3])
+    plan = ContinuousBatching(ServingSpec(max_batch_tokens=10)).plan(state)
+    assert plan.prefill_ids.tolist() == [0, 1] and plan.prefill_chunk_tokens.tolist() == [8, 2]
+    assert plan.admit_ids == ()
+
+
+def test_a_prefill_chunk_of_one_token_is_kept():
+    """Budget 2: one decode, then 1 token for request 1's prefill (5 short)."""
+    state = _state([3, 10], BIG, decoding=[0], prefilled={1: 5})
+    plan = ContinuousBatching(ServingSpec(max_batch_tokens=2)).plan(state)
+    assert plan.prefill_ids.tolist() == [1] and plan.prefill_chunk_tokens.tolist() == [1]
+
+
+def test_decodes_that_exactly_fill_the_cache_are_not_preempted():
+    """4 blocks of 4 tokens: request 0 grows from 8 to 9 tokens (3 blocks), request 1 from 3 to 4 (1 block):
+    4 blocks, exactly the capacity: both decode."""
+    kv = KVStore(capacity_blocks=4, block_tokens=4, watermark_blocks=0)
+    plan = ContinuousBatching(ServingSpec(max_batch_tokens=100)).plan(_state([8, 3], kv, decoding=[0, 1]))
+    assert plan.preempt_ids == () and plan.decode_ids.tolist() == [0, 1]
+
+
+def test_the_sequence_limit_counts_each_admission_once():
+    """Limit 3, one running: two admissions."""
+    state = _state([2, 3, 3, 3], BIG, decoding=[0], waiting=[1, 2, 3])
+    assert ContinuousBatching(ServingSpec(max_batch_tokens=100, max_num_seqs=3)).plan(state).admit_ids == (1, 2)
+
+
+def test_an_idle_replica_plans_nothing_and_is_not_steady():
+    plan = ContinuousBatching(ServingSpec(max_batch_tokens=8)).plan(_state([], BIG))
+    assert plan.decode_ids.tolist() == [] and plan.prefill_ids.tolist() == [] and not plan.steady
+
+
+def test_the_system_is_kept_for_subclasses_that_ask_it():
+    system = object()
+    assert ContinuousBatching(ServingSpec(), system).system is system
+    assert CapacityFirstScheduler(ServingSpec(), system).system is system
+
+
+def test_prefill_split_accumulates_and_returns_index_arrays():
+    """Chunks of 1 token each with no decodes alternate 0, 1, 0, 1 (ties to sub-batch 0); a lane that gets
+    nothing is an empty integer index array (it indexes the prefill ids)."""
+    zero, one = prefill_split(np.array([1, 1, 1, 1]), (0, 0))
+    assert zero.tolist() == [0, 2] and one.tolist() == [1, 3]
+    zero, one = prefill_split(np.array([1]), (5, 0))
+    assert zero.tolist() == [] and one.tolist() == [0]
+    assert zero.dtype == one.dtype == np.int64
+
+
+def test_subbatch_prefill_goes_beside_the_sub_batch_with_fewer_decodes():
+    """Five decodes dealt 0, 1, 1, 0, 0: three in sub-batch 0, two in 1, so the prompt goes to sub-batch 1."""
+    state = _state([50, 40, 30, 20, 10, 4], BIG, decoding=[0, 1, 2, 3, 4], waiting=[5])
+    plan = SubBatchScheduler(ServingSpec(max_batch_tokens=10)).plan(state)
+    assert [s.size for s in plan.sub_batches] == [3, 2]
+    assert [s.tolist() for s in plan.prefill_sub_batches] == [[], [0]]
+
+
+def test_subbatch_keeps_the_preemptions_and_the_steady_flag():
+    """The pre-emption case above, split: request 1 pre-empted, request 0 decodes alone, steady."""
+    kv = KVStore(capacity_blocks=4, block_tokens=4, watermark_blocks=0)
+    plan = SubBatchScheduler(ServingSpec(max_batch_tokens=100)).plan(_state([8, 4, 1], kv, decoding=[0, 1], waiting=[2]))
+    assert plan.preempt_ids == (1,) and plan.decode_ids.tolist() == [0]
+    assert plan.steady is True
+
+
+def test_capacity_first_chunks_are_whole_token_counts():
+    """A running prompt 100 tokens short gets all 100 in one chunk, an integer."""
+    state = _state([3, 150], BIG, decoding=[0], prefilled={1: 50})
+    plan = CapacityFirstScheduler(ServingSpec(max_batch_tokens=4)).plan(state)
+    assert plan.prefill_chunk_tokens.tolist() == [100]
+    assert plan.prefill_chunk_tokens.dtype == np.int64

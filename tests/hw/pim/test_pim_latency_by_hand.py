@@ -1,0 +1,222 @@
+"""The fast latency model pinned exactly: against the in-order timer, the rank PU and refresh by hand.
+
+tests/hw/pim/test_pim_closed_form_oracle.py holds the closed form to 2 % of the in-order timer over a
+wide grid; a one-cycle slip in a segment's formula hides inside that. Here, on small cases, the
+context-dependent part must agree to the cycle, and the terms the engine does not time (the rank PU,
+refresh) are derived by hand from the paper's mapping.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from l3sim.errors import ConfigError, NumericalError
+from l3sim.hw.pim.latency import (attention_cost_coefficients, attention_latency, call_cycles, dram_cycles,
+                                  kv_capacity_tokens_per_rank, mac_row_cycles, rank_pu_cycles, rank_read_cycles,
+                                  refresh_cycles, serial_k_row_cycles, transfer_cycles)
+from l3sim.hw.pim.system import PIMSystem
+from l3sim.hw.pim.plan import plan_call
+from l3sim.hw.pim.programs import program_segment
+from l3sim.hw.pim.refresh import activation_exposure, closed_segment
+from l3sim.spec.pim import PIMSpec, VARIANTS
+
+from pim_inorder_oracle import program_cycles
+from pim_ranks import PAPER_DDR4
+
+# contexts around the row-round boundary of MHA (512 tokens per row of every bank: 128 bursts / 4 columns
+# per token x 16 banks) and of GQA-8 (64 tokens: 128 / 32 x 16), a partial last row
+# (512: the MHA rows exactly full), and past one and two softmax chunks of 2,048 tokens (pipelined tails)
+CONTEXTS = (1, 63, 64, 65, 129, 512, 700, 2100, 4500)
+
+
+# The paper's rank with tRAS long enough to outlast a row's column commands and tRCD shorter than the
+# ACT series (and than tRP), so that the tRAS bound and the transfers' first-column rule set the pace.
+SLOW_CLOSE = dataclasses.replace(PAPER_DDR4, tras=200, trc=222, trcd=10)
+
+
+@pytest.mark.parametrize("geometry", [PAPER_DDR4, SLOW_CLOSE], ids=["ddr4-3200", "long-tras-short-trcd"])
+@pytest.mark.parametrize("heads,gqa", [(4, 1), (16, 8), (12, 4)], ids=["mha", "gqa8", "gqa4"])
+def test_closed_form_agrees_with_the_in_order_timer_to_the_cycle(geometry, heads, gqa):
+    """The closed form and the timer time the same program; they differ only in where the program's end
+    is counted (the last segment's close), which depends on the head set but not on the context or the
+    variant. So model - timer is one constant per head set over every bank-level variant and context,
+    and 0 for R-PIM (whose program is one run of reads): a one-cycle slip in any segment's duration
+    changes the difference at some context, since contexts change how many of each segment run."""
+    offsets: dict[str, set[float]] = {}
+    for variant in sorted(VARIANTS):
+        for tokens in CONTEXTS:
+            plan = plan_call(tokens, heads, gqa, VARIANTS[variant], geometry, PIMSpec())
+            timed = program_cycles(program_segment(plan, geometry), geometry)
+            offsets.setdefault(variant, set()).add(float(dram_cycles(plan, geometry)[0]) - timed)
+    assert offsets.pop("rank-pim") == {0.0}
+    assert len(set.union(*offsets.values())) == 1, offsets
+
+
+# The rank PU by hand (PIMSpec defaults: adder 16 partial values per tCK, softmax 4 scores per tCK, softmax
+# chunks of 2,048 tokens). T = 5,000 tokens, so three chunks.
+#  MHA, 4 heads: a KV head spreads over N_hc = 8 chips, so each of 4 x T scores is a sum of 8 partials:
+#    adder 4T x 8 / 16 = 2T, softmax 4T / 4 = T: busy 3T; final: 3 chunks x 4 heads x 128 / 16 = 96.
+#  GQA-8, 64 heads (8 KV heads, one chip each, N_hc = 1): adder 64T / 16 = 4T, softmax 64T / 4 = 16T:
+#    busy 20T; final: 3 x 64 x 128 / 16 = 1536.
+T = 5000
+RANK_PU = [((4, 1), 3 * T, 96.0), ((64, 8), 20 * T, 1536.0)]
+
+
+@pytest.mark.parametrize("head_set,busy,final", RANK_PU, ids=["mha", "gqa8"])
+def test_rank_pu_cycles_by_hand(head_set, busy, final):
+    heads, gqa = head_set
+    plan = plan_call(T, heads, gqa, VARIANTS["l3"], PAPER_DDR4, PIMSpec())
+    got_busy, got_final = rank_pu_cycles(plan, PIMSpec())
+    assert got_busy.tolist() == [busy]
+    assert got_final.tolist() == [final]
+    assert got_busy.dtype == np.float64
+
+
+@pytest.mark.parametrize("head_set,busy,final", RANK_PU, ids=["mha", "gqa8"])
+def test_rank_pu_under_or_after_the_dram(head_set, busy, final):
+    """Pipelined (l3), the PU works under the DRAM and the slower sets the pace; without pipelining it
+    comes after. The final normalisation is at the end either way (one chunk without pipelining)."""
+    heads, gqa = head_set
+    for variant, chunks in (("l3", 3), ("no-pipeline", 1)):
+        plan = plan_call(T, heads, gqa, VARIANTS[variant], PAPER_DDR4, PIMSpec())
+        dram = float(dram_cycles(plan, PAPER_DDR4)[0])
+        end = final / 3 * chunks
+        want = max(dram, busy) + end if variant == "l3" else dram + busy + end
+        assert float(call_cycles(plan, PAPER_DDR4, PIMSpec(), refresh=False)[0]) == want
+
+
+def test_rank_pim_has_no_rank_pu_term():
+    plan = plan_call([7, 9], 4, 1, VARIANTS["rank-pim"], PAPER_DDR4, PIMSpec())
+    busy, final = rank_pu_cycles(plan, PIMSpec())
+    assert busy.tolist() == [0.0, 0.0] and final.tolist() == [0.0, 0.0]
+
+
+def test_refresh_by_default_is_the_expected_share():
+    """Closed banks cost tRFC = 880 per REF; tREFI = 12,480. Over 11,600 busy cycles the expected
+    refresh is 11,600 x 880 / (12,480 - 880) = 880 cycles (and nothing over no cycles); aligned with
+    the schedule, the first REF falls due at 12,480 > 11,600: none; switched off: zeros, one per call."""
+    program = closed_segment(np.array([11600, 0]))
+    assert refresh_cycles(program, PAPER_DDR4).tolist() == [880.0, 0.0]
+    assert refresh_cycles(program, PAPER_DDR4, "aligned").tolist() == [0.0, 0.0]
+    off = refresh_cycles(program, PAPER_DDR4, False)
+    assert off.shape == (2,) and off.tolist() == [0.0, 0.0]
+    assert refresh_cycles(program, PAPER_DDR4, "expected").tolist() == [880.0, 0.0]
+
+
+def test_aligned_refresh_at_the_boundary():
+    """Aligned, REF k falls due at k x 12,480 and happens if the work done by then, k x 12,480 - (k - 1) x 880,
+    is less than the call's busy cycles. Busy 24,080: REF 1 (12,480 done) happens; REF 2 would find
+    24,960 - 880 = 24,080 done, the whole call: it does not. One REF: 880 cycles. One cycle more: two."""
+    program = closed_segment(np.array([24080, 24081]))
+    assert refresh_cycles(program, PAPER_DDR4, "aligned").tolist() == [880.0, 1760.0]
+
+
+def test_unknown_refresh_mode_names_the_modes():
+    with pytest.raises(ConfigError, match="refresh mode 'sometimes': expected True, False, 'expected' or 'aligned'"):
+        refresh_cycles(closed_segment(np.array([10])), PAPER_DDR4, "sometimes")
+
+
+def test_call_and_attention_latency_include_the_expected_refresh_by_default(system):
+    plan = plan_call([100, 3000], 8, 8, VARIANTS["l3"], PAPER_DDR4, PIMSpec())
+    default = call_cycles(plan, PAPER_DDR4, PIMSpec())
+    assert default.tolist() == call_cycles(plan, PAPER_DDR4, PIMSpec(), refresh="expected").tolist()
+    assert np.all(default > call_cycles(plan, PAPER_DDR4, PIMSpec(), refresh=False))
+    latency = attention_latency(np.array([100, 3000]), 8, 8, "l3", system)
+    assert latency.tolist() == attention_latency(np.array([100, 3000]), 8, 8, "l3", system, refresh="expected").tolist()
+    assert np.all(latency > attention_latency(np.array([100, 3000]), 8, 8, "l3", system, refresh=False))
+
+
+def test_no_variant_means_the_systems_own_features():
+    """variant None takes spec.pim.features: on a system built without pipelining, the no-pipeline latency."""
+    plain = PIMSystem(PAPER_DDR4, PIMSpec(features=VARIANTS["no-pipeline"]))
+    assert attention_latency(3000, 8, 8, None, plain) == attention_latency(3000, 8, 8, "no-pipeline", plain)
+    assert attention_latency(3000, 8, 8, None, plain) != attention_latency(3000, 8, 8, "l3", plain)
+
+
+def test_head_counts_are_checked_before_they_are_split_over_ranks(system):
+    """12 query heads in groups of 8 is no whole number of KV heads, even though the busiest of one rank
+    would get a whole group; one MHA head is a valid call; ranks < 1 is refused."""
+    with pytest.raises(ConfigError, match=r"heads \(12\) must be a positive multiple of gqa \(8\)"):
+        attention_latency(100, 12, 8, "l3", system)
+    with pytest.raises(ConfigError, match=r"ranks must be >= 1 \(got 0\)"):
+        attention_latency(100, 8, 8, "l3", system, ranks=0)
+    assert attention_latency(100, 1, 1, "l3", system) > 0
+
+
+def test_plan_refuses_bad_heads_and_contexts():
+    for heads, gqa in ((12, 8), (0, 1), (8, 0)):
+        with pytest.raises(ConfigError, match=rf"heads \({heads}\) must be a positive multiple of gqa \({gqa}\)"):
+            plan_call(100, heads, gqa, VARIANTS["l3"], PAPER_DDR4, PIMSpec())
+    with pytest.raises(ConfigError, match="context_tokens must all be >= 1"):
+        plan_call([5, 0], 8, 8, VARIANTS["l3"], PAPER_DDR4, PIMSpec())
+
+
+def test_plan_fields_by_hand():
+    """64 query heads in groups of 8: 8 KV heads, on both levels; a pass serves at most N_cmr query heads
+    of a KV head, so with N_cmr = 3 a KV head's 8 take passes of 3, 3 and 2; without pipelining one softmax
+    chunk per context; R-PIM reads nothing at bank level (zeros, one per context); 4-byte elements reach
+    the mapping."""
+    pim = PIMSpec.model_validate({"bank_pu": {"macs_per_element": 3}})
+    plan = plan_call([100, 200], 64, 8, VARIANTS["no-pipeline"], PAPER_DDR4, pim)
+    rounds = -(-8 // plan.mapping.chip_groups)
+    assert [(unit.heads, unit.repeat) for unit in plan.passes] == [(3, 2 * rounds), (2, rounds)]
+    assert plan.kv_heads == 8 and plan.rank_read_bursts.tolist() == [0, 0]
+    assert [unit.chunks.tolist() for unit in plan.passes] == [[1, 1], [1, 1]]
+    assert plan_call(100, 64, 8, VARIANTS["rank-pim"], PAPER_DDR4, PIMSpec()).kv_heads == 8
+    wide = plan_call(100, 8, 8, VARIANTS["l3"], PAPER_DDR4, PIMSpec(), element_bytes=4)
+    assert wide.mapping.element_bytes == 4
+
+
+def test_kv_capacity_tokens_per_rank(system):
+    """The paper's DDR4 rank: 8 chips x 16 banks x 2^18 rows x 1 KiB = 32 GiB = 34,359,738,368 B. At 1,000 B
+    per token per layer and 3 layers on the rank: floor(34,359,738,368 / 3,000) = 11,453,246 tokens."""
+    assert kv_capacity_tokens_per_rank(1000, 3, system) == 11_453_246
+
+
+def test_cost_coefficients_are_the_secant_of_the_asked_for_call(system):
+    """The coefficients reproduce attention_latency at both fit points, for a variant other than the
+    system's, the KV heads split over two ranks and a smaller head dimension (each changes the latency)."""
+    lo, hi = 256, 2048
+    kwargs = dict(ranks=2, head_dim=64)
+    fixed, per_token = attention_cost_coefficients(64, 8, "no-pipeline", system, fit_tokens=(lo, hi), **kwargs)
+    t_lo, t_hi = attention_latency(np.array([lo, hi]), 64, 8, "no-pipeline", system, **kwargs)
+    assert fixed + per_token * lo == pytest.approx(t_lo, rel=1e-12)
+    assert fixed + per_token * hi == pytest.approx(t_hi, rel=1e-12)
+    assert attention_latency(lo, 64, 8, "no-pipeline", system) != pytest.approx(t_lo, rel=1e-3)
+    assert attention_latency(lo, 64, 8, "l3", system, **kwargs) != pytest.approx(t_lo, rel=1e-3)
+    assert attention_latency(lo, 64, 8, "no-pipeline", system, ranks=2) != pytest.approx(t_lo, rel=1e-3)
+
+
+def test_cost_coefficients_refuse_a_latency_that_does_not_grow(system):
+    # the same context at both fit points: the latency does not grow between them
+    with pytest.raises(NumericalError, match="not a positive time growing with the context; the DRAM timings"
+                                             " or PIM settings are outside the range it computes in"):
+        attention_cost_coefficients(8, 1, "l3", system, fit_tokens=(512, 512))
+
+
+# Refresh exposure of one row segment (hw/pim/refresh.py): the ACT ramp's own, plus per open cycle (last ACT
+# to PREA) the re-opening cost of its banks (steady_open_extra, pinned in test_pim_refresh_cost.py: 170 for
+# 16 banks, 56 for one per group) plus how much later than the next column command the PREA may issue:
+#   a MAC row: tRTP - tCCD_L = 12 - 8 = 4;  reads: tRTP - tCCD_S = 12 - 4 = 8;
+#   writes: CWL + burst + tWR - tCCD_S = 16 + 4 + 24 - 4 = 40.
+# The rows' last ACT: 114 for 16 banks in the program's order, 12 for one bank per group (0, 4, 8, 12).
+# The PREA is tRP (22) before the segment's end (bursts = 0 in the serial row: nothing to drain).
+EXPOSURE_CASES = [
+    ("mac row", lambda: mac_row_cycles(PAPER_DDR4, 100, 0), 16, 114, 170 + 4),
+    ("serial row", lambda: serial_k_row_cycles(PAPER_DDR4, 100, 0), 16, 114, 170 + 4),
+    ("R-PIM reads", lambda: rank_read_cycles(PAPER_DDR4, 100), 16, 114, 170 + 8),
+    ("read transfer", lambda: transfer_cycles(PAPER_DDR4, 40, "RD"), 4, 12, 56 + 8),
+    ("write transfer", lambda: transfer_cycles(PAPER_DDR4, 40, "WR"), 4, 12, 56 + 40),
+]
+
+
+@pytest.mark.parametrize("segment,banks,last_act,per_open_cycle", [case[1:] for case in EXPOSURE_CASES],
+                         ids=[case[0] for case in EXPOSURE_CASES])
+def test_refresh_exposure_of_a_row_by_hand(segment, banks, last_act, per_open_cycle):
+    timed = segment()
+    open_cycles = int(timed.cycles) - 22 - last_act
+    assert open_cycles > 0
+    assert int(timed.exposure) == activation_exposure(PAPER_DDR4, banks) + open_cycles * per_open_cycle
