@@ -164,6 +164,19 @@ def test_hf_model_on_eight_gpus_gets_the_smallest_tp_that_fits(tmp_path: Path) -
     assert build_run_spec(["tp=4"], platform="dgx-a100", model=str(config), workload="openr1").deployment.dp == 2
 
 
+def test_compare_says_which_deployment_it_chose_for_an_hf_model(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(HF_70B))
+    args = ["compare", "--systems", "gpu-only,hbm-pim", "--model", str(config), "--requests", "8", "--json"]
+    result = RUNNER.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    # once for both systems, the same TP/DP as the hand-checked run above
+    assert result.stderr.count("states no deployment") == 1
+    assert "tp=2, dp=4" in result.stderr and "--tp/--dp" in result.stderr
+    stated = RUNNER.invoke(app, [*args, "--tp", "2", "--dp", "4"])
+    assert stated.exit_code == 0 and "states no deployment" not in stated.stderr
+
+
 def test_hf_model_that_fits_nowhere_takes_the_largest_tp_its_heads_allow_and_says_so(tmp_path: Path) -> None:
     # 20 heads: TP 8 does not divide them, so the candidates are 1, 2, 4; 8 x the 70B's layers fits on none
     config = tmp_path / "config.json"

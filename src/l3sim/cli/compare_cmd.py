@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from l3sim.cli.output import Output, csv_text, rows_markdown, with_output
-from l3sim.cli.run_options import PLATFORM_OPTION, RunOptions, with_run_options
+from l3sim.cli.run_options import PLATFORM_OPTION, RunOptions, deployment_note, with_run_options
 
 DEFAULT_SYSTEMS = "gpu-only,hbm-pim,hbm-pim-ext,cpu-offload,r-pim,l3"
 
@@ -49,6 +49,10 @@ def compare(
         options.run_spec(platform=platform, system=name, scheduler=None)
         for name in parse_systems(systems)
     ]
+    # every system runs the same model on the same platform, so one chosen deployment holds for all
+    chosen = deployment_note(specs[0])
+    if chosen is not None:
+        typer.echo(chosen, err=True)
     if out is not None:
         check_writable(out, "--out", folder=True)
     results = run_systems(specs, output.progress)
