@@ -66,6 +66,29 @@ def test_base_set_applies_to_every_point_and_grid_dotted_keys_win_last():
     assert [p.spec["gpu"]["mem_util"] for p in points] == [0.6, 0.7]
 
 
+def test_short_set_keys_work_in_the_grid_as_in_base_set():
+    short = sweep_of({"gpu": ["h100-sxm", "h200"], "tp": [2], "max_batch_tokens": [2048]})
+    dotted = sweep_of({"platform.gpu": ["h100-sxm", "h200"], "parallel.tp": [2], "serving.max_batch_tokens": [2048]})
+    points = short.points("f")
+    assert short.keys == ["gpu", "tp", "max_batch_tokens"]  # the columns keep the names the file uses
+    assert [p.spec["platform"]["gpu"]["name"] for p in points] == ["h100-sxm", "h200"]
+    assert [(p.spec["parallel"]["tp"], p.spec["serving"]["max_batch_tokens"]) for p in points] == [(2, 2048)] * 2
+    assert [p.key for p in points] == [p.key for p in dotted.points("f")]
+    # as an override the short key goes after [base].set, as a dotted key does
+    data = {"base": {**BASE, "set": ["max_num_seqs=64"]}, "grid": {"dp": [1, 2]}}
+    assert [p.overrides for p in parse_sweep(data).points("f")] == [("max_num_seqs=64", "dp=1"),
+                                                                     ("max_num_seqs=64", "dp=2")]
+
+
+def test_a_short_key_and_its_full_path_are_one_key():
+    with pytest.raises(ConfigError, match="'parallel.tp'.*set in \\[base\\] and varied"):
+        parse_sweep({"base": {**BASE, "set": ["tp=2"]}, "grid": {"parallel.tp": [4]}})
+    with pytest.raises(ConfigError, match="'tp'.*set in \\[base\\] and varied"):
+        parse_sweep({"base": {**BASE, "set": ["parallel.tp=2"]}, "grid": {"tp": [4]}})
+    with pytest.raises(ConfigError, match="'parallel.tp', 'tp'.* set the same field"):
+        sweep_of({"tp": [2], "parallel.tp": [4]})
+
+
 @given(st.integers(0, 50), st.integers(0, 60), st.integers(1, 7))
 def test_integer_range_is_inclusive(start, length, step):
     stop = start + length

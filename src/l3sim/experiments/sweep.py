@@ -28,6 +28,8 @@ How a point's spec is built (later wins; a key may not appear both in [base]
 and in the grid, which would make the precedence matter):
 ``[base]`` fields < grid keys without a dot (whole fields: ``model``,
 ``workload``, ``seed``, ...) < ``[base].set`` < grid keys with dots.
+The short keys of ``--set`` (``tp``, ``gpu``, ...; :data:`l3sim.spec.run.SET_ALIASES`)
+work in the grid as in ``[base].set``, and count as the dotted keys they stand for.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from l3sim.experiments.store import canonical_json, spec_hash
 from l3sim.spec.base import Spec
 from l3sim.spec.numbers import MAX_MAGNITUDE
 from l3sim.spec.presets import load_toml, parse_override
-from l3sim.spec.run import build_run_spec
+from l3sim.spec.run import build_run_spec, expand_alias
 
 #: Significant digits kept for float range values, so that 0.1-steps give 0.3 and not 0.30000000000000004.
 RANGE_FLOAT_DIGITS = 12
@@ -173,6 +175,17 @@ def _flatten_keys(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def _target(key: str, value: Any) -> str:
+    """The RunSpec path a grid ``key`` set to ``value`` stands for: a short ``--set`` key written out
+    (``tp`` -> ``parallel.tp``), as ``[base].set`` and ``--set`` do (:func:`l3sim.spec.run.expand_alias`)."""
+    return _set_target(f"{key}={toml_literal(value)}")
+
+
+def _set_target(text: str) -> str:
+    """The dotted path a ``key=value`` override sets, a short key written out."""
+    return ".".join(parse_override(expand_alias(text))[0])
+
+
 def _axes(grid: Mapping[str, Any], zips: list[dict[str, Any]]) -> list[Axis]:
     axes = [Axis((key,), tuple((v,) for v in _axis_values(key, value))) for key, value in _flatten_keys(grid).items()]
     for number, group in enumerate(zips, start=1):
@@ -231,7 +244,7 @@ class Sweep:
             fields = dict(self.base_fields)
             overrides = list(self.base_set)
             for key, value in params.items():
-                if "." in key:
+                if "." in _target(key, value):  # dotted, or a short --set key that stands for a dotted one
                     overrides.append(f"{key}={toml_literal(value)}")
                 else:
                     fields[key] = value
@@ -265,13 +278,18 @@ def parse_sweep(data: Mapping[str, Any], source: str = "sweep file") -> Sweep:
         raise ConfigError(f"{source}: base.set must be a list of 'dotted.key=value' strings, got {base_set!r}")
     try:
         axes = _axes(top.grid, top.zip)
+        # what each grid key sets (its first value decides for gpu, which names a GPU or the cost model's table)
+        targets = {key: _target(key, values[0]) for axis in axes for key, values in zip(axis.keys, zip(*axis.steps))}
+        fixed = set(base) | {_set_target(text) for text in base_set}
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
-    fixed = set(base) | {".".join(parse_override(text)[0]) for text in base_set}
     keys = [key for axis in axes for key in axis.keys]
-    clash = sorted(fixed & set(keys))
+    clash = sorted(key for key, target in targets.items() if target in fixed)
     if clash:
         raise ConfigError(f"{source}: key(s) {', '.join(map(repr, clash))} are set in [base] and varied in the grid")
+    same = sorted(key for key, target in targets.items() if list(targets.values()).count(target) > 1)
+    if same:
+        raise ConfigError(f"{source}: grid keys {', '.join(map(repr, same))} set the same field")
     _check_output(top.output, keys, source)
     return Sweep(source, base, tuple(base_set), tuple(axes), top.output)
 
