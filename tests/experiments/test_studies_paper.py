@@ -15,7 +15,7 @@ from l3sim.experiments.studies.e2e import normalise
 from l3sim.experiments.studies.memory_scaling import MODES, base_host, host_figures, scaled_memory
 
 GIB = 2**30
-# The paper's bank-level PIM: one 8-byte column per bank per tCCD_L = 8 x 0.625 ns (L3_SYSTEM.md section 2),
+# The paper's bank-level PIM: one 8-byte column per bank per tCCD_L = 8 x 0.625 ns (L3 paper, section VI),
 # 16 banks x 8 chips per rank.
 BANK_PIM_BW_PER_RANK = 16 * 8 * 8 / (8 * 0.625e-9)
 

@@ -27,7 +27,7 @@ def test_all_presets_parse():
 
 
 def test_paper_host_arithmetic():
-    """L3_SYSTEM.md s.2: 16 ch x 2 DIMM x 2 ranks, 8 x8 chips of 16 banks, 2 TB, 4 ranksets."""
+    """L3 paper, section VI: 16 ch x 2 DIMM x 2 ranks, 8 x8 chips of 16 banks, 2 TB, 4 ranksets."""
     m = memory("dgx-a100-l3")
     assert (m.channels, m.ranks_per_channel, m.total_ranks, m.num_ranksets) == (16, 4, 64, 4)
     assert m.capacity_bytes == 2 * 2**40  # 2 TB counted in binary units

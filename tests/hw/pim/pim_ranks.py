@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from l3sim.hw.pim.geometry import RankGeometry
 
-# The paper's DDR4-3200 timing in tCK (L3_SYSTEM.md s.2). Not stated: tFAW (JEDEC DDR4-3200, 1 KB page:
+# The paper's DDR4-3200 timing in tCK (L3 paper, section VI). Not stated: tFAW (JEDEC DDR4-3200, 1 KB page:
 # 21 ns = 34 tCK), refresh (tREFI 7.8 us; tRFC 550 ns, JEDEC 16 Gb) and rows (256 Ki per bank, so that 64
 # ranks of 8 chips hold the paper's 2 TB: 64 x 8 x 16 banks x 2^18 rows x 1 KiB = 2 TiB).
 PAPER_DDR4 = RankGeometry(

@@ -95,7 +95,7 @@ def test_event_counts_are_the_programs_commands(variant, head_set, n):
 @settings(max_examples=60, deadline=None)
 @given(st.sampled_from(["l3", "no-pipeline", "cpu-relayout"]), head_sets, tokens)
 def test_bank_pus_read_the_kv_cache_as_laid_out(variant, head_set, n):
-    """PIM reads = K and V as the paper lays them out (L3_SYSTEM.md s.4), padding included, once per KV-head round.
+    """PIM reads = K and V as the paper lays them out (L3 paper, section IV), padding included, once per KV-head round.
 
     N_hc from the bubble-free rule with FP32 partials is 8 / gqa chips per KV head; a token's slice is
     256 / N_hc bytes per chip = 32 / N_hc bursts; K: token t in bank t mod 16, so ceil(n / 16) tokens per

@@ -12,7 +12,7 @@ from l3sim.spec.pim import PIMSpec, variant_features
 
 
 def paper_bound(gqa: int, n_cmr: int, score_bytes: int) -> float:
-    """L3_SYSTEM.md s.5: N_hc <= E_h B_rk ceil(N_gqa/N_cmr) / (B_bk N_bk N_gqa N_chips), scores as wide as elements
+    """L3 paper, section V: N_hc <= E_h B_rk ceil(N_gqa/N_cmr) / (B_bk N_bk N_gqa N_chips), scores as wide as elements
     (score_bytes = 2); a wider score moves score_bytes / 2 times the bytes over the rank bus."""
     e_h, b_rk, b_bk, n_bk, n_chips = 128, 25.6e9, 1.6e9, 16, 8
     return e_h * b_rk * math.ceil(gqa / n_cmr) / (b_bk * n_bk * gqa * n_chips) * 2 / score_bytes

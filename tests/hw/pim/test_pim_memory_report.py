@@ -1,4 +1,4 @@
-"""``memory_report``: the paper's bandwidth figures out of the configuration arithmetic (L3_SYSTEM.md s.2)."""
+"""``memory_report``: the paper's bandwidth figures out of the configuration arithmetic (L3 paper, section VI)."""
 
 from __future__ import annotations
 
