@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 from l3sim.cli import app
 from l3sim.errors import ConfigError, MissingDependencyError
 from l3sim.experiments import studies
-from l3sim.experiments.study_report import markdown_table, write_failure, write_report, write_study
+from l3sim.experiments.studies.tables import markdown_table
+from l3sim.experiments.study_report import write_failure, write_report, write_study
 from l3sim.experiments.store import ResultStore
 from l3sim.experiments.studies import StudyOptions, StudyResult, expand, run_study
 from l3sim.experiments.studies.points import UNAVAILABLE, run_grid

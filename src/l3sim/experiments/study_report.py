@@ -16,34 +16,17 @@ Every file is written atomically (temporary file, fsync, rename).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Iterable
 
-import pandas as pd
-
 from l3sim.experiments.store import atomic_write
 from l3sim.experiments.studies.base import StudyOptions, StudyResult
+from l3sim.experiments.studies.tables import markdown_table, report_value
 from l3sim.report.html import REPORT_HTML, HtmlPage
 
 REPORT_FILE = "report.md"
 SECTIONS_DIR = "sections"
 REPORT_TITLE = "# l3sim reproduction of the L3 paper's evaluation (arXiv 2504.17584)"
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return "" if math.isnan(value) else f"{value:.4g}"
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def markdown_table(table: pd.DataFrame, columns: Iterable[str] | None = None) -> str:
-    """A GitHub-flavoured Markdown table of ``table`` (floats to 4 significant digits, NaN as blank)."""
-    columns = list(columns) if columns is not None else list(table.columns)
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in table[columns].itertuples(index=False):
-        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
-    return "\n".join(lines)
 
 
 def study_configuration(options: StudyOptions, command_line: str) -> dict[str, Any]:
@@ -73,7 +56,7 @@ def section_html(result: StudyResult, png: Path | None, configuration: dict[str,
     if png is not None:
         page.figure(png, f"{result.name}: {result.title}")
     columns = list(result.table.columns)
-    page.table(columns, ([_cell(v) for v in row] for row in result.table[columns].itertuples(index=False)))
+    page.table(columns, ([report_value(v) for v in row] for row in result.table[columns].itertuples(index=False)))
     page.paragraph(f"Table as CSV: {result.name}.csv")
     return page.data(f"{result.name}: configuration", configuration).fragment()
 

@@ -25,6 +25,7 @@ from l3sim.experiments.studies.serving_search import (
     saturation_estimates,
     summaries,
 )
+from l3sim.experiments.studies.tables import markdown_table
 from l3sim.serving.slo import parse_slo
 
 PLATFORM = "dgx-a100"
@@ -110,18 +111,10 @@ def tbt_tails(table: pd.DataFrame) -> pd.DataFrame:
                         "tbt_p50_change", "tbt_p99_change"]]
 
 
-def _markdown(frame: pd.DataFrame) -> str:
-    def cell(value) -> str:
-        return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-    head = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns) + "\n"
-    return head + "\n".join("| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False))
-
-
 def findings(capacity: pd.DataFrame, tails: pd.DataFrame) -> str:
     parts = []
     if not capacity.empty:
-        parts.append(f"Capacity under {SLO} (Poisson arrivals):\n\n" + _markdown(capacity[CAPACITY_COLUMNS]))
+        parts.append(f"Capacity under {SLO} (Poisson arrivals):\n\n" + markdown_table(capacity, CAPACITY_COLUMNS))
     if not tails.empty:
         worst = tails["tbt_p99_change"].min()
         parts.append(
@@ -129,7 +122,7 @@ def findings(capacity: pd.DataFrame, tails: pd.DataFrame) -> str:
             f"lower): p99 {tails['tbt_p99_change'].min():+.1%} to {tails['tbt_p99_change'].max():+.1%}, p50 "
             f"{tails['tbt_p50_change'].min():+.1%} to {tails['tbt_p50_change'].max():+.1%}. The paper's 'up to "
             f"70.9 % lower TBT' {'holds' if worst <= -0.709 else 'is not reached'} here (largest reduction of "
-            f"the p99: {-worst:.1%}).\n\n" + _markdown(tails))
+            f"the p99: {-worst:.1%}).\n\n" + markdown_table(tails))
     return "\n\n".join(parts) or "No configuration finished (see the notes)."
 
 

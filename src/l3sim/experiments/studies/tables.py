@@ -3,10 +3,29 @@
 from __future__ import annotations
 
 import math
+from typing import Any, Iterable
 
 import pandas as pd
 
 from l3sim.experiments.store import ERROR_COL, STATUS_COL
+from l3sim.markdown import pipe_table
+
+
+def report_value(value: Any) -> Any:
+    """A table value as the reports (report.md and report.html) show it: floats to 4 significant digits,
+    NaN as a blank cell, anything else as it is."""
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.4g}"
+    return value
+
+
+def markdown_table(table: pd.DataFrame, columns: Iterable[str] | None = None) -> str:
+    """``table`` (its ``columns``, default all) as a pipe table (:func:`l3sim.markdown.pipe_table`, which
+    escapes ``|``), floats to 4 significant digits, NaN as blank; no final newline, so that it sits in a
+    list of report lines like any paragraph."""
+    columns = list(columns) if columns is not None else list(table.columns)
+    rows = ([report_value(value) for value in row] for row in table[columns].itertuples(index=False))
+    return pipe_table(columns, rows).rstrip("\n")
 
 
 def pick(table: pd.DataFrame, keys: list[str], metrics: list[str]) -> pd.DataFrame:
