@@ -7,6 +7,7 @@ import sys
 import typer
 
 from l3sim.cli.output import Output, with_output
+from l3sim.cli.renamed import renamed_option
 
 dram_app = typer.Typer(help="The DRAM controller for host traffic: replay traces, generate test patterns.",
                        no_args_is_help=True)
@@ -79,11 +80,16 @@ def pattern(
     mapping: str = typer.Option("RoBaRaCoCh", "--mapping", help=MAPPING_HELP),
     channels: int = typer.Option(1, "--channels", min=1, help="bus channels the addresses cover"),
     ranks: int = typer.Option(1, "--ranks", min=1, help="ranks per bus channel the addresses cover"),
-    fmt: str = typer.Option("dramsim3", "--format", help="dramsim3 ('0xADDR READ 0') | ramulator ('LD 0xADDR')"),
+    trace_format: str = typer.Option("dramsim3", "--trace-format",
+                                     help="dramsim3 ('0xADDR READ 0') | ramulator ('LD 0xADDR')"),
+    old_format: str = typer.Option(None, "--format", hidden=True, help="deprecated: the old name of --trace-format"),
 ) -> None:
     """Print a standard test pattern as a trace on stdout."""
     from l3sim.hw.dram.traces import write_trace
 
+    fmt = renamed_option(trace_format, old_format, "l3sim dram pattern --format", "--trace-format",
+                         "it names the trace's format; every other command's --format names the output's, "
+                         "table | csv | json | markdown")
     _, address_map = _setup(dram, mapping, channels, ranks)
     write_trace(kind, count, address_map, seed, fmt, sys.stdout)
 

@@ -7,6 +7,7 @@ from typing import Any
 import typer
 
 from l3sim.cli.output import Output, with_output
+from l3sim.cli.renamed import renamed_option
 
 PLATFORM_HELP = "host memory preset (kind 'memory': the DIMMs and their PIM units) or a TOML file"
 OLD_SPELLING_HELP = "deprecated: the old name of --memory"
@@ -68,11 +69,8 @@ def validate(
 def memory_option(memory: Any, old_spelling: Any) -> Any:
     """The value of ``--memory``, or of ``--platform`` where that old spelling was given, with a hint: in ``hw``
     it named a host memory preset while ``run --platform`` names a GPU platform, so the option was renamed."""
-    if not old_spelling:
-        return memory
-    typer.echo("warning: 'l3sim hw --platform' is now '--memory' (it names a host memory preset, kind 'memory'; "
-               "'run --platform' names a GPU platform); the old spelling still works for now", err=True)
-    return old_spelling
+    return renamed_option(memory, old_spelling, "l3sim hw --platform", "--memory",
+                          "it names a host memory preset, kind 'memory'; 'run --platform' names a GPU platform")
 
 
 def register(app: typer.Typer) -> None:

@@ -94,7 +94,7 @@ def test_patterns_follow_their_documented_definition():
 
 def test_cli_pattern_then_replay(tmp_path):
     runner = CliRunner()
-    made = runner.invoke(app, ["dram", "pattern", "row-conflict", "--count", "50", "--format", "ramulator"])
+    made = runner.invoke(app, ["dram", "pattern", "row-conflict", "--count", "50", "--trace-format", "ramulator"])
     assert made.exit_code == 0, made.output
     trace = tmp_path / "conflict.trc"
     trace.write_text(made.output)
