@@ -230,6 +230,20 @@ def test_progress_shows_an_eta_on_a_terminal_and_is_silent_with_json(monkeypatch
         assert "serving requests" not in result.stderr and "ETA" not in result.stderr, quiet
 
 
+def test_dram_replay_counts_requests_with_an_eta_on_a_terminal_and_is_silent_with_json(monkeypatch, tmp_path):
+    # more requests than one chunk the reader hands the controller (65,536), a comment and blank lines
+    count = 70_000
+    trace = tmp_path / "reads.trc"
+    trace.write_text("# sequential reads\n\n" + "".join(f"0x{i * 64:x} READ 0\n" for i in range(count)) + "\n")
+    monkeypatch.setattr(output_module, "_stdout_is_tty", lambda: True)
+    shown = invoke(["dram", "replay", str(trace)], TTY_COMPATIBLE="1", FORCE_COLOR="1")
+    assert "requests replayed" in shown.stderr and "ETA" in shown.stderr
+    assert f"{count}/{count}" in shown.stderr  # request lines only, every one of them served
+    quiet = invoke(["dram", "replay", str(trace), "--json"], TTY_COMPATIBLE="1", FORCE_COLOR="1")
+    assert "requests replayed" not in quiet.stderr and "ETA" not in quiet.stderr
+    assert json.loads(quiet.stdout)["reads"] == count
+
+
 # --- presets show --------------------------------------------------------------------------------------
 
 def _leaves(table: dict, prefix: str = "") -> dict:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import typer
 
 from l3sim.cli.output import Output, with_output
 from l3sim.cli.renamed import renamed_option
+
+if TYPE_CHECKING:
+    from l3sim.hw.dram.controller import Requests
 
 dram_app = typer.Typer(help="The DRAM controller for host traffic: replay traces, generate test patterns.",
                        no_args_is_help=True)
@@ -37,6 +41,14 @@ def _queue_depths(text: str) -> tuple[int, int]:
     return read, write
 
 
+def _replayed(chunks: Iterable[Requests], advance: Callable[[int], None]) -> Iterator[Requests]:
+    """``chunks`` as they are, calling ``advance(len(chunk))`` when the controller asks for the next one,
+    that is once it has served the chunk before."""
+    for chunk in chunks:
+        yield chunk
+        advance(len(chunk))
+
+
 @dram_app.command("replay")
 @with_output
 def replay(
@@ -54,14 +66,17 @@ def replay(
     output: Output = Output(),
 ) -> None:
     """Bandwidth, read latency (mean, p50, p99), row-hit rate, command counts and refreshes of a trace."""
+    from l3sim.experiments.progress import progress_bar
     from l3sim.hw.dram.controller import ControllerConfig, run
-    from l3sim.hw.dram.traces import read_trace
+    from l3sim.hw.dram.traces import count_requests, read_trace
 
     spec, address_map = _setup(dram, mapping, channels, ranks)
     read_q, write_q = _queue_depths(queue)
     config = ControllerConfig(read_queue=read_q, write_queue=write_q, row_hit_cap=row_hit_cap,
                               page_policy=page, refresh=refresh)  # type: ignore[arg-type]
-    stats, _ = run(read_trace(trace, address_map), spec, channels, ranks, config)
+    total = count_requests(trace) if output.progress else None  # a pass over the file only for the bar
+    with progress_bar("requests replayed", total, output.progress) as bar:
+        stats, _ = run(_replayed(read_trace(trace, address_map), bar.advance), spec, channels, ranks, config)
     result = stats.as_dict()
     if output.machine:
         output.data(result)

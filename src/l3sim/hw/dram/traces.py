@@ -67,13 +67,29 @@ def _number(text: str, where: str, field: str) -> int:
     return value
 
 
+def _is_request(tokens: list[str]) -> bool:
+    """Whether a trace line, split into ``tokens``, is a request: blank lines and ``#`` comments are not."""
+    return bool(tokens) and not tokens[0].startswith("#")
+
+
+def _open(path: Path, errors: str = "strict") -> IO[str]:
+    try:
+        return path.open("r", encoding="utf-8", errors=errors)
+    except OSError as exc:
+        raise ConfigError(f"trace {path}: cannot open: {exc.strerror or exc}") from None
+
+
+def count_requests(path: str | Path) -> int:
+    """How many request lines the trace file at ``path`` has (a progress bar's total: one quick pass that
+    checks nothing else; :func:`read_trace` reports what is wrong with a line, undecodable bytes included)."""
+    with _open(Path(path), errors="replace") as handle:
+        return sum(_is_request(line.split()) for line in handle)
+
+
 def read_trace(path: str | Path, mapping: AddressMapping, chunk: int = CHUNK) -> Iterator[Requests]:
     """The requests of a DRAMsim3- or Ramulator-style trace file, ``chunk`` at a time."""
     path = Path(path)
-    try:
-        handle = path.open("r", encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"trace {path}: cannot open: {exc.strerror or exc}") from None
+    handle = _open(path)
     fmt = None
     address, write, arrival = [], [], []
     first, last_cycle = 0, 0
@@ -81,7 +97,7 @@ def read_trace(path: str | Path, mapping: AddressMapping, chunk: int = CHUNK) ->
         try:
             for number, line in enumerate(handle, start=1):
                 tokens = line.split()
-                if not tokens or tokens[0].startswith("#"):
+                if not _is_request(tokens):
                     continue
                 where = f"{path}, line {number}"
                 kind = _format_of(tokens)
