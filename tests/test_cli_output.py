@@ -286,3 +286,13 @@ def test_presets_show_of_an_unknown_name_lists_the_known_ones():
     assert "gpt-175b" in message and "dgx-a100" in message and "paper" in message
     wrong_kind = RUNNER.invoke(app, ["presets", "show", "gpt-175b", "--kind", "gpus"])
     assert wrong_kind.exit_code != 0 and "a100-80gb" in str(wrong_kind.exception)
+
+
+def test_a_record_of_short_keys_keeps_its_header_whole():
+    """The field column is at least as wide as its header: keys like 'RD' must not fold 'field' to 'fiel/d'."""
+    buffer = io.StringIO()
+    out = Output()
+    out._console = lambda: Console(file=buffer, width=WIDTH)  # type: ignore[method-assign]
+    out.mapping("commands", {"RD": 2000, "ACT": 2004})
+    lines = buffer.getvalue().splitlines()
+    assert lines[1].split() == ["field", "value"], lines

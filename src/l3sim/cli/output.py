@@ -229,7 +229,7 @@ class Output:
         console = self._console()
         console.print(Text(title, style="bold"))
         fields = [row[0] for row in cells]
-        console.print(_rich_table(["field", "value"], cells, [max(map(len, fields), default=5), None]))
+        console.print(_rich_table(["field", "value"], cells, [max([len("field"), *map(len, fields)]), None]))
         console.print()
 
     def rows(self, title: str, rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None) -> None:
