@@ -84,6 +84,12 @@ GROUPS: dict[str, Group] = {
                                                   "tests/hw/test_energy_inputs.py", "tests/hw/test_energy_systems.py"),
                     recheck_k="not more_output_tokens and not redrawn and not matches_brute_force"),
     "gpu": Group(("src/l3sim/hw/gpu/*",), ("tests/hw/test_gpu_*.py",)),
+    # hw/gpu in parts, each with its own tests (the whole group is slow on a small machine)
+    "gpu-calibrated": Group(
+        ("src/l3sim/hw/gpu/calibrated.py", "src/l3sim/hw/gpu/fit.py", "src/l3sim/hw/gpu/noise_floor.py"),
+        ("tests/hw/test_gpu_calibrated.py", "tests/hw/test_gpu_fit.py", "tests/hw/test_gpu_noise_floor.py"),
+        deferred="a part of group gpu: run it by name when the whole group is too slow",
+    ),
     "pim": Group(
         ("src/l3sim/hw/pim/latency.py", "src/l3sim/hw/pim/plan.py"),
         ("tests/hw/pim/test_pim_fast_model.py", "tests/hw/pim/test_pim_closed_form_oracle.py",

@@ -158,13 +158,22 @@ def test_plan_fields_by_hand():
     """64 query heads in groups of 8: 8 KV heads, on both levels; a pass serves at most N_cmr query heads
     of a KV head, so with N_cmr = 3 a KV head's 8 take passes of 3, 3 and 2; without pipelining one softmax
     chunk per context; R-PIM reads nothing at bank level (zeros, one per context); 4-byte elements reach
-    the mapping."""
+    the mapping. (The program builder reads the same counts, so the in-order timer cannot check them.)"""
     pim = PIMSpec.model_validate({"bank_pu": {"macs_per_element": 3}})
     plan = plan_call([100, 200], 64, 8, VARIANTS["no-pipeline"], PAPER_DDR4, pim)
     rounds = -(-8 // plan.mapping.chip_groups)
     assert [(unit.heads, unit.repeat) for unit in plan.passes] == [(3, 2 * rounds), (2, rounds)]
     assert plan.kv_heads == 8 and plan.rank_read_bursts.tolist() == [0, 0]
     assert [unit.chunks.tolist() for unit in plan.passes] == [[1, 1], [1, 1]]
+    # S written back per chip lane: tokens x heads of the pass x 2 B (FP16) in bursts of 8 B:
+    # 100 x 3 x 2 / 8 = 75, 200 x 3 x 2 / 8 = 150; with 2 heads 50 and 100
+    assert [unit.s_bursts.tolist() for unit in plan.passes] == [[75, 150], [50, 100]]
+    # the rank PU adds the passes up: every one of the 64 query heads' T scores, N_hc partials each (the
+    # 8 KV heads fill the rank's 8 chips in whole rounds: N_hc chips per head, 8 / N_hc heads at once)
+    n_hc = plan.mapping.n_hc
+    assert plan.mapping.chip_groups * n_hc == 8 and 8 % plan.mapping.chip_groups == 0
+    busy, _ = rank_pu_cycles(plan, pim)
+    assert busy.tolist() == [64 * t * (n_hc / 16 + 1 / 4) for t in (100, 200)]
     assert plan_call(100, 64, 8, VARIANTS["rank-pim"], PAPER_DDR4, PIMSpec()).kv_heads == 8
     wide = plan_call(100, 8, 8, VARIANTS["l3"], PAPER_DDR4, PIMSpec(), element_bytes=4)
     assert wide.mapping.element_bytes == 4
