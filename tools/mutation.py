@@ -73,6 +73,9 @@ GROUPS: dict[str, Group] = {
         ("src/l3sim/serving/schedulers/l3.py",),
         (f"{SERVING}/test_l3_scheduler_policy.py", f"{SERVING}/test_l3_scheduler_behaviour.py",
          f"{SERVING}/test_l3_scheduler_engine.py"),
+        # the two pre-emption runs (closed form against stepping, ~6 s each with their fits) are two thirds of
+        # the selection's time; --recheck --tests with the engine file runs them on the survivors
+        pytest_args=("-k", "not preemption"),
     ),
     # the cost models; registry.py and catalog/ (declarations built at import, which mutmut cannot switch) are
     # left out, as are the runs that train the L3 forests ([l3]) and the CLI run: tens of seconds per mutant
