@@ -101,3 +101,52 @@ def test_bad_profile_csv_names_file_line_and_column(tmp_path, edit, expected):
         assert result.exit_code != 0
         message = str(result.exception)
         assert "bad_mlp.csv" in message and all(part in message for part in expected), message
+
+
+def _ring_profile(latency_s: float, efficiency: float):
+    """An all-reduce profile whose within-node points above 1 MiB follow the ring model with these parameters
+    (t = latency + 2 (n - 1) / n x size / (NVLink per direction x efficiency)), plus points the fit must leave
+    out, each 10x off the model: one worker, two nodes (workers != devices per node), 1 MiB and below."""
+    import pandas as pd
+
+    per_direction = A100.nvlink_bw_bytes_per_s / 2
+
+    def ring(size, workers):
+        return latency_s + 2 * (workers - 1) / workers * size / (per_direction * efficiency)
+
+    rows = [{"num_workers": n, "devices_per_node": n, "size_bytes": size, "median_s": ring(size, n)}
+            for n in (2, 4, 8) for size in (2**21, 2**24, 2**27)]
+    rows += [{"num_workers": 1, "devices_per_node": 1, "size_bytes": 2**24, "median_s": 10 * ring(2**24, 2)},
+             {"num_workers": 16, "devices_per_node": 8, "size_bytes": 2**24, "median_s": 10 * ring(2**24, 16)},
+             {"num_workers": 8, "devices_per_node": 8, "size_bytes": 2**20, "median_s": 10 * ring(2**20, 8)},
+             {"num_workers": 8, "devices_per_node": 8, "size_bytes": 2**10, "median_s": 10 * ring(2**10, 8)}]
+    return pd.DataFrame(rows)
+
+
+def test_all_reduce_fit_recovers_the_ring_parameters():
+    from l3sim.hw.gpu.fit import fit_all_reduce
+
+    table = _ring_profile(12e-6, 0.65)
+    latency, efficiency = fit_all_reduce(table, A100)
+    assert latency == pytest.approx(12e-6, rel=1e-4)
+    assert efficiency == pytest.approx(0.65, rel=1e-4)
+    # two GPUs are a ring too: their points alone give the same answer
+    latency, efficiency = fit_all_reduce(table[table["num_workers"] <= 2], A100)
+    assert (latency, efficiency) == (pytest.approx(12e-6, rel=1e-4), pytest.approx(0.65, rel=1e-4))
+
+
+def test_all_reduce_fit_stays_within_its_bounds():
+    """A ring cannot beat its links (efficiency <= 1) and the fit caps the latency at 1 ms: profiles made with
+    efficiency 1.3, or with a 5 ms latency, fit at those bounds."""
+    from l3sim.hw.gpu.fit import fit_all_reduce
+
+    assert fit_all_reduce(_ring_profile(12e-6, 1.3), A100)[1] == pytest.approx(1.0)
+    assert fit_all_reduce(_ring_profile(5e-3, 0.65), A100)[0] == pytest.approx(1e-3)
+
+
+def test_all_reduce_fit_needs_within_node_points_above_1_mib():
+    from l3sim.hw.gpu.fit import fit_all_reduce
+
+    table = _ring_profile(12e-6, 0.65)
+    with pytest.raises(ConfigError, match="no within-node points with more than one GPU above 1 MiB"):
+        fit_all_reduce(table[table["size_bytes"] <= 2**20], A100)
