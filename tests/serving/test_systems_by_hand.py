@@ -1,0 +1,200 @@
+"""The systems' cost of one plan and their what-if answers on hand-made cost models (issue 17 item 7: the
+``systems`` mutants).
+
+Hand GPU: dense layers 1 ms per token + 0.1 ms per logit row; prefill attention 0.01 ms x chunk x (done +
+chunk) per chunk; decode attention (GPU-only) 0.002 ms per context token + 0.5 ms per request. Its nominal
+twin runs everything twice as fast. Hand attention device (disaggregated): 3 slots, a slot's step 2 ms per
+request + 0.01 ms per context token. Hand link: 1,000 bytes per decode and 100 per prefill token, two layers,
+two links of 1 MB/s with 0.1 ms latency per DMA, DDR at 1 MB/s shared by two ranksets. Every expected number
+below is worked out in the docstrings from these rates, not from the systems' code.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_l3_scheduler_engine import _spec
+
+from l3sim.hw.comm import CommModel
+from l3sim.hw.devices.base import AttentionDevice
+from l3sim.serving.plan import IterationPlan, Phase
+from l3sim.serving.state import RequestTable
+from l3sim.serving.systems import gpu_only
+from l3sim.serving.systems.disaggregated import DisaggregatedSystem
+from l3sim.serving.systems.gpu_only import GPUOnlySystem
+
+MS = 1e-3
+
+
+class _HandGPU:
+    """The hand GPU (module docstring); ``speed`` 2 is its nominal twin."""
+
+    kv_capacity_bytes = 1e12
+    weight_bytes_per_gpu = 1e9
+    fits = True
+
+    def __init__(self, speed: float = 1.0, does_not_fit_reason: str | None = None) -> None:
+        self.speed = speed
+        self.does_not_fit_reason = does_not_fit_reason
+
+    def fc_time_s(self, num_tokens, num_logits):
+        return (1.0 * np.asarray(num_tokens) + 0.1 * np.asarray(num_logits)) * MS / self.speed
+
+    def prefill_attention_time_s(self, chunk_tokens, done_tokens) -> np.ndarray:
+        chunks = np.asarray(chunk_tokens, dtype=float)
+        return 0.01 * MS * chunks * (np.asarray(done_tokens, dtype=float) + chunks) / self.speed
+
+    def decode_attention_time_s(self, total_context_tokens, num_requests=None) -> float:
+        return (0.002 * total_context_tokens + 0.5 * (num_requests or 0)) * MS / self.speed
+
+
+def _gpu_only(model=True) -> GPUOnlySystem:
+    return GPUOnlySystem(_HandGPU(), 8, _spec().model if model else None, _HandGPU(speed=2.0))
+
+
+def _mixed_plan() -> tuple[IterationPlan, RequestTable]:
+    """Request 0 (prompt 30, 10 done) prefills its last 20 tokens; request 1 (prompt 100) its first 40;
+    requests 2 and 3 decode over 99 and 49 stored tokens (+1 each: contexts 100 and 50)."""
+    table = RequestTable(ids=np.arange(4), arrival_s=np.zeros(4), prompt_tokens=np.array([30, 100, 10, 10]),
+                         output_tokens=np.full(4, 50))
+    table.prefill_done[:] = [10, 0, 10, 10]
+    table.kv_tokens[:] = [10, 0, 99, 49]
+    plan = IterationPlan(decode_ids=np.array([2, 3]), prefill_ids=np.array([0, 1]),
+                         prefill_chunk_tokens=np.array([20, 40]), prefill_done_tokens=np.array([10, 0]))
+    return plan, table
+
+
+def test_gpu_only_iteration_by_hand():
+    """Tokens 20 + 40 + 2 = 62; logits: 2 decodes + request 0, whose chunk ends its prompt (10 + 20 = 30) = 3:
+    dense 62.3 ms. Prefill attention 0.01 x (20 x 30 + 40 x 40) = 22 ms: GPU stage 84.3 ms. Decode attention
+    over 100 + 50 = 150 tokens, 2 requests: 0.3 + 1 = 1.3 ms. One interval on the GPU: 85.6 ms."""
+    plan, table = _mixed_plan()
+    cost = _gpu_only().iteration_cost(plan, table)
+    assert cost.duration_s == pytest.approx(85.6 * MS, rel=1e-12)
+    assert cost.busy_s == pytest.approx({"gpu": 85.6 * MS}, rel=1e-12)
+    (phase,) = cost.phases
+    assert phase == Phase("gpu", 0.0, pytest.approx(85.6 * MS, rel=1e-12), "iteration")
+
+
+def test_gpu_only_counts_by_hand():
+    """The run's totals of the same plan: 60 prefill tokens, 2 decodes, dense FLOPs over 62 tokens and 3 LM-head
+    rows, KV read over 150 context tokens; none without a model."""
+    plan, table = _mixed_plan()
+    model = _spec().model
+    per_token = model.num_layers * (model.qkv_flops_per_token + model.out_proj_flops_per_token
+                                    + model.ffn_flops_per_token)
+    counts = _gpu_only().iteration_cost(plan, table).counts
+    assert counts == pytest.approx({
+        "prefill_tokens": 60.0, "decode_tokens": 2.0, "fc_flops": 62 * per_token + 3 * model.lm_head_flops_per_token,
+        "decode_kv_bytes_read": 150.0 * model.kv_bytes_per_token, "pcie_bytes": 0.0}, rel=1e-12)
+    assert _gpu_only(model=False).iteration_cost(plan, table).counts == {}
+
+
+def test_gpu_only_account_terms_by_hand():
+    """Not pipelined; sub-batch 0: GPU stage 84.3 ms (no recomputed token: the same); prefill at nominal speed
+    = 11 ms attention + (31 + 0.15) ms dense over 62 tokens / 3 logits - (1 + 0.1) ms the 2 decodes' own =
+    41.05 ms; 2 decodes over 150 tokens; attention 1.3 ms, no growth, no link; sub-batch 1 empty."""
+    plan, table = _mixed_plan()
+    account = _gpu_only().iteration_cost(plan, table).account
+    expected = (0.0, 84.3 * MS, 84.3 * MS, 41.05 * MS, 2.0, 150.0, 1.3 * MS, 0.0, 0.0, 0.0, *[0.0] * 9)
+    assert account == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
+def test_gpu_only_one_iteration_segment_is_the_iteration():
+    """A decode-only plan stepped once and as a one-iteration segment cost the same, account included."""
+    plan, table = _mixed_plan()
+    decode_only = IterationPlan(decode_ids=plan.decode_ids)
+    system = _gpu_only()
+    one = system.iteration_cost(decode_only, table)
+    segment = system.segment_cost(decode_only, table, 1)
+    assert segment.valid_iterations == 1
+    assert segment.first.duration_s == pytest.approx(one.duration_s, rel=1e-12)
+    assert segment.first.account == pytest.approx(one.account, rel=1e-12, abs=1e-15)
+    assert segment.first.counts == pytest.approx(one.counts, rel=1e-12)
+
+
+def test_gpu_only_account_basis_by_hand():
+    """The GPU is the attention device: one slot, no fixed or per-token device cost; nominal 0.001 ms per
+    context token; dense layers over n decodes: n x 1.1 ms, nominal n x 0.55 ms (as floats)."""
+    basis = _gpu_only().account_basis()
+    assert (basis.slots, basis.fixed_s, basis.per_token_s, basis.attention_on_gpu) == (1, 0.0, 0.0, True)
+    assert basis.nominal_per_token_s == pytest.approx(0.001 * MS, rel=1e-12)
+    assert basis.fc_s(4) == pytest.approx(4.4 * MS, rel=1e-12)
+    nominal = basis.nominal_fc_s(np.array([2, 3]))
+    assert nominal.dtype == np.float64 and nominal == pytest.approx([1.1 * MS, 1.65 * MS], rel=1e-12)
+    assert GPUOnlySystem(_HandGPU(), 8).account_basis() is None
+
+
+def test_gpu_only_keeps_the_cost_models_verdict():
+    assert _gpu_only().does_not_fit_reason == ""
+    assert GPUOnlySystem(_HandGPU(does_not_fit_reason="weights need 9 GB"), 8).does_not_fit_reason == \
+        "weights need 9 GB"
+
+
+def test_gpu_only_build_counts_the_specs_model():
+    spec = _spec("system=gpu-only")
+    system = gpu_only.build(spec, "gpu-only-x", "fcfs-x")
+    assert (system.name, system.default_scheduler) == ("gpu-only-x", "fcfs-x")
+    assert system.model is spec.model and system.nominal is not None
+
+
+# ---- the disaggregated system's what-if answers ----------------------------------------------------------
+
+def _disaggregated() -> DisaggregatedSystem:
+    device = AttentionDevice(name="hand-pim", kv_capacity_bytes=1e12, slots=3, fixed_s=2 * MS,
+                             per_token_s=0.01 * MS)
+    comm = CommModel(decode_bytes_per_request=1000.0, prefill_bytes_per_token=100.0, layers=2, links=2,
+                     link_bw_bytes_per_s=1e6, link_latency_s=0.1 * MS, ddr_bw_bytes_per_s=1e6, ddr_stall_divisor=2)
+    return DisaggregatedSystem("hand", "l3", _HandGPU(), device, comm, _spec().model)
+
+
+def test_gpu_stage_by_hand():
+    """Chunks 10 (5 done) and 20 (none done) beside 3 decodes: attention 0.01 x (10 x 15 + 20 x 20) = 5.5 ms;
+    dense 33 tokens, 5 logits (every chunk completing) = 33.5 ms; 39 ms. With 1 logit: 38.6 ms. No chunk,
+    4 decodes: 4.4 ms."""
+    system = _disaggregated()
+    assert system.gpu_stage_s([10, 20], [5, 0], 3) == pytest.approx(39.0 * MS, rel=1e-12)
+    assert system.gpu_stage_s([10, 20], [5, 0], 3, num_logits=1) == pytest.approx(38.6 * MS, rel=1e-12)
+    assert system.gpu_stage_s([], [], 4) == pytest.approx(4.4 * MS, rel=1e-12)
+
+
+def test_attention_stage_by_hand():
+    """Contexts 100, 200, 50 on slots 0, 2, 0: slot 0 = 2 x 2 + 1.5 = 5.5 ms, slot 2 = 2 + 2 = 4 ms, busiest
+    5.5 ms. Link: 2 DMAs x 2 layers x 0.1 ms + 3 x 1,000 B / 2 links / 1 MB/s = 0.4 + 1.5 = 1.9 ms; DDR:
+    (3,000 + 40 x 100) B / 1 MB/s / 2 = 3.5 ms. 10.9 ms. No decode beside 40 prefill tokens: DDR 2 ms only."""
+    system = _disaggregated()
+    assert system.slot_loads_s([100, 200, 50], [0, 2, 0]) == pytest.approx([5.5 * MS, 0.0, 4.0 * MS], rel=1e-12)
+    assert system.attention_stage_s([100, 200, 50], [0, 2, 0], 40) == pytest.approx(10.9 * MS, rel=1e-12)
+    assert system.attention_stage_s([], [], 40) == pytest.approx(2.0 * MS, rel=1e-12)
+    assert system.attention_stage_s([], []) == 0.0
+
+
+def test_pim_stage_places_longest_first_on_the_least_loaded_slot():
+    """Contexts 100, 300, 50, 250, 80, longest first onto 3 equal slots: 300 -> slot 0 (5 ms), 250 -> slot 1
+    (4.5), 100 -> slot 2 (3), 80 -> slot 2 (5.8), 50 -> slot 1 (7.0): busiest 7 ms. Link 0.4 + 5 x 1,000 / 2
+    / 1e6 = 2.9 ms; DDR 5,000 / 1e6 / 2 = 2.5 ms: 12.4 ms."""
+    assert _disaggregated().pim_stage_s([100, 300, 50, 250, 80], 0) == pytest.approx(12.4 * MS, rel=1e-12)
+
+
+def test_least_loaded_slots_from_unequal_loads():
+    """Loads 4, 1, 1, 0.5 ms (4 slots); requests of 100, 100, 300 tokens (3, 3, 5 ms): the first onto slot 3
+    (0.5 -> 3.5), the second onto slot 1 (the first of the two 1 ms slots -> 4), the third onto slot 2 (1 -> 6)."""
+    system = _disaggregated()
+    loads = [4 * MS, 1 * MS, 1 * MS, 0.5 * MS]
+    assert system._least_loaded_slots(loads, [100, 100, 300]) == [3, 1, 2]
+    assert loads == pytest.approx([4 * MS, 4 * MS, 6 * MS, 3.5 * MS], rel=1e-12)
+
+
+def test_least_loaded_slots_prefers_a_chosen_slot_of_equal_load_with_a_lower_index():
+    """Loads 1 and 3 ms, three requests of no context (2 ms each): slot 0 (1 -> 3); then slot 0 again, whose 3 ms
+    ties slot 1's and comes first (-> 5); then slot 1 (3 -> 5). Integers of milliseconds keep the ties exact."""
+    system = _disaggregated()
+    loads = [1 * MS, 3 * MS]
+    assert system._least_loaded_slots(loads, [0, 0, 0]) == [0, 0, 1]
+
+
+def test_least_loaded_slots_of_one_slot_and_of_equal_loads():
+    """One slot takes everything; equal loads go by index, then back to the least loaded."""
+    system = _disaggregated()
+    assert system._least_loaded_slots([5 * MS], [10, 20]) == [0, 0]
+    assert system._least_loaded_slots([0.0, 0.0, 0.0], [100, 100, 100, 0]) == [0, 1, 2, 0]
