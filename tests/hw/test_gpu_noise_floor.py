@@ -58,3 +58,28 @@ def test_input_order_does_not_matter():
 def test_rejects_non_positive_or_nan(measured):
     with pytest.raises(ValueError):
         monotone_mape_floor([1, 2], measured)
+
+
+def test_one_point_has_no_floor():
+    assert monotone_mape_floor([3], [2.0]) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("size", "measured"),
+    [([1, 2, 3], [1.0, 2.0]), ([], []), ([[1, 2]], [[1.0, 2.0]])],
+    ids=["unequal lengths", "empty", "two-dimensional"],
+)
+def test_rejects_misshaped_input(size, measured):
+    with pytest.raises(ValueError, match="equal-length, non-empty 1-D arrays"):
+        monotone_mape_floor(size, measured)
+
+
+def test_rejects_infinite_size():
+    with pytest.raises(ValueError, match="finite sizes and finite, positive measurements"):
+        monotone_mape_floor([1, np.inf], [1.0, 2.0])
+
+
+def test_three_pools_by_hand():
+    # sizes 1..4 measured 3, 1, 4, 2: pool (3, 1) -> 1 (weights 1/3, 1: the 1 carries more than half),
+    # then 4 > 1 stays, then (4, 2) pools -> 2 (weights 1/4, 1/2). Fit 1, 1, 2, 2: errors 2/3, 0, 1/2, 0.
+    assert monotone_mape_floor([1, 2, 3, 4], [3.0, 1.0, 4.0, 2.0]) == pytest.approx((2 / 3 + 0.5) / 4)
