@@ -45,6 +45,23 @@ def test_split_k_by_hand():
     assert gemm_compute_time_s(1, 1280, 8192, A100, PLAIN) == pytest.approx(13_426_688 / per_sm, rel=1e-12)
 
 
+@pytest.mark.parametrize(
+    ("k", "flops_per_sm"),
+    [
+        # K=4096: one 64x64 tile could take 108 splits, but slices stay >= 256 deep: 16 splits of 256.
+        (4096, 2 * 64 * 64 * 256),
+        # K=65536: up to 256 splits allowed; the one tile takes all 108 SMs: ceil(65536/108) = 607 deep.
+        (65536, 2 * 64 * 64 * 607),
+        # K=384: floor(384/256) = 1, so no split at all: one slice 384 deep.
+        (384, 2 * 64 * 64 * 384),
+    ],
+)
+def test_split_k_limits_by_hand(k, flops_per_sm):
+    # M=1, N=64: one 64x64 tile (the other shapes do 2-4x its work with the same splits), one wave.
+    per_sm = 312e12 / 108 * 0.5
+    assert gemm_compute_time_s(1, 64, k, A100, PLAIN) == pytest.approx(flops_per_sm / per_sm, rel=1e-12)
+
+
 def test_small_tiles_pay_their_efficiency():
     # Same M=1 GEMM with 64-wide tiles at 0.4 relative efficiency: 64x64 costs 13,426,688 / 0.4 = 33.6 M
     # FLOP-equivalents, the 128x128 tile (10 tiles x 10 splits of 820) 2*128*128*820 = 26,869,760: best.
@@ -150,3 +167,32 @@ def test_scalar_lookup_table_equals_the_vectorised_model():
     for i, n in enumerate(counts):
         np.testing.assert_array_equal(model.times_s(int(n)), direct[i])
     assert model.times_s(2.5).shape == (len(ops),)  # a fractional count is computed, not looked up
+
+
+def test_activation_kernel_streams_at_its_efficiency_by_hand():
+    # The same activation at 16,384 tokens: 16,384 x 21,504 B = 352,321,536 B over HBM at 2.039 TB/s x 0.5
+    # (345.6 us) against ceil(16,384 / (108 SMs x 2 blocks)) = 76 waves of one 21,504-B row at 1e11 B/s
+    # (16.3 us): the bandwidth term binds.
+    cal = GPUCalibrationSpec(elementwise_overhead_s=2e-6, elementwise_efficiency=0.5, row_bandwidth_bytes_per_s=1e11)
+    ops = layer_operators(run_spec("llama-2-70b").model, 8)
+    act = CalibratedOperators(ops, A100, cal).times_s(16_384)[[op.name for op in ops].index("ffn_act")]
+    assert act == pytest.approx(2e-6 + 16_384 * 21_504 / (2.039e12 * 0.5), rel=1e-12)
+
+
+def test_group_times_add_up_their_operators():
+    ops = layer_operators(run_spec("llama-2-70b").model, 8)
+    model = CalibratedOperators(ops, A100)
+    times, groups = model.times_s(300), model.group_times_s(300)
+    for g, group in enumerate(model.groups):
+        members = [i for i, op in enumerate(ops) if op.group == group]
+        assert groups[g] == pytest.approx(sum(times[i] for i in members), rel=1e-12), group
+
+
+def test_no_tokens_no_time_and_fractions_are_not_rounded():
+    ops = layer_operators(run_spec("llama-2-70b").model, 8)
+    model = CalibratedOperators(ops, A100)
+    assert not model.times_s(0).any()
+    # a fractional count is computed as is (between its neighbours), not read from the integer table
+    low, mid, high = model.times_s(3).sum(), model.times_s(2.5).sum(), model.times_s(2).sum()
+    # (activation bytes grow with every token, so the sum rises strictly)
+    assert high < mid < low and model.times_s(2.5).tolist() == model.times_s(np.array([2.5]))[0].tolist()

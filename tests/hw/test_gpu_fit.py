@@ -54,6 +54,29 @@ def test_fit_recovers_known_parameters(tmp_path):
         assert getattr(fitted, name) == pytest.approx(getattr(TRUTH, name), rel=1e-3), name
 
 
+def test_fit_reports_the_rms_of_its_relative_errors(tmp_path):
+    """With scatter no parameter can absorb (alternate token counts 10 % slow and fast), the reported figure
+    is sqrt(mean((model / measured - 1)^2)) over every measured kernel at the fitted parameters."""
+    path = _synthetic_profile(tmp_path / "a_mlp.csv", LLAMA7_SHAPE, TRUTH)
+    points = load_profile_points(path)
+    for tp, (tokens, measured) in points.by_tp.items():
+        measured *= np.where(np.arange(len(tokens)) % 2, 1.1, 0.9)[:, None]
+    fitted, rms = fit_calibration([points], A100)
+    errors = []
+    for tp, (tokens, measured) in points.by_tp.items():
+        operators = layer_operators(points.model, tp) + other_operators(points.model, tp)
+        names = [op.name for op in operators]
+        model = CalibratedOperators(operators, A100, fitted).times_s(np.asarray(tokens, dtype=float))
+        for kernel in measured.columns:
+            errors.append(model[:, names.index(VIDUR_TO_OPERATOR[kernel])] / measured[kernel].to_numpy() - 1.0)
+    assert 0.05 < rms == pytest.approx(float(np.sqrt(np.mean(np.concatenate(errors) ** 2))), rel=1e-9)
+
+
+def test_fit_with_no_profiles_is_an_error():
+    with pytest.raises(ConfigError, match="at least one profile"):
+        fit_calibration([], A100)
+
+
 def test_fit_command_writes_a_usable_gpu_preset(tmp_path):
     _synthetic_profile(tmp_path / "a_mlp.csv", LLAMA70_SHAPE, TRUTH)
     out = tmp_path / "fit.toml"
