@@ -73,7 +73,7 @@ def test_fit_reports_the_rms_of_its_relative_errors(tmp_path):
 
 
 def test_fit_with_no_profiles_is_an_error():
-    with pytest.raises(ConfigError, match="at least one profile"):
+    with pytest.raises(ConfigError, match="^the calibration fit needs at least one profile$"):
         fit_calibration([], A100)
 
 
@@ -171,5 +171,6 @@ def test_all_reduce_fit_needs_within_node_points_above_1_mib():
     from l3sim.hw.gpu.fit import fit_all_reduce
 
     table = _ring_profile(12e-6, 0.65)
-    with pytest.raises(ConfigError, match="no within-node points with more than one GPU above 1 MiB"):
+    message = "^the all-reduce profile has no within-node points with more than one GPU above 1 MiB$"
+    with pytest.raises(ConfigError, match=message):
         fit_all_reduce(table[table["size_bytes"] <= 2**20], A100)

@@ -70,12 +70,12 @@ def test_one_point_has_no_floor():
     ids=["unequal lengths", "empty", "two-dimensional"],
 )
 def test_rejects_misshaped_input(size, measured):
-    with pytest.raises(ValueError, match="equal-length, non-empty 1-D arrays"):
+    with pytest.raises(ValueError, match="^size and measured must be equal-length, non-empty 1-D arrays$"):
         monotone_mape_floor(size, measured)
 
 
 def test_rejects_infinite_size():
-    with pytest.raises(ValueError, match="finite sizes and finite, positive measurements"):
+    with pytest.raises(ValueError, match="^monotone_fit needs finite sizes and finite, positive measurements$"):
         monotone_mape_floor([1, np.inf], [1.0, 2.0])
 
 
