@@ -198,3 +198,45 @@ def test_least_loaded_slots_of_one_slot_and_of_equal_loads():
     system = _disaggregated()
     assert system._least_loaded_slots([5 * MS], [10, 20]) == [0, 0]
     assert system._least_loaded_slots([0.0, 0.0, 0.0], [100, 100, 100, 0]) == [0, 1, 2, 0]
+
+
+def test_disaggregated_account_basis_by_hand():
+    """The device's own figures (3 slots, 2 ms per request, 0.01 ms per token); at a nominal 1 GB/s the
+    device reads the model's KV bytes per token in kv_bytes_per_token / 1e9 s; dense layers over n decodes:
+    n x 1.1 ms, nominal n x 0.55 ms (as floats); without a nominal bandwidth, no account."""
+    system = _disaggregated()
+    model = _spec().model
+    with_account = DisaggregatedSystem("hand", "l3", _HandGPU(), system.device, system.comm, model,
+                                       nominal_gpu=_HandGPU(speed=2.0), nominal_bw_bytes_per_s=1e9)
+    basis = with_account.account_basis()
+    assert (basis.slots, basis.attention_on_gpu) == (3, False)
+    assert (basis.fixed_s, basis.per_token_s) == pytest.approx((2 * MS, 0.01 * MS), rel=1e-12)
+    assert basis.nominal_per_token_s == pytest.approx(model.kv_bytes_per_token / 1e9, rel=1e-12)
+    assert basis.fc_s(4) == pytest.approx(4.4 * MS, rel=1e-12)
+    nominal = basis.nominal_fc_s(np.array([2, 3]))
+    assert nominal.dtype == np.float64 and nominal == pytest.approx([1.1 * MS, 1.65 * MS], rel=1e-12)
+    assert system.account_basis() is None
+
+
+@pytest.mark.parametrize("name", ["r-pim", "cpu-offload"])
+def test_compose_names_the_system_and_draws_its_attention_on_its_tracks(name):
+    """A system built from its registry entry carries the entry's name and default scheduler; DIMM-PIM draws
+    decode attention on one track per rankset ("pim rankset r"), the host CPU on one track named after it."""
+    from l3sim.serving.systems import system_entry
+
+    spec = _spec(f"system={name}")
+    entry = system_entry(name)
+    system = entry.build(spec, entry)
+    assert (system.name, system.default_scheduler) == (entry.name, entry.default_scheduler)
+    table = RequestTable(ids=np.arange(2), arrival_s=np.zeros(2), prompt_tokens=np.array([10, 10]),
+                         output_tokens=np.array([50, 50]))
+    table.prefill_done[:] = 10
+    table.kv_tokens[:] = [300, 500]
+    table.slot[:] = [0, system.device.slots - 1]
+    cost = system.iteration_cost(IterationPlan(decode_ids=np.array([0, 1])), table)
+    tracks = {phase.track for phase in cost.phases if phase.label.endswith("decode attention")}
+    ranksets = system.device.ranksets
+    expected = {f"pim rankset {r}" for r in range(ranksets)} if name == "r-pim" else {system.device.name}
+    assert tracks == expected
+    if name == "r-pim":
+        assert ranksets > 1  # else the two kinds of track could not be told apart
