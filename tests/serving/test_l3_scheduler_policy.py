@@ -270,3 +270,75 @@ def test_gpu_curve_blocks_answer_every_count_as_one_call_would(order):
     assert predictor.asked[:5] == [3, 4, 5, 6, 7]
     assert len(predictor.asked) == len(set(predictor.asked)) and max(predictor.asked) == 23
     assert sorted(predictor.asked) == list(range(3, 24))
+
+
+def test_kept_sub_batch_holds_its_decodes_sums_and_rank_loads():
+    """Kept decodes 4, 7, 9 with contexts 100, 50, 30 on ranks 0, 2, 0 (3 ranks): 180 tokens, 3 decodes, per-rank
+    load 130, 0, 50 tokens."""
+    sb = SubBatch.holding(3, np.array([4, 7, 9]), np.array([100, 50, 30]), np.array([0, 2, 0]))
+    assert sb.decode_ids == [4, 7, 9] and sb.num_decodes == 3
+    assert sb.decode_tokens == 180.0
+    assert sb.rank_load == [130.0, 0.0, 50.0]
+
+
+def test_leftovers_tie_goes_to_sub_batch_zero():
+    """Two empty sub-batches, no prefill, decodes of 100 and 40 tokens: both phases are 0, so the first (the
+    longest) goes to sub-batch 0; then phase 0 = max(0 + 0, 5) = 5 ms > phase 1 = max(1 ms for sub-batch 0's
+    decode, 0): the second goes to sub-batch 1."""
+    formed = form_sub_batches(empty(), [Decode(1, 100, 0), Decode(2, 40, 1)], [], room_blocks=0, token_budget=0,
+                              step=1, predictor=ClosedForm())
+    assert formed.sub_batches[0].decode_ids == [1] and formed.sub_batches[1].decode_ids == [2]
+
+
+def test_cut_searches_a_gap_of_one_candidate_between_the_last_two_probes():
+    """One prefill of 31 tokens, minimum chunk 1: the 31 candidates 1..31 are probed at 1, 5, ..., 29 (every 4th)
+    and 31 (the last); T_GPU = c ms, T_PIM = 0.05 x 600 = 30 ms: 29 fits, 31 does not, and between them only 30
+    is left to ask, which fits. The cut is 30 tokens, both stages 30 ms."""
+    from l3sim.serving.schedulers.l3 import _cut_last_prefill
+
+    sb = SubBatch(1, prefill_ids=[5], prefill_chunks=[31], prefill_done=[0])
+    sb.add_decode(1, 600, 0)
+    gpu, pim = _cut_last_prefill((sb, SubBatch(1)), 0, ClosedForm(), 1)
+    assert sb.prefill_chunks == [30]
+    assert (gpu, pim) == pytest.approx((30 * MS, 30 * MS), rel=1e-12)
+
+
+class _Recording(ClosedForm):
+    """ClosedForm that records the arguments of every GPU question."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows_calls: list[tuple] = []
+        self.gpu_calls: list[tuple] = []
+
+    def gpu_s(self, chunk_tokens, done_tokens, num_decodes):
+        self.gpu_calls.append((list(chunk_tokens), list(done_tokens), np.atleast_1d(num_decodes).tolist()))
+        return super().gpu_s(chunk_tokens, done_tokens, num_decodes)
+
+    def gpu_s_rows(self, head_chunks, head_done, last_chunks, last_done, num_decodes):
+        self.rows_calls.append((list(head_chunks), list(head_done), last_done, num_decodes))
+        return super().gpu_s_rows(head_chunks, head_done, last_chunks, last_done, num_decodes)
+
+
+def test_cut_asks_with_the_head_prefills_done_tokens_and_the_last_ones():
+    """Prefills (chunk, done) (10, 1), (20, 2), (40, 3) beside the other sub-batch's 2 decodes: every question
+    of the cut names the head's done tokens [1, 2], the last prefill's 3 and the 2 decodes."""
+    from l3sim.serving.schedulers.l3 import _cut_last_prefill
+
+    sb = SubBatch(1, prefill_ids=[5, 6, 7], prefill_chunks=[10, 20, 40], prefill_done=[1, 2, 3])
+    sb.add_decode(1, 1000, 0)  # T_PIM = 50 ms: some lengths fit
+    other = SubBatch(1)
+    other.add_decode(2, 10, 0)
+    other.add_decode(3, 10, 0)
+    predictor = _Recording()
+    _cut_last_prefill((sb, other), 0, predictor, 1)
+    assert predictor.rows_calls and all(call == ([10, 20], [1, 2], 3, 2) for call in predictor.rows_calls)
+
+
+def test_gpu_curve_asks_with_the_sub_batch_prefills():
+    from l3sim.serving.schedulers.l3 import _GPUCurve
+
+    sb = SubBatch(1, prefill_ids=[5, 6], prefill_chunks=[10, 20], prefill_done=[4, 8])
+    predictor = _Recording()
+    _GPUCurve(sb, predictor, base=0, reach=3, first_block=4).at(0)
+    assert predictor.gpu_calls == [([10, 20], [4, 8], [0, 1, 2, 3])]
