@@ -72,7 +72,8 @@ GROUPS: dict[str, Group] = {
     "l3": Group(
         ("src/l3sim/serving/schedulers/l3.py",),
         (f"{SERVING}/test_l3_scheduler_policy.py", f"{SERVING}/test_l3_scheduler_behaviour.py",
-         f"{SERVING}/test_l3_scheduler_engine.py", f"{SERVING}/test_l3_learned_predictor.py"),
+         f"{SERVING}/test_l3_scheduler_engine.py", f"{SERVING}/test_l3_learned_predictor.py",
+         f"{SERVING}/test_l3_scheduler_admission.py"),
         # the two pre-emption runs (closed form against stepping, ~6 s each with their fits) are two thirds of
         # the selection's time; --recheck --tests with the engine file runs them on the survivors
         pytest_args=("-k", "not preemption"),
