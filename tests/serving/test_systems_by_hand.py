@@ -240,3 +240,115 @@ def test_compose_names_the_system_and_draws_its_attention_on_its_tracks(name):
     assert tracks == expected
     if name == "r-pim":
         assert ranksets > 1  # else the two kinds of track could not be told apart
+
+
+def _with_account() -> DisaggregatedSystem:
+    base = _disaggregated()
+    return DisaggregatedSystem("hand", "l3", _HandGPU(), base.device, base.comm, _spec().model,
+                               nominal_gpu=_HandGPU(speed=2.0), nominal_bw_bytes_per_s=1e9)
+
+
+def _two_sub_batch_plan() -> tuple[IterationPlan, RequestTable]:
+    """Sub-batch 0: request 0 decodes over 100 tokens (slot 0); request 3 prefills its last 20 prompt tokens
+    (10 done of 30). Sub-batch 1: requests 1 and 2 decode over 200 (slot 1) and 50 (slot 0); request 4
+    prefills 30 of its 100 prompt tokens."""
+    table = RequestTable(ids=np.arange(5), arrival_s=np.zeros(5), prompt_tokens=np.array([10, 10, 10, 30, 100]),
+                         output_tokens=np.full(5, 50))
+    table.prefill_done[:] = [10, 10, 10, 10, 0]
+    table.kv_tokens[:] = [99, 199, 49, 10, 0]
+    table.slot[:] = [0, 1, 0, 0, 2]
+    plan = IterationPlan(decode_ids=np.array([0, 1, 2]), prefill_ids=np.array([3, 4]),
+                         prefill_chunk_tokens=np.array([20, 30]), prefill_done_tokens=np.array([10, 0]),
+                         sub_batches=(np.array([0]), np.array([1, 2])),
+                         prefill_sub_batches=(np.array([0]), np.array([1])))
+    return plan, table
+
+
+def test_disaggregated_iteration_of_two_sub_batches_by_hand():
+    """GPU 0: 20 + 1 tokens, 2 logits (request 3 completes) = 21.2 ms + attention 0.01 x 20 x 30 = 6 ms: 27.2 ms.
+    GPU 1: 30 + 2 tokens, 2 logits = 32.2 ms + 0.01 x 30 x 30 = 9 ms: 41.2 ms. Device 0: slot 0 = 2 + 1 = 3 ms;
+    its link: 0.4 + 1,000 / 2 / 1e6 = 0.9 ms, DDR (1,000 + 30 x 100) / 1e6 / 2 = 2 ms: 2.9 ms. Device 1: slot 1
+    = 2 + 2 = 4 ms (slot 0: 2.5); link 0.4 + 1 = 1.4 ms, DDR (2,000 + 20 x 100) / 2e6 = 2 ms: 3.4 ms.
+    GPU 0 beside device 1: max(27.2, 7.4); GPU 1 beside device 0: max(41.2, 5.9): 68.4 ms."""
+    plan, table = _two_sub_batch_plan()
+    cost = _disaggregated().iteration_cost(plan, table)
+    assert cost.duration_s == pytest.approx(68.4 * MS, rel=1e-12)
+    assert cost.gpu_stage_s == pytest.approx((27.2 * MS, 41.2 * MS), rel=1e-12)
+    assert cost.attention_stage_s == pytest.approx((5.9 * MS, 7.4 * MS), rel=1e-12)
+    assert cost.busy_s == pytest.approx({"gpu": 68.4 * MS, "attention": 7 * MS, "pcie": 6.3 * MS}, rel=1e-12)
+    expected = [("gpu", 0, 21.2, "sub-batch 0 FC"), ("gpu", 21.2, 6, "sub-batch 0 prefill attention"),
+                ("pcie", 0, 3.4, "sub-batch 1 transfers"), ("hand-pim", 3.4, 4, "sub-batch 1 decode attention"),
+                ("gpu", 27.2, 32.2, "sub-batch 1 FC"), ("gpu", 59.4, 9, "sub-batch 1 prefill attention"),
+                ("pcie", 27.2, 2.9, "sub-batch 0 transfers"), ("hand-pim", 30.1, 3, "sub-batch 0 decode attention")]
+    assert [p.track for p in cost.phases] == [e[0] for e in expected]
+    assert [p.label for p in cost.phases] == [e[3] for e in expected]
+    assert [p.start_s for p in cost.phases] == pytest.approx([e[1] * MS for e in expected], rel=1e-12, abs=1e-15)
+    assert [p.duration_s for p in cost.phases] == pytest.approx([e[2] * MS for e in expected], rel=1e-12)
+    model = _spec().model
+    assert cost.counts["prefill_tokens"] == 50 and cost.counts["decode_tokens"] == 3
+    assert cost.counts["decode_kv_bytes_read"] == 350 * model.kv_bytes_per_token
+    assert cost.counts["pcie_bytes"] == 3 * 1000 + 50 * 100
+
+
+def _terms(account: tuple[float, ...]) -> list[float]:
+    """The account without the two busiest-slot growth terms (positions 7 and 16)."""
+    return [v for k, v in enumerate(account) if k not in (7, 16)]
+
+
+def test_disaggregated_account_terms_by_hand():
+    """Pipelined. Sub-batch 0: GPU 27.2 ms (nothing recomputed: the same); prefill at nominal speed 3 ms
+    attention + (10.5 + 0.1) ms dense over 21 tokens / 2 logits - 0.55 ms for its decode alone = 13.05 ms;
+    1 decode over 100 tokens; busiest slot 3 ms; link 2.9 ms (2.9 without recomputed tokens). Sub-batch 1:
+    41.2; 4.5 + 16.1 - 1.1 = 19.5 ms; 2 decodes over 250 tokens; 4 ms; 3.4 ms."""
+    plan, table = _two_sub_batch_plan()
+    account = _with_account().iteration_cost(plan, table).account
+    expected = [1.0, 27.2 * MS, 27.2 * MS, 13.05 * MS, 1, 100, 3 * MS, 2.9 * MS, 2.9 * MS,
+                41.2 * MS, 41.2 * MS, 19.5 * MS, 2, 250, 4 * MS, 3.4 * MS, 3.4 * MS]
+    assert _terms(account) == pytest.approx(expected, rel=1e-12)
+
+
+def test_disaggregated_account_without_recomputed_tokens_by_hand():
+    """Request 3 had computed 20 tokens before a pre-emption: of its chunk (tokens 10..30) the first 10 are
+    recomputed. Sub-batch 0 without them: attention 0.01 x 10 x 30 = 3 ms + dense (10 + 1 tokens, 2 logits)
+    11.2 ms = 14.2 ms; at nominal 1.5 + 5.6 - 0.55 = 6.55 ms. Sub-batch 1's link without them: 1.4 ms +
+    (2,000 + 10 x 100) / 2e6 = 2.9 ms."""
+    plan, table = _two_sub_batch_plan()
+    table.computed_tokens[3] = 20
+    account = _with_account().iteration_cost(plan, table).account
+    expected = [1.0, 27.2 * MS, 14.2 * MS, 6.55 * MS, 1, 100, 3 * MS, 2.9 * MS, 2.9 * MS,
+                41.2 * MS, 41.2 * MS, 19.5 * MS, 2, 250, 4 * MS, 3.4 * MS, 2.9 * MS]
+    assert _terms(account) == pytest.approx(expected, rel=1e-12)
+
+
+def _placing_state(slots_of_running: list[int], admitted: list[int]):
+    """Requests 0..3 with prompts 100, 300, 200, 50 (their load when placed: 2 ms + 0.01 ms x tokens)."""
+    from collections import deque
+
+    from l3sim.serving.kvstore import KVStore
+    from l3sim.serving.state import ReplicaState
+
+    table = RequestTable(ids=np.arange(4), arrival_s=np.zeros(4), prompt_tokens=np.array([100, 300, 200, 50]),
+                         output_tokens=np.full(4, 10))
+    table.slot[:] = slots_of_running
+    return ReplicaState(table, KVStore(1000, 16, 0), running=[0, 1, 2, 3], waiting=deque()), np.array(admitted)
+
+
+def test_place_puts_one_admission_on_the_least_loaded_of_two_slots():
+    """Two slots; request 0 (3 ms) on slot 0: request 3, admitted alone, goes to slot 1."""
+    base = _disaggregated()
+    device = AttentionDevice(name="two", kv_capacity_bytes=1e12, slots=2, fixed_s=2 * MS, per_token_s=0.01 * MS)
+    system = DisaggregatedSystem("hand", "l3", _HandGPU(), device, base.comm, _spec().model)
+    state, ids = _placing_state([0, -1, -1, -1], [3])
+    state.running = [0, 3]
+    system.place(ids, state)
+    assert state.table.slot[3] == 1
+
+
+def test_place_ignores_the_stale_slot_of_a_readmitted_request():
+    """Three slots; requests 0 (3 ms) on slot 0 and 2 (4 ms) on slot 2; request 1 comes back from a pre-emption
+    with its old slot 1 still written: its own old load does not count, so slot 1 (empty) takes it."""
+    system = _disaggregated()
+    state, ids = _placing_state([0, 1, 2, -1], [1])
+    state.running = [0, 2, 1]
+    system.place(ids, state)
+    assert state.table.slot[1] == 1
