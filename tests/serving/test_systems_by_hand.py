@@ -216,6 +216,9 @@ def test_disaggregated_account_basis_by_hand():
     nominal = basis.nominal_fc_s(np.array([2, 3]))
     assert nominal.dtype == np.float64 and nominal == pytest.approx([1.1 * MS, 1.65 * MS], rel=1e-12)
     assert system.account_basis() is None
+    without_bandwidth = DisaggregatedSystem("hand", "l3", _HandGPU(), system.device, system.comm, model,
+                                            nominal_gpu=_HandGPU(speed=2.0))
+    assert without_bandwidth.account_basis() is None
 
 
 @pytest.mark.parametrize("name", ["r-pim", "cpu-offload"])
@@ -288,6 +291,10 @@ def test_disaggregated_iteration_of_two_sub_batches_by_hand():
     assert cost.counts["prefill_tokens"] == 50 and cost.counts["decode_tokens"] == 3
     assert cost.counts["decode_kv_bytes_read"] == 350 * model.kv_bytes_per_token
     assert cost.counts["pcie_bytes"] == 3 * 1000 + 50 * 100
+    per_token = model.num_layers * (model.qkv_flops_per_token + model.out_proj_flops_per_token
+                                    + model.ffn_flops_per_token)
+    # 53 tokens through the dense layers; logits: 3 decodes + request 3, which completes
+    assert cost.counts["fc_flops"] == pytest.approx(53 * per_token + 4 * model.lm_head_flops_per_token, rel=1e-12)
 
 
 def _terms(account: tuple[float, ...]) -> list[float]:
@@ -352,3 +359,99 @@ def test_place_ignores_the_stale_slot_of_a_readmitted_request():
     state.running = [0, 2, 1]
     system.place(ids, state)
     assert state.table.slot[1] == 1
+
+
+def test_disaggregated_account_when_a_whole_chunk_is_recomputed():
+    """Request 3 had computed 40 tokens: its whole chunk (tokens 10..30) is recomputed. Sub-batch 0 without it:
+    dense over its 1 decode with 2 logits = 1.2 ms; at nominal 0.6 - 0.55 = 0.05 ms; sub-batch 1's link
+    without request 3's KV: 1.4 + 2,000 / 2e6 = 2.4 ms."""
+    plan, table = _two_sub_batch_plan()
+    table.computed_tokens[3] = 40
+    account = _with_account().iteration_cost(plan, table).account
+    expected = [1.0, 27.2 * MS, 1.2 * MS, 0.05 * MS, 1, 100, 3 * MS, 2.9 * MS, 2.9 * MS,
+                41.2 * MS, 41.2 * MS, 19.5 * MS, 2, 250, 4 * MS, 3.4 * MS, 2.4 * MS]
+    assert _terms(account) == pytest.approx(expected, rel=1e-12)
+
+
+def test_disaggregated_keeps_the_cost_models_verdict_and_refuses_unplaced_decodes():
+    base = _disaggregated()
+    assert base.does_not_fit_reason == ""
+    refused = DisaggregatedSystem("hand", "l3", _HandGPU(does_not_fit_reason="weights need 9 GB"), base.device,
+                                  base.comm, _spec().model)
+    assert refused.does_not_fit_reason == "weights need 9 GB"
+    plan, table = _two_sub_batch_plan()
+    table.slot[1] = -1
+    with pytest.raises(RuntimeError, match="^hand: requests decode before the system placed them$"):
+        base.iteration_cost(plan, table)
+
+
+def _decode_table() -> RequestTable:
+    """Requests 0 and 1 decode over 100 and 50 tokens, on slots 0 and 1."""
+    table = RequestTable(ids=np.arange(2), arrival_s=np.zeros(2), prompt_tokens=np.array([10, 10]),
+                         output_tokens=np.full(2, 500))
+    table.prefill_done[:] = 10
+    table.kv_tokens[:] = [99, 49]
+    table.slot[:] = [0, 1]
+    return table
+
+
+def test_disaggregated_segment_of_two_sub_batches_by_hand():
+    """Request 0 in sub-batch 0, request 1 in sub-batch 1. GPU stages 1.1 ms each (one decode, one logit). Device
+    0: 2 + 1 = 3 ms, growing 0.01 ms an iteration; link 0.4 + 0.5 ms + DDR 1,000 / 2e6 = 0.5 ms: 1.4 ms. Device
+    1: 2 + 0.5 = 2.5 ms, + 1.4 ms. Each half is the device's: 3.9 + 4.4 = 8.3 ms, growing 0.02 ms an iteration
+    for all 10 iterations (the GPU stays below); one iteration asked, one given."""
+    plan = IterationPlan(decode_ids=np.array([0, 1]), sub_batches=(np.array([0]), np.array([1])))
+    segment = _disaggregated().segment_cost(plan, _decode_table(), 10)
+    assert segment.first.duration_s == pytest.approx(8.3 * MS, rel=1e-12)
+    assert segment.increment.duration_s == pytest.approx(0.02 * MS, rel=1e-9)
+    assert segment.increment.busy_s == pytest.approx({"attention": 0.02 * MS}, rel=1e-9)
+    assert segment.valid_iterations == 10
+    assert _disaggregated().segment_cost(plan, _decode_table(), 1).valid_iterations == 1
+
+
+def test_disaggregated_segment_without_sub_batches_by_hand():
+    """Both decodes in sub-batch 0 (no interleaving): GPU 2.2 ms (2 tokens, 2 logits), then the device: slots 0
+    and 1 hold 3 and 2.5 ms, the busiest grows 0.01 ms an iteration; link 0.4 + 1 ms + DDR 2,000 / 2e6 = 1 ms:
+    2.4 ms. 2.2 + 5.4 = 7.6 ms; the other half is empty: no interval of zero length is drawn."""
+    plan = IterationPlan(decode_ids=np.array([0, 1]))
+    segment = _disaggregated().segment_cost(plan, _decode_table(), 10)
+    assert segment.first.duration_s == pytest.approx(7.6 * MS, rel=1e-12)
+    assert segment.increment.duration_s == pytest.approx(0.01 * MS, rel=1e-9)
+    assert segment.valid_iterations == 10
+    phases = [(p.track, p.label) for p in segment.first.phases]
+    assert phases == [("gpu", "sub-batch 0 FC"), ("pcie", "sub-batch 0 transfers"),
+                      ("hand-pim", "sub-batch 0 decode attention")]
+    assert [p.start_s for p in segment.first.phases] == pytest.approx([0.0, 2.2 * MS, 4.6 * MS], rel=1e-12)
+
+
+class _KinkedGPU(_HandGPU):
+    """Decode attention 0.0002 ms per context token, but never less than for 160 tokens, + 0.5 ms per request."""
+
+    def decode_attention_time_s(self, total_context_tokens, num_requests=None) -> float:
+        return (0.0002 * max(total_context_tokens, 160) + 0.5 * (num_requests or 0)) * MS
+
+
+def test_gpu_only_segment_is_affine_while_the_attention_is():
+    """Two decodes over 150 tokens, growing 2 tokens an iteration: 0.004 ms an iteration on the hand GPU, for as
+    many iterations as asked (10, or 2); dense 2.2 ms + attention 0.3 + 1 ms = 3.5 ms first; one asked: no
+    growth."""
+    plan, table = _mixed_plan()
+    decode_only = IterationPlan(decode_ids=plan.decode_ids)
+    system = _gpu_only()
+    for asked in (10, 2):
+        segment = system.segment_cost(decode_only, table, asked)
+        assert segment.valid_iterations == asked
+        assert segment.first.duration_s == pytest.approx(3.5 * MS, rel=1e-12)
+        assert segment.increment.duration_s == pytest.approx(0.004 * MS, rel=1e-9)
+    assert system.segment_cost(decode_only, table, 1).increment.duration_s == 0.0
+
+
+def test_gpu_only_segment_is_halved_across_a_kink():
+    """Attention flat at 160 tokens' worth up to iteration 5 (150 + 2 x 5 = 160), then rising 0.0004 ms an
+    iteration. Asked 10: the straight line from iteration 0 to 9 misses iteration 4 (158 tokens: flat) by
+    0.0007 ms, so 10 halves to 5, whose line (iterations 0..4, all flat) holds: 5 iterations, no growth."""
+    plan, table = _mixed_plan()
+    system = GPUOnlySystem(_KinkedGPU(), 8, _spec().model)
+    segment = system.segment_cost(IterationPlan(decode_ids=plan.decode_ids), table, 10)
+    assert segment.valid_iterations == 5
+    assert segment.increment.duration_s == 0.0
