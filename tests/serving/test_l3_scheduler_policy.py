@@ -342,3 +342,33 @@ def test_gpu_curve_asks_with_the_sub_batch_prefills():
     predictor = _Recording()
     _GPUCurve(sb, predictor, base=0, reach=3, first_block=4).at(0)
     assert predictor.gpu_calls == [([10, 20], [4, 8], [0, 1, 2, 3])]
+
+
+def test_a_sub_batch_sums_the_contexts_on_each_rank():
+    """Decodes of 100 and 50 tokens on rank 0 and 30 on rank 1: rank loads 150 and 30, 180 tokens, 3 decodes."""
+    sb = SubBatch(2)
+    for rid, context, rank in ((1, 100, 0), (2, 50, 0), (3, 30, 1)):
+        sb.add_decode(rid, context, rank)
+    assert sb.rank_load == [150.0, 30.0] and sb.decode_tokens == 180.0 and sb.num_decodes == 3
+
+
+def test_pim_time_of_a_predictor_that_answers_with_an_array_is_a_float():
+    """A predictor may answer a scalar question with a one-element array: the policy reads it as a float."""
+    from l3sim.serving.schedulers.l3 import _pim_s
+
+    class OneElement(ClosedForm):
+        def pim_s(self, decode_context_tokens, num_decodes, other_prefill_tokens):
+            return np.array([super().pim_s(decode_context_tokens, num_decodes, other_prefill_tokens)])
+
+    sb = SubBatch(1)
+    sb.add_decode(1, 100, 0)
+    value = _pim_s(sb, OneElement())
+    assert isinstance(value, float) and value == pytest.approx(5 * MS, rel=1e-12)
+
+
+def test_decode_pool_breaks_a_tie_across_ranks_by_pool_order_not_by_id():
+    """Requests 9 (rank 0) and 3 (rank 1), both of 100 tokens, both ranks empty: 9 came first in the pool."""
+    from l3sim.serving.schedulers.l3 import DecodePool
+
+    pool = DecodePool([Decode(9, 100, 0), Decode(3, 100, 1)])
+    assert pool.pop_balanced(SubBatch(2)).rid == 9
