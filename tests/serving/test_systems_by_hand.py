@@ -438,11 +438,17 @@ def test_gpu_only_segment_is_affine_while_the_attention_is():
     plan, table = _mixed_plan()
     decode_only = IterationPlan(decode_ids=plan.decode_ids)
     system = _gpu_only()
+    model = _spec().model
     for asked in (10, 2):
         segment = system.segment_cost(decode_only, table, asked)
         assert segment.valid_iterations == asked
         assert segment.first.duration_s == pytest.approx(3.5 * MS, rel=1e-12)
         assert segment.increment.duration_s == pytest.approx(0.004 * MS, rel=1e-9)
+    assert segment.first.busy_s == pytest.approx({"gpu": 3.5 * MS}, rel=1e-12)
+    assert segment.first.phases == (Phase("gpu", 0.0, pytest.approx(3.5 * MS, rel=1e-12), "decode iteration"),)
+    assert segment.first.counts["prefill_tokens"] == 0 and segment.first.counts["decode_tokens"] == 2
+    assert segment.increment.busy_s == pytest.approx({"gpu": 0.004 * MS}, rel=1e-9)
+    assert segment.increment.counts == {"decode_kv_bytes_read": 2.0 * model.kv_bytes_per_token}
     assert system.segment_cost(decode_only, table, 1).increment.duration_s == 0.0
 
 
@@ -455,3 +461,18 @@ def test_gpu_only_segment_is_halved_across_a_kink():
     segment = system.segment_cost(IterationPlan(decode_ids=plan.decode_ids), table, 10)
     assert segment.valid_iterations == 5
     assert segment.increment.duration_s == 0.0
+
+
+def test_nominal_gpu_is_the_roofline_at_full_rates_with_free_all_reduces(monkeypatch):
+    """The account's bound: the spec's GPUs as a roofline at 100 % compute, memory and NVLink, no all-reduce
+    latency; the rest of the spec as it is."""
+    import l3sim.hw.gpu
+    from l3sim.serving.systems.accounting import nominal_gpu_cost
+
+    monkeypatch.setattr(l3sim.hw.gpu, "GPUCostModel", lambda spec: spec)
+    spec = _spec("gpu.compute_util=0.5", "gpu.nvlink_util=0.5", "gpu.allreduce_latency_s=1e-5")
+    nominal = nominal_gpu_cost(spec)
+    gpu = nominal.gpu
+    assert (gpu.cost_source, gpu.compute_util, gpu.mem_util, gpu.nvlink_util, gpu.allreduce_latency_s) == \
+        ("roofline", 1.0, 1.0, 1.0, 0.0)
+    assert nominal.model_dump(exclude={"gpu"}) == spec.model_dump(exclude={"gpu"})
