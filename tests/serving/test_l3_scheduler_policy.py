@@ -372,3 +372,28 @@ def test_decode_pool_breaks_a_tie_across_ranks_by_pool_order_not_by_id():
 
     pool = DecodePool([Decode(9, 100, 0), Decode(3, 100, 1)])
     assert pool.pop_balanced(SubBatch(2)).rid == 9
+
+
+def test_the_default_minimum_chunk_is_one_token():
+    """Memory full and no cut length fits (T_GPU_0 = c + 1 ms > T_PIM_0 = 0.05 ms): the shortest candidate, 1."""
+    kept = empty()
+    kept[0].add_decode(1, 1, rank=0)
+    kept[1].add_decode(2, 1, rank=0)
+    formed = form_sub_batches(kept, [], [Prefill(50, 10, 0, 0), Prefill(51, 10, 0, blocks=99)], room_blocks=0,
+                              token_budget=1000, step=1, predictor=ClosedForm())
+    assert formed.memory_full and formed.sub_batches[0].prefill_chunks == [1]
+
+
+def test_a_budget_used_up_by_the_first_prefill_gives_the_other_sub_batch_none():
+    """Budget 10, two prompts of 10 tokens: sub-batch 0 takes the first whole; nothing is left, so no prefill of
+    zero tokens goes to sub-batch 1."""
+    formed = form_sub_batches(empty(), [], [Prefill(1, 10, 0, 0), Prefill(2, 10, 0, 0)], room_blocks=100,
+                              token_budget=10, step=1, predictor=ClosedForm())
+    assert formed.sub_batches[0].prefill_chunks == [10] and formed.sub_batches[1].prefill_ids == []
+
+
+def test_admissions_draw_the_free_blocks_down():
+    """10 free blocks: request 1 takes 3 (7 left), request 2 needs 6 and fits; nothing is blocked."""
+    formed = form_sub_batches(empty(), [], [Prefill(1, 5, 0, 3), Prefill(2, 5, 0, 6)], room_blocks=10,
+                              token_budget=100, step=1, predictor=ClosedForm())
+    assert formed.sub_batches[1].prefill_ids == [2] and not formed.memory_full
