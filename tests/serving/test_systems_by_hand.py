@@ -476,3 +476,12 @@ def test_nominal_gpu_is_the_roofline_at_full_rates_with_free_all_reduces(monkeyp
     assert (gpu.cost_source, gpu.compute_util, gpu.mem_util, gpu.nvlink_util, gpu.allreduce_latency_s) == \
         ("roofline", 1.0, 1.0, 1.0, 0.0)
     assert nominal.model_dump(exclude={"gpu"}) == spec.model_dump(exclude={"gpu"})
+
+
+def test_gpu_only_prefill_only_plan_reads_no_kv():
+    """Only request 0's last 20 prompt tokens: no decode, so no KV is read for decode attention."""
+    plan, table = _mixed_plan()
+    prefill_only = IterationPlan(prefill_ids=plan.prefill_ids[:1], prefill_chunk_tokens=plan.prefill_chunk_tokens[:1],
+                                 prefill_done_tokens=plan.prefill_done_tokens[:1])
+    counts = _gpu_only().iteration_cost(prefill_only, table).counts
+    assert counts["decode_kv_bytes_read"] == 0.0 and counts["decode_tokens"] == 0.0
