@@ -174,6 +174,8 @@ def test_pim_stage_places_longest_first_on_the_least_loaded_slot():
     (4.5), 100 -> slot 2 (3), 80 -> slot 2 (5.8), 50 -> slot 1 (7.0): busiest 7 ms. Link 0.4 + 5 x 1,000 / 2
     / 1e6 = 2.9 ms; DDR 5,000 / 1e6 / 2 = 2.5 ms: 12.4 ms."""
     assert _disaggregated().pim_stage_s([100, 300, 50, 250, 80], 0) == pytest.approx(12.4 * MS, rel=1e-12)
+    # beside 40 prefill tokens of the other sub-batch: DDR + 40 x 100 / 1e6 / 2 = 2 ms more
+    assert _disaggregated().pim_stage_s([100, 300, 50, 250, 80], 40) == pytest.approx(14.4 * MS, rel=1e-12)
 
 
 def test_least_loaded_slots_from_unequal_loads():
@@ -417,6 +419,7 @@ def test_disaggregated_segment_without_sub_batches_by_hand():
     segment = _disaggregated().segment_cost(plan, _decode_table(), 10)
     assert segment.first.duration_s == pytest.approx(7.6 * MS, rel=1e-12)
     assert segment.increment.duration_s == pytest.approx(0.01 * MS, rel=1e-9)
+    assert segment.increment.busy_s == pytest.approx({"attention": 0.01 * MS}, rel=1e-9)
     assert segment.valid_iterations == 10
     phases = [(p.track, p.label) for p in segment.first.phases]
     assert phases == [("gpu", "sub-batch 0 FC"), ("pcie", "sub-batch 0 transfers"),
