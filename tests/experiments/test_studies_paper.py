@@ -142,3 +142,22 @@ def test_pcie_overlap_divides_the_ddr_stall_by_the_ranksets(tmp_path) -> None:
     assert (on["pcie_overhead"] < off["pcie_overhead"]).all()
     share = table["comm_s"] / (table["comm_s"] + table["decode_attention_s"])
     assert table["pcie_overhead"].to_numpy() == pytest.approx(share.to_numpy())
+
+
+def test_account_adds_the_losses_up_to_each_makespan(tmp_path) -> None:
+    """One column per system; in each, bound + every loss = the makespan (cells 'seconds s (share)', 0.1 s each)."""
+    from l3sim.experiments.studies.account import SYSTEMS
+
+    table = run_study("account", _tiny(tmp_path)).table
+    assert list(table.columns) == ["step", *SYSTEMS]
+    steps = table["step"].tolist()
+    assert steps[0] == "bound" and "= makespan" in steps
+
+    def seconds(cell: str) -> float:
+        return float(cell.split(" s")[0].replace(",", ""))
+
+    end = steps.index("= makespan")
+    for system in SYSTEMS:
+        parts = [seconds(cell) for cell in table[system][:end]]
+        assert sum(parts) == pytest.approx(seconds(table[system][end]), abs=0.05 * (end + 1)), system
+        assert all(part >= 0 for part in parts), system

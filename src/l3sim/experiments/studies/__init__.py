@@ -43,6 +43,10 @@ STUDIES: dict[str, tuple[str, str]] = {
         "Energy per output token split into GPU FC, attention and background (GPT-175B, OpenR1).",
         "l3sim.experiments.studies.energy:energy_study",
     ),
+    "account": (
+        "Where the time goes: each system's bound and losses on GPT-175B / OpenR1 (the compare --explain account).",
+        "l3sim.experiments.studies.account:account_study",
+    ),
     "reconcile": (
         "From our realistic assumptions to the paper's, one group at a time: L3 and HBM-PIM over GPU-only.",
         "l3sim.experiments.studies.reconcile:reconcile_study",

@@ -1,0 +1,51 @@
+"""``account``: where the time goes in the headline case, each system's bound and losses (GPT-175B, OpenR1).
+
+The same runs as ``l3sim demo`` / ``l3sim compare`` (every system on the paper's
+platform), read through the bound-and-loss account of ``serving/account.py``
+(docs/validation.md): each run's makespan = the bound (GPU and attention
+device at their nominal peaks) + one term per loss category. The table has one
+row per step and one column per system, as ``l3sim compare --explain`` prints
+it; the figure is the waterfalls ``compare --out`` draws. Simulated directly
+(not through the results store), so a rerun repeats these runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from l3sim.experiments.studies.base import StudyOptions, StudyResult
+
+MODEL, WORKLOAD, PLATFORM = "gpt-175b", "openr1", "dgx-a100"
+SYSTEMS = ("gpu-only", "hbm-pim", "hbm-pim-ext", "cpu-offload", "r-pim", "l3")
+
+
+def account_study(options: StudyOptions) -> StudyResult:
+    """Every system of :data:`SYSTEMS` on the headline case, under ``options.assumptions``."""
+    from l3sim.report.account import account_rows, plot_waterfall
+    from l3sim.serving.compare import compare
+    from l3sim.spec.run import build_run_spec
+
+    specs = [build_run_spec(platform=PLATFORM, model=MODEL, workload=WORKLOAD, system=system, **options.spec_fields)
+             for system in SYSTEMS]
+    results = compare(specs)
+    table = pd.DataFrame(account_rows(results))
+    subject = f"{MODEL} on {WORKLOAD}, {options.request_count} requests, {PLATFORM}"
+
+    def plot(_: pd.DataFrame, path: Path) -> None:
+        plot_waterfall(results, Path(path), f"where the time goes: {subject}")
+
+    l3, gpu = results[SYSTEMS.index("l3")], results[SYSTEMS.index("gpu-only")]
+    return StudyResult(
+        name="account",
+        title="Where the time goes: bound and losses per system",
+        table=table,
+        method=(f"Every system on {subject}; each run's makespan split into its bound (GPU and attention device "
+                "at nominal peak) and the losses of serving/account.py, in seconds and as a share of the makespan."),
+        paper="The paper gives no such account; it explains L3's gain by batch size and the GPU-DIMM overlap "
+              "(section VI); docs/validation.md reconciles our figures with its.",
+        findings=(f"bound = {gpu.bound_s / gpu.makespan_s:.1%} of GPU-only's makespan and "
+                  f"{l3.bound_s / l3.makespan_s:.1%} of L3's."),
+        plot=plot,
+    )
