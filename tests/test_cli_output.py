@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 import l3sim.cli.output as output_module
 from l3sim.cli import app
 from l3sim.cli.output import Output
+from l3sim.spec.assumptions import flatten_settings
 
 WIDTH = 80
 RUNNER = CliRunner()
@@ -246,21 +247,11 @@ def test_dram_replay_counts_requests_with_an_eta_on_a_terminal_and_is_silent_wit
 
 # --- presets show --------------------------------------------------------------------------------------
 
-def _leaves(table: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in table.items():
-        if isinstance(value, dict):
-            flat.update(_leaves(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def test_presets_show_prints_every_field_of_a_preset():
     from l3sim.spec.model import ModelSpec
 
     path = Path(__file__).resolve().parents[1] / "src/l3sim/presets/models/gpt-175b.toml"
-    written = _leaves(tomllib.loads(path.read_text()))
+    written = flatten_settings(tomllib.loads(path.read_text()))
     shown = json.loads(invoke(["presets", "show", "gpt-175b", "--json"]).stdout)
     fields = {row["field"]: row["value"] for row in shown["fields"]}
     assert {key: fields[key] for key in written} == written, "every value the file sets, as it sets it"

@@ -228,8 +228,7 @@ class Output:
         cells = [[str(key), fmt_cell(value)] for key, value in obj.items()]
         console = self._console()
         console.print(Text(title, style="bold"))
-        fields = [row[0] for row in cells]
-        console.print(_rich_table(["field", "value"], cells, [max([len("field"), *map(len, fields)]), None]))
+        console.print(_rich_table(["field", "value"], cells, [_fixed_width("field", [row[0] for row in cells]), None]))
         console.print()
 
     def rows(self, title: str, rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None) -> None:

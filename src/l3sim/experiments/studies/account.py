@@ -24,6 +24,7 @@ SYSTEMS = ("gpu-only", "hbm-pim", "hbm-pim-ext", "cpu-offload", "r-pim", "l3")
 def account_study(options: StudyOptions) -> StudyResult:
     """Every system of :data:`SYSTEMS` on the headline case, under ``options.assumptions``."""
     from l3sim.report.account import account_rows, plot_waterfall
+    from l3sim.report.comparison import subject
     from l3sim.serving.compare import compare
     from l3sim.spec.run import build_run_spec
 
@@ -31,17 +32,17 @@ def account_study(options: StudyOptions) -> StudyResult:
              for system in SYSTEMS]
     results = compare(specs)
     table = pd.DataFrame(account_rows(results))
-    subject = f"{MODEL} on {WORKLOAD}, {options.request_count} requests, {PLATFORM}"
+    about = subject(results, specs)
 
     def plot(_: pd.DataFrame, path: Path) -> None:
-        plot_waterfall(results, Path(path), f"where the time goes: {subject}")
+        plot_waterfall(results, Path(path), f"where the time goes: {about}")
 
     l3, gpu = results[SYSTEMS.index("l3")], results[SYSTEMS.index("gpu-only")]
     return StudyResult(
         name="account",
         title="Where the time goes: bound and losses per system",
         table=table,
-        method=(f"Every system on {subject}; each run's makespan split into its bound (GPU and attention device "
+        method=(f"Every system on {about}; each run's makespan split into its bound (GPU and attention device "
                 "at nominal peak) and the losses of serving/account.py, in seconds and as a share of the makespan."),
         paper="The paper gives no such account; it explains L3's gain by batch size and the GPU-DIMM overlap "
               "(section VI); docs/validation.md reconciles our figures with its.",
