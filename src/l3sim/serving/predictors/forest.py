@@ -26,30 +26,14 @@ from functools import lru_cache
 import numpy as np
 
 from l3sim.cache import Arrays, cached_arrays, content_key, library_version
-
-# columns of FlatForest.nodes
-THRESHOLD, FEATURE, LEFT, RIGHT = range(4)
-
-
-def _walk(X, roots, nodes, value, out):  # pragma: no cover - runs compiled
-    for r in range(X.shape[0]):
-        total = 0.0
-        for root in roots:
-            node = root
-            while nodes[node, LEFT] >= 0:
-                if X[r, int(nodes[node, FEATURE])] <= nodes[node, THRESHOLD]:
-                    node = int(nodes[node, LEFT])
-                else:
-                    node = int(nodes[node, RIGHT])
-            total += value[node]
-        out[r] = total / roots.size
+from l3sim.serving.predictors.forest_walk import FEATURE, LEFT, RIGHT, THRESHOLD, walk
 
 
 @lru_cache(maxsize=None)
 def _compiled_walk():
     import numba
 
-    return numba.njit(cache=True, nogil=True)(_walk)
+    return numba.njit(cache=True, nogil=True)(walk)
 
 
 class FlatForest:

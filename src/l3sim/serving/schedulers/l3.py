@@ -360,6 +360,44 @@ def form_sub_batches(
     return Formed(pair, blocked, gpu, pim)
 
 
+def form_sub_batches_compiled(kept: tuple[SubBatch, SubBatch], pool_ids: np.ndarray, pool_context: np.ndarray,
+                              pool_ranks: np.ndarray, prefills: list[Prefill], room_blocks: int, token_budget: int,
+                              step: int, model, min_chunk_tokens: int = 1) -> Formed:
+    """``form_sub_batches`` with the learned predictors given as arrays (``model``: ``l3_kernel.KernelModel``),
+    run by the compiled policy (``l3_kernel``): the same sub-batches and predicted times, without a Python
+    call per decode. The pool is given as arrays (ids, context tokens, ranks, in pool order)."""
+    from l3sim.serving.schedulers.l3_kernel import run_form_kernel
+
+    if step < 1:
+        raise ConfigError(f"decode step N must be >= 1 (got {step})")
+    if kept[0].prefill_ids or kept[1].prefill_ids:
+        raise ValueError("form_sub_batches_compiled: kept sub-batches hold decodes only")
+    ranks = kept[0].ranks
+    context = np.asarray(pool_context, dtype=np.int64)
+    pool_ranks = np.asarray(pool_ranks, dtype=np.int64)
+    queue = np.lexsort((np.arange(context.size), -context, pool_ranks))
+    candidates = np.array([(p.remaining_tokens, p.done_tokens, p.blocks) for p in prefills],
+                          dtype=np.int64).reshape(-1, 3)
+    decode_tokens = np.array([sb.decode_tokens for sb in kept])
+    num_decodes = np.array([sb.num_decodes for sb in kept], dtype=np.int64)
+    rank_load = np.array([sb.rank_load for sb in kept], dtype=np.float64).reshape(2, ranks)
+    placed, placed_lane, prefill_lane, prefill_chunk, gpu, pim, blocked = run_form_kernel(
+        context, pool_ranks, queue, ranks, decode_tokens, num_decodes, rank_load,
+        np.ascontiguousarray(candidates[:, 0]), np.ascontiguousarray(candidates[:, 1]),
+        np.ascontiguousarray(candidates[:, 2]), room_blocks, token_budget, step, min_chunk_tokens, *model)
+    ids = np.asarray(pool_ids, dtype=np.int64)[placed]
+    pair = []
+    for lane, sb in enumerate(kept):
+        taken = np.flatnonzero(prefill_lane == lane)
+        pair.append(SubBatch(ranks, decode_ids=sb.decode_ids + ids[placed_lane == lane].tolist(),
+                             decode_tokens=float(decode_tokens[lane]), num_decodes=int(num_decodes[lane]),
+                             prefill_ids=sb.prefill_ids + [prefills[k].rid for k in taken],
+                             prefill_chunks=sb.prefill_chunks + prefill_chunk[taken].tolist(),
+                             prefill_done=sb.prefill_done + candidates[taken, 1].tolist()))
+        pair[-1].rank_load = rank_load[lane].tolist()
+    return Formed((pair[0], pair[1]), bool(blocked), gpu, pim)
+
+
 class LearnedStagePredictor:
     """StagePredictor from the trained predictors (``serving.predictors``): features in, seconds out.
 
@@ -391,6 +429,20 @@ class LearnedStagePredictor:
 
     def pim_s(self, decode_context_tokens, num_decodes, other_prefill_tokens):
         return self.pim.predict_columns(decode_context_tokens, num_decodes, other_prefill_tokens)
+
+    def kernel_model(self):
+        """The predictors as arrays for the compiled policy (``l3_kernel.KernelModel``), or None when they are
+        not the trained forest and linear model (then the policy runs as Python, ``form_sub_batches``)."""
+        from l3sim.serving.predictors import GPUTimePredictor, PIMTimePredictor
+
+        if not (isinstance(self.gpu, GPUTimePredictor) and isinstance(self.pim, PIMTimePredictor)
+                and self.gpu.forest is not None):
+            return None
+        from l3sim.serving.schedulers.l3_kernel import KernelModel
+
+        forest = self.gpu.forest
+        return KernelModel(forest.roots, forest.nodes, forest.value,
+                           np.array([*self.pim._coef_floats, self.pim.intercept_]))
 
     def learn(self, pair: tuple[SubBatch, SubBatch], gpu_true: list[float], pim_true: list[float]) -> None:
         """Feed both sub-batches' actual stage times to the predictors (two rows each, one update call)."""
@@ -508,10 +560,15 @@ class L3Scheduler(SubBatchScheduler):
             self.predictor = self._train(state)
         slots = np.maximum(table.slot, 0)
         pair = tuple(SubBatch.holding(self.slots, ids, table.kv_tokens[ids] + 1, slots[ids]) for ids in kept)
-        pool = [Decode(*row) for row in zip(pool_ids.tolist(), (table.kv_tokens[pool_ids] + 1).tolist(),
-                                                 slots[pool_ids].tolist())]
-        formed = form_sub_batches(pair, pool, candidates, room, budget, self.step, self.predictor,
-                                  self.min_chunk_tokens)
+        model = self.predictor.kernel_model() if isinstance(self.predictor, LearnedStagePredictor) else None
+        if model is not None:
+            formed = form_sub_batches_compiled(pair, pool_ids, table.kv_tokens[pool_ids] + 1, slots[pool_ids],
+                                               candidates, room, budget, self.step, model, self.min_chunk_tokens)
+        else:
+            pool = [Decode(*row) for row in zip(pool_ids.tolist(), (table.kv_tokens[pool_ids] + 1).tolist(),
+                                                     slots[pool_ids].tolist())]
+            formed = form_sub_batches(pair, pool, candidates, room, budget, self.step, self.predictor,
+                                      self.min_chunk_tokens)
         self._pending = (formed.sub_batches, formed.gpu_s, formed.pim_s)
         return formed.sub_batches
 

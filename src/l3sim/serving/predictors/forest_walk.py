@@ -1,0 +1,36 @@
+"""The walk of a flattened random forest (``forest.FlatForest``'s node table): plain Python that numba compiles.
+
+``walk_row`` is inlined wherever it is called from compiled code: by :func:`walk` (the forest's ``predict``)
+and by the L3 policy's compiled form (``serving.schedulers.l3_kernel``), so both take the same splits and
+sum the trees' values in the same order. numba's on-disk cache notices edits to the file of the function it
+caches, not to the files that function calls into: whoever edits this file must clear the compiled caches of
+both callers (``__pycache__/*.nbi``, ``*.nbc`` next to them), or touch their files.
+"""
+
+from __future__ import annotations
+
+from numba.extending import register_jitable
+
+# columns of the node table: split threshold, split feature, left child, right child (-1: a leaf)
+THRESHOLD, FEATURE, LEFT, RIGHT = range(4)
+
+
+@register_jitable
+def walk_row(row, roots, nodes, value) -> float:
+    """Mean over trees of the value of the leaf ``row`` reaches (trees summed in order, then divided)."""
+    total = 0.0
+    for root in roots:
+        node = root
+        while nodes[node, LEFT] >= 0:
+            if row[int(nodes[node, FEATURE])] <= nodes[node, THRESHOLD]:
+                node = int(nodes[node, LEFT])
+            else:
+                node = int(nodes[node, RIGHT])
+        total += value[node]
+    return total / roots.size
+
+
+def walk(X, roots, nodes, value, out) -> None:
+    """``out[r]`` = the forest's prediction for row ``r`` of ``X``."""
+    for r in range(X.shape[0]):
+        out[r] = walk_row(X[r], roots, nodes, value)
