@@ -375,14 +375,13 @@ def form_sub_batches_compiled(kept: tuple[SubBatch, SubBatch], pool_ids: np.ndar
     ranks = kept[0].ranks
     context = np.asarray(pool_context, dtype=np.int64)
     pool_ranks = np.asarray(pool_ranks, dtype=np.int64)
-    queue = np.lexsort((np.arange(context.size), -context, pool_ranks))
     candidates = np.array([(p.remaining_tokens, p.done_tokens, p.blocks) for p in prefills],
                           dtype=np.int64).reshape(-1, 3)
     decode_tokens = np.array([sb.decode_tokens for sb in kept])
     num_decodes = np.array([sb.num_decodes for sb in kept], dtype=np.int64)
     rank_load = np.array([sb.rank_load for sb in kept], dtype=np.float64).reshape(2, ranks)
     placed, placed_lane, prefill_lane, prefill_chunk, gpu, pim, blocked = run_form_kernel(
-        context, pool_ranks, queue, ranks, decode_tokens, num_decodes, rank_load,
+        context, pool_ranks, ranks, decode_tokens, num_decodes, rank_load,
         np.ascontiguousarray(candidates[:, 0]), np.ascontiguousarray(candidates[:, 1]),
         np.ascontiguousarray(candidates[:, 2]), room_blocks, token_budget, step, min_chunk_tokens, *model)
     ids = np.asarray(pool_ids, dtype=np.int64)[placed]
@@ -407,6 +406,7 @@ class LearnedStagePredictor:
     def __init__(self, gpu, pim) -> None:
         self.gpu = gpu
         self.pim = pim
+        self._model = None  # kernel_model's answer and what it was built from: (forest, PIM terms, model)
 
     def gpu_s(self, chunk_tokens, done_tokens, num_decodes) -> np.ndarray:
         from l3sim.serving.predictors import gpu_feature_row, gpu_features
@@ -438,11 +438,12 @@ class LearnedStagePredictor:
         if not (isinstance(self.gpu, GPUTimePredictor) and isinstance(self.pim, PIMTimePredictor)
                 and self.gpu.forest is not None):
             return None
-        from l3sim.serving.schedulers.l3_kernel import KernelModel
+        forest, terms = self.gpu.forest, (*self.pim._coef_floats, self.pim.intercept_)
+        if self._model is None or self._model[0] is not forest or self._model[1] != terms:  # first, or refitted
+            from l3sim.serving.schedulers.l3_kernel import KernelModel
 
-        forest = self.gpu.forest
-        return KernelModel(forest.roots, forest.nodes, forest.value,
-                           np.array([*self.pim._coef_floats, self.pim.intercept_]))
+            self._model = (forest, terms, KernelModel(forest.roots, forest.nodes, forest.value, np.array(terms)))
+        return self._model[2]
 
     def learn(self, pair: tuple[SubBatch, SubBatch], gpu_true: list[float], pim_true: list[float]) -> None:
         """Feed both sub-batches' actual stage times to the predictors (two rows each, one update call)."""
@@ -559,7 +560,8 @@ class L3Scheduler(SubBatchScheduler):
         if self.predictor is None:
             self.predictor = self._train(state)
         slots = np.maximum(table.slot, 0)
-        pair = tuple(SubBatch.holding(self.slots, ids, table.kv_tokens[ids] + 1, slots[ids]) for ids in kept)
+        pair = tuple(SubBatch.holding(self.slots, ids, table.kv_tokens[ids] + 1, slots[ids]) if ids.size
+                     else SubBatch(self.slots) for ids in kept)
         model = self.predictor.kernel_model() if isinstance(self.predictor, LearnedStagePredictor) else None
         if model is not None:
             formed = form_sub_batches_compiled(pair, pool_ids, table.kv_tokens[pool_ids] + 1, slots[pool_ids],

@@ -96,16 +96,18 @@ def _pop_balanced(lane, rank_load, head, end, queue, context) -> int:
     return best
 
 
-def form_kernel(context, rank, queue, ranks, decode_tokens, num_decodes, rank_load, remaining, done, blocks,
+def form_kernel(context, rank, ranks, decode_tokens, num_decodes, rank_load, remaining, done, blocks,
                 room_blocks, token_budget, step, min_chunk_tokens, roots, nodes, value, pim):
     """The policy of ``l3.form_sub_batches`` (see there), from the kept decodes' sums (``decode_tokens``,
-    ``num_decodes``, ``rank_load``: updated in place), the pool (``context``, ``rank``; ``queue``: pool
-    indices sorted by rank, longest context, pool order) and the prefill candidates in order.
+    ``num_decodes``, ``rank_load``: updated in place), the pool (``context``, ``rank`` of each decode, in
+    pool order) and the prefill candidates in order.
 
     Returns the pool decodes in the order placed and the lane of each; per prefill candidate its lane (-1:
     not taken) and chunk; the predicted (T_GPU, T_PIM) of each lane; whether memory was full.
     """
     n, m = context.size, remaining.size
+    # pool indices by rank, then longest context, then pool order (a stable sort of one composite key)
+    queue = np.argsort(rank * (np.int64(1) << 32) - context, kind="mergesort")
     head, end = np.zeros(ranks, np.int64), np.zeros(ranks, np.int64)
     for k in range(n):
         end[rank[k]] += 1
@@ -244,8 +246,11 @@ def _compiled():
 def run_form_kernel(*args):
     """``form_kernel(*args)`` compiled by numba (once per process, cached on disk). numba's pedantic IR check
     warns, harmlessly, about the helpers it inlines while compiling; silenced here."""
+    kernel = _compiled()
+    if kernel.signatures:  # compiled or loaded from the cache already
+        return kernel(*args)
     from numba.core.errors import NumbaIRAssumptionWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NumbaIRAssumptionWarning)
-        return _compiled()(*args)
+        return kernel(*args)
