@@ -447,12 +447,13 @@ class LearnedStagePredictor:
 
     def learn(self, pair: tuple[SubBatch, SubBatch], gpu_true: list[float], pim_true: list[float]) -> None:
         """Feed both sub-batches' actual stage times to the predictors (two rows each, one update call)."""
-        from l3sim.serving.predictors import gpu_feature_row, pim_features
+        from l3sim.serving.predictors import gpu_feature_row
 
         self.gpu.update(np.array([gpu_feature_row(sb.prefill_chunks, sb.prefill_done, pair[1 - i].num_decodes)
                                   for i, sb in enumerate(pair)]), gpu_true)
-        self.pim.update(pim_features(*zip(*((sb.decode_tokens, sb.num_decodes, sb.prefill_tokens) for sb in pair))),
-                        pim_true)
+        # the rows of PIM_FEATURES (pim_features), built directly: two rows of three numbers
+        self.pim.update(np.array([[sb.decode_tokens, sb.num_decodes, sb.prefill_tokens] for sb in pair],
+                                 dtype=np.float64), pim_true)
 
 
 class L3Scheduler(SubBatchScheduler):
