@@ -35,9 +35,15 @@ CONTEXTS = (1, 63, 64, 65, 129, 512, 700, 2100, 4500)
 # The paper's rank with tRAS long enough to outlast a row's column commands and tRCD shorter than the
 # ACT series (and than tRP), so that the tRAS bound and the transfers' first-column rule set the pace.
 SLOW_CLOSE = dataclasses.replace(PAPER_DDR4, tras=200, trc=222, trcd=10)
+# Every timing distinct, so that a rule folded into another shows: tRRD_S (5) above tCCD_S (4) makes a
+# transfer's later banks, whose ACTs come 5 cycles apart, set its bursts' pace (the closed form once
+# assumed the first bank did, and was off by -47 to +19 cycles here).
+DISTINCT = dataclasses.replace(PAPER_DDR4, trcd=21, trp=23, trtp=11, twr=25, cwl=15, trrd_s=5, trrd_l=9, tfaw=37,
+                               tccd_l=9)
 
 
-@pytest.mark.parametrize("geometry", [PAPER_DDR4, SLOW_CLOSE], ids=["ddr4-3200", "long-tras-short-trcd"])
+@pytest.mark.parametrize("geometry", [PAPER_DDR4, SLOW_CLOSE, DISTINCT],
+                         ids=["ddr4-3200", "long-tras-short-trcd", "every-timing-distinct"])
 @pytest.mark.parametrize("heads,gqa", [(4, 1), (16, 8), (12, 4)], ids=["mha", "gqa8", "gqa4"])
 def test_closed_form_agrees_with_the_in_order_timer_to_the_cycle(geometry, heads, gqa):
     """The closed form and the timer time the same program; they differ only in where the program's end
@@ -53,6 +59,16 @@ def test_closed_form_agrees_with_the_in_order_timer_to_the_cycle(geometry, heads
             offsets.setdefault(variant, set()).add(float(dram_cycles(plan, geometry)[0]) - timed)
     assert offsets.pop("rank-pim") == {0.0}
     assert len(set.union(*offsets.values())) == 1, offsets
+
+
+def test_transfer_waits_for_the_later_banks_act_when_trrd_s_exceeds_tccd_s():
+    """Three writes over banks 0, 1, 2 (one per bank group) on DISTINCT: ACTs at 0, 5, 10 (tRRD_S 5); write
+    j may go at ACT_j + tRCD 21 and 4 cycles (tCCD_S) after write j - 1: 21, 26, 31 (bank 2's ACT sets the
+    pace, not bank 0's: from the first burst, 23 = max(21, 26 - 4, 31 - 8)). PREA after the write recovery
+    31 + CWL 15 + burst 4 + tWR 25 = 75 (tRAS from the last ACT: 62), then tRP 23: 98 cycles. Reads: the
+    last at 31, PREA at max(31 + tRTP 11, 62) = 62, + 23 = 85."""
+    assert int(transfer_cycles(DISTINCT, 3, "WR").cycles) == 98
+    assert int(transfer_cycles(DISTINCT, 3, "RD").cycles) == 85
 
 
 # The rank PU by hand (PIMSpec defaults: adder 16 partial values per tCK, softmax 4 scores per tCK, softmax

@@ -59,19 +59,26 @@ def serial_k_row_cycles(geometry: RankGeometry, macs, bursts) -> Timed:
 def transfer_cycles(geometry: RankGeometry, bursts, kind: str) -> Timed:
     """``bursts`` column commands over one bank per bank group, a row of each at a time (``bus_transfer``).
 
-    Per group of rows: ACTs, tRCD, one burst per tCCD_S, then PREA after tRTP (reads) or after the write
-    recovery CWL + burst + tWR (writes), then tRP.
+    Per group of rows: ACTs, then one burst per tCCD_S from the first cycle every bank's first burst can
+    follow its ACT by tRCD (burst j goes to bank j, whose ACT came j x tRRD_S after the first: when tRRD_S >
+    tCCD_S the later banks set the pace), then PREA after tRTP (reads) or after the write recovery CWL +
+    burst + tWR (writes), then tRP.
     """
     g = geometry
     bursts = np.asarray(bursts, dtype=np.int64)
     per_group = g.bank_groups * g.row_bursts
     close = g.cwl + g.burst_cycles + g.twr if kind == "WR" else g.trtp
-    last_acts = np.array([_last_act(g, k) for k in range(g.bank_groups + 1)])
+    series = [act_series_cycles(g, program_groups(g, k)) for k in range(g.bank_groups + 1)]
+    last_acts = np.array([acts[-1] if acts else 0 for acts in series])
+    # the first burst's cycle with k banks open: each bank's first burst after its ACT + tRCD, at most one
+    # burst per tCCD_S, and after the last ACT (one command a cycle)
+    firsts = np.array([max([acts[j] + g.trcd - j * g.tccd_s for j in range(k)] + [last_acts[k] + 1]) if k else 0
+                       for k, acts in enumerate(series)])
 
     def group(n):
         banks = np.minimum(n, g.bank_groups)
         act = last_acts[banks]
-        first = np.maximum(act + 1, g.trcd)
+        first = firsts[banks]
         prea = np.maximum(first + (n - 1) * g.tccd_s + close, act + g.tras)
         return row_segment(g, banks, act, prea, g.trp, max(0, close - g.tccd_s)).where(n > 0)
 
