@@ -124,3 +124,86 @@ def test_call_energy_scales_with_layers_and_histogram():
     two = run_energy(tiny_spec("l3"), metrics(4), ENERGY, prompt_tokens=[15, 15], output_tokens=[2, 2])
     assert two.parts["decode_activations"] == pytest.approx(2 * one.parts["decode_activations"], rel=1e-12)
     assert np.isclose(one.parts["decode_activations"], 2 * L3_ACT * CHIPS * E_ACT, rtol=1e-12)
+
+
+# ---- what mutation testing found unpinned (docs/testing.md, group energy) ----------------------------------
+def test_every_negative_event_energy_is_named_in_one_message():
+    """Currents below the standby current on every line: IDD0 < IDD3N = IDD2N (activation), IDD4R, IDD4W and
+    IDD5B < IDD3N. The message names the four, in order, and nothing else."""
+    from l3sim.errors import ConfigError
+    from l3sim.hw.energy import ddr4_event_energies
+    from test_energy_model import paper_geometry
+
+    low = DDR4CurrentSpec(idd0_a=0.01, idd2n_a=0.05, idd3n_a=0.05, ipp0_a=0.0, ipp3n_a=0.001, idd4r_a=0.02,
+                          idd4w_a=0.02, idd5b_a=0.02)
+    message = ("energy.ddr4: currents give a negative energy for activation (IDD0 vs IDD3N/IDD2N, IPP0 vs IPP3N), "
+               "read (IDD4R vs IDD3N), write (IDD4W vs IDD3N), refresh (IDD5B vs IDD3N)")
+    with pytest.raises(ConfigError) as caught:
+        ddr4_event_energies(low, paper_geometry())
+    assert str(caught.value) == message
+
+
+def test_an_event_energy_of_exactly_zero_is_accepted():
+    """IDD4R = IDD4W = IDD5B = IDD3N: reads, writes and refresh cost nothing beyond standby (0 J, not < 0)."""
+    from l3sim.hw.energy import ddr4_event_energies
+    from test_energy_model import paper_geometry
+
+    flat = DDR4CurrentSpec(vdd_v=1.0, vpp_v=2.0, idd3n_a=0.04, ipp3n_a=0.005, idd4r_a=0.04, idd4w_a=0.04,
+                           idd5b_a=0.04)
+    e = ddr4_event_energies(flat, paper_geometry())
+    assert e.read_j_per_byte == 0.0 and e.write_j_per_byte == 0.0
+    assert e.background_w_per_rank == pytest.approx(8 * (1.0 * 0.04 + 2.0 * 0.005), rel=1e-12)  # no refresh term
+
+
+def test_decode_histogram_error_message_and_integral_floats():
+    """Lengths that arrive as floats (a table column) count as the integers they hold; bad lengths get the
+    whole message."""
+    from l3sim.errors import ConfigError
+    from l3sim.hw.energy import decode_histogram
+
+    contexts, counts = decode_histogram(np.array([5.0, 2.0]), np.array([3.0, 2.0]))  # over 6, 7 and over 3
+    assert contexts.tolist() == [3, 6, 7] and counts.tolist() == [1, 1, 1]
+    assert contexts.dtype == counts.dtype == np.int64
+    with pytest.raises(ConfigError) as caught:
+        decode_histogram([1], [0])
+    assert str(caught.value) == "prompt_tokens and output_tokens must be equal-length arrays of values >= 1"
+
+
+def test_energy_study_row_by_hand():
+    """The study's row: per-token FC, attention and background, the run's total and tokens, each part in J."""
+    from l3sim.hw.energy import EnergyBreakdown
+
+    parts = {"fc_compute": 1.5, "gpu_static": 10.0}
+    row = EnergyBreakdown("l3", 4, 2.0, 6.0, 10.0, parts).to_dict()
+    assert row == {"system": "l3", "energy_per_token_j": 4.5, "gpu_fc_j": 0.5, "attention_j": 1.5,
+                   "background_j": 2.5, "total_j": 18.0, "output_tokens": 4, "fc_compute_j": 1.5,
+                   "gpu_static_j": 10.0}
+    empty = EnergyBreakdown("l3", 0, 2.0, 6.0, 10.0).to_dict()  # no tokens: per-token figures are NaN
+    assert empty["total_j"] == 18.0 and empty["output_tokens"] == 0
+    assert all(np.isnan(empty[key]) for key in ("energy_per_token_j", "gpu_fc_j", "attention_j", "background_j"))
+
+
+@pytest.mark.parametrize("context", [512, 1024, 4096])
+def test_inbank_reads_follow_the_models_head_dim(context):
+    """4 heads of 64 (not the default 128): the bank PUs still read exactly K and V of every head at whole
+    row-rounds, 2 x 4 x 64 x 2 bytes per token per layer."""
+    from l3sim.spec.run import build_run_spec
+    from test_energy_model import TINY_MODEL
+
+    model = {**TINY_MODEL, "num_heads": 4, "num_kv_heads": 4, "head_dim": 64}
+    spec = build_run_spec(platform="dgx-a100", model=model, workload="openr1", requests=4, system="l3")
+    got = dimm_call_energies(spec, ENERGY, [context], "l3")["pim_inbank_reads"][0]
+    assert got == pytest.approx(2 * 4 * 64 * 2 * context * E_READ_PER_BYTE * 0.4, rel=1e-12)
+
+
+def test_call_energies_follow_the_runs_pim_mapping():
+    """With a head on 4 chips (pim.mapping.n_hc = 4) both heads run in one round: 4 + 4 host ACTs and one
+    row of each of the 16 banks for K and for V, 40 ACTs in all (72 with the default 8 chips, two rounds)."""
+    from l3sim.spec.run import build_run_spec
+    from test_energy_model import TINY_MODEL
+
+    spec = build_run_spec(["pim.mapping.n_hc=4"], platform="dgx-a100", model=TINY_MODEL, workload="openr1",
+                          requests=4, system="l3")
+    got = dimm_call_energies(spec, ENERGY, [16], "l3")
+    assert float(got["activations"][0]) == pytest.approx((HOST_ACTS + 16 + 16) * CHIPS * E_ACT, rel=1e-12)
+    assert float(got["channel_io"][0]) == pytest.approx(EXPECTED["l3"]["channel_io"], rel=1e-12)  # same traffic
