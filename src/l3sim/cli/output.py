@@ -44,6 +44,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from l3sim.dotted import flatten_dotted
 from l3sim.errors import ConfigError
 from l3sim.markdown import pipe_table
 
@@ -78,16 +79,8 @@ def _is_records(value: Any) -> bool:
 
 def _flatten(obj: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested mappings as dotted keys; lists as JSON text; null as an empty cell."""
-    flat: dict[str, Any] = {}
-    for key, value in obj.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, name + "."))
-        elif isinstance(value, list):
-            flat[name] = json.dumps(value)
-        else:
-            flat[name] = value
-    return flat
+    return flatten_dotted(obj, leaf=lambda name, value: json.dumps(value) if isinstance(value, list) else value,
+                          prefix=prefix)
 
 
 def csv_records(obj: Any) -> list[dict[str, Any]]:

@@ -41,6 +41,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from l3sim import __version__
+from l3sim.dotted import flatten_dotted
 from l3sim.errors import L3SimError, OutputError
 from l3sim.outputs import TMP_PREFIX, atomic_write, stale_temp_files
 
@@ -87,20 +88,19 @@ def spec_hash(spec: Mapping[str, Any], run_fn_name: str, code_version: str = __v
 
 def flatten_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Flatten nested mappings into dotted names; a list becomes its canonical JSON text (one cell, nothing lost)."""
-    flat: dict[str, Any] = {}
-    for key, value in metrics.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten_metrics(value, prefix=f"{name}."))
-        elif value is None or isinstance(value, (bool, int, float, str)):
-            flat[name] = value
-        elif hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
-            flat[name] = value.item()  # a numpy scalar
-        elif isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
-            flat[name] = canonical_json(value.tolist() if hasattr(value, "tolist") else list(value))
-        else:
-            raise L3SimError(f"metric {name!r}: expected a number, string, bool or list, got {type(value).__name__}")
-    return flat
+    return flatten_dotted(metrics, leaf=_metric_cell, prefix=prefix)
+
+
+def _metric_cell(name: str, value: Any) -> Any:
+    """A stored metric's cell: numbers, strings, bools and None as they are, a numpy scalar as its Python
+    value, a list or array as canonical JSON text."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
+        return value.item()  # a numpy scalar
+    if isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
+        return canonical_json(value.tolist() if hasattr(value, "tolist") else list(value))
+    raise L3SimError(f"metric {name!r}: expected a number, string, bool or list, got {type(value).__name__}")
 
 
 class ResultStore:

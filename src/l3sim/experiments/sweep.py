@@ -42,6 +42,7 @@ from typing import Any, Callable, Mapping
 
 from pydantic import Field
 
+from l3sim.dotted import flatten_dotted
 from l3sim.errors import ConfigError
 from l3sim.experiments.store import canonical_json, spec_hash
 from l3sim.spec.base import Spec
@@ -164,15 +165,9 @@ def _axis_values(key: str, value: Any) -> list[Any]:
 
 
 def _flatten_keys(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Dotted keys written bare in TOML arrive as nested tables; turn them back into dotted names."""
-    flat: dict[str, Any] = {}
-    for key, value in table.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and "start" not in value:
-            flat.update(_flatten_keys(value, prefix=f"{name}."))
-        else:
-            flat[name] = value
-    return flat
+    """Dotted keys written bare in TOML arrive as nested tables; turn them back into dotted names (a table with
+    ``start`` is a range, a value of its own)."""
+    return flatten_dotted(table, nested=lambda value: isinstance(value, dict) and "start" not in value, prefix=prefix)
 
 
 def _target(key: str, value: Any) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from l3sim.dotted import flatten_dotted
 from l3sim.errors import ConfigError
 from l3sim.spec.presets import load_preset_data
 
@@ -39,14 +40,7 @@ class Profile:
 
 def flatten_settings(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """``dotted.key -> value`` for every leaf of a nested table (dotted TOML keys arrive nested)."""
-    flat: dict[str, Any] = {}
-    for key, value in table.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten_settings(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
+    return flatten_dotted(table, nested=lambda value: isinstance(value, dict), prefix=prefix)
 
 
 def load_profile(name: str) -> Profile:
