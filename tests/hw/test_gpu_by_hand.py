@@ -1,0 +1,571 @@
+"""hw/gpu by hand: the parts of the GPU cost model the other GPU tests reach only through sums or not at all.
+
+Every expectation is arithmetic on datasheet numbers (the A100-80GB preset: 312 TFLOP/s FP16, 2.039 TB/s HBM,
+NVLink 600 GB/s both directions, 108 SMs; its fitted calibration: HBM efficiency 0.852, FlashAttention
+efficiency 0.6, overlap exponent 2.79, kernel overhead 5.25 us, split-KV 512 tokens) and model shapes
+(GPT-175B: 96 layers, h = 12288, 96 heads of 128, FFN 49152, vocabulary 50257, FP16), or a closed form stated
+in the module docstrings (the ring all-reduce, the split-KV occupancy, the p-norm overlap, AttAcc's
+elementwise fits). Written for the mutation group ``gpu`` (tools/mutation.py, docs/testing.md).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from gpu_csv_helpers import roofline_spec, run_spec, write_mlp_csv
+
+from l3sim.errors import ConfigError
+from l3sim.hw.gpu import GPUCostModel
+from l3sim.hw.gpu.attacc import AttAccGPUModel
+from l3sim.hw.gpu.attention import GPUAttention, SplitKVOccupancy
+from l3sim.hw.gpu.collectives import MeasuredAllReduce, all_reduce_link, within_node
+from l3sim.hw.gpu.operators import LAYER_GROUPS, OTHER_GROUP, Operator, lm_head_operator, other_operators
+from l3sim.hw.gpu.roofline import OperatorRoofline, Roofline
+from l3sim.hw.gpu.sources import AttAccSource, calibrated_source, roofline_source
+from l3sim.hw.gpu.step import step_breakdown
+from l3sim.spec import ModelSpec, load_preset_data
+from l3sim.spec.platform import GPUSpec
+
+A100 = GPUSpec.parse(load_preset_data("gpus", "a100-80gb")[0])
+KV_BYTES_PER_TOKEN = 2 * 96 * 128 * 2 * 96  # GPT-175B: K and V, 96 heads of 128, FP16, 96 layers = 4,718,592
+
+
+def _model(name: str, **update) -> ModelSpec:
+    data, source = load_preset_data("models", name)
+    model = ModelSpec.parse(data, source)
+    return model.model_copy(update=update) if update else model
+
+
+GPT = _model("gpt-175b")
+
+
+# ---- Roofline and OperatorRoofline ------------------------------------------------------------------------------
+
+def test_roofline_time_is_the_slower_of_compute_and_memory_elementwise():
+    rates = Roofline(flops_per_s=100.0, bytes_per_s=10.0)
+    # 200 FLOPs / 100 = 2 s against 10 bytes / 10 = 1 s; 10 FLOPs = 0.1 s against 50 bytes = 5 s.
+    assert rates.time_s([200, 10], [10, 50]).tolist() == [2.0, 5.0]
+    assert float(rates.time_s(300, 0)) == 3.0
+
+
+def test_roofline_of_a_gpu_applies_the_utilisation_caps():
+    spec = roofline_spec()
+    rates = Roofline.of(spec.platform.gpu, spec.gpu)
+    assert rates.flops_per_s == pytest.approx(312e12 * 0.8, rel=1e-15)
+    assert rates.bytes_per_s == pytest.approx(2.039e12 * 0.85, rel=1e-15)
+
+
+def test_operator_roofline_groups_in_first_seen_order_and_fixed_bytes_count_once():
+    ops = (Operator("a", "g1", 10.0, 1.0, 100.0), Operator("b", "g2", 0.0, 4.0, 0.0),
+           Operator("c", "g1", 2.0, 0.0, 0.0))
+    table = OperatorRoofline(ops, Roofline(flops_per_s=1.0, bytes_per_s=1.0))
+    assert table.names == ("a", "b", "c") and table.groups == ("g1", "g2")
+    # n = 5 tokens: a = max(50, 100 + 5) = 105, b = max(0, 20) = 20, c = max(10, 0) = 10; g1 = a + c.
+    assert table.times_s(5).tolist() == [105.0, 20.0, 10.0]
+    assert table.group_times_s(5).tolist() == [115.0, 20.0]
+    assert table.group_times_s(np.array([0, 5])).tolist() == [[0.0, 0.0], [115.0, 20.0]]
+
+
+# ---- operators ---------------------------------------------------------------------------------------------------
+
+def test_other_operators_by_hand():
+    # Two norms read and write h = 12288 FP16 values per token (and read a weight of h); rotary embedding reads and
+    # writes the GPU's query and key heads, (12288 + 12288) / 8 x 2 x 2 bytes; one residual add, 3 x h x 2 bytes.
+    ops = other_operators(_model("llama-2-7b"), 1)
+    assert [op.name for op in ops] == ["input_norm", "post_norm", "rotary", "residual_add"]
+    assert all(op.group == OTHER_GROUP and op.flops_per_token == 0.0 and not op.is_gemm for op in ops)
+    h = 4096
+    assert [op.bytes_per_token for op in ops] == [2 * h * 2, 2 * h * 2, 2 * (h + h) * 2, 3 * h * 2]
+    assert [op.fixed_bytes for op in ops] == [h * 2, h * 2, 0.0, 0.0]
+    # GPT-175B has learned positions: no rotary kernel.
+    assert [op.name for op in other_operators(GPT, 8)] == ["input_norm", "post_norm", "residual_add"]
+
+
+def test_rotary_bytes_follow_the_gpus_heads():
+    # Llama-2-70B at TP4: 64 query heads of 128 (8192) and 8 KV heads (1024), a quarter per GPU, read and written.
+    rotary = {op.name: op for op in other_operators(_model("llama-2-70b"), 4)}["rotary"]
+    assert rotary.bytes_per_token == 2 * (8192 + 1024) / 4 * 2
+
+
+def test_lm_head_operator_by_hand():
+    op = lm_head_operator(GPT, 8)
+    assert (op.name, op.group) == ("lm_head", "lm_head")
+    assert op.flops_per_token == 2 * 12288 * 50257 / 8
+    assert op.fixed_bytes == 12288 * 50257 * 2 / 8
+    assert (op.gemm_n, op.gemm_k) == (50257 // 8, 12288)
+
+
+# ---- attention: the calibrated decode path (occupancy, kernel overhead) and the plain paths ----------------------
+
+def _attention(occupancy=None, overhead=5e-6):
+    # 8 GPUs at 1 TB/s each: 4,718,592 / 8e12 = 5.89824e-7 s per cached token; overhead 5 us x 96 layers = 480 us.
+    return GPUAttention(GPT, 8, Roofline(1e14, 1e12), 1e12, kernel_overhead_s=overhead, occupancy=occupancy)
+
+
+PER_TOKEN = KV_BYTES_PER_TOKEN / 8e12
+FIXED = 5e-6 * 96
+
+
+def test_decode_without_requests_is_affine_with_the_kernel_overhead():
+    attention = _attention()
+    assert attention.decode_time_s(1000) == pytest.approx(1000 * PER_TOKEN + FIXED, rel=1e-12)
+    assert attention.decode_time_s(1) == pytest.approx(PER_TOKEN + FIXED, rel=1e-12)
+    assert attention.decode_time_s(0) == 0.0
+    array = attention.decode_time_s(np.array([0, 1, 1000]))
+    assert array.tolist() == pytest.approx([0.0, PER_TOKEN + FIXED, 1000 * PER_TOKEN + FIXED], rel=1e-12)
+    assert array[0] == 0.0
+
+
+def test_split_kv_occupancy_by_hand():
+    occ = SplitKVOccupancy(num_sms=108, kv_heads_per_gpu=12, split_kv_tokens=512)
+    # 2 requests of 1000 tokens: ceil(1000 / 512) = 2 splits x 12 heads x 2 requests = 48 blocks of 108 SMs.
+    assert float(occ.fraction(2000, 2)) == pytest.approx(48 / 108, rel=1e-15)
+    # 1 request of 100 tokens: one split, 12 blocks; 0 requests count as one.
+    assert float(occ.fraction(100, 1)) == pytest.approx(12 / 108, rel=1e-15)
+    assert float(occ.fraction(100, 0)) == pytest.approx(12 / 108, rel=1e-15)
+    # 10 requests of 600 tokens: 2 splits x 12 x 10 = 240 blocks, more than the SMs: busy share 1.
+    assert float(occ.fraction(6000, 10)) == 1.0
+    # 3 requests of 1025 tokens: 3 splits each, 108 blocks exactly.
+    assert float(occ.fraction(3075, 3)) == 1.0
+    assert float(occ.fraction(3072, 3)) == pytest.approx(72 / 108, rel=1e-15)
+
+
+def test_decode_with_requests_divides_by_the_busy_share():
+    attention = _attention(SplitKVOccupancy(num_sms=108, kv_heads_per_gpu=12, split_kv_tokens=512))
+    assert float(attention.decode_time_s(2000, 2)) == pytest.approx(2000 * PER_TOKEN * 108 / 48 + FIXED, rel=1e-12)
+    assert float(attention.decode_time_s(6000, 10)) == pytest.approx(6000 * PER_TOKEN + FIXED, rel=1e-12)
+    assert float(attention.decode_time_s(1, 1)) == pytest.approx(PER_TOKEN * 9 + FIXED, rel=1e-12)
+    out = attention.decode_time_s(np.array([0, 100]), np.array([0, 1]))
+    assert out.tolist() == pytest.approx([0.0, 100 * PER_TOKEN * 9 + FIXED], rel=1e-12)
+    assert out[0] == 0.0
+    # Without the request count the occupancy is not applied.
+    assert attention.decode_time_s(2000) == pytest.approx(2000 * PER_TOKEN + FIXED, rel=1e-12)
+
+
+# ---- the calibrated source's wiring (GPUCostModel with the default cost source) -----------------------------------
+
+CAL_STREAM = 2.039e12 * 0.852  # HBM at the fitted efficiency
+CAL_PER_TOKEN = KV_BYTES_PER_TOKEN / (8 * CAL_STREAM)
+CAL_FIXED = 5.25e-6 * 96
+
+
+def test_calibrated_decode_attention_by_hand():
+    cost = GPUCostModel(run_spec())
+    assert cost.cost_source == "calibrated"
+    # 2 requests of 1000 tokens at TP8: 12 KV heads per GPU x 2 splits x 2 requests = 48 of 108 SMs busy.
+    assert cost.decode_attention_time_s(2000, 2) == pytest.approx(
+        2000 * CAL_PER_TOKEN * 108 / 48 + CAL_FIXED, rel=1e-9)
+    assert cost.decode_attention_time_s(2000) == pytest.approx(2000 * CAL_PER_TOKEN + CAL_FIXED, rel=1e-9)
+
+
+def test_calibrated_prefill_attention_by_hand():
+    cost = GPUCostModel(run_spec())
+    # A 1024-token chunk with nothing cached: 1024 x 1025 / 2 pairs x 4 x 12288 / 8 FLOPs at 312 TFLOP/s x 0.6;
+    # Q and O (1024 x 2 x 1536 x 2 bytes) plus the chunk's K and V written and read (2 x 1024 x 6144 bytes).
+    compute = 1024 * 1025 / 2 * 4 * 12288 / 8 / (312e12 * 0.6)
+    memory = (1024 * 2 * 1536 * 2 + 2 * 1024 * 6144) / CAL_STREAM
+    per_layer = (compute**2.79 + memory**2.79) ** (1 / 2.79)
+    assert cost.prefill_attention_time_s(1024, 0) == pytest.approx(96 * per_layer, rel=1e-9)
+
+
+def test_calibrated_source_has_the_other_group_and_four_columns():
+    spec = run_spec()
+    layer = calibrated_source(spec).layer_times_s(np.array([16.0, 64.0]))
+    assert layer.shape == (2, 4) and np.all(layer[:, 3] > 0)
+    roof = roofline_source(roofline_spec()).layer_times_s(np.array([16.0, 64.0]))
+    assert roof.shape == (2, 4) and np.all(roof[:, 3] == 0.0)
+    assert GPUCostModel(run_spec()).fc_breakdown_s(64, 0)["other"] > 0
+
+
+def test_roofline_source_decode_is_kv_bytes_at_the_capped_bandwidth():
+    cost = GPUCostModel(roofline_spec())
+    assert cost.decode_attention_time_s(1000) == pytest.approx(1000 * KV_BYTES_PER_TOKEN / (8 * 2.039e12 * 0.85),
+                                                               rel=1e-12)
+
+
+# ---- collectives: the link numbers and the measured all-reduce ----------------------------------------------------
+
+def test_all_reduce_link_from_the_platform_and_from_overrides():
+    spec = run_spec()
+    bw, latency = all_reduce_link(spec.platform, spec.gpu)
+    assert bw == pytest.approx(600e9 / 2 * 0.554, rel=1e-15) and latency == 4.57e-5
+    cost = spec.gpu.model_copy(update={"nvlink_util": 0.5, "allreduce_latency_s": 1e-5})
+    assert all_reduce_link(spec.platform, cost) == (pytest.approx(150e9, rel=1e-15), 1e-5)
+
+
+def _nccl_table() -> pd.DataFrame:
+    rows = [  # num_workers, devices_per_node, size_bytes, median_s
+        (2, 2, 1000, 10e-6), (2, 2, 1000, 12e-6), (2, 2, 3000, 15e-6),
+        (2, 1, 2000, 1.0),  # two nodes: not the NVLink ring, left out
+        (4, 4, 1000, 20e-6),
+    ]
+    return pd.DataFrame(rows, columns=["num_workers", "devices_per_node", "size_bytes", "median_s"])
+
+
+def test_within_node_keeps_the_rows_of_one_node():
+    kept = within_node(_nccl_table())
+    assert kept["median_s"].tolist() == [10e-6, 12e-6, 15e-6, 20e-6]
+
+
+def test_measured_all_reduce_by_hand():
+    tp2 = MeasuredAllReduce(_nccl_table(), 2, 100e9, "nccl.csv")
+    assert tp2.size_bytes.tolist() == [1000.0, 3000.0]
+    assert tp2.time_s.tolist() == pytest.approx([11e-6, 15e-6], rel=1e-15)  # repeated size averaged
+    sizes = np.array([0, 500, 1000, 2000, 3000, 5000])
+    # Below the smallest size its time holds; between points linear; beyond the largest the ring slope
+    # 2 (tp - 1) / tp / bw = 1 / 100e9 s per byte; 0 bytes cost 0.
+    expected = [0.0, 11e-6, 11e-6, 13e-6, 15e-6, 15e-6 + 2000 / 100e9]
+    assert tp2.per_call_s(sizes).tolist() == pytest.approx(expected, rel=1e-12, abs=0)
+    assert tp2.per_call_s(0) == 0.0
+    tp4 = MeasuredAllReduce(_nccl_table(), 4, 100e9, "nccl.csv")
+    assert float(tp4.per_call_s(3000)) == pytest.approx(20e-6 + 2000 * 1.5 / 100e9, rel=1e-12)
+
+
+def test_measured_all_reduce_names_the_measured_degrees():
+    with pytest.raises(ConfigError) as error:
+        MeasuredAllReduce(_nccl_table(), 8, 100e9, "nccl.csv")
+    assert str(error.value) == "nccl.csv: no within-node all-reduce measurements at tp=8; measured: [2, 4]"
+
+
+# ---- step_breakdown: its input checks ------------------------------------------------------------------------------
+
+def test_step_breakdown_accepts_the_smallest_steps_and_refuses_smaller():
+    cost = GPUCostModel(roofline_spec())
+    decode = step_breakdown(cost, 1, 0, "decode")
+    assert decode["attention_s"] == pytest.approx(KV_BYTES_PER_TOKEN / (8 * 2.039e12 * 0.85), rel=1e-12)
+    prefill = step_breakdown(cost, 1, 1, "prefill")
+    assert prefill["attention_s"] == pytest.approx(cost.prefill_attention_time_s(1, 0), rel=1e-15)
+    for batch, context, phase in ((0, 5, "decode"), (1, -1, "decode"), (0, 5, "prefill"), (1, 0, "prefill")):
+        with pytest.raises(ValueError) as error:
+            step_breakdown(cost, batch, context, phase)
+        expected = 0 if phase == "decode" else 1
+        assert str(error.value) == f"batch must be >= 1 and context >= {expected}"
+
+
+def test_step_breakdown_parts_by_key():
+    cost = GPUCostModel(run_spec())
+    step = step_breakdown(cost, 4, 100, "decode")
+    parts = cost.fc_breakdown_s(4, 4)
+    assert step["fc_s"] == pytest.approx(parts["qkv_proj"] + parts["out_proj"] + parts["ffn"] + parts["lm_head"],
+                                         rel=1e-12)
+    assert step["allreduce_s"] == parts["all_reduce"] and step["other_s"] == parts["other"] > 0
+    assert step["attention_s"] == pytest.approx(cost.decode_attention_time_s(404, 4), rel=1e-12)
+    assert step["total_s"] == pytest.approx(step["fc_s"] + step["attention_s"] + step["allreduce_s"]
+                                            + step["other_s"], rel=1e-12)
+
+
+# ---- AttAcc: FP8, the activation kinds, the LM head, the guards ----------------------------------------------------
+
+F = 312e12 * 0.8
+SCALE = 1555e9 / 2.039e12
+
+
+def _activation(flops_per_element: int, tensors: int, elements: int, dtype_bytes: int = 2) -> float:
+    """AttAcc's activation: FLOPs on one of 108 thread blocks (FP8 at twice the FP16 peak), or its fitted line."""
+    peak = F * (2 // dtype_bytes) / 108
+    return max(flops_per_element * elements / peak,
+               (4.47e-7 * SCALE * tensors * elements * dtype_bytes + 8.29) * 1e-6)
+
+
+def test_attacc_fp8_doubles_the_compute_peak():
+    # GPT-175B TP8 in FP8, 2048 tokens: GELU 8 x 2048 x 6144 FLOPs at 2 x 249.6 TFLOP/s / 108 = 21.8 us, above the
+    # fitted memory time of 2 x 12,582,912 one-byte elements (16.9 us).
+    fp8 = AttAccGPUModel(_model("gpt-175b", dtype_bytes=1), A100, 8)
+    elements = 2048 * 6144
+    assert fp8.layer_op_times_s(2048)["activation"] == pytest.approx(8 * elements / (2 * F / 108), rel=1e-12)
+    assert 8 * elements / (2 * F / 108) > (4.47e-7 * SCALE * 2 * elements + 8.29) * 1e-6
+
+
+@pytest.mark.parametrize("name, tp, flops, tensors", [("gpt-175b", 8, 8, 2), ("opt-66b", 2, 1, 2),
+                                                      ("llama-2-70b", 8, 9, 3)])
+def test_attacc_activation_kinds(name, tp, flops, tensors):
+    # GELU 8 FLOPs per element, ReLU 1, gated (GLU) 8 + 1 reading gate and up: 3 tensors, else 2.
+    model = _model(name)
+    gpu_model = AttAccGPUModel(model, A100, tp)
+    for tokens in (16, 2048):
+        elements = tokens * model.ffn_hidden_size / tp
+        assert gpu_model.layer_op_times_s(tokens)["activation"] == pytest.approx(
+            _activation(flops, tensors, elements), rel=1e-12)
+
+
+def test_attacc_norms_by_hand():
+    # Two layer norms of 64 x 12288 elements: the fitted line on 3 x elements x 2 bytes beats 5 FLOPs on one block.
+    model = AttAccGPUModel(GPT, A100, 8)
+    one = max(5 * 64 * 12288 / (F / 108), (1.6e-6 * SCALE * 3 * 64 * 12288 * 2 + 6.87) * 1e-6)
+    assert model.layer_op_times_s(64)["norm"] == pytest.approx(2 * one, rel=1e-12)
+
+
+def test_attacc_lm_head_is_the_fc_formula_on_the_vocabulary():
+    # With a vocabulary of q + 2 kv = 36864 columns, the LM head is the same GEMM as the QKV projection.
+    model = AttAccGPUModel(_model("gpt-175b", vocab_size=3 * 12288), A100, 8)
+    for rows in (1, 64, 65, 700):
+        assert model.lm_head_time_s(rows) == model.layer_op_times_s(rows)["qkv_proj"] > 0
+    assert model.lm_head_time_s(np.array([0, 64])).tolist() == [0.0, model.layer_op_times_s(64)["qkv_proj"]]
+
+
+def test_attacc_guards():
+    with pytest.raises(ConfigError, match="must divide"):
+        AttAccGPUModel(GPT, A100, 0)
+    with pytest.raises(ConfigError) as error:
+        AttAccGPUModel(_model("gpt-175b", dtype_bytes=4), A100, 8)
+    assert str(error.value) == "the attacc GPU model supports 1- and 2-byte data (W8A8, W16A16), not 4"
+    no_link = A100.model_copy(update={"nvlink_bw_bytes_per_s": 0.0})
+    with pytest.raises(ConfigError) as error:
+        AttAccGPUModel(GPT, no_link, 2)
+    assert str(error.value) == "tp=2 needs NVLink: gpu 'a100-80gb' has nvlink_bw_bytes_per_s = 0"
+    assert AttAccGPUModel(_model("llama-2-7b"), no_link, 1).all_reduce_time_s(64) == 0.0
+    slow_link = A100.model_copy(update={"nvlink_bw_bytes_per_s": 1.0})
+    assert AttAccGPUModel(GPT, slow_link, 2).tp == 2
+    with pytest.raises(ConfigError) as error:
+        AttAccGPUModel(GPT, A100.model_copy(update={"name": "mystery-gpu"}), 8)
+    assert str(error.value) == ("the attacc GPU model knows SM counts and caches of a100-80gb, h100-sxm, h200; "
+                                "gpu 'mystery-gpu' needs an explicit AttAccDevice")
+    with pytest.raises(ValueError) as error:
+        AttAccGPUModel(GPT, A100, 8).prefill_attention_time_s(16, 0, 0)
+    assert str(error.value) == "attention over a positive number of tokens needs at least one request"
+
+
+def test_attacc_source_passes_its_inputs_through():
+    spec = run_spec(overrides=["gpu.cost_source=attacc"])
+    source, model = AttAccSource(spec), AttAccGPUModel(GPT, A100, 8)
+    chunks, done = np.array([0, 128, 512]), np.array([0, 0, 1024])
+    prefill = source.prefill_attention_time_s(chunks, done)
+    assert prefill.dtype == float and prefill.tolist() == model.prefill_attention_time_s(chunks, done).tolist()
+    assert float(source.prefill_attention_time_s(64, 100)) == model.prefill_attention_time_s(64, 100)
+    assert float(source.lm_head_time_s(64)) == model.lm_head_time_s(64) > 0
+    # nbytes of 64 tokens of h x 2 bytes is one all-reduce of 64 tokens.
+    assert float(source.all_reduce_time_s(64 * 12288 * 2)) == model.all_reduce_time_s(64) > 0
+    layer = source.layer_times_s(np.array([1, 64]))
+    ops = model.layer_op_times_s(64)
+    assert layer.shape == (2, 4)
+    assert layer[1].tolist() == [ops["qkv_proj"], ops["out_proj"], ops["ffn"] + ops["activation"], ops["norm"]]
+    assert float(source.decode_attention_time_s(2048, 4)) == model.decode_attention_time_s(2048, 4)
+
+
+def test_group_names_are_the_documented_ones():
+    assert LAYER_GROUPS == ("qkv_proj", "out_proj", "ffn") and OTHER_GROUP == "other"
+
+
+
+
+# ---- validation: errors, buckets and summaries on a synthetic profile with known errors ---------------------------
+# A small shape (8 heads of 128, h = 1024, FFN 4096, not gated, vocabulary 1000, FP16) on the roofline at the
+# A100's caps. Per kernel and GPU (tp = 1 or 2): FLOPs per token, bytes per token, weight bytes (operators.py's
+# docstring: a GEMM of h x n_out is 2 h n_out / tp FLOPs, reads the input row and writes the output row, reads its
+# weight shard once; the activation reads the up output and writes the FFN row).
+SHAPE = {"n_head": 8, "n_kv_head": 8, "n_embd": 1024, "n_expanded_embd": 4096, "vocab_size": 1000,
+         "use_gated_mlp": "False"}
+FC = ("attn_pre_proj", "attn_post_proj", "mlp_up_proj", "mlp_act", "mlp_down_proj")
+B_ROOF = 2.039e12 * 0.85
+
+
+def _kernel_coefficients(tp: int) -> dict[str, tuple[float, float, float]]:
+    h, f, qkv = 1024, 4096, 3072
+    return {
+        "attn_pre_proj": (2 * h * qkv / tp, (h + qkv / tp) * 2, h * qkv * 2 / tp),
+        "attn_post_proj": (2 * h * h / tp, (h / tp + h) * 2, h * h * 2 / tp),
+        "mlp_up_proj": (2 * h * f / tp, (h + f / tp) * 2, h * f * 2 / tp),
+        "mlp_act": (0.0, 2 * f / tp * 2, 0.0),
+        "mlp_down_proj": (2 * f * h / tp, (f / tp + h) * 2, f * h * 2 / tp),
+    }
+
+
+def _roofline_s(kernel: str, tokens: int, tp: int) -> float:
+    flops, per_token, fixed = _kernel_coefficients(tp)[kernel]
+    return max(tokens * flops / F, (fixed + tokens * per_token) / B_ROOF)
+
+
+# (tokens, tp) -> the error model / measured - 1 given to every FC kernel at that point.
+ERRORS = {(128, 1): 0.5, (129, 1): -0.2, (4096, 1): 1.0, (4097, 1): 0.25, (4096, 2): -0.6}
+OTHER_MS = 0.001  # write_mlp_csv's value for input_layernorm and add
+
+
+def _mlp_profile(folder):
+    points = {(tokens, tp): {k: _roofline_s(k, tokens, tp) * 1e3 / (1 + e) for k in FC}
+              for (tokens, tp), e in ERRORS.items()}
+    return write_mlp_csv(folder / "small_mlp.csv", points, SHAPE)
+
+
+RING_BW, RING_LATENCY = 600e9 / 2 * 0.554, 4.57e-5
+# tp = 2 sizes and errors of the ring model; the first two are measured against size (the monotone floor pools them).
+NCCL = {1000: None, 2000: None, 2**20: 0.1, 2**20 + 1: -0.1, 2**24: 0.3, 2**24 + 1: 0.2}
+NCCL_MEASURED_S = {1000: 2e-5, 2000: 1e-5}
+
+
+def _ring_s(size: int) -> float:
+    return RING_LATENCY + size / RING_BW  # 2 (tp - 1) / tp = 1 at tp = 2
+
+
+def _nccl_measured_s(size: int) -> float:
+    return NCCL_MEASURED_S[size] if NCCL[size] is None else _ring_s(size) / (1 + NCCL[size])
+
+
+def _nccl_profile(folder):
+    lines = [",time_stats.all_reduce.min,time_stats.all_reduce.max,time_stats.all_reduce.mean,"
+             "time_stats.all_reduce.median,time_stats.all_reduce.std,rank,num_workers,size,collective,"
+             "devices_per_node,max_devices_per_node"]
+    rows = [(2, size, 2, _nccl_measured_s(size) * 1e3) for size in NCCL]
+    rows.append((2, 4096, 1, 99.0))  # across two nodes: not compared
+    for i, (workers, size, per_node, ms) in enumerate(rows):
+        lines.append(f"{i},{ms},{ms},{ms},{ms},0,0,{workers},{size},all_reduce,{per_node},8")
+    path = folder / "a100_all_reduce.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _platform_and_cost(source: str):
+    spec = run_spec()
+    return spec.platform, spec.gpu.model_copy(update={"cost_source": source})
+
+
+def test_point_rows_and_summary_rows_on_known_errors(tmp_path):
+    from l3sim.hw.gpu.profile_points import load_profile_points
+    from l3sim.hw.gpu.validation import point_rows, summary_rows
+
+    platform, cost = _platform_and_cost("roofline")
+    points = load_profile_points(_mlp_profile(tmp_path))
+    rows = {(r["tp"], r["tokens"]): r for r in point_rows(points, platform.gpu, cost)}
+    assert set(rows) == {(tp, tokens) for tokens, tp in ERRORS}
+    for (tokens, tp), e in ERRORS.items():
+        row = rows[(tp, tokens)]
+        model = sum(_roofline_s(k, tokens, tp) for k in FC)
+        assert row["file"] == "small_mlp.csv"
+        assert row["fc_model_s"] == pytest.approx(model, rel=1e-12)
+        assert row["fc_measured_s"] == pytest.approx(model / (1 + e), rel=1e-9)
+        assert row["fc_err"] == pytest.approx(e, rel=1e-9)
+        assert row["layer_model_s"] == pytest.approx(model, rel=1e-12)  # the roofline has no norms or adds
+        assert row["layer_measured_s"] == pytest.approx(model / (1 + e) + 2 * OTHER_MS * 1e-3, rel=1e-9)
+    summary = summary_rows(points, platform.gpu, cost)
+    buckets = {(1, 128): "1-128", (1, 129): "129-512", (1, 4096): "513-4096", (1, 4097): ">4096",
+               (2, 4096): "513-4096"}
+    assert {(r["tp"], r["tokens"]) for r in summary} == {(tp, label) for (tp, _), label in buckets.items()}
+    for (tp, tokens), label in buckets.items():
+        e = ERRORS[(tokens, tp)]
+        got = {r["operator"]: r for r in summary if (r["tp"], r["tokens"]) == (tp, label)}
+        assert set(got) == {"qkv_proj", "out_proj", "ffn", "fc", "layer"}  # no "other": the roofline has none
+        for op in ("qkv_proj", "out_proj", "ffn", "fc"):
+            assert got[op]["n"] == 1 and got[op]["file"] == "small_mlp.csv"
+            assert got[op]["mean_err"] == pytest.approx(e, rel=1e-9)
+            assert got[op]["mean_abs_err"] == got[op]["max_abs_err"] == pytest.approx(abs(e), rel=1e-9)
+        model = sum(_roofline_s(k, tokens, tp) for k in FC)
+        layer = model / (model / (1 + e) + 2 * OTHER_MS * 1e-3) - 1
+        assert got["layer"]["mean_err"] == pytest.approx(layer, rel=1e-9)
+
+
+def test_summary_rows_of_the_calibrated_model_have_other(tmp_path):
+    from l3sim.hw.gpu.profile_points import load_profile_points
+    from l3sim.hw.gpu.validation import kernel_predictions, summary_rows
+
+    platform, cost = _platform_and_cost("calibrated")
+    points = load_profile_points(_mlp_profile(tmp_path))
+    predicted = kernel_predictions(points, 1, platform.gpu, cost)
+    assert list(predicted.columns) == [*FC, "input_layernorm", "add"]
+    assert (predicted[["input_layernorm", "add"]].to_numpy() > 0).all()
+    rows = summary_rows(points, platform.gpu, cost)
+    assert {r["operator"] for r in rows} == {"qkv_proj", "out_proj", "ffn", "fc", "other", "layer"}
+
+
+def test_attacc_kernels_under_the_vidur_names():
+    from l3sim.hw.gpu.validation import AttAccKernels
+
+    kernels = AttAccKernels(GPT, A100, 8)
+    ops = AttAccGPUModel(GPT, A100, 8).layer_op_times_s(np.array([16, 64]))
+    table = kernels.times_s(np.array([16, 64]))
+    assert kernels.names == ("qkv_proj", "out_proj", "ffn_up", "ffn_act", "ffn_down", "input_norm", "post_norm")
+    assert table.shape == (2, 7)
+    for i in range(2):
+        half = ops["norm"][i] / 2
+        assert table[i].tolist() == [ops["qkv_proj"][i], ops["out_proj"][i], ops["ffn"][i], ops["activation"][i],
+                                     0.0, half, half]
+
+
+def test_kernel_model_refuses_the_profile_source(tmp_path):
+    from l3sim.hw.gpu.profile_points import load_profile_points
+    from l3sim.hw.gpu.validation import kernel_model
+
+    platform, cost = _platform_and_cost("profile")
+    with pytest.raises(ConfigError) as error:
+        kernel_model(load_profile_points(_mlp_profile(tmp_path)), 1, platform.gpu, cost)
+    assert str(error.value) == ("validate gpu compares one of the sources calibrated, roofline, attacc with the "
+                                "profiles; got cost_source 'profile'")
+
+
+def test_all_reduce_points_of_the_ring_and_of_attacc(tmp_path):
+    from l3sim.hw.gpu.validation import all_reduce_points
+
+    path = _nccl_profile(tmp_path)
+    platform, cost = _platform_and_cost("roofline")
+    ring = all_reduce_points(path, platform, cost)
+    assert ring["tp"].tolist() == [2] * len(NCCL) and ring["size_bytes"].tolist() == list(NCCL)
+    assert ring["measured_s"].tolist() == pytest.approx([_nccl_measured_s(s) for s in NCCL], rel=1e-12)
+    assert ring["model_s"].tolist() == pytest.approx([_ring_s(s) for s in NCCL], rel=1e-12)
+    assert ring["err"].tolist() == pytest.approx([_ring_s(s) / _nccl_measured_s(s) - 1 for s in NCCL], rel=1e-9)
+    _, attacc_cost = _platform_and_cost("attacc")
+    theirs = all_reduce_points(path, platform, attacc_cost)
+    # One NVLink step of S / 2 bytes: max(6060 ns + 0.009 ns x S / 2, S / 2 at 300 GB/s).
+    expected = [max((6060 + 0.009 * s / 2) * 1e-9, s / 2 / 300e9) for s in NCCL]
+    assert theirs["model_s"].tolist() == pytest.approx(expected, rel=1e-12)
+
+
+def test_all_reduce_summary_rows_by_size_bucket(tmp_path):
+    from l3sim.hw.gpu.validation import all_reduce_points, all_reduce_summary_rows
+
+    platform, cost = _platform_and_cost("roofline")
+    rows = all_reduce_summary_rows(all_reduce_points(_nccl_profile(tmp_path), platform, cost))
+    small = [_ring_s(1000) / 2e-5 - 1, _ring_s(2000) / 1e-5 - 1, 0.1]
+    assert [(r["tp"], r["size"], r["n"]) for r in rows] == [(2, "<=1 MiB", 3), (2, "1-16 MiB", 2), (2, ">16 MiB", 1)]
+    assert rows[0]["mean_err"] == pytest.approx(sum(small) / 3, rel=1e-9)
+    assert rows[0]["max_abs_err"] == pytest.approx(max(small), rel=1e-9)
+    assert rows[1]["mean_err"] == pytest.approx(0.1, rel=1e-9)
+    assert rows[1]["mean_abs_err"] == pytest.approx(0.2, rel=1e-9)
+    assert rows[1]["max_abs_err"] == pytest.approx(0.3, rel=1e-9)
+    assert rows[2]["mean_err"] == pytest.approx(0.2, rel=1e-9)
+
+
+def test_validate_gpu_summary_and_line(tmp_path):
+    from l3sim.hw.gpu.validation import summary_line, validate_gpu
+
+    _mlp_profile(tmp_path)
+    _nccl_profile(tmp_path)
+    platform, cost = _platform_and_cost("roofline")
+    result = validate_gpu(tmp_path, platform, cost)
+    assert (result["gpu"], result["cost_source"]) == ("a100-80gb", "roofline")
+    assert result["fc_mape"] == pytest.approx((0.5 + 0.2 + 1.0 + 0.25 + 0.6) / 5, rel=1e-9)
+    assert result["fc_mape_by_bucket"] == pytest.approx(
+        {"1-128": 0.5, "129-512": 0.2, "513-4096": 0.8, ">4096": 0.25}, rel=1e-9)
+    assert result["fc_mape_by_tp"] == pytest.approx({"1": 1.95 / 4, "2": 0.6}, rel=1e-9)
+    worst = result["fc_mape_worst_cell"]
+    assert (worst["tp"], worst["tokens"]) == (1, "513-4096") and worst["mape"] == pytest.approx(1.0, rel=1e-9)
+    small = [abs(_ring_s(1000) / 2e-5 - 1), abs(_ring_s(2000) / 1e-5 - 1), 0.1]
+    assert result["allreduce_mape"] == pytest.approx((sum(small) + 0.1 + 0.3 + 0.2) / 6, rel=1e-9)
+    assert result["allreduce_mape_by_size"] == pytest.approx({"<=1 MiB": sum(small) / 3, ">1 MiB": 0.2}, rel=1e-9)
+    # The best nondecreasing fit of the small sizes: 1e-5 for both 1000 and 2000 bytes (relative L1: the point at
+    # 2e-5 is off by half), the 1 MiB point exactly; above 1 MiB the measurements already grow with size.
+    assert result["allreduce_floor_by_size"] == pytest.approx({"<=1 MiB": 0.5 / 3, ">1 MiB": 0.0}, abs=1e-12)
+    assert len(result["rows"]) == 5 and len(result["all_reduce"]) == 3
+    assert {r["operator"] for r in result["mlp"]} == {"qkv_proj", "out_proj", "ffn", "fc", "layer"}
+    mape = (sum(small) + 0.6) / 6
+    assert summary_line(result) == (
+        "roofline on a100-80gb: FC-sum MAPE 51.0% (1-128 50.0%, 129-512 20.0%, 513-4096 80.0%, >4096 25.0%; "
+        f"worst TP1 513-4096 100.0%); all-reduce MAPE {mape:.1%} (<=1 MiB {sum(small) / 3:.1%}, >1 MiB 20.0%; "
+        "best monotone fit <=1 MiB 16.7%, >1 MiB 0.0%)")
+
+
+def test_validate_gpu_without_all_reduce_and_its_errors(tmp_path):
+    from l3sim.hw.gpu.validation import summary_line, validate_gpu
+
+    _mlp_profile(tmp_path)
+    platform, cost = _platform_and_cost("roofline")
+    result = validate_gpu(tmp_path, platform, cost)
+    assert result["allreduce_mape"] is None and result["all_reduce"] == []
+    assert result["allreduce_mape_by_size"] == {} and result["allreduce_floor_by_size"] == {}
+    assert summary_line(result).endswith("worst TP1 513-4096 100.0%)")
+    with pytest.raises(ConfigError) as error:
+        validate_gpu(tmp_path / "none", platform, cost)
+    assert str(error.value) == f"profiles directory not found: {tmp_path / 'none'}"
+    with pytest.raises(ConfigError) as error:
+        validate_gpu(tmp_path, platform, cost, "*.nothing")
+    assert str(error.value) == f"{tmp_path}: no files match '*.nothing'"
