@@ -569,3 +569,99 @@ def test_validate_gpu_without_all_reduce_and_its_errors(tmp_path):
     with pytest.raises(ConfigError) as error:
         validate_gpu(tmp_path, platform, cost, "*.nothing")
     assert str(error.value) == f"{tmp_path}: no files match '*.nothing'"
+
+
+# ---- measured layer times (cost_source = "profile"): inside, below and above the measured points -----------------
+
+def _llama70_roofline_s(kernel: str, tokens: float, tp: int) -> float:
+    """Llama-2-70B per layer on one of tp GPUs at the A100's caps: h = 8192, QKV 8192 + 2 x 1024, gated FFN 28672."""
+    h, qkv, f = 8192, 10240, 28672
+    flops, per_token, fixed = {
+        "attn_pre_proj": (2 * h * qkv / tp, (h + qkv / tp) * 2, h * qkv * 2 / tp),
+        "attn_post_proj": (2 * h * h / tp, (h / tp + h) * 2, h * h * 2 / tp),
+        "mlp_up_proj": (2 * h * 2 * f / tp, (h + 2 * f / tp) * 2, h * 2 * f * 2 / tp),
+        "mlp_act": (0.0, 3 * f / tp * 2, 0.0),
+        "mlp_down_proj": (2 * f * h / tp, (f / tp + h) * 2, f * h * 2 / tp),
+    }[kernel]
+    return max(tokens * flops / F, (fixed + tokens * per_token) / B_ROOF)
+
+
+GROUP_KERNELS = {"qkv_proj": ("attn_pre_proj",), "out_proj": ("attn_post_proj",),
+                 "ffn": ("mlp_up_proj", "mlp_act", "mlp_down_proj")}
+
+
+def test_measured_layer_times_by_hand(tmp_path):
+    from l3sim.hw.gpu.measured import MeasuredLayerTimes
+    from l3sim.hw.gpu.operators import layer_operators
+    from l3sim.hw.profiles import load_vidur_mlp_csv
+
+    medians_ms = {64: {"attn_pre_proj": 0.3, "attn_post_proj": 0.15, "mlp_up_proj": 1.0, "mlp_act": 0.02,
+                       "mlp_down_proj": 0.6},
+                  512: {"attn_pre_proj": 0.9, "attn_post_proj": 0.5, "mlp_up_proj": 3.0, "mlp_act": 0.1,
+                        "mlp_down_proj": 1.5}}
+    path = write_mlp_csv(tmp_path / "llama_mlp.csv", {(n, 4): m for n, m in medians_ms.items()})
+    spec = roofline_spec("llama-2-70b")
+    roofline = OperatorRoofline(layer_operators(spec.model, 4), Roofline.of(spec.platform.gpu, spec.gpu))
+    measured = MeasuredLayerTimes(load_vidur_mlp_csv(path), spec.model, 4, roofline, str(path))
+    assert measured.num_tokens.tolist() == [64.0, 512.0]
+
+    def at(n: int, group: str) -> float:
+        return sum(medians_ms[n][k] for k in GROUP_KERNELS[group]) * 1e-3
+
+    def roof(n: float, group: str) -> float:
+        return sum(_llama70_roofline_s(k, n, 4) for k in GROUP_KERNELS[group])
+
+    tokens = np.array([[0, 32], [64, 288], [512, 1024]])
+    out = measured.group_times_s(tokens)
+    assert out.shape == (3, 2, 3)
+    for g, group in enumerate(("qkv_proj", "out_proj", "ffn")):
+        assert out[0, 0, g] == 0.0
+        # below the first point: its time scaled by the roofline's ratio; above the last likewise
+        assert out[0, 1, g] == pytest.approx(at(64, group) * roof(32, group) / roof(64, group), rel=1e-9)
+        assert out[1, 0, g] == pytest.approx(at(64, group), rel=1e-12)
+        assert out[1, 1, g] == pytest.approx((at(64, group) + at(512, group)) / 2, rel=1e-12)
+        assert out[2, 0, g] == pytest.approx(at(512, group), rel=1e-12)
+        assert out[2, 1, g] == pytest.approx(at(512, group) * roof(1024, group) / roof(512, group), rel=1e-9)
+    assert measured.group_times_s(100).shape == (3,)
+
+
+def test_profile_points_take_the_shape_from_the_file(tmp_path):
+    from l3sim.hw.gpu.profile_points import load_profile_points
+
+    points = load_profile_points(write_mlp_csv(tmp_path / "Llama-2-70b-hf_mlp.csv", {(16, 2): {}, (32, 2): {}}))
+    model = points.model
+    assert points.file == "Llama-2-70b-hf_mlp.csv" and model.name == "Llama-2-70b-hf_mlp"
+    assert (model.num_layers, model.hidden_size, model.num_heads, model.num_kv_heads, model.head_dim) == (
+        1, 8192, 64, 8, 128)
+    assert (model.ffn_hidden_size, model.gated_ffn, model.vocab_size) == (28672, True, 32768)
+    assert points.kernels == (*FC, "input_layernorm", "add")
+    tokens, times = points.by_tp[2]
+    assert tokens.tolist() == [16.0, 32.0] and times.loc[16, "mlp_act"] == pytest.approx(1e-6, rel=1e-12)
+
+
+def test_profile_points_errors_name_the_file(tmp_path):
+    from l3sim.hw.gpu.profile_points import load_profile_points
+
+    two = write_mlp_csv(tmp_path / "two_mlp.csv", {(16, 1): {}})
+    other = write_mlp_csv(tmp_path / "x.csv", {(16, 1): {}}, SHAPE).read_text().splitlines()[1]
+    two.write_text(two.read_text() + other + "\n")
+    with pytest.raises(ConfigError) as error:
+        load_profile_points(two)
+    assert str(error.value) == "two_mlp: expected one model shape, found 2"
+    lacking = pd.read_csv(write_mlp_csv(tmp_path / "lack_mlp.csv", {(16, 1): {}}))
+    lacking = lacking[[c for c in lacking.columns if not c.startswith("time_stats.mlp_act.")]]
+    path = tmp_path / "lack_mlp.csv"
+    lacking.to_csv(path, index=False)
+    with pytest.raises(ConfigError) as error:
+        load_profile_points(path)
+    assert str(error.value) == f"{path}: profile lacks kernel(s) mlp_act (time_stats.<kernel>.median)"
+
+
+def test_cost_model_returns_floats_for_scalars_and_arrays_for_arrays():
+    cost = GPUCostModel(run_spec())
+    for value in (cost.fc_time_s(64, 1), cost.prefill_attention_time_s(64, 0), cost.decode_attention_time_s(100, 2),
+                  cost.decode_attention_time_s(100)):
+        assert type(value) is float and value > 0
+    assert cost.fc_time_s(np.array([1, 64]), 1).shape == (2,)
+    assert cost.prefill_attention_time_s(np.array([1, 64]), 0).shape == (2,)
+    assert cost.decode_attention_time_s(np.array([100, 200]), np.array([1, 2])).shape == (2,)
