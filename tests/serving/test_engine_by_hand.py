@@ -14,6 +14,7 @@ instead of hanging. Written against the mutants mutmut left alive in ``serving/e
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -42,9 +43,12 @@ class Toy(System):
     fits = True
     does_not_fit_reason = ""
 
-    def __init__(self, valid_iterations: int | None = None) -> None:
+    def __init__(self, valid_iterations: int | None = None, per_token_s: float = PER_TOKEN_S,
+                 per_context_s: float = PER_CONTEXT_S) -> None:
         self.valid_iterations = valid_iterations  # None: a segment is valid for as long as asked
+        self.per_token_s, self.per_context_s = per_token_s, per_context_s
         self.placed: list[tuple[list[int], ReplicaState]] = []
+        self.placed_dtypes: list[np.dtype] = []
 
     @staticmethod
     def _cost(duration: float, context: int) -> IterationCost:
@@ -53,19 +57,20 @@ class Toy(System):
 
     def iteration_cost(self, plan: IterationPlan, table: RequestTable) -> IterationCost:
         context = int(table.kv_tokens[plan.decode_ids].sum()) + plan.decode_ids.size
-        return self._cost(PER_TOKEN_S * plan.num_tokens + PER_CONTEXT_S * context, context)
+        return self._cost(self.per_token_s * plan.num_tokens + self.per_context_s * context, context)
 
     def segment_cost(self, plan: IterationPlan, table: RequestTable, max_iterations: int) -> SegmentCost:
         batch = plan.decode_ids.size
         context = int(table.kv_tokens[plan.decode_ids].sum()) + batch
-        first = self._cost(PER_TOKEN_S * batch + PER_CONTEXT_S * context, context)
-        grow = PER_CONTEXT_S * batch  # every context grows by one token per iteration
+        first = self._cost(self.per_token_s * batch + self.per_context_s * context, context)
+        grow = self.per_context_s * batch  # every context grows by one token per iteration
         increment = IterationCost(grow, {"gpu": grow}, {"context": batch})
         valid = max_iterations if self.valid_iterations is None else min(max_iterations, self.valid_iterations)
         return SegmentCost(first, increment, valid)
 
     def place(self, ids: np.ndarray, state: ReplicaState) -> None:
         self.placed.append((ids.tolist(), state))
+        self.placed_dtypes.append(ids.dtype)
 
 
 class Guard(ContinuousBatching):
@@ -246,6 +251,96 @@ def test_each_preemption_is_counted():
     assert table.preemptions.tolist() == [0, 2] and rec.preemptions == 2
     assert scheduler.waiting_holds and set(scheduler.waiting_holds) == {(0, 0)}
     assert table.generated.tolist() == [6, 6]
+
+
+class NarrowIds(Guard):
+    """Hands out its admissions as 32-bit integers (as a scheduler working on int32 arrays would)."""
+
+    def plan(self, state: ReplicaState) -> IterationPlan:
+        plan = super().plan(state)
+        return replace(plan, admit_ids=tuple(np.int32(rid) for rid in plan.admit_ids))
+
+
+def test_the_system_places_admissions_as_int64_ids():
+    """Whatever integers a scheduler admits with, ``place`` gets an int64 index array (two requests admitted
+    together, then nothing more to place)."""
+    system = Toy()
+    Engine(system, NarrowIds(), KV).run(_table([4, 4], [2, 2]))
+    assert [ids for ids, _ in system.placed] == [[0, 1]]
+    assert system.placed_dtypes == [np.dtype(np.int64)]
+
+
+def test_a_prompt_prefilled_in_chunks():
+    """Prompt 10 under a budget of 4 tokens: chunks of 4, 4, 2 (1.0, 1.0, 0.5 s; the last yields the first
+    token at 2.5 s), then one decode over 11 tokens (0.25 + 1.375 = 1.625 s): done at 4.125 s. The KV cache
+    holds 4, 8, 10, then 11 tokens."""
+    table = _table([10], [2])
+    rec = Engine(Toy(), Guard(max_batch_tokens=4), KV).run(table)
+    assert table.first_token_s.tolist() == [2.5] and table.finish_s.tolist() == [4.125]
+    assert [row[6] for row in rec.segments] == [4, 4, 2, 0]  # prefill tokens of each iteration
+    assert [row[9] for row in rec.segments] == [4, 8, 10, 11]
+    assert rec.tokens_produced == 2 and rec.tbt_s.count == 1
+
+
+@pytest.mark.parametrize("closed_form", [True, False])
+def test_a_decode_right_after_its_last_token_has_the_iterations_duration_exactly(closed_form):
+    """0.1 s per token and per context token (not binary fractions): prompt 2 prefills in 0.1 x 2 s, then
+    one decode over 3 tokens costs 0.1 x 1 + 0.1 x 3 s. Its gap is that duration itself, not the difference
+    of the two token times (which rounds differently here: 0.2 + 0.4 - 0.2 != 0.4 in floating point)."""
+    table = _table([2], [2])
+    rec = Engine(Toy(per_token_s=0.1, per_context_s=0.1), Guard(), KV, closed_form=closed_form).run(table)
+    decode = 0.1 * 1 + 0.1 * 3
+    assert rec.tbt_s.count == 1
+    assert rec.tbt_s.quantiles((1.0,))[0] == decode and rec.tbt_s.mean() == decode
+
+
+class _Silent:
+    """An arrival source that never hands out its requests (a broken source)."""
+
+    def due(self, now_s: float) -> list[int]:
+        return []
+
+    def next_time(self) -> float | None:
+        return None
+
+    def pending(self) -> bool:
+        return True
+
+    def finished(self, ids: np.ndarray, now_s: float) -> None:
+        pass
+
+
+class _Idle(Guard):
+    name = "idle"
+
+    def plan(self, state: ReplicaState) -> IterationPlan:
+        self.plans += 1
+        assert self.plans <= self.limit, "the engine keeps asking after an empty plan"
+        return IterationPlan()
+
+
+class _SkipsTheFirst(Guard):
+    def plan(self, state: ReplicaState) -> IterationPlan:
+        rid = state.waiting[1]
+        return IterationPlan(prefill_ids=np.array([rid]), prefill_chunk_tokens=np.array([4]),
+                             prefill_done_tokens=np.array([0]), admit_ids=(rid,))
+
+
+def test_the_engines_errors_in_full():
+    """Each broken contract stops the run with its whole message."""
+    small = KVStore(capacity_blocks=2, block_tokens=4, watermark_blocks=0)
+    with pytest.raises(ValueError) as caught:
+        Engine(Toy(), Guard(), small).run(_table([4], [6]))  # stores up to 9 tokens: 3 blocks
+    assert str(caught.value) == "requests that never fit the KV cache must be filtered out before the engine"
+    with pytest.raises(RuntimeError) as caught:
+        Engine(Toy(), Guard(), KV).run(_table([4], [2]), arrivals=_Silent())
+    assert str(caught.value) == "no request in the system and none to arrive before all finished"
+    with pytest.raises(RuntimeError) as caught:
+        Engine(Toy(), _Idle(), KV).run(_table([4], [2]))
+    assert str(caught.value) == "scheduler 'idle' planned nothing with work queued"
+    with pytest.raises(RuntimeError) as caught:
+        Engine(Toy(), _SkipsTheFirst(), KV).run(_table([4, 4], [2, 2]))
+    assert str(caught.value) == "admissions must come from the front of the waiting queue"
 
 
 # ---- the searched capacity bound and the bisection -------------------------------------------------------

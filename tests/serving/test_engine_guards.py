@@ -64,9 +64,14 @@ def test_requests_that_never_arrive_stop_the_run():
 
 
 class _Idle(ContinuousBatching):
-    """Plans nothing although requests wait."""
+    """Plans nothing although requests wait; fails the test if asked more than 10 times (an engine that took
+    the empty plan for progress would ask forever)."""
+
+    calls = 0
 
     def plan(self, state: ReplicaState) -> IterationPlan:
+        self.calls += 1
+        assert self.calls <= 10, "the engine keeps asking after an empty plan"
         return IterationPlan()
 
 
