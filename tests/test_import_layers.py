@@ -25,6 +25,7 @@ LAYERS = {
     "inputs": 1,  # the one reader of user files
     "outputs": 1,  # the one writer of results
     "markdown": 1,
+    "dotted": 1,  # flattening nested tables to dotted keys (spec, experiments, cli)
     "cache": 2,  # on-disk caches (written through outputs)
     "spec": 3,
     "hw": 4,
