@@ -21,7 +21,7 @@ from l3sim.serving.simulate import serve
 from l3sim.serving.slo import evaluate_slo, parse_slo
 from l3sim.spec.workload import WorkloadSpec
 from l3sim.workload import load_requests
-from tests.serving.serving_fakes import Req, fake_system, run_spec
+from serving_fakes import Req, fake_system, run_spec
 
 PROMPT = 100
 CAPACITY_TOKENS = 160  # 10 blocks of 16: one 100-token request fits (7 blocks), two do not
