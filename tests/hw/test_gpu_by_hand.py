@@ -665,3 +665,73 @@ def test_cost_model_returns_floats_for_scalars_and_arrays_for_arrays():
     assert cost.fc_time_s(np.array([1, 64]), 1).shape == (2,)
     assert cost.prefill_attention_time_s(np.array([1, 64]), 0).shape == (2,)
     assert cost.decode_attention_time_s(np.array([100, 200]), np.array([1, 2])).shape == (2,)
+
+
+@pytest.mark.parametrize("name", ["gpt-175b", "llama-2-70b"])
+def test_attacc_one_token_chunk_is_one_decode_step(name):
+    """A prefill chunk of one token after d cached ones is the attention of one decode step over d + 1 keys: the
+    GQA group's query heads as rows, one problem per KV head of the GPU. At TP1 GPT-175B's 96 problems of one
+    request fill 96 of 108 SMs (a second request would need a second wave); Llama-2-70B stacks 8 query heads."""
+    model = AttAccGPUModel(_model(name), A100, 1)
+    for done in (0, 100, 4095):
+        assert model.prefill_attention_time_s(1, done) == model.decode_attention_time_s(done + 1, 1) > 0
+
+
+def test_attacc_prefill_of_equal_chunks_batches_them():
+    # GPT-175B TP1: one chunk is 96 problems (u = 96/108); two chunks 192 problems in two waves (u = 192/216, the
+    # same), so twice the work at the same occupancy takes twice the time.
+    model = AttAccGPUModel(GPT, A100, 1)
+    assert model.prefill_attention_time_s(128, 0, 2) == pytest.approx(2 * model.prefill_attention_time_s(128, 0),
+                                                                       rel=1e-12)
+
+
+def test_measured_all_reduce_of_one_byte_is_the_latency_floor():
+    assert float(MeasuredAllReduce(_nccl_table(), 2, 100e9, "nccl.csv").per_call_s(1)) == pytest.approx(11e-6,
+                                                                                                      rel=1e-12)
+
+
+def test_attacc_kernels_of_one_token_count():
+    from l3sim.hw.gpu.validation import AttAccKernels
+
+    row = AttAccKernels(GPT, A100, 8).times_s(64)
+    ops = AttAccGPUModel(GPT, A100, 8).layer_op_times_s(64)
+    assert row.shape == (7,) and row[0] == ops["qkv_proj"] and row[5] == row[6] == ops["norm"] / 2
+
+
+def test_profile_source_errors_name_the_file(tmp_path):
+    path = write_mlp_csv(tmp_path / "llama_mlp.csv", {(64, 4): {}})
+    with pytest.raises(ConfigError) as error:
+        GPUCostModel(run_spec("llama-2-70b", ['gpu.cost_source="profile"', f'gpu.profile_path="{path}"'],
+                              parallel={"tp": 8, "dp": 1}))
+    assert str(error.value) == f"{path}: no measurements at tp=8; measured TP degrees: [4]"
+    with pytest.raises(ConfigError) as error:
+        GPUCostModel(run_spec("llama-2-70b", ['gpu.cost_source="profile"']))
+    assert str(error.value) == "gpu.cost_source = 'profile' needs gpu.profile_path (a Vidur *_mlp.csv)"
+
+
+def test_validate_gpu_with_only_large_all_reduces(tmp_path):
+    from l3sim.hw.gpu.validation import summary_line, validate_gpu
+
+    _mlp_profile(tmp_path)
+    lines = [",time_stats.all_reduce.median,num_workers,size,collective,devices_per_node",
+             f"0,{_ring_s(2**24) * 1e3},2,{2**24},all_reduce,2"]
+    (tmp_path / "a100_all_reduce.csv").write_text("\n".join(lines) + "\n")
+    platform, cost = _platform_and_cost("roofline")
+    result = validate_gpu(tmp_path, platform, cost)
+    assert result["allreduce_mape"] == pytest.approx(0.0, abs=1e-12)
+    assert result["allreduce_floor_by_size"]["<=1 MiB"] is None
+    assert result["allreduce_floor_by_size"][">1 MiB"] == pytest.approx(0.0, abs=1e-12)
+    # no size at or below 1 MiB: that bucket is left out of the line (it raised a TypeError on None before)
+    assert summary_line(result).endswith("all-reduce MAPE 0.0% (>1 MiB 0.0%; best monotone fit >1 MiB 0.0%)")
+
+
+@pytest.mark.parametrize("source", ["roofline", "calibrated", "attacc"])
+@pytest.mark.parametrize("tp", [1, 8])
+def test_fc_time_is_its_dense_part_plus_its_lm_head_bit_for_bit(source, tp):
+    """MemoizedFCTime remembers the two parts apart and adds them; the sum must be fc_time_s exactly (a rounding
+    difference would make a memoized run differ from an unmemoized one)."""
+    cost = GPUCostModel(run_spec("gpt-175b", [f'gpu.cost_source="{source}"'], parallel={"tp": tp, "dp": 1}))
+    for tokens in (1, 7, 128, 129, 1000, 4097):
+        for logits in (0, 1, 64, tokens):
+            assert cost.fc_time_s(tokens, logits) == cost.fc_dense_time_s(tokens) + cost.fc_lm_head_time_s(logits)
+    assert cost.fc_lm_head_time_s(0) == 0.0 and cost.fc_dense_time_s(64) > cost.fc_dense_time_s(1) > 0

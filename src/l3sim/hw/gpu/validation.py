@@ -234,7 +234,7 @@ def summary_line(result: dict) -> str:
     line = (f"{result['cost_source']} on {result['gpu']}: FC-sum MAPE {result['fc_mape']:.1%} ({buckets}; "
             f"worst TP{worst['tp']} {worst['tokens']} {worst['mape']:.1%})")
     if result["allreduce_mape"] is not None:
-        sizes = ", ".join(f"{k} {v:.1%}" for k, v in result["allreduce_mape_by_size"].items())
+        sizes = ", ".join(f"{k} {v:.1%}" for k, v in result["allreduce_mape_by_size"].items() if v is not None)
         floors = ", ".join(f"{k} {v:.1%}" for k, v in result["allreduce_floor_by_size"].items() if v is not None)
         line += f"; all-reduce MAPE {result['allreduce_mape']:.1%} ({sizes}; best monotone fit {floors})"
     return line
