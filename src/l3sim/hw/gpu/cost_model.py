@@ -77,6 +77,19 @@ class GPUCostModel:
         total = total + self._source.lm_head_time_s(logits)
         return float(total) if total.ndim == 0 else total
 
+    def fc_dense_time_s(self, num_tokens: int) -> float:
+        """``fc_time_s`` of one token count less its LM head: every layer's operators and the TP all-reduces.
+
+        ``fc_time_s(t, l) == fc_dense_time_s(t) + fc_lm_head_time_s(l)`` bit for bit (the same operations
+        on the same values), so a memo may keep the two parts apart (``serving/systems/fc_memo.py``).
+        """
+        tokens = np.asarray(num_tokens, dtype=float)
+        return float(self._source.layer_times_s(tokens).sum(axis=-1) * self.num_layers + self._all_reduce_s(tokens))
+
+    def fc_lm_head_time_s(self, num_logits: int) -> float:
+        """The LM head over ``num_logits`` rows: the rest of ``fc_time_s`` (see ``fc_dense_time_s``)."""
+        return float(self._source.lm_head_time_s(np.asarray(num_logits, dtype=float)))
+
     # ---- attention -----------------------------------------------------------
     def prefill_attention_time_s(self, chunk_tokens, done_tokens):
         """Causal attention of a prefill chunk of ``chunk_tokens`` after ``done_tokens`` cached (elementwise)."""

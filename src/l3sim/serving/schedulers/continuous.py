@@ -48,7 +48,16 @@ class ContinuousBatching(Scheduler):
         running = np.array(state.running, dtype=np.int64)
         grows, held = self._decoding(state, running)
         preempted: list[int] = []
-        while held.sum() > state.kv.capacity_blocks:
+        capacity = state.kv.capacity_blocks
+        if held.sum() <= capacity:
+            return running, grows, held, preempted
+        if running.size <= self.max_batch_tokens:
+            # Within the token budget every decoding request grows, so dropping the latest admitted ones
+            # leaves the others' growth and blocks as they were: keep the longest prefix that fits.
+            keep = int(np.searchsorted(np.cumsum(held), capacity, side="right"))
+            preempted = running[keep:][::-1].tolist()
+            return running[:keep], grows[:keep], held[:keep], preempted
+        while held.sum() > capacity:
             preempted.append(int(running[-1]))
             running = running[:-1]
             grows, held = self._decoding(state, running)

@@ -243,14 +243,20 @@ def _compiled():
     return numba.njit(cache=True, nogil=True)(form_kernel)
 
 
+_called = []  # non-empty once the compiled kernel has run in this process
+
+
 def run_form_kernel(*args):
     """``form_kernel(*args)`` compiled by numba (once per process, cached on disk). numba's pedantic IR check
-    warns, harmlessly, about the helpers it inlines while compiling; silenced here."""
+    warns, harmlessly, about the helpers it inlines while compiling; silenced around the first call (the one
+    that compiles or loads the cache)."""
     kernel = _compiled()
-    if kernel.signatures:  # compiled or loaded from the cache already
+    if _called:
         return kernel(*args)
     from numba.core.errors import NumbaIRAssumptionWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NumbaIRAssumptionWarning)
-        return kernel(*args)
+        result = kernel(*args)
+    _called.append(True)
+    return result

@@ -79,17 +79,22 @@ class GPUOnlySystem(System):
         )
 
     def _account(
-        self, plan: IterationPlan, table: RequestTable, gpu_s: float, completing: int, attention: tuple[float, float]
+        self, plan: IterationPlan, table: RequestTable, gpu_s: float, completing: int, attention: tuple[float, float],
+        prefill_attention_s: float = 0.0,
     ) -> tuple[float, ...]:
-        """The plan's terms of the run's account: the GPU stage, the decode attention as the attention stage."""
+        """The plan's terms of the run's account: the GPU stage, the decode attention as the attention stage.
+
+        ``prefill_attention_s``: the plan's prefill attention seconds, reused when no chunk recomputes tokens."""
         if self.nominal is None:
             return ()
         n = plan.decode_ids.size
         no_recompute, prefill_nominal = gpu_s, 0.0
         if plan.prefill_ids.size:
-            first, after, _ = first_time_chunks(plan, table)
+            first, after, recomputed = first_time_chunks(plan, table)
             tokens, logits = int(first.sum()) + n, completing + n
-            no_recompute = float(np.sum(self.cost.prefill_attention_time_s(first, after))) + self._fc(tokens, logits)
+            if recomputed.any():
+                prefill_attention_s = float(np.sum(self.cost.prefill_attention_time_s(first, after)))
+            no_recompute = prefill_attention_s + self._fc(tokens, logits)
             prefill_nominal = (
                 float(np.sum(self.nominal.prefill_attention_time_s(first, after)))
                 + self._nominal_fc(tokens, logits) - self._nominal_fc(n, n)
@@ -102,8 +107,10 @@ class GPUOnlySystem(System):
         chunks, done = plan.prefill_chunk_tokens, plan.prefill_done_tokens
         completing = int(np.count_nonzero(done + chunks >= table.prefill_target[plan.prefill_ids]))
         duration = self._fc(plan.num_tokens, plan.decode_ids.size + completing)
+        prefill_attention = 0.0
         if chunks.size:
-            duration += float(np.sum(self.cost.prefill_attention_time_s(chunks, done)))
+            prefill_attention = float(np.sum(self.cost.prefill_attention_time_s(chunks, done)))
+            duration += prefill_attention
         gpu_stage = duration
         context = 0
         if plan.decode_ids.size:
@@ -111,7 +118,7 @@ class GPUOnlySystem(System):
             context = int(table.kv_tokens[plan.decode_ids].sum()) + plan.decode_ids.size
             duration += float(self.cost.decode_attention_time_s(context, plan.decode_ids.size))
         counts = self._counts(int(chunks.sum()), plan.decode_ids.size, plan.decode_ids.size + completing, context)
-        account = self._account(plan, table, gpu_stage, completing, (duration - gpu_stage, 0.0))
+        account = self._account(plan, table, gpu_stage, completing, (duration - gpu_stage, 0.0), prefill_attention)
         return IterationCost(
             duration, {"gpu": duration}, counts, (Phase("gpu", 0.0, duration, "iteration"),), account=account
         )
