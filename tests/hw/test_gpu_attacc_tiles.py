@@ -1,0 +1,87 @@
+"""AttAcc's tile searches against the loops they are written from (src/devices.py, xPU._get_optimal_tile).
+
+``_Kernels`` searches the L1 and L2 tiles with numpy over every candidate at once; the reference
+below is the search as AttAcc writes it, one candidate at a time in plain Python (strict ``<`` keeps
+the first minimum, ``min`` keeps the smallest traffic). Both must agree exactly, fractional
+dimensions (a batch's mean context) included, or a run under the ``attacc`` source would change.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from l3sim.hw.gpu.attacc import ATTACC_A100, ATTACC_H100, L1_TILE_EDGES, L1_TILE_K, L2_TILE_K_DIVISOR, _Kernels
+from l3sim.spec import load_preset_data
+from l3sim.spec.platform import GPUSpec
+
+
+def _traffic(tm, tn, m, n, k):
+    return math.ceil(n / tn) * m * k + math.ceil(m / tm) * n * k + m * n
+
+
+def _occupancy(blocks, cores):
+    return blocks / (math.ceil(blocks / cores) * cores)
+
+
+def reference_l1_tile(kernels: _Kernels, m, n, k, fc):
+    best, best_cost = (0.0, 0.0), math.inf
+    for edge_m in L1_TILE_EDGES:
+        tm = min(edge_m, m)
+        for edge_n in L1_TILE_EDGES:
+            tn = min(edge_n, n)
+            if (tm + tn) * L1_TILE_K * kernels.d + tm * tn * kernels.d > kernels.l1_bytes:
+                continue
+            u = _occupancy(math.ceil(m / tm) * math.ceil(n / tn), kernels.cores) if fc else 1.0
+            cost = _traffic(tm, tn, m, n, k) / (u * u)
+            if cost < best_cost:
+                best, best_cost = (tm, tn), cost
+    return best
+
+
+def reference_l2_traffic(kernels: _Kernels, tm1, tn1, m, n, k):
+    tk = k / L2_TILE_K_DIVISOR
+    best = math.inf
+    for tm in [tm1 * i for i in range(1, int(m / tm1) + 1)] + [m]:
+        tm = min(tm, m)
+        for tn in [tn1 * i for i in range(1, int(n / tn1) + 1)] + [n]:
+            tn = min(tn, n)
+            if (tm + tn) * tk * kernels.d + tm * tn * kernels.d > kernels.l2_bytes and (tm != tm1 or tn != tn1):
+                continue
+            best = min(best, _traffic(tm, tn, m, n, k))
+    return best
+
+
+def _shapes(seed: int, count: int):
+    """GEMM shapes of the kinds the model asks: FC layers (rows = tokens), attention score and context
+    matmuls (rows = a GQA group's queries, a fractional mean context as keys), and odd sizes."""
+    rng = random.Random(seed)
+    for _ in range(count):
+        m = rng.choice([1, 2, 7, 8, 64, 65, 129, 1000, 4096, rng.randint(1, 8192)])
+        n = rng.choice([128.0, 1536.0, 7168.0, 3.5, 1000.25, rng.uniform(1, 40000), rng.randint(1, 50000)])
+        k = rng.choice([128, 12288, 1024, rng.uniform(1, 40000), rng.randint(1, 30000)])
+        yield m, n, k, rng.random() < 0.5
+
+
+@pytest.mark.parametrize("device, dtype_bytes", [(ATTACC_A100, 2), (ATTACC_A100, 1), (ATTACC_H100, 2)])
+def test_tile_searches_equal_the_loops_they_are_written_from(device, dtype_bytes):
+    gpu = GPUSpec.parse(load_preset_data("gpus", "a100-80gb")[0])
+    kernels = _Kernels(gpu, device, dtype_bytes)
+    for m, n, k, fc in _shapes(seed=dtype_bytes + device.num_cores, count=300):
+        tile = kernels._l1_tile(m, n, k, fc)
+        assert tile == reference_l1_tile(kernels, m, n, k, fc), (m, n, k, fc)
+        assert kernels._l2_traffic(*tile, m, n, k) == reference_l2_traffic(kernels, *tile, m, n, k), (m, n, k, fc)
+
+
+def test_the_l2_search_in_blocks_of_rows_equals_one_pass(monkeypatch):
+    """A grid larger than one numpy pass is searched a block of rows at a time: same minimum."""
+    import l3sim.hw.gpu.attacc as attacc
+
+    kernels = _Kernels(GPUSpec.parse(load_preset_data("gpus", "a100-80gb")[0]), ATTACC_A100, 2)
+    cases = [(8.0, 16.0, 4096, 8192.0, 4096), (64.0, 8.0, 3000, 1000.25, 128), (16.0, 512.0, 513, 28672.0, 8192)]
+    whole = [kernels._l2_traffic(*case) for case in cases]
+    monkeypatch.setattr(attacc, "_L2_GRID_CELLS", 7)
+    assert [kernels._l2_traffic(*case) for case in cases] == whole
+    assert whole == [reference_l2_traffic(kernels, *case) for case in cases]
