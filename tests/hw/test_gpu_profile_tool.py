@@ -1,0 +1,92 @@
+"""tools/gpu_profile.py (the blind check's measuring script) writes profiles l3sim reads as Vidur's.
+
+Run on the CPU with torch's CPU build, two small model TOMLs (a Llama-style one: gated SiLU FFN, GQA,
+RoPE, RMSNorm; a GPT-style one: biases, GELU, learned positions, LayerNorm) and a tiny grid: the point
+is the file, not the timings. The shape columns are checked against the TOMLs read through ModelSpec
+(not the tool's own reading), the operator columns against the loader, and the folder goes through
+`validate gpu`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from l3sim.hw.gpu.validation import validate_gpu
+from l3sim.hw.profiles import load_vidur_mlp_csv
+from l3sim.spec import ModelSpec, load_preset_data
+from l3sim.spec.platform import PlatformSpec
+from l3sim.spec.run import GPUCostSpec
+
+pytest.importorskip("torch")
+
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "gpu_profile.py"
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("gpu_profile", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+MODELS = {
+    "tiny-llama": 'num_layers = 2\nhidden_size = 256\nnum_heads = 16\nnum_kv_heads = 8\nhead_dim = 16\n'
+                  'ffn_hidden_size = 688\ngated_ffn = true\nactivation = "silu"\nvocab_size = 1000\n',
+    "tiny-gpt": 'num_layers = 2\nhidden_size = 256\nnum_heads = 8\nnum_kv_heads = 8\nffn_hidden_size = 1024\n'
+                'vocab_size = 1000\nlinear_bias = true\nlearned_positions = 64\n',
+}
+
+
+@pytest.fixture(scope="module")
+def profiled(tmp_path_factory):
+    models, out = tmp_path_factory.mktemp("models"), tmp_path_factory.mktemp("profiles")
+    for name, text in MODELS.items():
+        (models / f"{name}.toml").write_text(text)
+    paths = ",".join(str(models / f"{name}.toml") for name in MODELS)
+    code = _tool().main(["--out", str(out), "--models", paths, "--tp", "4,8", "--tokens", "1,8,136",
+                         "--repeats", "2", "--warmup", "0", "--dtype", "float32", "--device", "cpu"])
+    assert code == 0
+    return out
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_profile_has_vidurs_layout_and_the_models_shape(profiled, name):
+    table = load_vidur_mlp_csv(profiled / f"{name}_mlp.csv")
+    model = ModelSpec.parse({"name": name, **tomllib.loads(MODELS[name])}, source=name)
+    shape = table[["n_head", "n_kv_head", "n_embd", "n_expanded_embd", "vocab_size", "use_gated_mlp"]].drop_duplicates()
+    assert shape.values.tolist() == [[model.num_heads, model.num_kv_heads, model.hidden_size, model.ffn_hidden_size,
+                                      model.vocab_size, model.gated_ffn]]
+    assert sorted(set(zip(table["tp"], table["num_tokens"]))) == [(4, 1), (4, 8), (4, 136), (8, 1), (8, 8), (8, 136)]
+    operators = set(table["operator"])
+    fc = {"attn_pre_proj", "attn_post_proj", "mlp_up_proj", "mlp_act", "mlp_down_proj"}
+    assert fc <= operators and {"input_layernorm", "post_attention_layernorm", "add", "emb"} <= operators
+    assert ("attn_rope" in operators) == (model.learned_positions == 0)  # tiny-gpt has learned positions
+    assert (table["median_s"] > 0).all() and (table["min_s"] <= table["median_s"]).all()
+    assert (table["median_s"] <= table["max_s"]).all()
+
+
+def test_validate_gpu_reads_the_folder(profiled):
+    platform = PlatformSpec.parse(load_preset_data("platforms", "dgx-a100")[0], source="dgx-a100")
+    result = validate_gpu(profiled, platform, GPUCostSpec())
+    assert {row["file"] for row in result["rows"]} == {"tiny-llama_mlp.csv", "tiny-gpt_mlp.csv"}
+    assert len(result["rows"]) == 2 * 2 * 3  # files x tp x token counts
+    assert result["allreduce_mape"] is None  # one GPU: no all-reduce file
+
+
+def test_device_record_and_budget(tmp_path):
+    code = _tool().main(["--out", str(tmp_path), "--models", "llama-2-7b", "--tp", "8", "--tokens", "1",
+                         "--device", "cpu", "--budget-s", "0"])
+    assert code == 0
+    info = json.loads((tmp_path / "device.json").read_text())
+    assert info["device"] == "cpu" and info["models"] == ["llama-2-7b"] and info["tp"] == [8]
+    assert not (tmp_path / "llama-2-7b_mlp.csv").exists()  # nothing measured inside a spent budget
+
+
+def test_unknown_model_names_the_known_ones(tmp_path):
+    with pytest.raises(SystemExit, match="unknown model .llama-9.*known presets: .*llama-2-70b"):
+        _tool().main(["--out", str(tmp_path), "--models", "llama-9", "--device", "cpu"])
