@@ -295,9 +295,16 @@ def test_a_decode_right_after_its_last_token_has_the_iterations_duration_exactly
 
 
 class _Silent:
-    """An arrival source that never hands out its requests (a broken source)."""
+    """An arrival source that never hands out its requests (a broken source). The engine must stop at its first
+    look: asked again (an engine that went on after ``next_time()`` said None) it fails the test instead of
+    polling forever."""
+
+    def __init__(self) -> None:
+        self.polls = 0
 
     def due(self, now_s: float) -> list[int]:
+        self.polls += 1
+        assert self.polls == 1, "the engine keeps polling a source that has nothing more to hand out"
         return []
 
     def next_time(self) -> float | None:
