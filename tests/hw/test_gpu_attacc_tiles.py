@@ -1,9 +1,9 @@
 """AttAcc's tile searches against the loops they are written from (src/devices.py, xPU._get_optimal_tile).
 
-``_Kernels`` searches the L1 and L2 tiles with numpy over every candidate at once; the reference
-below is the search as AttAcc writes it, one candidate at a time in plain Python (strict ``<`` keeps
-the first minimum, ``min`` keeps the smallest traffic). Both must agree exactly, fractional
-dimensions (a batch's mean context) included, or a run under the ``attacc`` source would change.
+``_Kernels`` searches the L1 tiles without AttAcc's repeated (clipped) edges and the L2 tiles with two
+pointers; the reference below is the search as AttAcc writes it, every candidate of the grid in turn
+(strict ``<`` keeps the first minimum, ``min`` keeps the smallest traffic). Both must agree exactly,
+fractional dimensions (a batch's mean context) included, or a run under the ``attacc`` source would change.
 """
 
 from __future__ import annotations
@@ -75,13 +75,18 @@ def test_tile_searches_equal_the_loops_they_are_written_from(device, dtype_bytes
         assert kernels._l2_traffic(*tile, m, n, k) == reference_l2_traffic(kernels, *tile, m, n, k), (m, n, k, fc)
 
 
-def test_the_l2_search_in_blocks_of_rows_equals_one_pass(monkeypatch):
-    """A grid larger than one numpy pass is searched a block of rows at a time: same minimum."""
-    import l3sim.hw.gpu.attacc as attacc
+@pytest.mark.parametrize("l2_bytes", [40 * 1024 * 1024, 64 * 1024, 1000])
+def test_l2_search_where_the_capacity_binds(l2_bytes):
+    """Large tiles over the L2 capacity (40 MiB binds for the big shapes), most tiles over it (64 KiB), and every
+    tile but the L1 tile over it (1,000 bytes: only AttAcc's exception for the L1 tile is left)."""
+    from l3sim.hw.gpu.attacc import AttAccDevice
 
-    kernels = _Kernels(GPUSpec.parse(load_preset_data("gpus", "a100-80gb")[0]), ATTACC_A100, 2)
-    cases = [(8.0, 16.0, 4096, 8192.0, 4096), (64.0, 8.0, 3000, 1000.25, 128), (16.0, 512.0, 513, 28672.0, 8192)]
-    whole = [kernels._l2_traffic(*case) for case in cases]
-    monkeypatch.setattr(attacc, "_L2_GRID_CELLS", 7)
-    assert [kernels._l2_traffic(*case) for case in cases] == whole
-    assert whole == [reference_l2_traffic(kernels, *case) for case in cases]
+    device = AttAccDevice(num_cores=108, l1_bytes_per_core=192 * 1024, l2_bytes=l2_bytes)
+    kernels = _Kernels(GPUSpec.parse(load_preset_data("gpus", "a100-80gb")[0]), device, 2)
+    cases = [(8, 16, 4096, 8192.0, 4096), (64, 8, 3000, 1000.25, 128), (16, 512, 513, 28672.0, 8192),
+             (1, 512, 1, 30000.5, 128), (128, 128, 8192, 8192.0, 28672)]
+    for case in cases:
+        assert kernels._l2_traffic(*case) == reference_l2_traffic(kernels, *case), case
+    if l2_bytes == 1000:
+        tm1, tn1, m, n, k = cases[0]
+        assert kernels._l2_traffic(*cases[0]) == _traffic(tm1, tn1, m, n, k)

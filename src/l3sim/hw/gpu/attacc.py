@@ -75,9 +75,6 @@ MAX_OFF_MEM_BW_UTIL = 0.85
 # L1 tile edges tried for m and n, and the L1 tile's k: src/devices.py, xPU._get_optimal_tile (trange, l1_tk).
 L1_TILE_EDGES = (8, 16, 32, 64, 128, 192, 256, 320, 384, 448, 512)
 L1_TILE_K = 32
-_L1_EDGES = np.array(L1_TILE_EDGES, dtype=float)
-# The L2 tile search evaluates at most this many (rows, columns) pairs per numpy pass (memory bound, not a limit).
-_L2_GRID_CELLS = 1 << 18
 # The L2 tile's k is k / 64 ("experimentally found"): src/devices.py, xPU._get_optimal_tile.
 L2_TILE_K_DIVISOR = 64
 # FLOPs per element: src/model.py, Layer.get_flops (softmax and norm 5; activation relu 1, GLU 8 + 1, else 8).
@@ -140,12 +137,12 @@ def occupancy(blocks: float, num_cores: int) -> float:
     return blocks / (math.ceil(blocks / num_cores) * num_cores)
 
 
-def _tile_traffic(tm, tn, m: float, n: float, k: float):
-    """Elements moved by an (m x k) x (k x n) product tiled (tm, tn) (elementwise over tile arrays).
+def _tile_traffic(tm: float, tn: float, m: float, n: float, k: float) -> float:
+    """Elements moved by an (m x k) x (k x n) product tiled (tm, tn).
 
     A is re-read once per column tile, B once per row tile, C written once.
     """
-    return np.ceil(n / tn) * m * k + np.ceil(m / tm) * n * k + m * n
+    return math.ceil(n / tn) * m * k + math.ceil(m / tm) * n * k + m * n
 
 
 class _Kernels:
@@ -167,40 +164,48 @@ class _Kernels:
 
         A matmul's thread blocks are its numOp problems whatever the tile, so its
         occupancy is a constant factor of every cost and drops out of the argmin.
-        Every (edge_m, edge_n) pair at once: the same operations per pair as a loop
-        over them, and argmin's first minimum is the loop's (edge_m outer, edge_n inner).
+        Edges at or above a dimension all clip to it: such repeated rows and columns
+        of AttAcc's grid are searched once (a repeat has the same cost, and only a
+        smaller cost replaces the best, so the first minimum is unchanged).
         """
-        tm = np.minimum(_L1_EDGES, m)[:, None]
-        tn = np.minimum(_L1_EDGES, n)[None, :]
-        fits = (tm + tn) * L1_TILE_K * self.d + tm * tn * self.d <= self.l1_bytes
-        cost = _tile_traffic(tm, tn, m, n, k)
-        if fc:
-            blocks = np.ceil(m / tm) * np.ceil(n / tn)
-            u = blocks / (np.ceil(blocks / self.cores) * self.cores)
-            cost = cost / (u * u)
-        cost = np.where(fits, cost, math.inf)
-        best = int(np.argmin(cost))
-        if not cost.flat[best] < math.inf:
-            return 0.0, 0.0
-        i, j = divmod(best, len(L1_TILE_EDGES))
-        return float(tm[i, 0]), float(tn[0, j])
+        best, best_cost = (0.0, 0.0), math.inf
+        for tm in dict.fromkeys(min(edge, m) for edge in L1_TILE_EDGES):
+            for tn in dict.fromkeys(min(edge, n) for edge in L1_TILE_EDGES):
+                if (tm + tn) * L1_TILE_K * self.d + tm * tn * self.d > self.l1_bytes:
+                    continue
+                u = occupancy(math.ceil(m / tm) * math.ceil(n / tn), self.cores) if fc else 1.0
+                cost = _tile_traffic(tm, tn, m, n, k) / (u * u)
+                if cost < best_cost:
+                    best, best_cost = (tm, tn), cost
+        return best
 
     def _l2_traffic(self, tm1: float, tn1: float, m: float, n: float, k: float) -> float:
         """Off-chip elements of the L2 tile (multiples of the L1 tile, or the whole dimension) that minimises them.
 
         A tile over the L2 capacity is skipped unless it is the L1 tile itself (src/devices.py).
-        Every (rows, columns) pair at once, a block of row counts at a time (bounded memory).
+        Walked as two pointers instead of AttAcc's full grid: the capacity test grows
+        with both the rows and the columns while the traffic does not grow with the
+        columns, so each row count's least traffic is at its widest tile within
+        capacity, and that width only shrinks as the rows grow.
         """
         tk = k / L2_TILE_K_DIVISOR
-        rows = np.minimum(np.append(tm1 * np.arange(1, int(m / tm1) + 1), m), m)[:, None]
-        cols = np.minimum(np.append(tn1 * np.arange(1, int(n / tn1) + 1), n), n)[None, :]
-        best = math.inf
-        step = max(1, _L2_GRID_CELLS // cols.size)
-        for start in range(0, rows.size, step):
-            tm = rows[start:start + step]
-            allowed = ((tm + cols) * tk * self.d + tm * cols * self.d <= self.l2_bytes) | ((tm == tm1) & (cols == tn1))
-            traffic = _tile_traffic(tm, cols, m, n, k)
-            best = min(best, float(np.min(traffic, where=allowed, initial=math.inf)))
+        rows, cols = int(m / tm1) + 1, int(n / tn1) + 1  # multiples of the L1 tile, then the whole dimension
+
+        def row(i: int) -> float:
+            return m if i == rows - 1 else min(tm1 * (i + 1), m)
+
+        def col(j: int) -> float:
+            return n if j == cols - 1 else min(tn1 * (j + 1), n)
+
+        best = _tile_traffic(tm1, tn1, m, n, k)
+        fitting = cols  # the columns 0 .. fitting - 1 fit beside the current row count
+        for i in range(rows):
+            tm = row(i)
+            while fitting and (tm + col(fitting - 1)) * tk * self.d + tm * col(fitting - 1) * self.d > self.l2_bytes:
+                fitting -= 1
+            if not fitting:
+                break
+            best = min(best, _tile_traffic(tm, col(fitting - 1), m, n, k))
         return best
 
     def _gemm_s(self, m: float, n: float, k: float, num_op: float, fc: bool) -> float:
