@@ -59,3 +59,26 @@ def run_spec(*overrides: str, dp: int = 1):
         workload={"name": "test", "prompt_mean": 1.0, "prompt_std": 0.0, "output_mean": 1.0, "output_std": 0.0},
         parallel={"tp": 1, "dp": dp},
     )
+
+
+class SilentArrivals:
+    """An arrival source that never hands out its requests (a broken source). The engine must stop at its first
+    look: asked again (an engine that went on after ``next_time()`` said None) it fails the test instead of
+    polling forever."""
+
+    def __init__(self) -> None:
+        self.polls = 0
+
+    def due(self, now_s: float) -> list[int]:
+        self.polls += 1
+        assert self.polls == 1, "the engine keeps polling a source that has nothing more to hand out"
+        return []
+
+    def next_time(self) -> float | None:
+        return None
+
+    def pending(self) -> bool:
+        return True
+
+    def finished(self, ids: np.ndarray, now_s: float) -> None:
+        pass

@@ -18,7 +18,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from serving_fakes import run_spec
+from serving_fakes import SilentArrivals, run_spec
 
 from l3sim.serving.arrivals import ClosedLoopArrivals
 from l3sim.serving.engine import Engine, _last_true
@@ -294,29 +294,6 @@ def test_a_decode_right_after_its_last_token_has_the_iterations_duration_exactly
     assert rec.tbt_s.quantiles((1.0,))[0] == decode and rec.tbt_s.mean() == decode
 
 
-class _Silent:
-    """An arrival source that never hands out its requests (a broken source). The engine must stop at its first
-    look: asked again (an engine that went on after ``next_time()`` said None) it fails the test instead of
-    polling forever."""
-
-    def __init__(self) -> None:
-        self.polls = 0
-
-    def due(self, now_s: float) -> list[int]:
-        self.polls += 1
-        assert self.polls == 1, "the engine keeps polling a source that has nothing more to hand out"
-        return []
-
-    def next_time(self) -> float | None:
-        return None
-
-    def pending(self) -> bool:
-        return True
-
-    def finished(self, ids: np.ndarray, now_s: float) -> None:
-        pass
-
-
 class _Idle(Guard):
     name = "idle"
 
@@ -340,7 +317,7 @@ def test_the_engines_errors_in_full():
         Engine(Toy(), Guard(), small).run(_table([4], [6]))  # stores up to 9 tokens: 3 blocks
     assert str(caught.value) == "requests that never fit the KV cache must be filtered out before the engine"
     with pytest.raises(RuntimeError) as caught:
-        Engine(Toy(), Guard(), KV).run(_table([4], [2]), arrivals=_Silent())
+        Engine(Toy(), Guard(), KV).run(_table([4], [2]), arrivals=SilentArrivals())
     assert str(caught.value) == "no request in the system and none to arrive before all finished"
     with pytest.raises(RuntimeError) as caught:
         Engine(Toy(), _Idle(), KV).run(_table([4], [2]))

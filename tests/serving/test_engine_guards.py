@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from serving_fakes import FakeCost, fake_system, run_spec
+from serving_fakes import FakeCost, SilentArrivals, fake_system, run_spec
 
 from l3sim.errors import ConfigError
 from l3sim.serving.engine import Engine
@@ -42,25 +42,9 @@ def test_a_request_that_never_fits_is_refused_before_serving():
         _engine(_continuous()).run(_table(1, output=2000))
 
 
-class _Silent:
-    """An arrival source that never hands out its requests (a broken source)."""
-
-    def due(self, now_s: float) -> list[int]:
-        return []
-
-    def next_time(self) -> float | None:
-        return None
-
-    def pending(self) -> bool:
-        return True
-
-    def finished(self, ids: np.ndarray, now_s: float) -> None:
-        pass
-
-
 def test_requests_that_never_arrive_stop_the_run():
     with pytest.raises(RuntimeError, match="none to arrive"):
-        _engine(_continuous()).run(_table(2), arrivals=_Silent())
+        _engine(_continuous()).run(_table(2), arrivals=SilentArrivals())
 
 
 class _Idle(ContinuousBatching):
