@@ -1,8 +1,9 @@
-"""The L3 scheduler's admission candidates and its "nothing to decide" shortcut, by hand (issue 17 item 7: the
-``l3`` mutants in ``L3Scheduler._candidates`` and ``plan``).
+"""The L3 scheduler's admission candidates, its "nothing to decide" shortcut, and what it hands its policy, by
+hand (issue 17 item 7: the ``l3`` mutants in ``L3Scheduler._candidates``, ``plan`` and ``_decide``).
 
 On the hand system of ``test_l3_scheduler_behaviour`` (1 ms per GPU token, 0.05 ms per context token) with its
-exact predictor. KV blocks hold 16 tokens.
+exact predictor, so the policy runs as Python (``form_sub_batches``). KV blocks hold 16 tokens. A decode's step
+attends over its stored tokens plus the one it appends: a request with 99 stored tokens has a context of 100.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from collections import deque
 
 import numpy as np
 import pytest
-from test_l3_scheduler_behaviour import HandPredictor, hand_system
+from test_l3_scheduler_behaviour import MS, HandPredictor, hand_system
 from test_l3_scheduler_engine import _spec
 
 from l3sim.errors import ConfigError
 from l3sim.serving.kvstore import KVStore
+from l3sim.serving.schedulers import build_scheduler
 from l3sim.serving.schedulers.l3 import L3Scheduler, Prefill
 from l3sim.serving.state import ReplicaState, RequestTable
 from l3sim.serving.systems.gpu_only import GPUOnlySystem
@@ -128,6 +130,30 @@ def test_a_full_cache_keeps_the_sub_batches_without_a_decision():
     assert plan.admit_ids == () and plan.prefill_ids.size == 0 and decisions == 1
 
 
+def test_decodes_that_use_up_the_budget_keep_the_sub_batches_while_an_admitted_prompt_waits():
+    """Requests 0 and 1 decode; request 2 was admitted earlier and has prefilled 5 of its 20 prompt tokens (2
+    blocks reserved). A budget of 2 tokens goes to the 2 decodes, none is left for request 2's prefill. Plan 1
+    places the two decodes (a decision) and prefills nothing. Plan 2, nothing changed: no decode to place, and
+    the only candidate, the admitted prefill, can get no token: nothing to decide, so the sub-batches are kept
+    as plan 1 formed them and only one decision is recorded over both plans."""
+    scheduler = _scheduler(max_batch_tokens=2)
+    state = _decoding_state(capacity_blocks=100, prompt=20)
+    table = state.table
+    table.prefill_done[2], table.kv_tokens[2], table.slot[2], table.reserved_blocks[2] = 5, 5, 0, 2
+    state.running.append(2)
+    system = scheduler.system
+    plans = []
+    for _ in range(2):
+        plans.append(scheduler.plan(state))
+        scheduler.observe(plans[-1], system.iteration_cost(plans[-1], table))
+    first, second = plans
+    assert first.prefill_ids.size == 0 and sorted(first.decode_ids.tolist()) == [0, 1]
+    assert second.prefill_ids.size == 0 and second.admit_ids == ()
+    assert [first.decode_ids[ids].tolist() for ids in first.sub_batches] == \
+        [second.decode_ids[ids].tolist() for ids in second.sub_batches]
+    assert len(scheduler.accuracy) == 2  # one decision (two stage rows), plan 1's
+
+
 def test_a_new_decode_is_placed_by_a_decision():
     """Request 2 is admitted and prefilled whole (20 tokens) in plan 2; in plan 3 it decodes: a new decode to
     place is a decision, though nothing waits."""
@@ -162,3 +188,79 @@ def test_a_system_that_cannot_time_sub_batches_is_refused_with_the_reason():
     with pytest.raises(ConfigError, match=r"^scheduler 'l3' needs a system that times sub-batches \(an "
                                           r"attention-FC disaggregated system such as --system l3\)$"):
         L3Scheduler(_spec().serving, system)
+
+
+def _decoding_requests(stored: list[int], capacity_blocks: int = 100_000,
+                       prompts: list[int] | None = None) -> ReplicaState:
+    """Requests decoding over ``stored`` tokens each (slot 0, their blocks reserved), plus, if ``prompts``, more
+    requests (prompt, 10 output tokens) in the table but neither running nor waiting."""
+    prompts = prompts or []
+    n = len(stored) + len(prompts)
+    table = RequestTable(ids=np.arange(n), arrival_s=np.zeros(n), prompt_tokens=np.array([10] * len(stored) + prompts),
+                         output_tokens=np.array([1000] * len(stored) + [10] * len(prompts)))
+    kv = KVStore(capacity_blocks, 16, 0)
+    ids = np.arange(len(stored))
+    table.prefill_done[ids] = 10
+    table.kv_tokens[ids] = stored
+    table.generated[ids] = 1
+    table.slot[ids] = 0
+    table.reserved_blocks[ids] = kv.blocks_for(table.kv_tokens[ids] + 1)
+    return ReplicaState(table, kv, running=ids.tolist(), waiting=deque())
+
+
+@pytest.mark.parametrize("stored_0, lane", [(301, 0), (303, 1)])
+def test_kept_decodes_are_balanced_over_their_stored_tokens_plus_the_step(stored_0, lane):
+    """``regroup = "never"``: request 0 keeps sub-batch 0, requests 1-3 (100 stored tokens each) sub-batch 1;
+    request 4 (49 stored: context 50) is new and is the only decode to place, so it goes to the sub-batch with
+    the shorter phase max(T_GPU_i, T_PIM_i) (ties: 0). T_GPU_0 = 3 ms, T_GPU_1 = 1 ms; the PIM side is longer:
+
+    - request 0 with 301 stored: contexts 302 against 3 x 101 = 303 -> 15.1 < 15.15 ms: sub-batch 0, which then
+      attends over 352 tokens (17.6 ms; T_GPU_1 = 2 ms);
+    - with 303 stored: 304 against 303 -> 15.2 > 15.15 ms: sub-batch 1, 353 tokens (17.65 ms; T_GPU_0 = 4 ms).
+
+    The stored tokens alone (301 vs 300, 303 vs 300) would put the first in sub-batch 1 and, with two tokens per
+    kept decode (303 vs 306, 305 vs 306), the second in sub-batch 0: the answer depends on the + 1 per decode."""
+    spec = _spec('schedulers.l3.regroup="never"')
+    scheduler = build_scheduler("l3", spec.serving, hand_system(slots=1), spec.schedulers)
+    scheduler.predictor = HandPredictor()
+    state = _decoding_requests([stored_0, 100, 100, 100, 49])
+    scheduler.lane = np.array([0, 1, 1, 1, -1])
+    plan = scheduler.plan(state)
+    assert scheduler.lane.tolist() == [0, 1, 1, 1, lane]
+    sub_batches = [{0}, {1, 2, 3}]
+    sub_batches[lane].add(4)
+    # the system's sub-batch g runs the dense layers of the scheduler's sub-batch 1 - g
+    assert [set(plan.decode_ids[ids].tolist()) for ids in plan.sub_batches] == sub_batches[::-1]
+    _, gpu_pred, pim_pred = scheduler._pending
+    if lane == 0:
+        expected_gpu, expected_pim = [3, 2], [0.05 * 352, 0.05 * 303]
+    else:
+        expected_gpu, expected_pim = [4, 1], [0.05 * 304, 0.05 * 353]
+    assert np.asarray(gpu_pred) == pytest.approx(np.array(expected_gpu) * MS, rel=1e-12)
+    assert np.asarray(pim_pred) == pytest.approx(np.array(expected_pim) * MS, rel=1e-12)
+
+
+@pytest.mark.parametrize("overrides, chunk", [((), 16), (("schedulers.l3.min_chunk_tokens=8",), 8)])
+def test_a_prefill_cut_below_the_minimum_gets_the_configured_minimum(overrides, chunk):
+    """Request 0 decodes over 99 stored tokens (context 100, 7 blocks); request 1 was admitted and has prefilled
+    40 of its 100 prompt tokens (7 blocks reserved); request 2 (prompt 10) waits. The cache has 14 blocks, all
+    held, so request 2 does not fit: memory is full. The policy puts request 1's 60 remaining tokens in
+    sub-batch 0 (T_GPU_0 = 60 ms) and request 0's decode beside it (T_PIM_0 = 5 ms); sub-batch 1 is empty.
+    Cut: the longest chunk c with T_GPU_0 = c ms <= 5 ms is 5 tokens, below the minimum chunk, so the chunk is
+    the minimum: 16 by default (``schedulers.l3.min_chunk_tokens``), 8 when set to 8."""
+    spec = _spec(*overrides)
+    scheduler = build_scheduler("l3", spec.serving, hand_system(slots=1), spec.schedulers)
+    scheduler.predictor = HandPredictor()
+    state = _decoding_requests([99], capacity_blocks=14, prompts=[100, 10])
+    table = state.table
+    table.prefill_done[1], table.kv_tokens[1], table.slot[1], table.reserved_blocks[1] = 40, 40, 0, 7
+    state.running.append(1)
+    state.waiting.append(2)
+    plan = scheduler.plan(state)
+    assert plan.admit_ids == ()
+    assert plan.prefill_ids.tolist() == [1] and plan.prefill_chunk_tokens.tolist() == [chunk]
+    assert plan.prefill_done_tokens.tolist() == [40]
+    assert plan.decode_ids.tolist() == [0]
+    _, gpu_pred, pim_pred = scheduler._pending  # T_GPU_0 = the chunk, T_GPU_1 = 1 decode; T_PIM = (5, 0) ms
+    assert np.asarray(gpu_pred) == pytest.approx(np.array([chunk, 1]) * MS, rel=1e-12)
+    assert np.asarray(pim_pred) == pytest.approx(np.array([5, 0]) * MS, rel=1e-12, abs=1e-15)

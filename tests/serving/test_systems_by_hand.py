@@ -247,6 +247,46 @@ def test_compose_names_the_system_and_draws_its_attention_on_its_tracks(name):
         assert ranksets > 1  # else the two kinds of track could not be told apart
 
 
+@pytest.mark.parametrize("ranksets", [1, 2, 3])
+def test_decode_attention_is_drawn_on_one_track_per_rankset(ranksets):
+    """The hand device split into ``ranksets`` ranksets: a decode-only plan (request 0 over 100 tokens on slot 0,
+    request 1 over 200 on slot 1; everything in sub-batch 0) draws its decode attention on each rankset's track,
+    "pim rankset 0" .. "pim rankset r-1", the same interval on every one (the busiest slot: 2 + 2 = 4 ms after
+    the transfers); with one rankset on one track named after the device."""
+    base = _disaggregated()
+    system = DisaggregatedSystem("hand", "r-pim", _HandGPU(), base.device, base.comm, _spec().model,
+                                 rankset_tracks=ranksets)
+    table = RequestTable(ids=np.arange(2), arrival_s=np.zeros(2), prompt_tokens=np.array([10, 10]),
+                         output_tokens=np.array([50, 50]))
+    table.prefill_done[:] = 10
+    table.kv_tokens[:] = [99, 199]
+    table.slot[:] = [0, 1]
+    cost = system.iteration_cost(IterationPlan(decode_ids=np.array([0, 1])), table)
+    attention = [p for p in cost.phases if p.label == "sub-batch 0 decode attention"]
+    expected = [f"pim rankset {r}" for r in range(ranksets)] if ranksets > 1 else ["hand-pim"]
+    assert [p.track for p in attention] == expected
+    assert {(p.start_s, p.duration_s) for p in attention} == {(attention[0].start_s, attention[0].duration_s)}
+    assert attention[0].duration_s == pytest.approx(4 * MS, rel=1e-12)
+
+
+def test_a_dimm_pim_host_of_two_ranksets_draws_two_rankset_tracks():
+    """r-pim on the default host with 2 ranks per channel (one DIMM of 2 ranks): 2 ranksets, 2 tracks."""
+    from l3sim.serving.systems import system_entry
+
+    spec = _spec("system=r-pim", "memory.dimms_per_channel=1", "memory.ranks_per_dimm=2")
+    entry = system_entry("r-pim")
+    system = entry.build(spec, entry)
+    assert system.device.ranksets == 2
+    table = RequestTable(ids=np.arange(1), arrival_s=np.zeros(1), prompt_tokens=np.array([10]),
+                         output_tokens=np.array([50]))
+    table.prefill_done[:] = 10
+    table.kv_tokens[:] = [300]
+    table.slot[:] = 0
+    cost = system.iteration_cost(IterationPlan(decode_ids=np.array([0])), table)
+    tracks = [p.track for p in cost.phases if p.label.endswith("decode attention")]
+    assert tracks == ["pim rankset 0", "pim rankset 1"]
+
+
 def _with_account() -> DisaggregatedSystem:
     base = _disaggregated()
     return DisaggregatedSystem("hand", "l3", _HandGPU(), base.device, base.comm, _spec().model,
@@ -464,6 +504,39 @@ def test_gpu_only_segment_is_halved_across_a_kink():
     segment = system.segment_cost(IterationPlan(decode_ids=plan.decode_ids), table, 10)
     assert segment.valid_iterations == 5
     assert segment.increment.duration_s == 0.0
+
+
+class _FloorGPU(_HandGPU):
+    """Decode attention 0.0002 ms per context token, but never less than for ``floor`` tokens, + 0.5 ms per request."""
+
+    def __init__(self, floor: float) -> None:
+        super().__init__()
+        self.floor = floor
+
+    def decode_attention_time_s(self, total_context_tokens, num_requests=None) -> float:
+        return (0.0002 * max(total_context_tokens, self.floor) + 0.5 * (num_requests or 0)) * MS
+
+
+@pytest.mark.parametrize("floor, asked, increment_ms", [(151, 2, 0.0002), (152, 3, 0.0)])
+def test_gpu_only_segment_probes_its_stretch_at_an_iteration_in_the_middle(floor, asked, increment_ms):
+    """Two decodes over 150 tokens, 2 more an iteration (iteration k: 150 + 2k tokens); dense 2.2 ms an iteration.
+
+    - Floor 151, asked 2: iterations 0 and 1 attend over 150 (floor: 151) and 152 tokens. Two iterations are
+      always one segment (a line through two points; nothing lies between iterations): 2 iterations, growing
+      0.0002 x (152 - 151) = 0.0002 ms.
+    - Floor 152, asked 3: 150, 152, 154 tokens, attention 0.0304, 0.0304, 0.0308 ms (+ 1 ms). The line from
+      iteration 0 to 2 passes 0.0002 ms above iteration 1, the one in the middle: 3 halves to 2, iterations 0
+      and 1, both on the floor: no growth.
+
+    Each iteration the segment covers costs what it costs stepped: first + k x increment."""
+    plan, table = _mixed_plan()
+    system = GPUOnlySystem(_FloorGPU(floor), 8, _spec().model)
+    segment = system.segment_cost(IterationPlan(decode_ids=plan.decode_ids), table, asked)
+    assert segment.valid_iterations == 2
+    assert segment.increment.duration_s == pytest.approx(increment_ms * MS, rel=1e-9, abs=1e-15)
+    for k in range(segment.valid_iterations):
+        stepped = (2.2 + 0.0002 * max(150 + 2 * k, floor) + 1.0) * MS
+        assert segment.first.duration_s + k * segment.increment.duration_s == pytest.approx(stepped, rel=1e-12)
 
 
 def test_nominal_gpu_is_the_roofline_at_full_rates_with_free_all_reduces(monkeypatch):
