@@ -75,8 +75,10 @@ GROUPS: dict[str, Group] = {
         ("src/l3sim/serving/schedulers/l3.py",),
         (f"{SERVING}/test_l3_scheduler_policy.py", f"{SERVING}/test_l3_scheduler_behaviour.py",
          f"{SERVING}/test_l3_scheduler_engine.py", f"{SERVING}/test_l3_learned_predictor.py",
-         f"{SERVING}/test_l3_scheduler_admission.py"),
-        # the two pre-emption runs (closed form against stepping, ~6 s each with their fits) are two thirds of
+         f"{SERVING}/test_l3_scheduler_admission.py", f"{SERVING}/test_l3_kernel.py"),
+        # test_l3_kernel.py runs form_sub_batches_compiled (l3.py's glue around the numba policy, which is not
+        # mutated: mutmut's trampolines cannot be compiled) against form_sub_batches.
+        # The two pre-emption runs (closed form against stepping, ~6 s each with their fits) are two thirds of
         # the selection's time; --recheck --tests with the engine file runs them on the survivors
         pytest_args=("-k", "not preemption"),
     ),
@@ -103,7 +105,7 @@ GROUPS: dict[str, Group] = {
             "memory", "measured", "profile_points", "validation")),
         tuple(f"tests/hw/test_gpu_{name}.py" for name in (
             "allreduce", "attacc", "attention", "memory", "profile_source", "roofline", "step_cli",
-            "validate_cli", "validate_targets")),
+            "validate_cli", "validate_targets", "by_hand")),
         pytest_args=("-k", "not (monotone_floor and attacc)"),
     ),
     "gpu-calibrated": Group(
