@@ -295,3 +295,21 @@ def test_cost_source_attacc_decode_attention_with_and_without_the_batch():
     t = [cost.decode_attention_time_s(x) for x in (108 * 1000, 108 * 2000, 108 * 3000)]
     assert t[2] - t[1] == pytest.approx(t[1] - t[0], rel=1e-9)
     assert cost.decode_attention_time_s(108 * 2048) <= cost.decode_attention_time_s(64 * 2048, 64) * 108 / 64
+
+
+def test_scalar_and_array_inputs_give_the_same_times():
+    """One value per input (the engine's calls, answered without arrays) and the same values as arrays agree
+    exactly; no work costs 0 either way, and a negative count is refused either way."""
+    for tokens in (0, 1, 64, 65, 4096):
+        scalar, array = GPT.layer_op_times_s(tokens), GPT.layer_op_times_s(np.array([tokens, tokens]))
+        assert all(scalar[key] == array[key][0] == array[key][1] for key in LAYER_OP_KEYS)
+        assert isinstance(scalar["ffn"], float) and (scalar["ffn"] == 0.0) == (tokens == 0)
+    for total, requests in ((0, 1), (4096, 1), (100001, 7), (250000.5, 64)):
+        scalar = QWEN.decode_attention_time_s(total, requests)
+        assert scalar == QWEN.decode_attention_time_s(np.array([total]), np.array([requests]))[0]
+        assert isinstance(scalar, float)
+    assert GPT.prefill_attention_time_s(128, 1000) == GPT.prefill_attention_time_s(np.array([128]), 1000)[0]
+    with pytest.raises(ValueError, match="non-negative"):
+        GPT.layer_op_times_s(np.array([4, -1]))
+    with pytest.raises(ValueError, match="non-negative"):
+        QWEN.decode_attention_time_s(-1.0, 2)

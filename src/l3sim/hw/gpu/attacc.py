@@ -246,6 +246,11 @@ def _elementwise(function: Callable[..., float], *arrays) -> np.ndarray | float:
     Returns a float for scalar inputs. The first input is the work (tokens,
     rows, context) whose absence means the kernel is not run.
     """
+    if all(isinstance(a, (int, float)) for a in arrays):  # one value each (the engine's calls): no arrays
+        scalars = [float(a) for a in arrays]
+        if any(v < 0 for v in scalars):
+            raise ValueError("token and request counts must be non-negative")
+        return float(function(*scalars)) if scalars[0] > 0 else 0.0
     values = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in arrays))
     if any(np.any(v < 0) for v in values):
         raise ValueError("token and request counts must be non-negative")
