@@ -240,3 +240,28 @@ def test_capacity_first_chunks_are_whole_token_counts():
     plan = CapacityFirstScheduler(ServingSpec(max_batch_tokens=4)).plan(state)
     assert plan.prefill_chunk_tokens.tolist() == [100]
     assert plan.prefill_chunk_tokens.dtype == np.int64
+
+
+def test_the_two_latest_admitted_go_latest_first_and_an_exact_fit_stays():
+    """6 blocks of 4 tokens. Requests 0 and 1 hold 8 tokens and grow to 9 (3 blocks each), 2 and 3 hold 4 and
+    grow to 5 (2 blocks each): 10 > 6. Dropping 3 leaves 8, dropping 2 leaves 6 = the capacity: both go,
+    latest admitted first, and request 1, whose blocks make the sum exactly 6, stays."""
+    kv = KVStore(capacity_blocks=6, block_tokens=4, watermark_blocks=0)
+    state = _state([8, 8, 4, 4], kv, decoding=[0, 1, 2, 3])
+    plan = ContinuousBatching(ServingSpec(max_batch_tokens=100)).plan(state)
+    assert plan.preempt_ids == (3, 2)
+    assert plan.decode_ids.tolist() == [0, 1]
+
+
+def test_preemption_under_a_token_budget_smaller_than_the_decodes():
+    """Budget 2, four requests holding 8 tokens each (blocks of 4): only requests 0 and 1 decode (to 9 tokens,
+    3 blocks each); 2 and 3 keep their 2 blocks: 10 in all.
+    - capacity 8: dropping request 3 leaves 3 + 3 + 2 = 8: it fits; 0 and 1 still decode, 2 still waits for
+      budget;
+    - capacity 5: dropping 3 leaves 8, dropping 2 leaves 6, dropping 1 leaves 3: three go, latest first."""
+    for capacity, preempted, decoding in ((8, (3,), [0, 1]), (5, (3, 2, 1), [0])):
+        kv = KVStore(capacity_blocks=capacity, block_tokens=4, watermark_blocks=0)
+        state = _state([8, 8, 8, 8], kv, decoding=[0, 1, 2, 3])
+        plan = ContinuousBatching(ServingSpec(max_batch_tokens=2)).plan(state)
+        assert plan.preempt_ids == preempted
+        assert plan.decode_ids.tolist() == decoding

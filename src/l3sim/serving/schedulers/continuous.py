@@ -44,24 +44,17 @@ class ContinuousBatching(Scheduler):
         return grows, held
 
     def _preempt_to_fit(self, state: ReplicaState) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
-        """Drop the latest admitted requests until the decoding ones fit: (running, grows, held, pre-empted)."""
+        """Drop the latest admitted requests until the decoding ones fit: (running, grows, held, pre-empted).
+
+        Dropping the latest admitted leaves the others as they were: the token budget goes to the decodes
+        in admission order, so who grows among the earlier ones does not depend on the later ones, and
+        each request's blocks depend on its own growth. So the requests kept are the longest prefix of
+        the running ones whose blocks fit, and the rest are pre-empted, latest first.
+        """
         running = np.array(state.running, dtype=np.int64)
         grows, held = self._decoding(state, running)
-        preempted: list[int] = []
-        capacity = state.kv.capacity_blocks
-        if held.sum() <= capacity:
-            return running, grows, held, preempted
-        if running.size <= self.max_batch_tokens:
-            # Within the token budget every decoding request grows, so dropping the latest admitted ones
-            # leaves the others' growth and blocks as they were: keep the longest prefix that fits.
-            keep = int(np.searchsorted(np.cumsum(held), capacity, side="right"))
-            preempted = running[keep:][::-1].tolist()
-            return running[:keep], grows[:keep], held[:keep], preempted
-        while held.sum() > capacity:
-            preempted.append(int(running[-1]))
-            running = running[:-1]
-            grows, held = self._decoding(state, running)
-        return running, grows, held, preempted
+        keep = int(np.searchsorted(np.cumsum(held), state.kv.capacity_blocks, side="right"))
+        return running[:keep], grows[:keep], held[:keep], running[keep:][::-1].tolist()
 
     @staticmethod
     def _steady(decodes: int, prefills: int) -> bool:
