@@ -13,9 +13,10 @@ import re
 import numpy as np
 import pytest
 
-from l3sim.hw.dram.commands import NUM_CMDS, Cmd, StreamBuilder
+from l3sim.hw.dram.commands import NUM_CMDS, Cmd, CommandStream, StreamBuilder
+from l3sim.hw.dram.controller import ControllerConfig
 from l3sim.hw.dram.engine import CommandStreamError, Schedule, bytes_by_bus, simulate
-from l3sim.hw.dram.rules import occupancy_cycles, rule_table, timing_rules
+from l3sim.hw.dram.rules import Rule, Scope, _check_scopes, occupancy_cycles, rule_table, timing_rules
 
 from test_dram_rule_oracle import distinct_timings
 
@@ -193,3 +194,132 @@ def test_refresh_commands_carry_their_channel_rank_and_bank():
     no_refresh = simulate(stream, DRAM, 2, backend="numba", refresh=False)
     assert no_refresh.refreshes == 0 and len(no_refresh.inserted) == 0
     assert no_refresh.total_cycles < s.total_cycles
+
+
+# ---- rules: zero gaps, the scope check, an empty table ---------------------------------------------------------------
+
+def test_a_gap_of_zero_is_no_rule():
+    """DDR4-3200 (CL 22, CWL 16, tBL 4, tRTRS 2): a write then a read on another rank needs CWL + tBL + tRTRS - CL
+    = 0 cycles beyond the command bus, so the table has no such rule; every rule it has binds (gap > 0)."""
+    from dram_streams import dram_preset
+
+    t = dram_preset("ddr4-3200").timing
+    assert (t.CL, t.CWL, t.tBL, t.tRTRS) == (22, 16, 4, 2)
+    rules = timing_rules(t)
+    assert all(rule.gap > 0 for rule in rules)
+    assert not [r for r in rules if (r.earlier, r.later, r.scope) == (Cmd.WR, Cmd.RD, Scope.OTHER_RANK)]
+    assert len(rules) == 93  # the 94 of the distinct timings less this one
+
+
+def test_a_rank_wide_command_at_bank_scope_is_refused():
+    for earlier, later in ((Cmd.ACT, Cmd.REF), (Cmd.PIM_MAC, Cmd.RD), (Cmd.PREA, Cmd.REF)):
+        rule = Rule(earlier, later, Scope.BANK_GROUP, 5, "x")
+        with pytest.raises(AssertionError) as error:
+            _check_scopes([rule])
+        assert str(error.value) == f"rule {rule} joins a rank-wide command at bank scope"
+    _check_scopes([Rule(Cmd.ACT, Cmd.RD, Scope.BANK, 5, "x"), Rule(Cmd.ACT, Cmd.REF, Scope.RANK, 5, "x")])
+
+
+def test_a_table_without_rules_is_empty_int64_arrays():
+    table = rule_table(T, ())
+    assert table.start.tolist() == [0] * (NUM_CMDS + 1)
+    for array in (table.start, table.later, table.scope, table.gap):
+        assert array.dtype == np.int64
+    assert len(table.later) == len(table.scope) == len(table.gap) == 0
+
+
+# ---- engine: empty streams, channels, the backend, the inserted-command buffer --------------------------------------
+
+@pytest.mark.parametrize("policy", ["fifo", "frfcfs"])
+def test_an_empty_stream_takes_no_time_on_one_channel(policy):
+    s = simulate(CommandStream.empty(), DRAM, 2, policy=policy, backend="python")
+    assert s.issue_cycle.tolist() == [] and s.total_cycles == 0 and s.refreshes == 0 and len(s.inserted) == 0
+    assert s.busy_cycles.shape == (1, 2, 4, 4) and not s.busy_cycles.any()
+    assert s.bytes_transferred == {"channel": 0, "rank": 0, "bank": 0} and s.total_s == 0.0
+    assert s.issue_cycle.dtype == s.busy_cycles.dtype == s.inserted_cycle.dtype == np.int64  # cycles are integers
+
+
+def test_frfcfs_one_read_by_hand():
+    """A read to a closed bank: the controller's ACT at cycle 0, the read tRCD = 21 later, its data done
+    CL + tBL = 27 after that (48 cycles of 0.625 ns)."""
+    s = simulate(CommandStream.of(Cmd.RD, row=5, col=3), DRAM, 1, policy="frfcfs", refresh=False, backend="python")
+    assert s.issue_cycle.dtype == np.int64 and s.issue_cycle.tolist() == [21]
+    assert s.inserted.cmd.tolist() == [Cmd.ACT] and s.inserted.row.tolist() == [5]
+    assert s.inserted_cycle.tolist() == [0]
+    assert s.total_cycles == 48 and s.tck_s == 0.625e-9 and s.total_s == pytest.approx(30e-9, rel=1e-12)
+    assert s.busy_cycles.shape == (1, 1, 4, 4)
+
+
+def test_frfcfs_channels_are_independent():
+    """The same read on channels 0 and 1: each channel opens its row at 0 and reads at tRCD = 21."""
+    stream = CommandStream.of(Cmd.RD, channel=np.array([0, 1]), row=5, col=3)
+    s = simulate(stream, DRAM, 1, policy="frfcfs", refresh=False, backend="python")
+    assert s.issue_cycle.tolist() == [21, 21] and s.total_cycles == 48
+    assert sorted(zip(s.inserted.channel.tolist(), s.inserted.cmd.tolist(), s.inserted_cycle.tolist())) == [
+        (0, Cmd.ACT, 0), (1, Cmd.ACT, 0)]
+    assert s.busy_cycles.shape == (2, 1, 4, 4)
+
+
+def test_frfcfs_refresh_follows_the_flag_and_the_controller_config():
+    """1000 row-hit reads, tCCD_L = 11 apart: 21 + 999 x 11 + 27 = 11037 cycles, past tREFI = 9000, so the
+    controller refreshes once; refresh=False or a config with refresh "off" inserts no REF and the run ends at
+    11037 exactly."""
+    stream = CommandStream.of(Cmd.RD, row=5, col=np.arange(1000) % 128)
+    on = simulate(stream, DRAM, 1, policy="frfcfs", backend="python")
+    assert on.refreshes == 1 and on.total_cycles > 11037
+    for kwargs in (dict(refresh=False), dict(controller=ControllerConfig(refresh="off")),
+                   dict(refresh=False, controller=ControllerConfig(refresh="staggered"))):
+        off = simulate(stream, DRAM, 1, policy="frfcfs", backend="python", **kwargs)
+        assert off.refreshes == 0 and off.total_cycles == 11037, kwargs
+
+
+@pytest.mark.parametrize("policy", ["fifo", "frfcfs"])
+@pytest.mark.parametrize("backend", ["python", "numba"])
+def test_the_backend_reaches_the_kernels(monkeypatch, policy, backend):
+    """``backend`` is the one the kernels run with (the python backend is the interpreted code the tests step
+    through; both give the same schedules, so only the runner's argument shows which ran)."""
+    from l3sim.hw.dram import controller, engine
+
+    seen = []
+    for module in (engine, controller):
+        real = module.kernel_runner
+        monkeypatch.setattr(module, "kernel_runner", lambda b, real=real: seen.append(b) or real(b))
+    simulate(CommandStream.of(Cmd.RD, row=5, col=3) if policy == "frfcfs"
+             else StreamBuilder().add(Cmd.ACT).add(Cmd.RD).build(), DRAM, 1, policy=policy, backend=backend)
+    assert seen and set(seen) == {backend}
+
+
+def test_the_inserted_command_buffer_grows(monkeypatch):
+    """Eight ranks with all 16 banks open, then 1200 reads: every refresh of a rank inserts PREA, REF and 16 ACTs
+    (18 commands), two rounds of eight ranks 288, more than the first buffer of 256 (the stream has 1328 < 8 x 256
+    commands). The buffer grows and the run is repeated once; the refresh commands pass the checker."""
+    from l3sim.hw.dram import engine
+    from l3sim.hw.dram.checker import check
+
+    calls = []
+    real = engine.kernel_runner
+
+    def counting(backend):
+        run = real(backend)
+
+        def counted(*args):
+            calls.append(args[0])
+            assert len(calls) <= 4, "the buffer does not grow"
+            return run(*args)
+        return counted
+
+    monkeypatch.setattr(engine, "kernel_runner", counting)
+    b = StreamBuilder()
+    for rank in range(8):
+        for group in range(4):
+            for bank in range(4):
+                b.add(Cmd.ACT, rank=rank, bank_group=group, bank=bank, row=7)
+    b.add(Cmd.RD, row=7, col=np.arange(1200) % 128)
+    stream = b.build()
+    s = simulate(stream, DRAM, 8, backend="python")
+    assert len(calls) == 2
+    assert s.refreshes == 16 and len(s.inserted) == 18 * 16 == len(s.inserted_cycle)
+    assert np.bincount(s.inserted.cmd, minlength=NUM_CMDS)[[Cmd.ACT, Cmd.PREA, Cmd.REF]].tolist() == [256, 16, 16]
+    assert np.bincount(s.inserted.rank[s.inserted.cmd == Cmd.REF]).tolist() == [2] * 8
+    assert check(stream, s, DRAM, 8) == []
+    assert s.issue_cycle.dtype == s.busy_cycles.dtype == s.inserted_cycle.dtype == np.int64  # cycles are integers
