@@ -8,6 +8,8 @@ of the policy: the fill, the leftovers, full memory and the cut, kept decodes, d
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -112,8 +114,16 @@ def test_compiled_policy_checks_its_arguments():
     with pytest.raises(ConfigError, match="decode step"):
         form_sub_batches_compiled(empty, none, none, none, [], 0, 0, 0, model)
     holding = SubBatch(2, prefill_ids=[1], prefill_chunks=[5], prefill_done=[0])
-    with pytest.raises(ValueError, match="decodes only"):
+    with pytest.raises(ValueError) as error:
         form_sub_batches_compiled((holding, SubBatch(2)), none, none, none, [], 0, 0, 1, model)
+    assert str(error.value) == "form_sub_batches_compiled: kept sub-batches hold decodes only"
+
+
+def test_both_policies_default_to_the_same_minimum_chunk():
+    def default(function):
+        return inspect.signature(function).parameters["min_chunk_tokens"].default
+
+    assert default(form_sub_batches_compiled) == default(form_sub_batches) == 1
 
 
 def test_only_the_trained_predictors_run_compiled():
@@ -121,3 +131,92 @@ def test_only_the_trained_predictors_run_compiled():
     trained = _predictor()
     assert LearnedStagePredictor(trained.gpu, object()).kernel_model() is None
     assert LearnedStagePredictor(GPUTimePredictor(), trained.pim).kernel_model() is None  # not fitted yet
+
+
+def test_the_kernel_model_is_built_once_per_fit():
+    """The arrays the compiled policy reads are built at the first decision and kept while the predictors
+    stay; a refit of either (a new forest, new linear terms) builds them anew from the refitted model."""
+    predictor = _predictor()
+    first = predictor.kernel_model()
+    assert predictor.kernel_model() is first
+    rng = np.random.default_rng(11)
+    pim_X = np.column_stack([rng.integers(0, 100_000, 50), rng.integers(0, 80, 50), rng.integers(0, 6000, 50)])
+    predictor.pim = PIMTimePredictor().fit(pim_X, pim_X @ np.array([5e-7, 2e-5, 1e-7]) + 1e-4)  # same forest
+    second = predictor.kernel_model()
+    assert second is not first and second.roots is first.roots
+    np.testing.assert_array_equal(second.pim, [*predictor.pim._coef_floats, predictor.pim.intercept_])
+    assert predictor.kernel_model() is second
+    refitted = _predictor()  # another forest object (same rows), the same linear terms as before the PIM refit
+    predictor.gpu = refitted.gpu
+    third = predictor.kernel_model()
+    assert third is not second and third.roots is refitted.gpu.forest.roots
+    np.testing.assert_array_equal(third.pim, second.pim)
+
+
+class _PythonPolicy(LearnedStagePredictor):
+    """The same trained predictors, but the scheduler's decisions run the Python policy."""
+
+    def kernel_model(self):
+        return None
+
+
+def _scheduler_cases():
+    """(settings, state, lanes): kept decodes under regroup = "never", new decodes beside an admitted prompt in
+    a full cache whose chunk is cut (the minimum binds), and new decodes with prompts waiting."""
+    from test_l3_scheduler_admission import _decoding_requests
+
+    kept = _decoding_requests([301, 100, 100, 100, 49, 2000, 7])
+    yield ('schedulers.l3.regroup="never"',), kept, np.array([0, 1, 1, 1, -1, -1, -1])
+    for minimum in (8, 16, 64):
+        full = _decoding_requests([99, 2500], capacity_blocks=7 + 157 + 188, prompts=[3000, 10])
+        table = full.table
+        table.prefill_done[2], table.kv_tokens[2], table.slot[2], table.reserved_blocks[2] = 40, 40, 0, 188
+        full.running.append(2)
+        full.waiting.append(3)
+        yield (f"schedulers.l3.min_chunk_tokens={minimum}",), full, None
+    waiting = _decoding_requests([500, 40, 1200, 3], prompts=[800, 90, 2000])
+    waiting.waiting.extend([4, 5, 6])
+    yield (), waiting, None
+
+
+def test_the_schedulers_compiled_decisions_equal_its_python_decisions():
+    """Through L3Scheduler.plan: the same plan and the same predicted stage times whether the trained predictors
+    run compiled or as Python, so what the scheduler hands the compiled policy (each decode's stored tokens + 1,
+    the configured minimum chunk, the kept sub-batches) is what it hands form_sub_batches."""
+    from test_l3_scheduler_behaviour import hand_system
+    from test_l3_scheduler_engine import _spec
+
+    from l3sim.serving.schedulers import build_scheduler
+
+    trained = _predictor()
+    cut = 0
+    for settings, state, lanes in _scheduler_cases():
+        spec = _spec(*settings)
+        plans = []
+        for predictor in (LearnedStagePredictor(trained.gpu, trained.pim), _PythonPolicy(trained.gpu, trained.pim)):
+            scheduler = build_scheduler("l3", spec.serving, hand_system(slots=1), spec.schedulers)
+            scheduler.predictor = predictor
+            if lanes is not None:
+                scheduler.lane = lanes.copy()
+            run = _copy_state(state)
+            plans.append((scheduler.plan(run), scheduler._pending))
+        (compiled, (c_pair, c_gpu, c_pim)), (python, (p_pair, p_gpu, p_pim)) = plans
+        for field in ("decode_ids", "prefill_ids", "prefill_chunk_tokens", "prefill_done_tokens"):
+            np.testing.assert_array_equal(getattr(compiled, field), getattr(python, field))
+        assert [ids.tolist() for ids in compiled.sub_batches] == [ids.tolist() for ids in python.sub_batches]
+        assert compiled.admit_ids == python.admit_ids
+        assert [_fields(sb) for sb in c_pair] == [_fields(sb) for sb in p_pair]
+        np.testing.assert_array_equal(c_gpu, p_gpu)
+        np.testing.assert_array_equal(c_pim, p_pim)
+        remaining = state.table.prefill_target - state.table.prefill_done
+        chunks = dict(zip(python.prefill_ids.tolist(), python.prefill_chunk_tokens.tolist()))
+        cut += any(chunk < remaining[rid] and chunk == int(settings[0].split("=")[1])
+                   for rid, chunk in chunks.items() if settings and "min_chunk" in settings[0])
+    assert cut >= 2  # the minimum chunk decided the cut in some of the full-cache cases
+
+
+def _copy_state(state):
+    """A fresh copy of a replica state (the scheduler's plan must not see another plan's changes)."""
+    import copy
+
+    return copy.deepcopy(state)
