@@ -22,7 +22,8 @@ from l3sim.hw.gpu import GPUCostModel
 from l3sim.hw.gpu.attacc import AttAccGPUModel
 from l3sim.hw.gpu.attention import GPUAttention, SplitKVOccupancy
 from l3sim.hw.gpu.collectives import MeasuredAllReduce, all_reduce_link, within_node
-from l3sim.hw.gpu.operators import LAYER_GROUPS, OTHER_GROUP, Operator, lm_head_operator, other_operators
+from l3sim.hw.gpu.operators import (LAYER_GROUPS, OTHER_GROUP, Operator, layer_operators, lm_head_operator,
+                                    other_operators)
 from l3sim.hw.gpu.roofline import OperatorRoofline, Roofline
 from l3sim.hw.gpu.sources import AttAccSource, calibrated_source, roofline_source
 from l3sim.hw.gpu.step import step_breakdown
@@ -735,3 +736,158 @@ def test_fc_time_is_its_dense_part_plus_its_lm_head_bit_for_bit(source, tp):
         for logits in (0, 1, 64, tokens):
             assert cost.fc_time_s(tokens, logits) == cost.fc_dense_time_s(tokens) + cost.fc_lm_head_time_s(logits)
     assert cost.fc_lm_head_time_s(0) == 0.0 and cost.fc_dense_time_s(64) > cost.fc_dense_time_s(1) > 0
+
+
+# ---- mutation group gpu, second pass: operator fields, the memory split, the ring, the cost model's guards --------
+
+def _fields(op: Operator) -> tuple:
+    return (op.name, op.group, op.flops_per_token, op.bytes_per_token, op.fixed_bytes, op.gemm_n, op.gemm_k)
+
+
+def test_layer_operators_of_gpt_by_hand():
+    """GPT-175B at TP8, FP16 with biases: h = 12288, QKV = 3 x 12288 = 36864 columns (4608 per GPU), FFN 49152 (6144
+    per GPU), not gated. Column-parallel matrices read their bias shard (1/8 of QKV or FFN columns); the row-parallel
+    ones read the whole h-wide bias once."""
+    ops = layer_operators(GPT, 8)
+    assert [_fields(op) for op in ops] == [
+        ("qkv_proj", "qkv_proj", 2 * 12288 * 36864 / 8, (12288 + 4608) * 2, (12288 * 36864 + 36864) * 2 / 8, 4608,
+         12288),
+        ("out_proj", "out_proj", 2 * 12288 * 12288 / 8, (1536 + 12288) * 2, (12288 * 1536 + 12288) * 2, 12288, 1536),
+        ("ffn_up", "ffn", 2 * 12288 * 49152 / 8, (12288 + 6144) * 2, (12288 * 49152 + 49152) * 2 / 8, 6144, 12288),
+        ("ffn_act", "ffn", 0.0, (6144 + 6144) * 2, 0.0, 0, 0),
+        ("ffn_down", "ffn", 2 * 49152 * 12288 / 8, (6144 + 12288) * 2, (6144 * 12288 + 12288) * 2, 12288, 6144),
+    ]
+    assert [op.is_gemm for op in ops] == [True, True, True, False, True]
+    assert all(type(op.gemm_n) is int and type(op.gemm_k) is int for op in ops)  # GEMM widths are whole columns
+
+
+def test_layer_operators_of_qwen_by_hand():
+    """Qwen-72B at TP4: 64 query heads and 8 KV heads of 128 (QKV = 8192 + 2 x 1024 = 10240 columns, 2560 per GPU),
+    gated FFN 24576 (gate and up fused: 49152 columns, 12288 per GPU), a bias on QKV only."""
+    qwen = _model("qwen-72b")
+    assert (qwen.q_size, qwen.kv_size, qwen.dtype_bytes) == (8192, 1024, 2)
+    assert [_fields(op) for op in layer_operators(qwen, 4)] == [
+        ("qkv_proj", "qkv_proj", 2 * 8192 * 10240 / 4, (8192 + 2560) * 2, (8192 * 10240 + 10240) * 2 / 4, 2560, 8192),
+        ("out_proj", "out_proj", 2 * 8192 * 8192 / 4, (2048 + 8192) * 2, 8192 * 2048 * 2, 8192, 2048),
+        ("ffn_up", "ffn", 2 * 8192 * 49152 / 4, (8192 + 12288) * 2, 8192 * 12288 * 2, 12288, 8192),
+        ("ffn_act", "ffn", 0.0, (12288 + 6144) * 2, 0.0, 0, 0),
+        ("ffn_down", "ffn", 2 * 24576 * 8192 / 4, (6144 + 8192) * 2, 6144 * 8192 * 2, 8192, 6144),
+    ]
+    assert all(type(op.gemm_n) is int and type(op.gemm_k) is int for op in layer_operators(qwen, 4))
+    with pytest.raises(ConfigError) as error:  # 16 divides the 64 query heads but not the 8 KV heads
+        layer_operators(qwen, 16)
+    assert str(error.value) == "model 'qwen-72b': tp=16 must divide num_heads (64) and num_kv_heads (8)"
+
+
+def test_lm_head_operator_at_tp8_by_hand():
+    # 50257 / 8 = 6282.125 vocabulary columns per GPU (the FLOPs and bytes keep the fraction, the GEMM width not).
+    assert _fields(lm_head_operator(GPT, 8)) == ("lm_head", "lm_head", 2 * 12288 * 50257 / 8,
+                                                 (12288 + 50257 / 8) * 2, 12288 * 50257 * 2 / 8, 6282, 12288)
+
+
+def test_plan_memory_by_hand():
+    from l3sim.hw.gpu.memory import MemoryPlan, plan_memory, weight_bytes_per_gpu
+
+    weights = weight_bytes_per_gpu(GPT, 1)
+    assert weights / 1e9 == pytest.approx(349.2, abs=0.05)  # ~174.6 B parameters in FP16
+    hbm = 80 * 2**30  # 85.9 GB; a 10 % reserve is 8.6 GB and leaves 77.3 GB
+    assert plan_memory(GPT, A100, 1, 0.1) == MemoryPlan(
+        weights, 0.1 * hbm, 0.0, False, "gpt-175b does not fit on tp=1 x a100-80gb: weights need 349.2 GB per GPU, "
+                                        "HBM 85.9 GB minus the activation reserve 8.6 GB leaves 77.3 GB")
+    shard = weight_bytes_per_gpu(GPT, 8)
+    exact = A100.model_copy(update={"hbm_capacity_bytes": shard})  # no byte left for the KV cache: does not fit
+    plan = plan_memory(GPT, exact, 8, 0.0)
+    assert (plan.fits, plan.kv_capacity_bytes, plan.reserve_bytes_per_gpu) == (False, 0.0, 0.0)
+    one_byte = A100.model_copy(update={"hbm_capacity_bytes": shard + 1})  # one byte per GPU: eight in the replica
+    assert plan_memory(GPT, one_byte, 8, 0.0) == MemoryPlan(shard, 0.0, 8.0, True, "")
+    fits = plan_memory(GPT, A100, 8, 0.1)
+    assert fits == MemoryPlan(shard, 0.1 * hbm, 8 * (0.9 * hbm - shard), True, "")
+
+
+def test_ring_all_reduce_edges_by_hand():
+    from l3sim.hw.gpu.collectives import ring_all_reduce_time_s
+
+    one_gpu = ring_all_reduce_time_s(np.array([0, 5, 7]), 1, 0.0, 1.0)
+    assert one_gpu.dtype == float and one_gpu.tolist() == [0.0, 0.0, 0.0]
+    # 4 GPUs: 2 x 3/4 = 1.5 bytes on the wire per byte; 1 byte at 1 byte/s after a 1 s latency = 2.5 s
+    assert ring_all_reduce_time_s(np.array([0, 1, 2]), 4, 1.0, 1.0).tolist() == [0.0, 2.5, 4.0]
+    for bw in (0.0, -1.0):
+        with pytest.raises(ValueError) as error:
+            ring_all_reduce_time_s(8, 2, bw, 0.0)
+        assert str(error.value) == "ring all-reduce over more than one GPU needs a positive link bandwidth"
+
+
+def test_cost_model_guards_and_its_memory_fields():
+    spec = roofline_spec()
+
+    def with_gpu(**update):
+        return spec.model_copy(update={"platform": spec.platform.model_copy(
+            update={"gpu": spec.platform.gpu.model_copy(update=update)})})
+
+    with pytest.raises(ConfigError) as error:
+        GPUCostModel(with_gpu(nvlink_bw_bytes_per_s=0.0))
+    assert str(error.value) == "tp=8 needs NVLink: gpu 'a100-80gb' has nvlink_bw_bytes_per_s = 0"
+    assert GPUCostModel(with_gpu(nvlink_bw_bytes_per_s=1.0)).tp == 8  # any positive link will do
+    two = run_spec("llama-2-7b", ['gpu.cost_source="roofline"'], parallel={"tp": 2, "dp": 1})
+    with pytest.raises(ConfigError) as error:  # two GPUs need NVLink too
+        GPUCostModel(two.model_copy(update={"platform": two.platform.model_copy(
+            update={"gpu": two.platform.gpu.model_copy(update={"nvlink_bw_bytes_per_s": 0.0})})}))
+    assert str(error.value) == "tp=2 needs NVLink: gpu 'a100-80gb' has nvlink_bw_bytes_per_s = 0"
+    one = run_spec("llama-2-7b", ['gpu.cost_source="roofline"'], parallel={"tp": 1, "dp": 1})
+    no_link = one.model_copy(update={"platform": one.platform.model_copy(
+        update={"gpu": one.platform.gpu.model_copy(update={"nvlink_bw_bytes_per_s": 0.0})})})
+    assert GPUCostModel(no_link).tp == 1  # one GPU needs no NVLink
+    with pytest.raises(ConfigError) as error:
+        GPUCostModel(spec.model_copy(update={"gpu": spec.gpu.model_copy(update={"cost_source": "magic"})}))
+    assert str(error.value).startswith("unknown gpu.cost_source 'magic'; known: ")
+    known = str(error.value).split("known: ")[1].split(", ")
+    assert {"roofline", "calibrated", "profile", "attacc"} <= set(known)
+    cost = GPUCostModel(spec)
+    assert cost.reserve_bytes_per_gpu == pytest.approx(spec.gpu.activation_reserve_fraction * 80 * 2**30, rel=1e-15)
+
+
+def test_fc_breakdown_gives_floats_for_a_scalar_and_arrays_for_an_array():
+    for tp in (1, 8):
+        cost = GPUCostModel(run_spec("llama-2-7b" if tp == 1 else "gpt-175b", ['gpu.cost_source="roofline"'],
+                                     parallel={"tp": tp, "dp": 1}))
+        scalar = cost.fc_breakdown_s(16, 1)
+        assert all(type(value) is float for value in scalar.values())
+        array = cost.fc_breakdown_s(np.array([16, 32, 64]), 1)
+        assert all(isinstance(value, np.ndarray) and value.shape == (3,) for value in array.values()), tp
+        if tp == 1:
+            assert array["all_reduce"].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_kernel_model_of_attacc_is_attaccs_kernels(tmp_path):
+    from l3sim.hw.gpu.profile_points import load_profile_points
+    from l3sim.hw.gpu.validation import AttAccKernels, kernel_model
+
+    platform, cost = _platform_and_cost("attacc")
+    points = load_profile_points(_mlp_profile(tmp_path))
+    kernels = kernel_model(points, 2, platform.gpu, cost)
+    assert isinstance(kernels, AttAccKernels)
+    tokens = np.array([128.0, 4096.0])
+    assert kernels.times_s(tokens).tolist() == AttAccKernels(points.model, platform.gpu, 2).times_s(tokens).tolist()
+    assert kernels.times_s(tokens).tolist() != AttAccKernels(points.model, platform.gpu, 1).times_s(tokens).tolist()
+
+
+def test_profile_source_takes_the_measured_all_reduce_above_one_gpu(tmp_path):
+    """Llama-2-70B (h = 8192, FP16, 80 layers) on a profile with an NCCL table: 64 tokens all-reduce 64 x 8192 x 2 =
+    2**20 bytes, a measured size of the tp = 2 table (the ring's time / 1.1), twice per layer; at tp = 1 no all-reduce
+    and the table is not read (it has no tp = 1 rows)."""
+    mlp = write_mlp_csv(tmp_path / "llama_mlp.csv", {(n, tp): {} for n in (64, 128) for tp in (1, 2)})
+    nccl = _nccl_profile(tmp_path)
+    overrides = ['gpu.cost_source="profile"', f'gpu.profile_path="{mlp}"', f'gpu.allreduce_profile_path="{nccl}"']
+    two = GPUCostModel(run_spec("llama-2-70b", overrides, parallel={"tp": 2, "dp": 1}))
+    assert two.fc_breakdown_s(64, 1)["all_reduce"] == pytest.approx(_ring_s(2**20) / 1.1 * 2 * 80, rel=1e-12)
+    one = GPUCostModel(run_spec("llama-2-70b", overrides, parallel={"tp": 1, "dp": 1}))
+    assert one.fc_breakdown_s(64, 1)["all_reduce"] == 0.0
+    # attention from the roofline, as the roofline source has it
+    roof = GPUCostModel(run_spec("llama-2-70b", ['gpu.cost_source="roofline"'], parallel={"tp": 2, "dp": 1}))
+    assert two.decode_attention_time_s(4000) == roof.decode_attention_time_s(4000) > 0
+    assert two.prefill_attention_time_s(512, 100) == roof.prefill_attention_time_s(512, 100) > 0
+    mlp4 = write_mlp_csv(tmp_path / "llama4_mlp.csv", {(n, 4): {} for n in (64, 128)})
+    four = ['gpu.cost_source="profile"', f'gpu.profile_path="{mlp4}"', f'gpu.allreduce_profile_path="{nccl}"']
+    with pytest.raises(ConfigError) as error:  # the NCCL table has tp = 2 only: the message names the file
+        GPUCostModel(run_spec("llama-2-70b", four, parallel={"tp": 4, "dp": 1}))
+    assert str(error.value) == f"{nccl}: no within-node all-reduce measurements at tp=4; measured: [2]"
