@@ -100,6 +100,20 @@ def test_gpu_only_account_terms_by_hand():
     assert account == pytest.approx(expected, rel=1e-12, abs=1e-15)
 
 
+def test_gpu_only_account_with_recomputed_tokens_by_hand():
+    """The same plan after a pre-emption dropped request 0's tokens 10-19 (computed_tokens 20): 10 of its 20-token
+    chunk are recomputed, so its first-time part is 10 tokens after 20 done. Without recompute: prefill attention
+    0.01 x (10 x 30 + 40 x 40) = 19 ms + dense over 10 + 40 + 2 = 52 tokens and 3 logits (52.3 ms) = 71.3 ms;
+    at nominal speed (twice as fast): 9.5 ms + (52.3 - 2.2) / 2 ms = 34.55 ms. The iteration itself (84.3 ms on
+    the GPU stage) is unchanged: the recomputed tokens are computed."""
+    plan, table = _mixed_plan()
+    table.computed_tokens[0] = 20
+    cost = _gpu_only().iteration_cost(plan, table)
+    assert cost.duration_s == pytest.approx(85.6 * MS, rel=1e-12)
+    expected = (0.0, 84.3 * MS, 71.3 * MS, 34.55 * MS, 2.0, 150.0, 1.3 * MS, 0.0, 0.0, 0.0, *[0.0] * 9)
+    assert cost.account == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
 def test_gpu_only_one_iteration_segment_is_the_iteration():
     """A decode-only plan stepped once and as a one-iteration segment cost the same, account included."""
     plan, table = _mixed_plan()
