@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from l3sim.errors import ConfigError
-from l3sim.hw.gpu.attacc import LAYER_OP_KEYS, AttAccDevice, AttAccGPUModel
+from l3sim.hw.gpu.attacc import LAYER_OP_KEYS, AttAccDevice, AttAccGPUModel, all_reduce_time_s
 from l3sim.spec import ModelSpec, load_preset_data
 from l3sim.spec.platform import GPUSpec
 
@@ -313,3 +313,20 @@ def test_scalar_and_array_inputs_give_the_same_times():
         GPT.layer_op_times_s(np.array([4, -1]))
     with pytest.raises(ValueError, match="non-negative"):
         QWEN.decode_attention_time_s(-1.0, 2)
+
+
+def test_attacc_all_reduce_of_one_byte_by_hand():
+    """AttAcc's NVLink line on A100 NVLink (600 GB/s): one byte over TP2 is one step of half a byte, 6,060 +
+    0.009 x 0.5 ns (the transfer at half the bandwidth, 0.5 / 300e9 s, is far below it); a float for a scalar."""
+    one = all_reduce_time_s(1, 2, 600e9)
+    assert isinstance(one, float) and one == pytest.approx((6060 + 0.009 * 0.5) * 1e-9, rel=1e-12)
+    assert all_reduce_time_s(0, 2, 600e9) == 0.0 and all_reduce_time_s(1e6, 1, 600e9) == 0.0
+
+
+def test_counts_refused_with_the_whole_message_and_numpy_scalars_give_floats():
+    for bad in (-1, np.array([4, -1])):
+        with pytest.raises(ValueError) as error:
+            GPT.layer_op_times_s(bad)
+        assert str(error.value) == "token and request counts must be non-negative"
+    assert isinstance(GPT.layer_op_times_s(np.int64(64))["ffn"], float)
+    assert GPT.layer_op_times_s(np.int64(64))["ffn"] == GPT.layer_op_times_s(64)["ffn"]
