@@ -891,3 +891,30 @@ def test_profile_source_takes_the_measured_all_reduce_above_one_gpu(tmp_path):
     with pytest.raises(ConfigError) as error:  # the NCCL table has tp = 2 only: the message names the file
         GPUCostModel(run_spec("llama-2-70b", four, parallel={"tp": 4, "dp": 1}))
     assert str(error.value) == f"{nccl}: no within-node all-reduce measurements at tp=4; measured: [2]"
+
+
+def test_the_layer_is_the_fc_sum_plus_the_other_kernels_on_both_sides(tmp_path):
+    """With the calibrated model the norms and adds are predicted too (> 0): a layer is the FC sum plus them, on
+    the model's side as on the measured side (2 x OTHER_MS per point), in point_rows and in summary_rows' layer
+    row (the mean over a bucket of layer model / layer measured - 1)."""
+    from l3sim.hw.gpu.profile_points import load_profile_points
+    from l3sim.hw.gpu.validation import TOKEN_BUCKETS, kernel_predictions, point_rows, summary_rows
+
+    platform, cost = _platform_and_cost("calibrated")
+    points = load_profile_points(_mlp_profile(tmp_path))
+    rows = point_rows(points, platform.gpu, cost)
+    for tp in points.by_tp:
+        other = kernel_predictions(points, tp, platform.gpu, cost)[["input_layernorm", "add"]].sum(axis=1).to_numpy()
+        assert (other > 0).all()
+        mine = [r for r in rows if r["tp"] == tp]
+        assert len(mine) == other.size
+        for row, extra in zip(mine, other):
+            assert row["layer_model_s"] == pytest.approx(row["fc_model_s"] + extra, rel=1e-12)
+            assert row["layer_measured_s"] == pytest.approx(row["fc_measured_s"] + 2 * OTHER_MS * 1e-3, rel=1e-9)
+    for summary in summary_rows(points, platform.gpu, cost):
+        if summary["operator"] != "layer":
+            continue
+        low, high = next((lo, hi) for label, lo, hi in TOKEN_BUCKETS if label == summary["tokens"])
+        errors = [r["layer_model_s"] / r["layer_measured_s"] - 1 for r in rows
+                  if r["tp"] == summary["tp"] and low <= r["tokens"] <= high]
+        assert summary["n"] == len(errors) and summary["mean_err"] == pytest.approx(np.mean(errors), rel=1e-12)
