@@ -321,6 +321,8 @@ def test_attacc_all_reduce_of_one_byte_by_hand():
     one = all_reduce_time_s(1, 2, 600e9)
     assert isinstance(one, float) and one == pytest.approx((6060 + 0.009 * 0.5) * 1e-9, rel=1e-12)
     assert all_reduce_time_s(0, 2, 600e9) == 0.0 and all_reduce_time_s(1e6, 1, 600e9) == 0.0
+    tp1 = all_reduce_time_s(np.array([1e3, 1e6]), 1, 600e9)  # TP1: no call, an array of zeros for an array
+    assert tp1.shape == (2,) and not tp1.any()
 
 
 def test_counts_refused_with_the_whole_message_and_numpy_scalars_give_floats():

@@ -918,3 +918,19 @@ def test_the_layer_is_the_fc_sum_plus_the_other_kernels_on_both_sides(tmp_path):
         errors = [r["layer_model_s"] / r["layer_measured_s"] - 1 for r in rows
                   if r["tp"] == summary["tp"] and low <= r["tokens"] <= high]
         assert summary["n"] == len(errors) and summary["mean_err"] == pytest.approx(np.mean(errors), rel=1e-12)
+
+
+def test_a_profile_lacking_kernels_is_named_with_every_missing_kernel(tmp_path):
+    from l3sim.hw.gpu.measured import MeasuredLayerTimes
+    from l3sim.hw.gpu.operators import layer_operators
+    from l3sim.hw.profiles import load_vidur_mlp_csv
+
+    path = write_mlp_csv(tmp_path / "llama_mlp.csv", {(64, 4): {}, (512, 4): {}})
+    table = load_vidur_mlp_csv(path)
+    table = table[~table["operator"].isin(["mlp_act", "mlp_down_proj"])]
+    spec = roofline_spec("llama-2-70b")
+    roofline = OperatorRoofline(layer_operators(spec.model, 4), Roofline.of(spec.platform.gpu, spec.gpu))
+    with pytest.raises(ConfigError) as error:
+        MeasuredLayerTimes(table, spec.model, 4, roofline, "llama_mlp.csv")
+    assert str(error.value) == ("llama_mlp.csv: profile lacks kernel(s) mlp_act, mlp_down_proj "
+                                "(time_stats.<kernel>.median)")
