@@ -934,3 +934,24 @@ def test_a_profile_lacking_kernels_is_named_with_every_missing_kernel(tmp_path):
         MeasuredLayerTimes(table, spec.model, 4, roofline, "llama_mlp.csv")
     assert str(error.value) == ("llama_mlp.csv: profile lacks kernel(s) mlp_act, mlp_down_proj "
                                 "(time_stats.<kernel>.median)")
+
+
+def test_validation_tables_are_indexed_by_token_count_and_by_point(tmp_path):
+    """kernel_predictions lines up with the measured kernels (indexed by token count); all_reduce_points numbers
+    its points 0..n-1 across TP degrees (one table, not one index per TP group)."""
+    from l3sim.hw.gpu.profile_points import load_profile_points
+    from l3sim.hw.gpu.validation import all_reduce_points, kernel_predictions
+
+    platform, cost = _platform_and_cost("calibrated")
+    points = load_profile_points(_mlp_profile(tmp_path))
+    for tp, (tokens, measured) in points.by_tp.items():
+        predicted = kernel_predictions(points, tp, platform.gpu, cost)
+        assert predicted.index.tolist() == measured.index.tolist() == tokens.astype(int).tolist()
+    lines = [",time_stats.all_reduce.min,time_stats.all_reduce.max,time_stats.all_reduce.mean,"
+             "time_stats.all_reduce.median,time_stats.all_reduce.std,rank,num_workers,size,collective,"
+             "devices_per_node,max_devices_per_node"]
+    for i, (workers, size) in enumerate([(2, 2**20), (2, 2**24), (4, 2**20), (4, 2**24)]):
+        lines.append(f"{i},0.1,0.1,0.1,0.1,0,0,{workers},{size},all_reduce,{workers},8")
+    (tmp_path / "two_tp_all_reduce.csv").write_text("\n".join(lines) + "\n")
+    table = all_reduce_points(tmp_path / "two_tp_all_reduce.csv", platform, cost)
+    assert table.index.tolist() == [0, 1, 2, 3] and table["tp"].tolist() == [2, 2, 4, 4]
