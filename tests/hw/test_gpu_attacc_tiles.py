@@ -90,3 +90,16 @@ def test_l2_search_where_the_capacity_binds(l2_bytes):
     if l2_bytes == 1000:
         tm1, tn1, m, n, k = cases[0]
         assert kernels._l2_traffic(*cases[0]) == _traffic(tm1, tn1, m, n, k)
+
+
+@pytest.mark.parametrize("l2_bytes", [256 * 1024, 768 * 1024, 2 * 1024 * 1024, 6 * 1024 * 1024])
+def test_l2_search_on_small_l2_caches(l2_bytes):
+    """L2 capacities from 256 KiB to 6 MiB, where the capacity binds for ordinary shapes: the two-pointer walk
+    must still return the full grid's least traffic, for the L1 tile the search picks."""
+    from l3sim.hw.gpu.attacc import AttAccDevice
+
+    device = AttAccDevice(num_cores=108, l1_bytes_per_core=192 * 1024, l2_bytes=l2_bytes)
+    kernels = _Kernels(GPUSpec.parse(load_preset_data("gpus", "a100-80gb")[0]), device, 2)
+    for m, n, k, fc in _shapes(seed=l2_bytes, count=150):
+        tile = kernels._l1_tile(m, n, k, fc)
+        assert kernels._l2_traffic(*tile, m, n, k) == reference_l2_traffic(kernels, *tile, m, n, k), (m, n, k, tile)
