@@ -70,21 +70,23 @@ class GPUCostModel:
             return {key: float(value) for key, value in parts.items()}
         return parts
 
+    def _dense_s(self, tokens: np.ndarray) -> np.ndarray:
+        """Every layer's operators and the TP all-reduces over ``tokens`` (a float array)."""
+        return self._source.layer_times_s(tokens).sum(axis=-1) * self.num_layers + self._all_reduce_s(tokens)
+
     def fc_time_s(self, num_tokens, num_logits):
         """All layers' operators (+ TP all-reduces) over ``num_tokens``, LM head over ``num_logits`` rows."""
         tokens, logits = np.broadcast_arrays(np.asarray(num_tokens, dtype=float), np.asarray(num_logits, dtype=float))
-        total = self._source.layer_times_s(tokens).sum(axis=-1) * self.num_layers + self._all_reduce_s(tokens)
-        total = total + self._source.lm_head_time_s(logits)
+        total = self._dense_s(tokens) + self._source.lm_head_time_s(logits)
         return float(total) if total.ndim == 0 else total
 
     def fc_dense_time_s(self, num_tokens: int) -> float:
         """``fc_time_s`` of one token count less its LM head: every layer's operators and the TP all-reduces.
 
-        ``fc_time_s(t, l) == fc_dense_time_s(t) + fc_lm_head_time_s(l)`` bit for bit (the same operations
-        on the same values), so a memo may keep the two parts apart (``serving/systems/fc_memo.py``).
+        ``fc_time_s(t, l) == fc_dense_time_s(t) + fc_lm_head_time_s(l)`` bit for bit (both sum the same two
+        parts), so a memo may keep the two parts apart (``serving/systems/fc_memo.py``).
         """
-        tokens = np.asarray(num_tokens, dtype=float)
-        return float(self._source.layer_times_s(tokens).sum(axis=-1) * self.num_layers + self._all_reduce_s(tokens))
+        return float(self._dense_s(np.asarray(num_tokens, dtype=float)))
 
     def fc_lm_head_time_s(self, num_logits: int) -> float:
         """The LM head over ``num_logits`` rows: the rest of ``fc_time_s`` (see ``fc_dense_time_s``)."""

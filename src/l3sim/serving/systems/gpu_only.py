@@ -80,7 +80,7 @@ class GPUOnlySystem(System):
 
     def _account(
         self, plan: IterationPlan, table: RequestTable, gpu_s: float, completing: int, attention: tuple[float, float],
-        prefill_attention_s: float = 0.0,
+        prefill_attention_s: float,
     ) -> tuple[float, ...]:
         """The plan's terms of the run's account: the GPU stage, the decode attention as the attention stage.
 
@@ -145,7 +145,7 @@ class GPUOnlySystem(System):
             increment = 0.0
         counts = self._counts(0, batch, batch, context0)
         grow = {} if self.model is None else decode_increment_counts(self.model, batch)
-        account = self._account(plan, table, self._fc(batch, batch), 0, (attention0, increment))
+        account = self._account(plan, table, self._fc(batch, batch), 0, (attention0, increment), 0.0)
         return SegmentCost(
             IterationCost(
                 first, {"gpu": first}, counts, (Phase("gpu", 0.0, first, "decode iteration"),), account=account
