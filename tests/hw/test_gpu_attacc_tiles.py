@@ -103,3 +103,23 @@ def test_l2_search_on_small_l2_caches(l2_bytes):
     for m, n, k, fc in _shapes(seed=l2_bytes, count=150):
         tile = kernels._l1_tile(m, n, k, fc)
         assert kernels._l2_traffic(*tile, m, n, k) == reference_l2_traffic(kernels, *tile, m, n, k), (m, n, k, tile)
+
+
+def test_a_tile_filling_l1_exactly_is_kept():
+    """AttAcc skips a tile only when it exceeds L1: a 224 x 356 product with k-tile 32 in FP16 fills the A100's
+    192 KiB exactly, (224 + 356) x 32 x 2 + 224 x 356 x 2 = 196,608 bytes, and is the least-traffic tile."""
+    kernels = _Kernels(GPUSpec.parse(load_preset_data("gpus", "a100-80gb")[0]), ATTACC_A100, 2)
+    assert (224 + 356) * L1_TILE_K * 2 + 224 * 356 * 2 == ATTACC_A100.l1_bytes_per_core
+    assert kernels._l1_tile(224, 356, 128, False) == (224, 356) == reference_l1_tile(kernels, 224, 356, 128, False)
+
+
+@pytest.mark.parametrize("dtype_bytes, l2_bytes, case", [(1, 691_857, (384, 320, 1040, 3688, 3932)),
+                                                         (2, 245_919, (128, 256, 507, 460, 1173))])
+def test_l2_search_tries_the_last_whole_multiple_of_the_l1_tile(dtype_bytes, l2_bytes, case):
+    """Where the whole dimension does not fit the L2 but its largest multiple of the L1 tile does, that multiple is
+    a candidate of its own (1040 rows = 2 x 384 + 272: the 768-row tile; 460 columns = 256 + 204: the 256-wide)."""
+    from l3sim.hw.gpu.attacc import AttAccDevice
+
+    device = AttAccDevice(num_cores=108, l1_bytes_per_core=192 * 1024, l2_bytes=l2_bytes)
+    kernels = _Kernels(GPUSpec.parse(load_preset_data("gpus", "a100-80gb")[0]), device, dtype_bytes)
+    assert kernels._l2_traffic(*case) == reference_l2_traffic(kernels, *case)

@@ -955,3 +955,44 @@ def test_validation_tables_are_indexed_by_token_count_and_by_point(tmp_path):
     (tmp_path / "two_tp_all_reduce.csv").write_text("\n".join(lines) + "\n")
     table = all_reduce_points(tmp_path / "two_tp_all_reduce.csv", platform, cost)
     assert table.index.tolist() == [0, 1, 2, 3] and table["tp"].tolist() == [2, 2, 4, 4]
+
+
+def test_attacc_compute_bounds_on_a_slow_gpu():
+    """AttAcc's compute side, which never binds on a shipped GPU for these kernels: on a 1 GFLOP/s GPU
+    (0.8 GFLOP/s after AttAcc's cap) it does, and each kernel's FLOPs and occupancy show."""
+    from l3sim.hw.gpu.attacc import ATTACC_A100, _Kernels
+
+    kernels = _Kernels(A100.model_copy(update={"peak_flops": 1e9}), ATTACC_A100, 2)
+    flops_per_s = 0.8e9
+    # Softmax of 10 score matrices of 4 x 100: 5 FLOPs per element on 10 of 108 SMs.
+    assert kernels.softmax_s(4, 100, 10) == pytest.approx(5 * 4 * 100 * 10 / (flops_per_s * 10 / 108), rel=1e-12)
+    # A layer norm of 4 rows of 100: 5 FLOPs per element on one thread block (1 of 108 SMs).
+    assert kernels.norm_s(4, 100) == pytest.approx(5 * 400 / (flops_per_s / 108), rel=1e-12)
+    # Three independent 64 x 256 x 128 products (a batched matmul: 3 blocks on 108 SMs).
+    assert kernels._gemm_s(64, 128, 256, 3, False) == pytest.approx(
+        2 * 64 * 128 * 256 * 3 / (flops_per_s * 3 / 108), rel=1e-12)
+
+
+def test_a_profile_of_an_impossible_model_shape_is_named():
+    from l3sim.hw.gpu.profile_points import profile_model
+
+    shape = {"n_head": 6, "n_kv_head": 4, "n_embd": 768, "n_expanded_embd": 3072, "vocab_size": 1000,
+             "use_gated_mlp": False}
+    with pytest.raises(ConfigError) as error:
+        profile_model(pd.DataFrame([shape]), "odd_mlp")
+    assert str(error.value).startswith("invalid model shape of odd_mlp:")
+    assert "num_heads (6) must be a multiple of num_kv_heads (4)" in str(error.value)
+
+
+def test_measured_layer_times_need_the_layer_groups(tmp_path):
+    from l3sim.hw.gpu.measured import MeasuredLayerTimes
+    from l3sim.hw.profiles import load_vidur_mlp_csv
+
+    medians_ms = {"attn_pre_proj": 0.3, "attn_post_proj": 0.15, "mlp_up_proj": 1.0, "mlp_act": 0.02,
+                  "mlp_down_proj": 0.6}
+    path = write_mlp_csv(tmp_path / "llama_mlp.csv", {(64, 4): medians_ms, (512, 4): medians_ms})
+    spec = roofline_spec("llama-2-70b")
+    head_only = OperatorRoofline((lm_head_operator(spec.model, 4),), Roofline.of(spec.platform.gpu, spec.gpu))
+    with pytest.raises(ValueError) as error:
+        MeasuredLayerTimes(load_vidur_mlp_csv(path), spec.model, 4, head_only, str(path))
+    assert str(error.value) == f"roofline groups {head_only.groups} differ from {LAYER_GROUPS}"
