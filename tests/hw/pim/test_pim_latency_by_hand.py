@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from l3sim.errors import ConfigError, NumericalError
-from l3sim.hw.pim.latency import (attention_cost_coefficients, attention_latency, call_cycles, dram_cycles,
-                                  kv_capacity_tokens_per_rank, mac_row_cycles, rank_pu_cycles, rank_read_cycles,
-                                  refresh_cycles, serial_k_row_cycles, transfer_cycles)
+from l3sim.hw.pim.latency import (_tail_bursts, attention_cost_coefficients, attention_latency, call_cycles,
+                                  dram_cycles, kv_capacity_tokens_per_rank, mac_row_cycles, rank_pu_cycles,
+                                  rank_read_cycles, refresh_cycles, serial_k_row_cycles, transfer_cycles)
 from l3sim.hw.pim.system import PIMSystem
 from l3sim.hw.pim.plan import plan_call
 from l3sim.hw.pim.programs import program_segment
@@ -70,6 +70,63 @@ def test_transfer_waits_for_the_later_banks_act_when_trrd_s_exceeds_tccd_s():
     assert int(transfer_cycles(DISTINCT, 3, "WR").cycles) == 98
     assert int(transfer_cycles(DISTINCT, 3, "RD").cycles) == 85
 
+
+
+# tRP short enough that the partial scores left after a softmax chunk's last MAC cost time: MHA reads 2
+# bursts per MAC (256 per row of 128 MACs) and lags 4 columns (one token), so a chunk of whole rows
+# leaves floor(3 x 256 / 128) = 6 bursts past its end: (6 - 1) x 4 + 2 = 22 cycles from the PREA, 12
+# beyond tRP = 10 (with the paper's tRP of 22 they cost nothing, which hid the chunk arithmetic).
+SHORT_TRP = dataclasses.replace(PAPER_DDR4, trp=10)
+# chunks of 1,024 tokens: two MHA rows of every bank (512 tokens each)
+TWO_ROW_CHUNKS = PIMSpec.model_validate({"rank_pu": {"softmax_chunk_tokens": 1024}})
+
+
+def test_chunk_tails_past_trp_agree_with_the_in_order_timer():
+    """Pipelined MHA on SHORT_TRP with two-row chunks: model - timer is one constant over contexts where
+    the rows split unevenly into chunks. 1,025 tokens: 3 rows (2 full, the last one token: 4 MACs and 1
+    burst), chunks of 2 + 1 rows; the last chunk's tail is 1 - ceil(1 x 1 / 4) = 0 bursts, where a chunk
+    with a full row would leave 5 or 6 (so splitting 1.5 + 1.5 rows, or giving the last chunk more rows,
+    shows). 3,072 tokens: 6 full rows, 3 chunks of 2, each leaving 6 bursts (a phantom empty 7th row would
+    make the chunks 3 + 3 + 0 and drop one tail). 3,073: 7 rows in 4 chunks of 2 + 2 + 2 + 1 (the last one
+    token)."""
+    diffs = set()
+    for tokens in (1, 513, 1024, 1025, 3072, 3073):
+        plan = plan_call(tokens, 1, 1, VARIANTS["l3"], SHORT_TRP, TWO_ROW_CHUNKS)
+        timed = program_cycles(program_segment(plan, SHORT_TRP), SHORT_TRP)
+        diffs.add(float(dram_cycles(plan, SHORT_TRP)[0]) - timed)
+    assert len(diffs) == 1, diffs
+
+
+def test_tail_bursts_are_whole_bursts_by_hand():
+    """Bursts left after the last of M MACs with n bursts spread over them and a lag of L columns:
+    n - ceil((M - L + 1) x n / M), in whole bursts. A chunk of one full MHA row and a one-token row
+    (M = 132, n = 257, L = 4): 257 - ceil(129 x 257 / 132) = 257 - ceil(251.2) = 5; two full rows
+    (256, 512): 512 - ceil(253 x 512 / 256) = 6; no MACs: every burst; 2^31 + 1 MACs with 2^31 bursts and
+    L = 2: 2^31 - ceil(2^62 / (2^31 + 1)) = 0 (the quotient is 2^31 - 1 + 1 / (2^31 + 1), which a float
+    division rounds to 2^31 - 1)."""
+    got = _tail_bursts(np.array([132, 256, 0]), np.array([257, 512, 7]), 4)
+    assert got.tolist() == [5, 6, 7] and got.dtype == np.int64
+    assert _tail_bursts(2**31 + 1, 2**31, 2).tolist() == 0
+
+
+# tRCD long enough to outlast the ACT series: ACTs at 0, 4, 8, 12, 34, ..., 102, 106, 110, 114 (tRRD_S 4,
+# tRRD_L 8, tFAW 34), so R-PIM's read j waits for its bank's ACT + 80, not for the last ACT.
+LONG_TRCD = dataclasses.replace(PAPER_DDR4, trcd=80)
+
+
+def test_rank_reads_wait_for_each_banks_trcd():
+    """A round of 16 reads, one per bank: read j no earlier than ACT_j + 80 and 4 cycles (tCCD_S) after
+    read j - 1: the first at max_j(ACT_j + 80 - 4j) = 102 + 80 - 48 = 114 + 80 - 60 = 134 (banks 12 and 15),
+    the last at 194, PREA at max(194 + tRTP 12, 114 + tRAS 52) = 206, + tRP 22 = 228. The whole call
+    agrees with the in-order timer to the cycle on rounds that read every bank (2 tokens: 16 reads; 100:
+    800; 2,048: 8 full rounds). (A last round of fewer reads than banks is not pinned here.)"""
+    assert int(rank_read_cycles(LONG_TRCD, 16).cycles) == 228
+    for tokens in (2, 100, 2048):
+        plan = plan_call(tokens, 1, 1, VARIANTS["rank-pim"], LONG_TRCD, PIMSpec())
+        rest = int(plan.rank_read_bursts[0]) % (16 * 128)
+        assert rest == 0 or rest >= 16
+        timed = program_cycles(program_segment(plan, LONG_TRCD), LONG_TRCD)
+        assert float(dram_cycles(plan, LONG_TRCD)[0]) == timed
 
 # The rank PU by hand (PIMSpec defaults: adder 16 partial values per tCK, softmax 4 scores per tCK, softmax
 # chunks of 2,048 tokens). T = 5,000 tokens, so three chunks.
