@@ -121,12 +121,25 @@ def test_rank_reads_wait_for_each_banks_trcd():
     agrees with the in-order timer to the cycle on rounds that read every bank (2 tokens: 16 reads; 100:
     800; 2,048: 8 full rounds). (A last round of fewer reads than banks is not pinned here.)"""
     assert int(rank_read_cycles(LONG_TRCD, 16).cycles) == 228
-    for tokens in (2, 100, 2048):
+    for tokens in (1, 2, 100, 2048, 2049):
         plan = plan_call(tokens, 1, 1, VARIANTS["rank-pim"], LONG_TRCD, PIMSpec())
-        rest = int(plan.rank_read_bursts[0]) % (16 * 128)
-        assert rest == 0 or rest >= 16
         timed = program_cycles(program_segment(plan, LONG_TRCD), LONG_TRCD)
-        assert float(dram_cycles(plan, LONG_TRCD)[0]) == timed
+        assert float(dram_cycles(plan, LONG_TRCD)[0]) == timed, tokens
+
+
+def test_a_partial_rank_read_round_waits_for_the_banks_it_reads():
+    """A round of n < 16 reads touches banks 0 .. n - 1 only. With the ACTs of the round above (banks 0-7 at
+    0, 4, 8, 12, 34, 38, 42, 46), 8 reads start at max_(j < 8)(ACT_j + 80 - 4j) = 46 + 80 - 28 = 98, the last at
+    126, PREA at max(126 + tRTP 12, 114 + tRAS 52) = 166, + tRP 22 = 188 cycles; waiting for banks 8-15 as well
+    (first read at 134) gave 196. Found by a mutation test (2026-12-07); checked against the timer for 1-17 reads."""
+    assert int(rank_read_cycles(LONG_TRCD, 8).cycles) == 188
+    from l3sim.hw.pim.ops import seg, concat
+    from l3sim.hw.pim.programs import open_all_banks
+
+    for n in (1, 3, 8, 15, 16, 17):
+        j = np.arange(n)
+        rounds = concat([open_all_banks(LONG_TRCD, 0), seg("RD", bank=j % 16, row=0, col=j // 16), seg("PREA", row=0)])
+        assert int(rank_read_cycles(LONG_TRCD, n).cycles) == program_cycles(rounds, LONG_TRCD), n
 
 # The rank PU by hand (PIMSpec defaults: adder 16 partial values per tCK, softmax 4 scores per tCK, softmax
 # chunks of 2,048 tokens). T = 5,000 tokens, so three chunks.

@@ -103,11 +103,14 @@ def rank_read_cycles(geometry: RankGeometry, bursts) -> Timed:
     bursts = np.asarray(bursts, dtype=np.int64)
     per_round = g.banks_per_chip * g.row_bursts
     acts = act_series_cycles(g, program_groups(g, g.banks_per_chip))
-    # read j (j < banks) waits for its bank's ACT + tRCD; later reads follow at tCCD_S
-    ready = max(max(acts[j] + g.trcd - j * g.tccd_s for j in range(g.banks_per_chip)), acts[-1] + 1)
+    # read j (j < banks) waits for its bank's ACT + tRCD; later reads follow at tCCD_S. A round of n < banks
+    # reads touches banks 0 .. n - 1 only, so its first read waits for those: ready[k] covers the first k banks.
+    ready = np.maximum(np.maximum.accumulate([acts[j] + g.trcd - j * g.tccd_s for j in range(g.banks_per_chip)]),
+                       acts[-1] + 1)
 
     def round_cycles(n):
-        prea = np.maximum(ready + (n - 1) * g.tccd_s + g.trtp, acts[-1] + g.tras)
+        first = ready[np.clip(n, 1, g.banks_per_chip) - 1]
+        prea = np.maximum(first + (n - 1) * g.tccd_s + g.trtp, acts[-1] + g.tras)
         return row_segment(g, g.banks_per_chip, acts[-1], prea, g.trp, max(0, g.trtp - g.tccd_s)).where(n > 0)
 
     full, rest = np.divmod(bursts, per_round)
