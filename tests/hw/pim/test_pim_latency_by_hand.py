@@ -61,6 +61,42 @@ def test_closed_form_agrees_with_the_in_order_timer_to_the_cycle(geometry, heads
     assert len(set.union(*offsets.values())) == 1, offsets
 
 
+# Ranks whose rank bus is slower than their MACs: more than tCCD_L / burst duration bursts go with each MAC.
+# DDR4-3200 with tCCD_L 4 (one burst) and MHA at n_hc 8 (2 partial-score bursts per MAC); the paper's rank with
+# GQA-8 at n_hc 2 (4 bursts of 4 cycles per MAC against tCCD_L 8); DDR5-4800 GQA-8 and GQA-4 as shipped (4 and
+# 2 BL16 bursts of 8 cycles per K MAC against tCCD_L 12).
+SLOW_BUS = [("ddr4-tccd_l-4-mha-nhc8", dataclasses.replace(PAPER_DDR4, tccd_l=4), 1, 1, {"mapping": {"n_hc": 8}}),
+            ("ddr4-gqa8-nhc2", PAPER_DDR4, 8, 8, {"mapping": {"n_hc": 2}}),
+            ("ddr5-4800-gqa8", "ddr5-server", 8, 8, {}),
+            ("ddr5-4800-gqa4", "ddr5-server", 8, 4, {})]
+
+
+@pytest.mark.parametrize("geometry,heads,gqa,pim", [case[1:] for case in SLOW_BUS], ids=[case[0] for case in SLOW_BUS])
+def test_a_bus_bound_pipeline_is_never_undercounted(geometry, heads, gqa, pim):
+    """Where the bus is slower than the MACs the closed form stretches a row's MAC phase to its bursts,
+    max((m - 1) tCCD_L, b x burst - tCCD_L), which does not follow the in-order interleave exactly (bursts
+    before a row's first MAC overlap tRCD, those after its last MAC hold back its PREA, a run after a PREA
+    may wait for the bus): docs/pim.md, "Where the rank bus is slower than the MACs". It is conservative:
+    against the in-order timer (which the DRAM engine matches on these DDR4 ranks) it counts no fewer cycles
+    and at most 2.5 % more, measured as the pipelined variant's offset beyond the unpipelined one's (whose
+    rows follow each other serially, timed exactly). Dropping the last row's bursts (a mutant of
+    _rows_cycles) undercounts at 63-64 and 700 tokens."""
+    from l3sim.hw.pim.system import load_pim_system
+
+    g = load_pim_system(geometry).geometry if isinstance(geometry, str) else geometry
+    spec = PIMSpec.model_validate(pim)
+
+    def offset(variant: str, tokens: int) -> tuple[float, int]:
+        plan = plan_call(tokens, heads, gqa, VARIANTS[variant], g, spec)
+        timed = program_cycles(program_segment(plan, g), g)
+        return float(dram_cycles(plan, g)[0]) - timed, timed
+
+    for tokens in (1, 7, 63, 64, 65, 129, 512, 513, 700, 1025, 2049, 2100):
+        excess, timed = offset("l3", tokens)
+        excess -= offset("no-pipeline", tokens)[0]
+        assert 0 <= excess <= 0.025 * timed, (tokens, excess, timed)
+
+
 def test_transfer_waits_for_the_later_banks_act_when_trrd_s_exceeds_tccd_s():
     """Three writes over banks 0, 1, 2 (one per bank group) on DISTINCT: ACTs at 0, 5, 10 (tRRD_S 5); write
     j may go at ACT_j + tRCD 21 and 4 cycles (tCCD_S) after write j - 1: 21, 26, 31 (bank 2's ACT sets the
@@ -305,6 +341,10 @@ EXPOSURE_CASES = [
     ("R-PIM reads", lambda: rank_read_cycles(PAPER_DDR4, 100), 16, 114, 170 + 8),
     ("read transfer", lambda: transfer_cycles(PAPER_DDR4, 40, "RD"), 4, 12, 56 + 8),
     ("write transfer", lambda: transfer_cycles(PAPER_DDR4, 40, "WR"), 4, 12, 56 + 40),
+    # tRTP 3, below tCCD_S: a read's PREA is never later than the next column command could be, so + 0 (no
+    # JEDEC DDR4/DDR5 part has that; a custom timing may)
+    ("read transfer, short tRTP", lambda: transfer_cycles(dataclasses.replace(PAPER_DDR4, trtp=3), 40, "RD"), 4, 12,
+     56 + 0),
 ]
 
 

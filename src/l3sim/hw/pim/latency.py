@@ -22,9 +22,9 @@ from l3sim.hw.pim.refresh import Timed, act_series_cycles, closed_segment, progr
 from l3sim.spec.pim import PIMSpec, variant_features
 
 
-def _last_act(geometry: RankGeometry, count: int) -> int:
-    """Cycle of the last of ``count`` ACTs a program issues back to back to banks 0, 1, ..."""
-    return act_series_cycles(geometry, program_groups(geometry, count))[-1] if count else 0
+def _last_act(geometry: RankGeometry) -> int:
+    """Cycle of the last of the ACTs a program issues back to back to every bank (0, 1, ...) to open a row."""
+    return act_series_cycles(geometry, program_groups(geometry, geometry.banks_per_chip))[-1]
 
 
 def mac_row_cycles(geometry: RankGeometry, macs, bus_bursts) -> Timed:
@@ -38,7 +38,7 @@ def mac_row_cycles(geometry: RankGeometry, macs, bus_bursts) -> Timed:
     g = geometry
     macs = np.asarray(macs, dtype=np.int64)
     bursts = np.asarray(bus_bursts, dtype=np.int64)
-    act = _last_act(g, g.banks_per_chip)
+    act = _last_act(g)
     mac_phase = np.maximum((macs - 1) * g.tccd_l, bursts * g.burst_cycles - g.tccd_l)
     prea = np.maximum(act + g.trcd + mac_phase + g.trtp, act + g.tras)
     return row_segment(g, g.banks_per_chip, act, prea, g.trp, max(0, g.trtp - g.tccd_l)).where(macs > 0)
@@ -49,7 +49,7 @@ def serial_k_row_cycles(geometry: RankGeometry, macs, bursts) -> Timed:
     g = geometry
     macs = np.asarray(macs, dtype=np.int64)
     bursts = np.asarray(bursts, dtype=np.int64)
-    act = _last_act(g, g.banks_per_chip)
+    act = _last_act(g)
     prea = np.maximum(act + g.trcd + (macs - 1) * g.tccd_l + g.trtp, act + g.tras)
     drain = np.where(bursts > 0, (bursts - 1) * g.burst_cycles + 2, 0)
     return row_segment(g, g.banks_per_chip, act, prea, np.maximum(g.trp, drain),
