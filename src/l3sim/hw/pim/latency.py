@@ -7,11 +7,16 @@ bursts. The engine issues commands in order, each at the first cycle its
 timing rules allow; for each segment that gives a duration in closed form from
 the DDR timing parameters (derived below, rule by rule). The call's latency is
 the sum over segments of count x duration, plus refresh, plus the rank PU's
-time where it is not hidden (see ``rank_pu_cycles``). The engine is the
-reference; ``l3sim hw validate`` measures the agreement.
+time where it is not hidden (see ``rank_pu_cycles``). Where the rank bus is
+slower than the MACs a pipelined unit's rows are not repetitions of one
+duration; there its softmax chunks are timed in order, command by command, each
+distinct chunk once (``_bus_bound_unit``). The engine is the reference;
+``l3sim hw validate`` measures the agreement.
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import numpy as np
 
@@ -33,7 +38,8 @@ def mac_row_cycles(geometry: RankGeometry, macs, bus_bursts) -> Timed:
     From the first ACT to the next segment's first ACT: the last ACT, tRCD, one MAC per tCCD_L, then
     PREA after tRTP (and no earlier than tRAS after the last ACT), then tRP. The bursts ride along
     one per burst duration between the MACs; only if they need longer than the MACs (more than
-    tCCD_L / burst duration per MAC) does the bus stretch the MAC phase to their length.
+    tCCD_L / burst duration per MAC) does the bus stretch the MAC phase to their length, a bound for a
+    row taken alone: in a call such rows are timed in order instead (``_bus_bound_unit``).
     """
     g = geometry
     macs = np.asarray(macs, dtype=np.int64)
@@ -152,6 +158,154 @@ def _chunk_tails_cycles(plan: CallPlan, unit: PassCounts, geometry: RankGeometry
     return (unit.chunks - 1) * bus_run_cycles(geometry, full_tail) + bus_run_cycles(geometry, last_tail)
 
 
+def _time_chunks(n_full, last_macs, last_bursts, row_macs, bursts_full, lag, act, trcd, tccd_l, tras, trtp, trp,
+                 burst):
+    """Softmax chunks of row-rounds with ``with_bus_stream``'s bursts, timed in order, command by command.
+
+    Chunk i: ``n_full[i]`` rows of ``row_macs`` MACs and ``bursts_full`` bursts, then a row of ``last_macs[i]``
+    MACs and ``last_bursts[i]`` bursts (none if 0). Burst j goes after MAC floor(j x M / B) + lag - 1 of the
+    chunk (before its first MAC, after the last ACT, if that is -1; past the last MAC of a row, before its
+    PREA; past the chunk's last MAC, after its last PREA). Each row's ACTs start tRP after the previous PREA
+    (at 0 for the first); its MACs wait tRCD after its last ACT (``act``) and tCCD_L after each other; a burst
+    waits a burst duration after the previous one (the rank bus carries on from row to row); every command
+    waits for the one before it; the PREA waits tRAS after the last ACT and tRTP after the last MAC. Returns
+    per chunk: the sum over its rows of PREA - the row's first ACT, the bursts past its last MAC, and how
+    many cycles past the cycle after its last PREA the rank bus is still busy. A chunk starts with the bus
+    idle (the run of bursts and the tRP before it outlast the previous chunk's bursts). Plain Python that
+    numba compiles (``_chunk_timer``); the bus state between two MACs is just the last burst's cycle.
+    """
+    n = n_full.shape[0]
+    prea_sums = np.zeros(n, dtype=np.int64)
+    tails = np.zeros(n, dtype=np.int64)
+    delays = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        macs = n_full[i] * row_macs + last_macs[i]
+        bursts = n_full[i] * bursts_full + last_bursts[i]
+        if macs == 0:
+            continue
+        # bursts j < before(x) are those with floor(j M / B) < x, i.e. j < x B / M
+        before_first = min(bursts, max(0, -(-(1 - lag) * bursts // macs)))
+        start = 0
+        last_bus = -(1 << 40)
+        prea = 0
+        done = 0  # MACs of the chunk before this row
+        rows = n_full[i] + (1 if last_macs[i] > 0 else 0)
+        for r in range(rows):
+            m = row_macs if r < n_full[i] else last_macs[i]
+            prev = start + act
+            if done == 0 and before_first > 0:
+                last_bus = max(prev + 1, last_bus + burst) + (before_first - 1) * burst
+                prev = last_bus
+            mac = 0
+            for k in range(m):
+                mac = max(prev + 1, start + act + trcd) if k == 0 else max(prev + 1, mac + tccd_l)
+                prev = mac
+                x = done + k - lag + 2  # the bursts after MAC done + k: before(x) - before(x - 1)
+                hi = min(bursts, max(0, -(-x * bursts // macs)))
+                lo = min(bursts, max(0, -(-(x - 1) * bursts // macs)))
+                if hi > lo:
+                    last_bus = max(prev + 1, last_bus + burst) + (hi - lo - 1) * burst
+                    prev = last_bus
+            prea = max(prev + 1, start + act + tras, mac + trtp)
+            prea_sums[i] += prea - start
+            done += m
+            start = prea + trp
+        tails[i] = bursts - min(bursts, max(0, -(-(macs - lag + 1) * bursts // macs)))
+        delays[i] = max(0, last_bus + burst - prea - 1)
+    return prea_sums, tails, delays
+
+
+@lru_cache(maxsize=1)
+def _chunk_timer():
+    """``_time_chunks`` compiled (once per process, cached on disk; numba is imported only when needed)."""
+    import numba
+
+    return numba.njit(cache=True)(_time_chunks)
+
+
+def _bus_bound(geometry: RankGeometry, rows: RowCounts, chunks) -> np.ndarray:
+    """Where the bursts after some MAC of a phase's chunks need longer than tCCD_L (a full chunk's rows carry
+    ceil(bursts_full / row_bursts) at most, the last chunk ceil(its bursts / its MACs))."""
+    g = geometry
+    last_partial = rows.last_macs > 0
+    n_rows = rows.full_rows + last_partial
+    per = -(-n_rows // np.maximum(chunks, 1))
+    last_rows = n_rows - (chunks - 1) * per
+    macs = (last_rows - 1) * g.row_bursts + np.where(last_partial, rows.last_macs, g.row_bursts)
+    bursts = (last_rows - 1) * rows.bursts_full + np.where(last_partial, rows.last_bursts, rows.bursts_full)
+    per_mac = np.maximum(-(-bursts // np.maximum(macs, 1)), -(-rows.bursts_full // g.row_bursts))
+    return (per_mac * g.burst_cycles > g.tccd_l) & (n_rows > 0)
+
+
+def _bus_run_after(geometry: RankGeometry, bursts, delay) -> np.ndarray:
+    """``bus_run_cycles`` for a run whose first burst waits ``delay`` cycles past the cycle after PREA."""
+    return np.where(bursts > 0, np.maximum(0, (bursts - 1) * geometry.burst_cycles + 2 + delay - geometry.trp), 0)
+
+
+def _timed_phase(geometry: RankGeometry, rows: RowCounts, chunks, lag: int, run_after) -> Timed:
+    """One phase (K or V rows) of a pipelined unit, chunk by chunk in order (``_time_chunks``), with the run of
+    bursts after each chunk's last PREA (its own bursts past its last MAC, then ``run_after[:, c]``).
+
+    For the contexts ``rows`` and ``chunks`` describe (1-d arrays); chunk c holds rows c x per .. (c + 1) x per
+    - 1 of the phase (per = ceil(rows / chunks), the partial row last), as ``programs._pass_program`` splits
+    them. Identical chunks (the full ones of most contexts) are timed once."""
+    g = geometry
+    last_partial = rows.last_macs > 0
+    n_rows = rows.full_rows + last_partial
+    per = -(-n_rows // chunks)
+    c = np.arange(run_after.shape[1])
+    n = np.clip(np.minimum((c + 1) * per[:, None], n_rows[:, None]) - c * per[:, None], 0, None)
+    partial = last_partial[:, None] & (n > 0) & ((c + 1) * per[:, None] >= n_rows[:, None])
+    last_macs = np.where(partial, rows.last_macs[:, None], 0)
+    last_bursts = np.where(partial, rows.last_bursts[:, None], 0)
+    # one number per distinct chunk (n - partial, last_macs, last_bursts), to time each once
+    key_bursts = int(last_bursts.max()) + 1
+    keys = ((n - partial) * (g.row_bursts + 1) + last_macs) * key_bursts + last_bursts
+    unique, index = np.unique(keys, return_inverse=True)
+    full, rest = np.divmod(unique, (g.row_bursts + 1) * key_bursts)
+    prea_sums, tails, delays = (a[index.reshape(n.shape)] for a in _chunk_timer()(
+        full, rest // key_bursts, rest % key_bursts, g.row_bursts, rows.bursts_full, lag, _last_act(g), g.trcd,
+        g.tccd_l, g.tras, g.trtp, g.trp, g.burst_cycles))
+    # a row's exposure grows by the same amount per cycle it stays open past its last ACT (row_segment)
+    act = _last_act(g)
+    open_cost = max(0, g.trtp - g.tccd_l)
+    at_act = int(row_segment(g, g.banks_per_chip, act, act, 0, open_cost).exposure)
+    per_open = int(row_segment(g, g.banks_per_chip, act, act + 1, 0, open_cost).exposure) - at_act
+    cycles = prea_sums + n * g.trp + _bus_run_after(g, tails + run_after, delays)
+    exposure = n * at_act + (prea_sums - n * act) * per_open
+    return Timed(cycles.sum(axis=1), exposure.sum(axis=1))
+
+
+def _bus_bound_unit(plan: CallPlan, unit: PassCounts, geometry: RankGeometry, closed: Timed) -> Timed:
+    """A pipelined unit where the rank bus is slower than the MACs (``_bus_bound``): timed chunk by chunk.
+
+    There a row's time depends on where its bursts fall: bursts before a row's first MAC overlap the tRCD
+    after its last ACT, a gap between two MACs with more bursts than fit in tCCD_L stretches the row, bursts
+    after its last MAC hold back its PREA, a run of bursts after a PREA may wait for a bus still busy, and in
+    a call's last chunk the bursts per MAC are not the same in every row. Elsewhere ``closed`` (the per-row
+    closed form, exact there) stands."""
+    slow = (_bus_bound(geometry, unit.k_rows, unit.chunks) | _bus_bound(geometry, unit.v_rows, unit.chunks)).ravel()
+    if not slow.any():
+        return closed
+    pick = np.flatnonzero(slow)
+
+    def rows_at(rows: RowCounts) -> RowCounts:
+        return RowCounts(rows.full_rows.ravel()[pick], rows.last_macs.ravel()[pick], rows.bursts_full,
+                         rows.last_bursts.ravel()[pick])
+
+    chunks = unit.chunks.ravel()[pick]
+    c = np.arange(chunks.max())
+    # after each V chunk its partial outputs, and after the last one the next unit's q slices
+    outs = np.where(c < chunks[:, None], unit.out_bursts, 0) + np.where(c == chunks[:, None] - 1, unit.q_bursts, 0)
+    exact = _timed_phase(geometry, rows_at(unit.k_rows), chunks, plan.mapping.cols_per_token, np.zeros_like(outs)) \
+        + _timed_phase(geometry, rows_at(unit.v_rows), chunks, 0, outs)
+    cycles = closed.cycles.copy().ravel()
+    exposure = closed.exposure.copy().ravel()
+    cycles[pick] = exact.cycles
+    exposure[pick] = exact.exposure
+    return Timed(cycles.reshape(closed.cycles.shape), exposure.reshape(closed.exposure.shape))
+
+
 def _unit_cycles(plan: CallPlan, unit: PassCounts, geometry: RankGeometry) -> Timed:
     """DRAM cycles of one (round, pass) of a bank-level program, segment by segment.
 
@@ -164,7 +318,7 @@ def _unit_cycles(plan: CallPlan, unit: PassCounts, geometry: RankGeometry) -> Ti
         k = _rows_cycles(g, unit.k_rows, "overlap")
         v = _rows_cycles(g, unit.v_rows, "overlap")
         outs = (unit.chunks - 1) * bus_run_cycles(g, unit.out_bursts) + last_run
-        return k + v + outs + _chunk_tails_cycles(plan, unit, g)
+        return _bus_bound_unit(plan, unit, g, k + v + outs + _chunk_tails_cycles(plan, unit, g))
     k = _rows_cycles(g, unit.k_rows, "serial")
     s = transfer_cycles(g, unit.s_bursts, "WR")
     if plan.features.relayout == "cpu":
