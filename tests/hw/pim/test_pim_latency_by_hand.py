@@ -379,7 +379,8 @@ def test_cost_coefficients_refuse_a_latency_that_does_not_grow(system):
 # The rows' last ACT: 114 for 16 banks in the program's order, 12 for one bank per group (0, 4, 8, 12).
 # The PREA is tRP (22) before the segment's end (bursts = 0 in the serial row: nothing to drain).
 EXPOSURE_CASES = [
-    ("mac row", lambda: mac_row_cycles(PAPER_DDR4, 100, 0), 16, 114, 170 + 4),
+    ("mac row", lambda: mac_row_cycles(PAPER_DDR4, 100), 16, 114, 170 + 4),
+    ("mac row, short tRTP", lambda: mac_row_cycles(dataclasses.replace(PAPER_DDR4, trtp=3), 100), 16, 114, 170 + 0),
     ("serial row", lambda: serial_k_row_cycles(PAPER_DDR4, 100, 0), 16, 114, 170 + 4),
     ("R-PIM reads", lambda: rank_read_cycles(PAPER_DDR4, 100), 16, 114, 170 + 8),
     ("read transfer", lambda: transfer_cycles(PAPER_DDR4, 40, "RD"), 4, 12, 56 + 8),

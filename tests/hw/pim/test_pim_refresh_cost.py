@@ -37,7 +37,7 @@ def test_closed_banks_cost_trfc_only():
 def test_row_cost_is_bounded_by_its_states():
     """Averaged over a row-round, a REF costs between tRFC (banks closed) and the worst of its open states."""
     g = PAPER_DDR4
-    row = mac_row_cycles(g, g.row_bursts, 0)
+    row = mac_row_cycles(g, g.row_bursts)
     cost = float(refresh_cost_cycles(row, g))
     worst = g.trfc + g.trp + 126 + g.tras + (g.tras + g.trp)  # re-open + tRAS wait + a full ACT series again
     assert g.trfc < cost < worst

@@ -16,11 +16,10 @@ distinct chunk once (``_bus_bound_unit``). The engine is the reference;
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 
 from l3sim.errors import ConfigError, NumericalError
+from l3sim.hw.pim.chunk_timer import chunk_timer
 from l3sim.hw.pim.geometry import RankGeometry
 from l3sim.hw.pim.plan import CallPlan, PassCounts, RowCounts, plan_call
 from l3sim.hw.pim.refresh import Timed, act_series_cycles, closed_segment, program_groups, row_segment
@@ -32,21 +31,18 @@ def _last_act(geometry: RankGeometry) -> int:
     return act_series_cycles(geometry, program_groups(geometry, geometry.banks_per_chip))[-1]
 
 
-def mac_row_cycles(geometry: RankGeometry, macs, bus_bursts) -> Timed:
-    """One row-round of all-bank PIM_MACs with ``bus_bursts`` rank-bus bursts spread over it.
+def mac_row_cycles(geometry: RankGeometry, macs) -> Timed:
+    """One row-round of all-bank PIM_MACs whose rank-bus bursts (if any) fit between them.
 
     From the first ACT to the next segment's first ACT: the last ACT, tRCD, one MAC per tCCD_L, then
-    PREA after tRTP (and no earlier than tRAS after the last ACT), then tRP. The bursts ride along
-    one per burst duration between the MACs; only if they need longer than the MACs (more than
-    tCCD_L / burst duration per MAC) does the bus stretch the MAC phase to their length, a bound for a
-    row taken alone: in a call such rows are timed in order instead (``_bus_bound_unit``).
+    PREA after tRTP (and no earlier than tRAS after the last ACT), then tRP. Bursts that go with the
+    MACs ride along one per burst duration between them while they need no longer than tCCD_L per MAC;
+    where they need longer the row is timed in order instead (``_bus_bound_unit``).
     """
     g = geometry
     macs = np.asarray(macs, dtype=np.int64)
-    bursts = np.asarray(bus_bursts, dtype=np.int64)
     act = _last_act(g)
-    mac_phase = np.maximum((macs - 1) * g.tccd_l, bursts * g.burst_cycles - g.tccd_l)
-    prea = np.maximum(act + g.trcd + mac_phase + g.trtp, act + g.tras)
+    prea = np.maximum(act + g.trcd + (macs - 1) * g.tccd_l + g.trtp, act + g.tras)
     return row_segment(g, g.banks_per_chip, act, prea, g.trp, max(0, g.trtp - g.tccd_l)).where(macs > 0)
 
 
@@ -123,15 +119,13 @@ def rank_read_cycles(geometry: RankGeometry, bursts) -> Timed:
     return full * round_cycles(np.int64(per_round)) + round_cycles(rest)
 
 
-def _rows_cycles(geometry: RankGeometry, rows: RowCounts, mode: str) -> Timed:
-    """All row-rounds of a phase; their bursts ride along ("overlap"), follow each row ("serial") or
-    were moved before the rows by another segment ("none")."""
-    if mode == "serial":
+def _rows_cycles(geometry: RankGeometry, rows: RowCounts, serial: bool) -> Timed:
+    """All row-rounds of a phase; their bursts follow each row (``serial``), or ride along between the
+    MACs or were moved before the rows by another segment."""
+    if serial:
         return rows.full_rows * serial_k_row_cycles(geometry, geometry.row_bursts, rows.bursts_full) + \
             serial_k_row_cycles(geometry, rows.last_macs, rows.last_bursts)
-    scale = 1 if mode == "overlap" else 0
-    full = rows.full_rows * mac_row_cycles(geometry, geometry.row_bursts, scale * rows.bursts_full)
-    return full + mac_row_cycles(geometry, rows.last_macs, scale * rows.last_bursts)
+    return rows.full_rows * mac_row_cycles(geometry, geometry.row_bursts) + mac_row_cycles(geometry, rows.last_macs)
 
 
 def _tail_bursts(macs, bursts, lag: int) -> np.ndarray:
@@ -156,71 +150,6 @@ def _chunk_tails_cycles(plan: CallPlan, unit: PassCounts, geometry: RankGeometry
     last_bursts = (last_rows - 1) * rows.bursts_full + np.where(last_partial, rows.last_bursts, rows.bursts_full)
     last_tail = _tail_bursts(last_macs, last_bursts, lag)
     return (unit.chunks - 1) * bus_run_cycles(geometry, full_tail) + bus_run_cycles(geometry, last_tail)
-
-
-def _time_chunks(n_full, last_macs, last_bursts, row_macs, bursts_full, lag, act, trcd, tccd_l, tras, trtp, trp,
-                 burst):
-    """Softmax chunks of row-rounds with ``with_bus_stream``'s bursts, timed in order, command by command.
-
-    Chunk i: ``n_full[i]`` rows of ``row_macs`` MACs and ``bursts_full`` bursts, then a row of ``last_macs[i]``
-    MACs and ``last_bursts[i]`` bursts (none if 0). Burst j goes after MAC floor(j x M / B) + lag - 1 of the
-    chunk (before its first MAC, after the last ACT, if that is -1; past the last MAC of a row, before its
-    PREA; past the chunk's last MAC, after its last PREA). Each row's ACTs start tRP after the previous PREA
-    (at 0 for the first); its MACs wait tRCD after its last ACT (``act``) and tCCD_L after each other; a burst
-    waits a burst duration after the previous one (the rank bus carries on from row to row); every command
-    waits for the one before it; the PREA waits tRAS after the last ACT and tRTP after the last MAC. Returns
-    per chunk: the sum over its rows of PREA - the row's first ACT, the bursts past its last MAC, and how
-    many cycles past the cycle after its last PREA the rank bus is still busy. A chunk starts with the bus
-    idle (the run of bursts and the tRP before it outlast the previous chunk's bursts). Plain Python that
-    numba compiles (``_chunk_timer``); the bus state between two MACs is just the last burst's cycle.
-    """
-    n = n_full.shape[0]
-    prea_sums = np.zeros(n, dtype=np.int64)
-    tails = np.zeros(n, dtype=np.int64)
-    delays = np.zeros(n, dtype=np.int64)
-    for i in range(n):
-        macs = n_full[i] * row_macs + last_macs[i]
-        bursts = n_full[i] * bursts_full + last_bursts[i]
-        if macs == 0:
-            continue
-        # bursts j < before(x) are those with floor(j M / B) < x, i.e. j < x B / M
-        before_first = min(bursts, max(0, -(-(1 - lag) * bursts // macs)))
-        start = 0
-        last_bus = -(1 << 40)
-        prea = 0
-        done = 0  # MACs of the chunk before this row
-        rows = n_full[i] + (1 if last_macs[i] > 0 else 0)
-        for r in range(rows):
-            m = row_macs if r < n_full[i] else last_macs[i]
-            prev = start + act
-            if done == 0 and before_first > 0:
-                last_bus = max(prev + 1, last_bus + burst) + (before_first - 1) * burst
-                prev = last_bus
-            mac = 0
-            for k in range(m):
-                mac = max(prev + 1, start + act + trcd) if k == 0 else max(prev + 1, mac + tccd_l)
-                prev = mac
-                x = done + k - lag + 2  # the bursts after MAC done + k: before(x) - before(x - 1)
-                hi = min(bursts, max(0, -(-x * bursts // macs)))
-                lo = min(bursts, max(0, -(-(x - 1) * bursts // macs)))
-                if hi > lo:
-                    last_bus = max(prev + 1, last_bus + burst) + (hi - lo - 1) * burst
-                    prev = last_bus
-            prea = max(prev + 1, start + act + tras, mac + trtp)
-            prea_sums[i] += prea - start
-            done += m
-            start = prea + trp
-        tails[i] = bursts - min(bursts, max(0, -(-(macs - lag + 1) * bursts // macs)))
-        delays[i] = max(0, last_bus + burst - prea - 1)
-    return prea_sums, tails, delays
-
-
-@lru_cache(maxsize=1)
-def _chunk_timer():
-    """``_time_chunks`` compiled (once per process, cached on disk; numba is imported only when needed)."""
-    import numba
-
-    return numba.njit(cache=True)(_time_chunks)
 
 
 def _bus_bound(geometry: RankGeometry, rows: RowCounts, chunks) -> np.ndarray:
@@ -263,7 +192,7 @@ def _timed_phase(geometry: RankGeometry, rows: RowCounts, chunks, lag: int, run_
     keys = ((n - partial) * (g.row_bursts + 1) + last_macs) * key_bursts + last_bursts
     unique, index = np.unique(keys, return_inverse=True)
     full, rest = np.divmod(unique, (g.row_bursts + 1) * key_bursts)
-    prea_sums, tails, delays = (a[index.reshape(n.shape)] for a in _chunk_timer()(
+    prea_sums, tails, delays = (a[index.reshape(n.shape)] for a in chunk_timer()(
         full, rest // key_bursts, rest % key_bursts, g.row_bursts, rows.bursts_full, lag, _last_act(g), g.trcd,
         g.tccd_l, g.tras, g.trtp, g.trp, g.burst_cycles))
     # a row's exposure grows by the same amount per cycle it stays open past its last ACT (row_segment)
@@ -315,18 +244,18 @@ def _unit_cycles(plan: CallPlan, unit: PassCounts, geometry: RankGeometry) -> Ti
     g = geometry
     last_run = bus_run_cycles(g, unit.out_bursts + unit.q_bursts)
     if plan.features.pipelining:
-        k = _rows_cycles(g, unit.k_rows, "overlap")
-        v = _rows_cycles(g, unit.v_rows, "overlap")
+        k = _rows_cycles(g, unit.k_rows, serial=False)
+        v = _rows_cycles(g, unit.v_rows, serial=False)
         outs = (unit.chunks - 1) * bus_run_cycles(g, unit.out_bursts) + last_run
         return _bus_bound_unit(plan, unit, g, k + v + outs + _chunk_tails_cycles(plan, unit, g))
-    k = _rows_cycles(g, unit.k_rows, "serial")
+    k = _rows_cycles(g, unit.k_rows, serial=True)
     s = transfer_cycles(g, unit.s_bursts, "WR")
     if plan.features.relayout == "cpu":
         s = s + transfer_cycles(g, unit.s_bursts, "RD") + transfer_cycles(g, unit.s_bursts, "WR")
     rows = unit.v_rows
     loads = rows.full_rows * transfer_cycles(g, rows.bursts_full, "RD") + transfer_cycles(
         g, np.where(rows.last_macs > 0, rows.last_bursts, 0), "RD")
-    v = _rows_cycles(g, rows, "none")
+    v = _rows_cycles(g, rows, serial=False)
     return k + s + loads + v + last_run
 
 

@@ -30,7 +30,7 @@ def stream_bytes_per_rank(geometry: RankGeometry, row_rounds: int = STREAM_ROW_R
 
 def stream_cycles_model(geometry: RankGeometry, row_rounds: int = STREAM_ROW_ROUNDS) -> float:
     """Closed-form cycles of the streaming program (row-rounds of PIM_MACs, refresh included)."""
-    rows = row_rounds * mac_row_cycles(geometry, geometry.row_bursts, 0)
+    rows = row_rounds * mac_row_cycles(geometry, geometry.row_bursts)
     return float(rows.cycles) + float(refresh_cycles(rows, geometry, "aligned"))
 
 
