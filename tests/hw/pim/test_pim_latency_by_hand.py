@@ -134,7 +134,7 @@ def test_the_chunk_timer_is_the_closed_form_where_the_bus_keeps_up(monkeypatch, 
     g = load_pim_system(geometry).geometry if isinstance(geometry, str) else geometry
     plan = plan_call(np.arange(1, 9000, 29), heads, gqa, VARIANTS["l3"], g, PIMSpec())
     closed = latency.dram_segments(plan, g)
-    monkeypatch.setattr(latency, "_bus_bound", lambda geometry, rows, chunks: np.ones(np.shape(chunks), dtype=bool))
+    monkeypatch.setattr(latency, "_bus_bound", lambda geometry, rows: np.ones(np.shape(rows.last_macs), dtype=bool))
     timed = latency.dram_segments(plan, g)
     assert np.array_equal(timed.cycles, closed.cycles)
     assert np.array_equal(timed.exposure, closed.exposure)

@@ -152,18 +152,16 @@ def _chunk_tails_cycles(plan: CallPlan, unit: PassCounts, geometry: RankGeometry
     return (unit.chunks - 1) * bus_run_cycles(geometry, full_tail) + bus_run_cycles(geometry, last_tail)
 
 
-def _bus_bound(geometry: RankGeometry, rows: RowCounts, chunks) -> np.ndarray:
-    """Where the bursts after some MAC of a phase's chunks need longer than tCCD_L (a full chunk's rows carry
-    ceil(bursts_full / row_bursts) at most, the last chunk ceil(its bursts / its MACs))."""
+def _bus_bound(geometry: RankGeometry, rows: RowCounts) -> np.ndarray:
+    """Where some MAC of a phase may carry bursts that need longer than tCCD_L.
+
+    A chunk of M MACs and B bursts puts at most ceil(B / M) bursts after one MAC; a full row's ratio is
+    bursts_full / row_bursts, and a chunk's ratio is at most the larger of its full rows' and its partial
+    row's. Where this says True but the bus keeps up, timing in order gives the closed form's cycles
+    anyway: the mask only spares that work."""
     g = geometry
-    last_partial = rows.last_macs > 0
-    n_rows = rows.full_rows + last_partial
-    per = -(-n_rows // np.maximum(chunks, 1))
-    last_rows = n_rows - (chunks - 1) * per
-    macs = (last_rows - 1) * g.row_bursts + np.where(last_partial, rows.last_macs, g.row_bursts)
-    bursts = (last_rows - 1) * rows.bursts_full + np.where(last_partial, rows.last_bursts, rows.bursts_full)
-    per_mac = np.maximum(-(-bursts // np.maximum(macs, 1)), -(-rows.bursts_full // g.row_bursts))
-    return (per_mac * g.burst_cycles > g.tccd_l) & (n_rows > 0)
+    per_mac = np.maximum(-(-rows.bursts_full // g.row_bursts), -(-rows.last_bursts // np.maximum(rows.last_macs, 1)))
+    return per_mac * g.burst_cycles > g.tccd_l
 
 
 def _bus_run_after(geometry: RankGeometry, bursts, delay) -> np.ndarray:
@@ -213,7 +211,7 @@ def _bus_bound_unit(plan: CallPlan, unit: PassCounts, geometry: RankGeometry, cl
     after its last MAC hold back its PREA, a run of bursts after a PREA may wait for a bus still busy, and in
     a call's last chunk the bursts per MAC are not the same in every row. Elsewhere ``closed`` (the per-row
     closed form, exact there) stands."""
-    slow = (_bus_bound(geometry, unit.k_rows, unit.chunks) | _bus_bound(geometry, unit.v_rows, unit.chunks)).ravel()
+    slow = np.broadcast_to(_bus_bound(geometry, unit.k_rows) | _bus_bound(geometry, unit.v_rows), unit.chunks.shape).ravel()
     if not slow.any():
         return closed
     pick = np.flatnonzero(slow)
