@@ -15,7 +15,7 @@ import pytest
 
 from l3sim.errors import ConfigError, NumericalError
 from l3sim.hw.pim.latency import (_tail_bursts, attention_cost_coefficients, attention_latency, call_cycles,
-                                  dram_cycles, kv_capacity_tokens_per_rank, mac_row_cycles, rank_pu_cycles,
+                                  dram_cycles, dram_segments, kv_capacity_tokens_per_rank, mac_row_cycles, rank_pu_cycles,
                                   rank_read_cycles, refresh_cycles, serial_k_row_cycles, transfer_cycles)
 from l3sim.hw.pim.system import PIMSystem
 from l3sim.hw.pim.plan import plan_call
@@ -206,19 +206,38 @@ def test_rank_reads_wait_for_each_banks_trcd():
         assert float(dram_cycles(plan, LONG_TRCD)[0]) == timed, tokens
 
 
-def test_a_partial_rank_read_round_waits_for_the_banks_it_reads():
-    """A round of n < 16 reads touches banks 0 .. n - 1 only. With the ACTs of the round above (banks 0-7 at
-    0, 4, 8, 12, 34, 38, 42, 46), 8 reads start at max_(j < 8)(ACT_j + 80 - 4j) = 46 + 80 - 28 = 98, the last at
-    126, PREA at max(126 + tRTP 12, 114 + tRAS 52) = 166, + tRP 22 = 188 cycles; waiting for banks 8-15 as well
-    (first read at 134) gave 196. Found by a mutation test (2026-12-07); checked against the timer for 1-17 reads."""
-    assert int(rank_read_cycles(LONG_TRCD, 8).cycles) == 188
+@pytest.mark.parametrize("geometry", [LONG_TRCD, dataclasses.replace(DISTINCT, trcd=200)],
+                         ids=["trcd-80", "trcd-200-trrd_s-5"])
+def test_a_partial_rank_read_round_waits_for_the_banks_it_reads(geometry):
+    """A round of n < 16 reads touches banks 0 .. n - 1 only, each read no earlier than its bank's ACT + tRCD,
+    4 cycles (tCCD_S) after the one before, and after the last of the 16 ACTs. With tRCD 80 and the ACTs of
+    the round above (banks 0-7 at 0, 4, 8, 12, 34, 38, 42, 46; the last at 114), 8 reads start at
+    max(46 + 80 - 28 = 98, 114 + 1) = 115, the last at 143, PREA at max(143 + tRTP 12, 114 + tRAS 52) = 166,
+    + tRP 22 = 188 cycles; waiting for banks 8-15 as well (first read at 134) gave 196. With tRCD 200 and
+    tRRD_S 5 (every timing distinct) each later bank's ACT delays the first read: a round of 1 read and one
+    of 2 differ. Found by a mutation test (2026-12-07); every count checked against the timer."""
+    if geometry is LONG_TRCD:
+        assert int(rank_read_cycles(LONG_TRCD, 8).cycles) == 188
     from l3sim.hw.pim.ops import seg, concat
     from l3sim.hw.pim.programs import open_all_banks
 
-    for n in (1, 3, 8, 15, 16, 17):
+    for n in (1, 2, 3, 8, 15, 16, 17):
         j = np.arange(n)
-        rounds = concat([open_all_banks(LONG_TRCD, 0), seg("RD", bank=j % 16, row=0, col=j // 16), seg("PREA", row=0)])
-        assert int(rank_read_cycles(LONG_TRCD, n).cycles) == program_cycles(rounds, LONG_TRCD), n
+        rounds = concat([open_all_banks(geometry, 0), seg("RD", bank=j % 16, row=0, col=j // 16), seg("PREA", row=0)])
+        assert int(rank_read_cycles(geometry, n).cycles) == program_cycles(rounds, geometry), n
+
+
+def test_the_partial_outputs_a_pass_reads_out_by_hand():
+    """Per chip and pass, each of the 16 / v_banks (4) bank sets holds a partial output of every head of the pass
+    for the head dimensions the chip stores, in FP32, read out in 8-byte bursts (x8 chips, BL8):
+    GQA-8 (16 heads, N_hc 1: a chip holds all 128 dimensions; 8 heads per pass): 4 x 8 x 128 x 4 B = 16 KiB =
+    2,048 bursts; MHA (12 heads, N_hc 8: 16 dimensions per chip; 1 head per pass): 4 x 1 x 16 x 4 B = 32 bursts."""
+    gqa8 = plan_call(100, 16, 8, VARIANTS["l3"], PAPER_DDR4, PIMSpec())
+    mha = plan_call(100, 12, 1, VARIANTS["l3"], PAPER_DDR4, PIMSpec())
+    assert (gqa8.mapping.n_hc, gqa8.passes[0].heads, mha.mapping.n_hc, mha.passes[0].heads) == (1, 8, 8, 1)
+    assert gqa8.passes[0].out_bursts == 4 * 8 * 128 * 4 // 8 == 2048
+    assert mha.passes[0].out_bursts == 4 * 1 * 16 * 4 // 8 == 32
+
 
 # The rank PU by hand (PIMSpec defaults: adder 16 partial values per tCK, softmax 4 scores per tCK, softmax
 # chunks of 2,048 tokens). T = 5,000 tokens, so three chunks.
@@ -383,6 +402,9 @@ EXPOSURE_CASES = [
     ("mac row, short tRTP", lambda: mac_row_cycles(dataclasses.replace(PAPER_DDR4, trtp=3), 100), 16, 114, 170 + 0),
     ("serial row", lambda: serial_k_row_cycles(PAPER_DDR4, 100, 0), 16, 114, 170 + 4),
     ("R-PIM reads", lambda: rank_read_cycles(PAPER_DDR4, 100), 16, 114, 170 + 8),
+    ("serial row, short tRTP", lambda: serial_k_row_cycles(dataclasses.replace(PAPER_DDR4, trtp=3), 100, 0), 16, 114,
+     170 + 0),
+    ("R-PIM reads, short tRTP", lambda: rank_read_cycles(dataclasses.replace(PAPER_DDR4, trtp=3), 100), 16, 114, 170 + 0),
     ("read transfer", lambda: transfer_cycles(PAPER_DDR4, 40, "RD"), 4, 12, 56 + 8),
     ("write transfer", lambda: transfer_cycles(PAPER_DDR4, 40, "WR"), 4, 12, 56 + 40),
     # tRTP 3, below tCCD_S: a read's PREA is never later than the next column command could be, so + 0 (no
@@ -399,3 +421,36 @@ def test_refresh_exposure_of_a_row_by_hand(segment, banks, last_act, per_open_cy
     open_cycles = int(timed.cycles) - 22 - last_act
     assert open_cycles > 0
     assert int(timed.exposure) == activation_exposure(PAPER_DDR4, banks) + open_cycles * per_open_cycle
+
+
+@pytest.mark.parametrize("trtp", [12, 3], ids=["trtp-12", "trtp-3-below-tccd_l"])
+def test_bus_bound_exposure_is_each_rows_open_time_in_the_timer(trtp):
+    """Refresh exposure of a bus-bound pipelined call (DDR4 with tCCD_L 4, MHA at N_hc 8), derived from the
+    in-order timer's own issue cycles: every row (ACTs to PREA) contributes its ACT ramp's exposure plus, per
+    cycle from its last ACT to its PREA, the re-opening cost of its banks (steady_open_extra) and the PREA's
+    wait beyond the next column command: max(0, tRTP - tCCD_L) for MAC rows (8 with tRTP 12, 0 with tRTP 3),
+    max(0, tRTP - tCCD_S) for read transfers, CWL + burst + tWR - tCCD_S for write transfers; the rank-bus
+    bursts between rows are closed segments (no exposure)."""
+    from pim_inorder_oracle import issue_cycles
+
+    from l3sim.hw.pim.ops import CODE
+    from l3sim.hw.pim.refresh import steady_open_extra
+
+    g = dataclasses.replace(PAPER_DDR4, tccd_l=4, trtp=trtp)
+    wait = {CODE["PIM_MAC"]: max(0, trtp - g.tccd_l), CODE["RD"]: max(0, trtp - g.tccd_s),
+            CODE["WR"]: g.cwl + g.burst_cycles + g.twr - g.tccd_s}
+    spec = PIMSpec.model_validate({"mapping": {"n_hc": 8}})
+    for tokens in (1, 700, 2100):
+        plan = plan_call(tokens, 1, 1, VARIANTS["l3"], g, spec)
+        program = program_segment(plan, g)
+        expected, acts, kind = 0, [], None
+        for code, at in zip(program.cmd.tolist(), issue_cycles(program.cmd.tolist(), program.bank.tolist(), g)):
+            if code == CODE["ACT"]:
+                acts.append(at)
+            elif code in wait and acts:
+                kind = code
+            elif code == CODE["PREA"] and acts:
+                banks = len(acts)
+                expected += activation_exposure(g, banks) + (at - acts[-1]) * (steady_open_extra(g, banks) + wait[kind])
+                acts = []
+        assert int(dram_segments(plan, g).exposure[0]) == expected, tokens

@@ -170,7 +170,7 @@ def _bus_run_after(geometry: RankGeometry, bursts, delay) -> np.ndarray:
 
 
 def _timed_phase(geometry: RankGeometry, rows: RowCounts, chunks, lag: int, run_after) -> Timed:
-    """One phase (K or V rows) of a pipelined unit, chunk by chunk in order (``_time_chunks``), with the run of
+    """One phase (K or V rows) of a pipelined unit, chunk by chunk in order (``chunk_timer``), with the run of
     bursts after each chunk's last PREA (its own bursts past its last MAC, then ``run_after[:, c]``).
 
     For the contexts ``rows`` and ``chunks`` describe (1-d arrays); chunk c holds rows c x per .. (c + 1) x per
