@@ -75,6 +75,8 @@ SLOW_BUS = [("ddr4-tccd_l-4-mha-nhc8", dataclasses.replace(PAPER_DDR4, tccd_l=4)
             ("ddr4-gqa8-nhc2", PAPER_DDR4, 8, 8, {"mapping": {"n_hc": 2}}),
             ("ddr5-4800-gqa8", "ddr5-server", 8, 8, {}),
             ("ddr5-4800-gqa4", "ddr5-server", 8, 4, {}),
+            # 1.5 bursts per K MAC (GQA-3): groups of 1 and 2 bursts, a fractional ratio
+            ("ddr5-4800-gqa3", "ddr5-server", 6, 3, {}),
             # tRCD (12) shorter than the 4 bursts of S placed before a V row's first MAC (32 cycles)
             ("ddr5-4800-trcd-12-gqa8", ("ddr5-server", {"trcd": 12}), 8, 8, {})]
 
@@ -334,7 +336,7 @@ def test_plan_refuses_bad_heads_and_contexts():
     for heads, gqa in ((12, 8), (0, 1), (8, 0)):
         with pytest.raises(ConfigError, match=rf"heads \({heads}\) must be a positive multiple of gqa \({gqa}\)"):
             plan_call(100, heads, gqa, VARIANTS["l3"], PAPER_DDR4, PIMSpec())
-    with pytest.raises(ConfigError, match="context_tokens must all be >= 1"):
+    with pytest.raises(ConfigError, match="^context_tokens must all be >= 1$"):
         plan_call([5, 0], 8, 8, VARIANTS["l3"], PAPER_DDR4, PIMSpec())
 
 
