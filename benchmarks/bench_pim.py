@@ -25,6 +25,17 @@ def test_fast_model_batch_256(benchmark, heads, gqa):
     assert result.shape == (256,)
 
 
+def test_fast_model_batch_256_bus_bound(benchmark):
+    """DDR5-4800 GQA-8: the rank bus is slower than the MACs, so the pipelined units are timed chunk by chunk
+    (hw/pim/chunk_timer.py, compiled; the compile is paid before the timed rounds)."""
+    from l3sim.hw.pim.system import load_pim_system
+
+    ddr5 = load_pim_system("ddr5-server")
+    attention_latency(BATCH[:2], 64, 8, "l3", ddr5)
+    result = benchmark(attention_latency, BATCH, 64, 8, "l3", ddr5)
+    assert result.shape == (256,)
+
+
 def test_cost_coefficients(benchmark):
     fixed, per_token = benchmark(attention_cost_coefficients, 12, 1, "l3", SYSTEM)
     assert per_token > 0
