@@ -214,3 +214,18 @@ def test_drain_is_the_weight_reads_a_shrunken_batch_shares(monkeypatch):
     assert math.isclose(result.losses_s["drain"], expected, rel_tol=1e-9)
     others = sum(v for k, v in result.losses_s.items() if k != "drain")
     assert others <= 1e-9 * result.makespan_s
+
+
+@pytest.mark.parametrize("system", SYSTEMS)
+def test_a_run_without_its_account_times_the_same(system):
+    """``simulate(account=False)`` (sweeps, studies, ``l3sim run`` without --explain or --out) leaves out the
+    nominal-peak terms only: every metric of the result is the same, and no bound or loss is reported."""
+    from l3sim.serving.simulate import simulate
+
+    for arrival in ("offline", "poisson:0.5"):
+        spec = build_run_spec(platform="dgx-a100", system=system, model="llama-2-7b", workload="openr1",
+                              parallel={"tp": 1, "dp": 1}, requests=12, arrival=arrival)
+        with_account, without = simulate(spec), simulate(spec, account=False)
+        assert without.to_dict() == with_account.to_dict()
+        assert without.losses_s == {} and math.isnan(without.bound_s)
+        assert math.isfinite(with_account.bound_s) and set(with_account.losses_s) == set(account.LOSS_CATEGORIES)

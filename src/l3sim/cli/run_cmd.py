@@ -57,7 +57,8 @@ def run(
         typer.echo(chosen, err=True)
     check_outputs(out, timeline)
     with progress_bar("serving requests", None, output.progress) as bar:
-        result = simulate(spec, progress=lambda done, total: bar.set(done, total))
+        # the account is shown by --explain and drawn by --out (account.png); other runs skip it
+        result = simulate(spec, progress=lambda done, total: bar.set(done, total), account=explain or out is not None)
     slo_fields = slo_row(result, targets) if targets else {}
     show_result(result, output, explain, slo_fields)
     if out is not None:

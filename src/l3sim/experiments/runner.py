@@ -52,11 +52,12 @@ CLASH_PREFIX = "result."
 
 
 def simulate_point(spec: dict[str, Any]) -> dict[str, Any]:
-    """The default run function: one serving simulation of ``spec``, its flat metrics."""
+    """The default run function: one serving simulation of ``spec``, its flat metrics (which hold no
+    bound-and-loss account, so the run skips it)."""
     from l3sim.serving import simulate  # imported here: the serving layer is optional for this module
     from l3sim.spec.run import RunSpec
 
-    return simulate(RunSpec.parse(spec, source="sweep point")).to_dict()
+    return simulate(RunSpec.parse(spec, source="sweep point"), account=False).to_dict()
 
 
 def require_simulator() -> None:

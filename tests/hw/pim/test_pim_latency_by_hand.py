@@ -15,8 +15,9 @@ import pytest
 
 from l3sim.errors import ConfigError, NumericalError
 from l3sim.hw.pim.latency import (_tail_bursts, attention_cost_coefficients, attention_latency, call_cycles,
-                                  dram_cycles, dram_segments, kv_capacity_tokens_per_rank, mac_row_cycles, rank_pu_cycles,
-                                  rank_read_cycles, refresh_cycles, serial_k_row_cycles, transfer_cycles)
+                                  dram_cycles, dram_segments, kv_capacity_tokens_per_rank, mac_row_cycles,
+                                  rank_pu_cycles, rank_read_cycles, refresh_cycles, serial_k_row_cycles,
+                                  transfer_cycles)
 from l3sim.hw.pim.system import PIMSystem
 from l3sim.hw.pim.plan import plan_call
 from l3sim.hw.pim.programs import program_segment
@@ -406,7 +407,8 @@ EXPOSURE_CASES = [
     ("R-PIM reads", lambda: rank_read_cycles(PAPER_DDR4, 100), 16, 114, 170 + 8),
     ("serial row, short tRTP", lambda: serial_k_row_cycles(dataclasses.replace(PAPER_DDR4, trtp=3), 100, 0), 16, 114,
      170 + 0),
-    ("R-PIM reads, short tRTP", lambda: rank_read_cycles(dataclasses.replace(PAPER_DDR4, trtp=3), 100), 16, 114, 170 + 0),
+    ("R-PIM reads, short tRTP", lambda: rank_read_cycles(dataclasses.replace(PAPER_DDR4, trtp=3), 100), 16, 114,
+     170 + 0),
     ("read transfer", lambda: transfer_cycles(PAPER_DDR4, 40, "RD"), 4, 12, 56 + 8),
     ("write transfer", lambda: transfer_cycles(PAPER_DDR4, 40, "WR"), 4, 12, 56 + 40),
     # tRTP 3, below tCCD_S: a read's PREA is never later than the next column command could be, so + 0 (no

@@ -211,7 +211,8 @@ def _bus_bound_unit(plan: CallPlan, unit: PassCounts, geometry: RankGeometry, cl
     after its last MAC hold back its PREA, a run of bursts after a PREA may wait for a bus still busy, and in
     a call's last chunk the bursts per MAC are not the same in every row. Elsewhere ``closed`` (the per-row
     closed form, exact there) stands."""
-    slow = np.broadcast_to(_bus_bound(geometry, unit.k_rows) | _bus_bound(geometry, unit.v_rows), unit.chunks.shape).ravel()
+    slow = _bus_bound(geometry, unit.k_rows) | _bus_bound(geometry, unit.v_rows)
+    slow = np.broadcast_to(slow, unit.chunks.shape).ravel()
     if not slow.any():
         return closed
     pick = np.flatnonzero(slow)

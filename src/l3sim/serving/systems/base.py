@@ -46,6 +46,12 @@ class System(Protocol):
         """
         return None
 
+    def without_account(self) -> None:
+        """Stop timing the run's bound-and-loss account (``serving/account.py``): its nominal-peak terms cost
+        about a tenth of a run, and a run whose result will not be explained does not need them. The
+        timing itself is unchanged. Default: nothing, for a system that reports no account."""
+        return None
+
 
 @runtime_checkable
 class SubBatchTimedSystem(System, Protocol):

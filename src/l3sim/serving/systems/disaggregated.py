@@ -208,6 +208,11 @@ class DisaggregatedSystem(SubBatchTimedSystem):
             slots.append(slot)
         return slots
 
+    def without_account(self) -> None:
+        """No nominal-peak terms (``System.without_account``)."""
+        self.nominal_gpu = None
+        self._nominal_fc = None
+
     def place(self, ids, state: ReplicaState) -> None:
         """Put newly admitted requests on the least-loaded slots (load: running requests' step seconds)."""
         table = state.table

@@ -63,6 +63,11 @@ class GPUOnlySystem(System):
         self._fc = MemoizedFCTime(cost)
         self._nominal_fc = MemoizedFCTime(nominal) if nominal is not None else None
 
+    def without_account(self) -> None:
+        """No nominal-peak terms (``System.without_account``)."""
+        self.nominal = None
+        self._nominal_fc = None
+
     def account_basis(self) -> AccountBasis | None:
         """The figures of the run's account: the GPU is the attention device (one slot, no fixed cost)."""
         if self.nominal is None:
