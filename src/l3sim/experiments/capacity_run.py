@@ -54,6 +54,7 @@ def probe_point(point: dict[str, Any]) -> dict[str, Any]:
     spec = RunSpec.parse(point["run"], source="capacity probe")
     targets = parse_slo(point["slo"])
     system = build_system(spec)
+    system.without_account()  # a probe reports SLO figures only
     requests = load_requests(spec.workload, spec.requests, spec.seed, spec.arrival)
     window = measurement_window(np.array([r.arrival_s for r in requests]), point["warmup_fraction"],
                                 point["cooldown_fraction"])
@@ -76,7 +77,8 @@ def saturation_rate(base: RunSpec, settings: SearchSettings) -> float:
     """r_sat = steady output tokens/s of an offline run of the probe's requests / their mean output tokens."""
     from l3sim.serving import simulate
 
-    result = simulate(base.model_copy(update={"arrival": "offline", "seed": 0, "requests": settings.requests}))
+    result = simulate(base.model_copy(update={"arrival": "offline", "seed": 0, "requests": settings.requests}),
+                      account=False)
     if result.oom:
         raise ConfigError(f"{base.system} / {base.model.name}: does not fit: {result.oom_reason}")
     return saturation_from(result.to_dict())
