@@ -39,23 +39,24 @@ def mac_row_cycles(geometry: RankGeometry, macs) -> Timed:
     MACs ride along one per burst duration between them while they need no longer than tCCD_L per MAC;
     where they need longer the row is timed in order instead (``_bus_bound_unit``).
     """
+    return _mac_row(geometry, macs, geometry.trp)
+
+
+def _mac_row(geometry: RankGeometry, macs, closed_cycles) -> Timed:
+    """A MAC row-round (``mac_row_cycles``) whose banks stay closed ``closed_cycles`` after its PREA."""
     g = geometry
     macs = np.asarray(macs, dtype=np.int64)
     act = _last_act(g)
     prea = np.maximum(act + g.trcd + (macs - 1) * g.tccd_l + g.trtp, act + g.tras)
-    return row_segment(g, g.banks_per_chip, act, prea, g.trp, max(0, g.trtp - g.tccd_l)).where(macs > 0)
+    return row_segment(g, g.banks_per_chip, act, prea, closed_cycles, max(0, g.trtp - g.tccd_l)).where(macs > 0)
 
 
 def serial_k_row_cycles(geometry: RankGeometry, macs, bursts) -> Timed:
     """A row-round of MACs followed (after PREA) by the read-out of its results: nothing overlaps."""
     g = geometry
-    macs = np.asarray(macs, dtype=np.int64)
     bursts = np.asarray(bursts, dtype=np.int64)
-    act = _last_act(g)
-    prea = np.maximum(act + g.trcd + (macs - 1) * g.tccd_l + g.trtp, act + g.tras)
     drain = np.where(bursts > 0, (bursts - 1) * g.burst_cycles + 2, 0)
-    return row_segment(g, g.banks_per_chip, act, prea, np.maximum(g.trp, drain),
-                       max(0, g.trtp - g.tccd_l)).where(macs > 0)
+    return _mac_row(g, macs, np.maximum(g.trp, drain))
 
 
 def transfer_cycles(geometry: RankGeometry, bursts, kind: str) -> Timed:
@@ -88,15 +89,16 @@ def transfer_cycles(geometry: RankGeometry, bursts, kind: str) -> Timed:
     return full * group(np.int64(per_group)) + group(rest)
 
 
-def bus_run_cycles(geometry: RankGeometry, bursts) -> Timed:
+def bus_run_cycles(geometry: RankGeometry, bursts, delay=0) -> Timed:
     """A run of rank-bus bursts (PIM_WR_SB, PIM_RD_RB) right after a PREA, before the next ACT.
 
-    The bursts go one per burst duration from the cycle after PREA; the next ACT waits for tRP and
-    for the last burst, so the run costs only what it adds beyond tRP (already in the row's duration).
-    Every bank is closed meanwhile.
+    The bursts go one per burst duration from the cycle after PREA (``delay`` cycles later where the bus is
+    still busy with bursts issued before the PREA); the next ACT waits for tRP and for the last burst, so
+    the run costs only what it adds beyond tRP (already in the row's duration). Every bank is closed meanwhile.
     """
     bursts = np.asarray(bursts, dtype=np.int64)
-    return closed_segment(np.where(bursts > 0, np.maximum(0, (bursts - 1) * geometry.burst_cycles + 2 - geometry.trp), 0))
+    g = geometry
+    return closed_segment(np.where(bursts > 0, np.maximum(0, (bursts - 1) * g.burst_cycles + 2 + delay - g.trp), 0))
 
 
 def rank_read_cycles(geometry: RankGeometry, bursts) -> Timed:
@@ -164,11 +166,6 @@ def _bus_bound(geometry: RankGeometry, rows: RowCounts) -> np.ndarray:
     return per_mac * g.burst_cycles > g.tccd_l
 
 
-def _bus_run_after(geometry: RankGeometry, bursts, delay) -> np.ndarray:
-    """``bus_run_cycles`` for a run whose first burst waits ``delay`` cycles past the cycle after PREA."""
-    return np.where(bursts > 0, np.maximum(0, (bursts - 1) * geometry.burst_cycles + 2 + delay - geometry.trp), 0)
-
-
 def _timed_phase(geometry: RankGeometry, rows: RowCounts, chunks, lag: int, run_after) -> Timed:
     """One phase (K or V rows) of a pipelined unit, chunk by chunk in order (``chunk_timer``), with the run of
     bursts after each chunk's last PREA (its own bursts past its last MAC, then ``run_after[:, c]``).
@@ -190,15 +187,15 @@ def _timed_phase(geometry: RankGeometry, rows: RowCounts, chunks, lag: int, run_
     keys = ((n - partial) * (g.row_bursts + 1) + last_macs) * key_bursts + last_bursts
     unique, index = np.unique(keys, return_inverse=True)
     full, rest = np.divmod(unique, (g.row_bursts + 1) * key_bursts)
+    act = _last_act(g)
     prea_sums, tails, delays = (a[index.reshape(n.shape)] for a in chunk_timer()(
-        full, rest // key_bursts, rest % key_bursts, g.row_bursts, rows.bursts_full, lag, _last_act(g), g.trcd,
+        full, rest // key_bursts, rest % key_bursts, g.row_bursts, rows.bursts_full, lag, act, g.trcd,
         g.tccd_l, g.tras, g.trtp, g.trp, g.burst_cycles))
     # a row's exposure grows by the same amount per cycle it stays open past its last ACT (row_segment)
-    act = _last_act(g)
     open_cost = max(0, g.trtp - g.tccd_l)
     at_act = int(row_segment(g, g.banks_per_chip, act, act, 0, open_cost).exposure)
     per_open = int(row_segment(g, g.banks_per_chip, act, act + 1, 0, open_cost).exposure) - at_act
-    cycles = prea_sums + n * g.trp + _bus_run_after(g, tails + run_after, delays)
+    cycles = prea_sums + n * g.trp + bus_run_cycles(g, tails + run_after, delays).cycles
     exposure = n * at_act + (prea_sums - n * act) * per_open
     return Timed(cycles.sum(axis=1), exposure.sum(axis=1))
 
