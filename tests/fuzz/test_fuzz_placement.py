@@ -1,19 +1,19 @@
 """Least-loaded placement of the disaggregated systems: the fast version makes the scan's choices.
 
 The reference below is the definition (each request onto the least-loaded slot, first of equals, whose
-load then grows by fixed + per_token x context); the system's version must give the same slots and
-the same final loads, bit for bit, so that runs stay deterministic and unchanged.
+load then grows by fixed + per_token x context); ``slot_placement.place``, interpreted and compiled, must
+give the same slots and the same final loads, bit for bit, so that runs stay deterministic and unchanged.
 """
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
+import numpy as np
+import pytest
 from fuzz_profile import FUZZ
 from hypothesis import given
 from hypothesis import strategies as st
 
-from l3sim.serving.systems.disaggregated import DisaggregatedSystem
+from l3sim.serving.systems import slot_placement
 
 
 def scan(loads: list[float], contexts: list[float], fixed: float, per_token: float) -> list[int]:
@@ -29,13 +29,33 @@ LOADS = st.lists(st.sampled_from([0.0, 0.5, 1.0, 2.5]) | st.floats(0, 10), min_s
 CONTEXTS = st.lists(st.integers(0, 5000).map(float), max_size=60)
 
 
+@pytest.mark.parametrize("compiled", [False, True])
 @FUZZ
 @given(loads=LOADS, contexts=CONTEXTS, fixed=st.sampled_from([0.0, 1e-3, 0.25]), per_token=st.sampled_from([0.0, 1e-6]))
-def test_fast_placement_equals_the_scan(loads, contexts, fixed, per_token) -> None:
-    system = object.__new__(DisaggregatedSystem)
-    system.device = SimpleNamespace(fixed_s=fixed, per_token_s=per_token)
+def test_fast_placement_equals_the_scan(compiled, loads, contexts, fixed, per_token) -> None:
     expected_loads = list(loads)
     expected = scan(expected_loads, contexts, fixed, per_token)
-    got_loads = list(loads)
-    assert system._least_loaded_slots(got_loads, contexts) == expected
-    assert got_loads == expected_loads
+    got_loads = np.array(loads, dtype=np.float64)
+    assert slot_placement.place(got_loads, contexts, fixed, per_token, compiled=compiled).tolist() == expected
+    assert got_loads.tolist() == expected_loads
+
+
+def test_large_batches_run_compiled_and_agree_with_the_interpreted_placement(monkeypatch) -> None:
+    """A batch of COMPILED_FROM requests takes the compiled path by default, one fewer the interpreted one;
+    both give the same slots and loads on random loads over 64 slots (ties included: a few load values)."""
+    rng = np.random.default_rng(7)
+    loads = rng.choice([0.0, 1e-3, 2e-3], size=64)
+    contexts = rng.integers(1, 40_000, size=slot_placement.COMPILED_FROM).astype(np.float64)
+    interpreted = loads.copy()
+    expected = slot_placement.place(interpreted, contexts, 1e-4, 3e-8, compiled=False)
+    slot_placement._compiled()  # compiled from the real function before it is replaced below
+
+    def not_interpreted(*args):
+        raise AssertionError("interpreted placement")
+
+    monkeypatch.setattr(slot_placement, "least_loaded_slots", not_interpreted)
+    by_default = loads.copy()
+    assert np.array_equal(slot_placement.place(by_default, contexts, 1e-4, 3e-8), expected)
+    assert np.array_equal(by_default, interpreted)
+    with pytest.raises(AssertionError, match="interpreted placement"):
+        slot_placement.place(loads.copy(), contexts[:-1], 1e-4, 3e-8)

@@ -19,7 +19,7 @@ from l3sim.hw.comm import CommModel
 from l3sim.hw.devices.base import AttentionDevice
 from l3sim.serving.plan import IterationPlan, Phase
 from l3sim.serving.state import RequestTable
-from l3sim.serving.systems import gpu_only
+from l3sim.serving.systems import gpu_only, slot_placement
 from l3sim.serving.systems.disaggregated import DisaggregatedSystem
 from l3sim.serving.systems.gpu_only import GPUOnlySystem
 
@@ -192,28 +192,36 @@ def test_pim_stage_places_longest_first_on_the_least_loaded_slot():
     assert _disaggregated().pim_stage_s([100, 300, 50, 250, 80], 40) == pytest.approx(14.4 * MS, rel=1e-12)
 
 
-def test_least_loaded_slots_from_unequal_loads():
+def _place(loads: list[float], contexts: list[int], compiled: bool) -> tuple[list[int], list[float]]:
+    """The slots ``_disaggregated``'s placement gives, and the loads after it."""
+    device = _disaggregated().device
+    loads_after = np.array(loads, dtype=np.float64)
+    slots = slot_placement.place(loads_after, contexts, device.fixed_s, device.per_token_s, compiled=compiled)
+    return slots.tolist(), loads_after.tolist()
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_least_loaded_slots_from_unequal_loads(compiled):
     """Loads 4, 1, 1, 0.5 ms (4 slots); requests of 100, 100, 300 tokens (3, 3, 5 ms): the first onto slot 3
     (0.5 -> 3.5), the second onto slot 1 (the first of the two 1 ms slots -> 4), the third onto slot 2 (1 -> 6)."""
-    system = _disaggregated()
-    loads = [4 * MS, 1 * MS, 1 * MS, 0.5 * MS]
-    assert system._least_loaded_slots(loads, [100, 100, 300]) == [3, 1, 2]
+    slots, loads = _place([4 * MS, 1 * MS, 1 * MS, 0.5 * MS], [100, 100, 300], compiled)
+    assert slots == [3, 1, 2]
     assert loads == pytest.approx([4 * MS, 4 * MS, 6 * MS, 3.5 * MS], rel=1e-12)
 
 
-def test_least_loaded_slots_prefers_a_chosen_slot_of_equal_load_with_a_lower_index():
+@pytest.mark.parametrize("compiled", [False, True])
+def test_least_loaded_slots_prefers_a_chosen_slot_of_equal_load_with_a_lower_index(compiled):
     """Loads 1 and 3 ms, three requests of no context (2 ms each): slot 0 (1 -> 3); then slot 0 again, whose 3 ms
     ties slot 1's and comes first (-> 5); then slot 1 (3 -> 5). Integers of milliseconds keep the ties exact."""
-    system = _disaggregated()
-    loads = [1 * MS, 3 * MS]
-    assert system._least_loaded_slots(loads, [0, 0, 0]) == [0, 0, 1]
+    assert _place([1 * MS, 3 * MS], [0, 0, 0], compiled)[0] == [0, 0, 1]
 
 
-def test_least_loaded_slots_of_one_slot_and_of_equal_loads():
-    """One slot takes everything; equal loads go by index, then back to the least loaded."""
-    system = _disaggregated()
-    assert system._least_loaded_slots([5 * MS], [10, 20]) == [0, 0]
-    assert system._least_loaded_slots([0.0, 0.0, 0.0], [100, 100, 100, 0]) == [0, 1, 2, 0]
+@pytest.mark.parametrize("compiled", [False, True])
+def test_least_loaded_slots_of_one_slot_and_of_equal_loads(compiled):
+    """One slot takes everything; equal loads go by index, then back to the least loaded; no request, no slot."""
+    assert _place([5 * MS], [10, 20], compiled)[0] == [0, 0]
+    assert _place([0.0, 0.0, 0.0], [100, 100, 100, 0], compiled)[0] == [0, 1, 2, 0]
+    assert _place([0.0, 1.0], [], compiled) == ([], [0.0, 1.0])
 
 
 def test_disaggregated_account_basis_by_hand():

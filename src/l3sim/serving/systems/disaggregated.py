@@ -18,8 +18,7 @@ per-layer alternation sums to the same totals.
 
 from __future__ import annotations
 
-import heapq
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -35,6 +34,7 @@ from l3sim.serving.systems.accounting import (
     nominal_gpu_cost,
     plan_counts,
 )
+from l3sim.serving.systems import slot_placement
 from l3sim.serving.systems.base import SubBatchTimedSystem
 from l3sim.serving.systems.fc_memo import MemoizedFCTime
 from l3sim.spec.model import ModelSpec
@@ -176,37 +176,8 @@ class DisaggregatedSystem(SubBatchTimedSystem):
     def pim_stage_s(self, decode_context_tokens, other_prefill_tokens: int) -> float:
         """T_ATT with the decodes placed as ``place`` would place them one by one (longest first)."""
         ctx = np.sort(np.asarray(decode_context_tokens, dtype=np.float64))[::-1]
-        slots = self._least_loaded_slots([0.0] * self.device.slots, ctx.tolist())
-        return self.attention_stage_s(ctx, np.array(slots, dtype=np.int64), other_prefill_tokens)
-
-    def _least_loaded_slots(self, loads: list[float], context_tokens: list[float]) -> list[int]:
-        """Each request in turn onto the least-loaded slot (the first of equals), whose load then grows by
-        the request's step seconds; ``loads`` (seconds per slot) is updated.
-
-        The same choices as scanning every slot per request, in O(S log S + n log n) instead of O(n S) for S
-        slots and n requests (a host with many ranks has thousands of slots): slots not yet chosen are taken
-        in (load, index) order, chosen ones come from a heap keyed (load, index), and the next choice is
-        the smaller of the two heads."""
-        fixed, per_token = self.device.fixed_s, self.device.per_token_s
-        initial = np.asarray(loads, dtype=np.float64)
-        if initial.size == 0 or initial.min() == initial.max():
-            order: Sequence[int] = range(initial.size)  # equal loads: by index
-        else:
-            order = np.lexsort((np.arange(initial.size), initial)).tolist()
-        chosen: list[tuple[float, int]] = []  # heap of the slots chosen so far
-        untouched = 0
-        slots = []
-        for context in context_tokens:
-            fresh = untouched < len(order) and not (chosen and chosen[0] < (loads[order[untouched]], order[untouched]))
-            slot = order[untouched] if fresh else chosen[0][1]
-            loads[slot] += fixed + per_token * context
-            if fresh:
-                untouched += 1
-                heapq.heappush(chosen, (loads[slot], slot))
-            else:
-                heapq.heapreplace(chosen, (loads[slot], slot))
-            slots.append(slot)
-        return slots
+        slots = slot_placement.place(np.zeros(self.device.slots), ctx, self.device.fixed_s, self.device.per_token_s)
+        return self.attention_stage_s(ctx, slots, other_prefill_tokens)
 
     def without_account(self) -> None:
         """No nominal-peak terms (``System.without_account``)."""
@@ -223,7 +194,8 @@ class DisaggregatedSystem(SubBatchTimedSystem):
         running = np.array(state.running, dtype=np.int64)
         placed = running[(table.slot[running] >= 0) & ~np.isin(running, ids)]
         loads = self.slot_loads_s(np.maximum(table.kv_tokens[placed], table.prefill_target[placed]), table.slot[placed])
-        table.slot[ids] = self._least_loaded_slots(loads.tolist(), table.prefill_target[ids].astype(np.float64).tolist())
+        table.slot[ids] = slot_placement.place(loads, table.prefill_target[ids], self.device.fixed_s,
+                                               self.device.per_token_s)
 
     # ---- the engine's interface ---------------------------------------------
     # Called once per plan (thousands of times a run) on batches of a few hundred requests and a handful
