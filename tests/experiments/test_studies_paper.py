@@ -161,3 +161,27 @@ def test_account_adds_the_losses_up_to_each_makespan(tmp_path) -> None:
         parts = [seconds(cell) for cell in table[system][:end]]
         assert sum(parts) == pytest.approx(seconds(table[system][end]), abs=0.05 * (end + 1)), system
         assert all(part >= 0 for part in parts), system
+
+
+def test_account_equals_the_direct_runs_and_a_rerun_reads_the_store(tmp_path, monkeypatch) -> None:
+    """The table is ``compare --explain``'s account of the same runs simulated directly (every cell, to the
+    printed digit), and a second run into the same folder simulates nothing."""
+    import importlib
+
+    from l3sim.experiments.studies.account import MODEL, PLATFORM, SYSTEMS, WORKLOAD
+    from l3sim.report.account import account_rows
+    from l3sim.serving.compare import compare
+    from l3sim.spec.run import build_run_spec
+
+    options = _tiny(tmp_path)
+    table = run_study("account", options).table
+    specs = [build_run_spec(platform=PLATFORM, model=MODEL, workload=WORKLOAD, system=system, **options.spec_fields)
+             for system in SYSTEMS]
+    assert table.to_dict("records") == account_rows(compare(specs))
+
+    def no_simulation(*args, **kwargs):
+        raise AssertionError("a stored point was simulated again")
+
+    # the module, not the function l3sim.serving exports under the same name
+    monkeypatch.setattr(importlib.import_module("l3sim.serving.simulate"), "serve", no_simulation)
+    assert run_study("account", options).table.equals(table)

@@ -60,6 +60,16 @@ def simulate_point(spec: dict[str, Any]) -> dict[str, Any]:
     return simulate(RunSpec.parse(spec, source="sweep point"), account=False).to_dict()
 
 
+def simulate_point_explained(spec: dict[str, Any]) -> dict[str, Any]:
+    """``simulate_point`` with the bound-and-loss account kept: the flat metrics plus ``account_dict()``
+    (``bound_s``, ``losses_s.*``, the time-averaged batches), for studies that show where the time goes."""
+    from l3sim.serving import simulate
+    from l3sim.spec.run import RunSpec
+
+    result = simulate(RunSpec.parse(spec, source="sweep point"))
+    return {**result.to_dict(), **result.account_dict()}
+
+
 def require_simulator() -> None:
     """Raise MissingDependencyError unless ``l3sim.serving.simulate`` can be imported."""
     try:

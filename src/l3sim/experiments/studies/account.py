@@ -5,13 +5,15 @@ platform), read through the bound-and-loss account of ``serving/account.py``
 (docs/validation.md): each run's makespan = the bound (GPU and attention
 device at their nominal peaks) + one term per loss category. The table has one
 row per step and one column per system, as ``l3sim compare --explain`` prints
-it; the figure is the waterfalls ``compare --out`` draws. Simulated directly
-(not through the results store), so a rerun repeats these runs.
+it; the figure is the waterfalls ``compare --out`` draws. The runs keep their
+account (``runner.simulate_point_explained``) and go through the results store
+like every study's, so a rerun reads them back.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Mapping
 
 import pandas as pd
 
@@ -23,16 +25,18 @@ SYSTEMS = ("gpu-only", "hbm-pim", "hbm-pim-ext", "cpu-offload", "r-pim", "l3")
 
 def account_study(options: StudyOptions) -> StudyResult:
     """Every system of :data:`SYSTEMS` on the headline case, under ``options.assumptions``."""
+    from l3sim.experiments.runner import simulate_point_explained
+    from l3sim.experiments.studies.points import run_grid
     from l3sim.report.account import account_rows, plot_waterfall
     from l3sim.report.comparison import subject
-    from l3sim.serving.compare import compare
     from l3sim.spec.run import build_run_spec
 
-    specs = [build_run_spec(platform=PLATFORM, model=MODEL, workload=WORKLOAD, system=system, **options.spec_fields)
-             for system in SYSTEMS]
-    results = compare(specs)
+    raw = run_grid("account", options, {"platform": PLATFORM, "model": MODEL, "workload": WORKLOAD},
+                   {"system": list(SYSTEMS)}, run_fn=simulate_point_explained)
+    results = [_account_of(row) for row in raw.to_dict("records")]
     table = pd.DataFrame(account_rows(results))
-    about = subject(results, specs)
+    about = subject(results, [build_run_spec(platform=PLATFORM, model=MODEL, workload=WORKLOAD, system=SYSTEMS[0],
+                                             **options.spec_fields)])
 
     def plot(_: pd.DataFrame, path: Path) -> None:
         plot_waterfall(results, Path(path), f"where the time goes: {about}")
@@ -49,4 +53,22 @@ def account_study(options: StudyOptions) -> StudyResult:
         findings=(f"bound = {gpu.bound_s / gpu.makespan_s:.1%} of GPU-only's makespan and "
                   f"{l3.bound_s / l3.makespan_s:.1%} of L3's."),
         plot=plot,
+    )
+
+
+def _account_of(row: Mapping[str, Any]):
+    """The part of a RunResult that the account's table, plot and title read, from a stored point."""
+    from l3sim.errors import L3SimError
+    from l3sim.serving.account import LOSS_CATEGORIES
+    from l3sim.serving.result import RunResult
+
+    if row["status"] != "ok":
+        raise L3SimError(f"account study: the {row['system']} run ended with {row['status']}: {row['error']}")
+    losses = {name: float(row[f"losses_s.{name}"]) for name in LOSS_CATEGORIES
+              if not pd.isna(row.get(f"losses_s.{name}"))}  # a category a run has no term for is not stored
+    return RunResult(
+        system=row["system"], scheduler=row["scheduler"], model=row["model"], workload=row["workload"],
+        tp=int(row["tp"]), dp=int(row["dp"]), requests=int(row["requests"]), makespan_s=float(row["makespan_s"]),
+        bound_s=float(row["bound_s"]), losses_s=losses, batch_time_mean=float(row["batch_time_mean"]),
+        capacity_batch_time_mean=float(row["capacity_batch_time_mean"]),
     )

@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from l3sim.experiments.executor import RunFn
 from l3sim.experiments.runner import results_table, run_fn_name, run_missing, simulate_point
 from l3sim.experiments.store import ERROR_COL, STATUS_COL
 from l3sim.experiments.studies.base import StudyOptions
@@ -46,21 +47,23 @@ def run_grid(
     base: Mapping[str, Any],
     grid: Mapping[str, list[Any]],
     zips: list[Mapping[str, list[Any]]] | None = None,
+    run_fn: RunFn = simulate_point,
 ) -> pd.DataFrame:
     """Run the points of a sweep (``base``, ``grid``, ``zips`` as in a sweep file) and return its results table.
 
     ``base`` gets ``requests`` and the assumption profile from ``options`` unless it names them. The table
     has one row per point in grid order: the grid keys, ``status`` ("ok",
     "error" for an l3sim verdict such as a capacity error, "crashed", or
-    :data:`UNAVAILABLE`), ``error``, every metric of the run, ``elapsed_s``, ``hash``.
+    :data:`UNAVAILABLE`), ``error``, every metric of the run, ``elapsed_s``, ``hash``. ``run_fn`` simulates a
+    point (its name is part of every store key, so points run by another function are stored apart).
     """
     data = {"base": {**options.spec_fields, **base}, "grid": dict(grid), "zip": list(zips or [])}
     sweep = parse_sweep(data, source=f"study {study}")
-    points: list[Point] = sweep.points(run_fn_name(simulate_point))
+    points: list[Point] = sweep.points(run_fn_name(run_fn))
     unique = {point.key: point.spec for point in points}
     missing = {key: why for key, spec in unique.items() if (why := _missing_part(spec))}
     runnable = {key: spec for key, spec in unique.items() if key not in missing}
-    store, _, crashed = run_missing(runnable, options.store_dir, simulate_point, backend=options.backend,
+    store, _, crashed = run_missing(runnable, options.store_dir, run_fn, backend=options.backend,
                                     address=options.address, jobs=options.jobs, progress=options.progress)
     table = results_table(sweep, points, store.read(runnable), crashed)
     unavailable = table["hash"].isin(list(missing))
