@@ -235,7 +235,9 @@ class DisaggregatedSystem(SubBatchTimedSystem):
         """Each sub-batch's decodes and busiest slot, from one pass over the plan's decodes.
 
         A request's bin is its slot, offset by ``slots`` in sub-batch 1 (no sub-batches: all in sub-batch
-        0), so two bincounts give every (sub-batch, slot) load at once.
+        0), so two bincounts give every (sub-batch, slot) load at once. The 2 x slots loads are then Python
+        floats (the same products and sums, one bin at a time, as numpy would do them); the contexts are
+        whole numbers, so their sums are exact in any order.
         """
         ids, slots = plan.decode_ids, self.device.slots
         bins = table.slot[ids]
@@ -246,14 +248,18 @@ class DisaggregatedSystem(SubBatchTimedSystem):
             bins[plan.sub_batches[1]] += slots
         else:
             sizes = [ids.size, 0]
-        context = table.kv_tokens[ids] + 1  # the stored tokens and the one each decode appends
-        count, total = _bin_sums(context, bins, SUB_BATCHES * slots)
-        per_token = self.device.per_token_s
-        first = (self.device.fixed_s * count + per_token * total).reshape(SUB_BATCHES, slots)
-        slope = (per_token * count).reshape(SUB_BATCHES, slots)
-        pieces = [affine_max(first[i], slope[i], limit) if sizes[i] else (0.0, 0.0, limit) for i in range(SUB_BATCHES)]
-        per_sub_batch = total.reshape(SUB_BATCHES, slots).sum(axis=1).tolist()
-        return _Decodes(sizes, pieces, int(context.sum()), per_sub_batch)
+        # the stored tokens and the one each decode appends
+        bin_count, bin_total = _bin_sums(table.kv_tokens[ids] + 1, bins, SUB_BATCHES * slots)
+        count, total = bin_count.tolist(), bin_total.tolist()
+        fixed, per_token = self.device.fixed_s, self.device.per_token_s
+        first = [fixed * c + per_token * t for c, t in zip(count, total)]
+        slope = [per_token * c for c in count]
+        pieces, per_sub_batch = [], []
+        for i in range(SUB_BATCHES):
+            sb = slice(i * slots, (i + 1) * slots)
+            pieces.append(affine_max(first[sb], slope[sb], limit) if sizes[i] else (0.0, 0.0, limit))
+            per_sub_batch.append(float(sum(total[sb])))
+        return _Decodes(sizes, pieces, int(sum(per_sub_batch)), per_sub_batch)
 
     def _stages(self, plan: IterationPlan, table: RequestTable, limit: int) -> tuple[_Stages, dict[str, float]]:
         decodes = self._decode_sub_batches(plan, table, limit)
