@@ -15,7 +15,7 @@ from l3sim.experiments.studies.tables import markdown_table
 from l3sim.experiments.study_report import write_failure, write_report, write_study
 from l3sim.experiments.store import ResultStore
 from l3sim.experiments.studies import StudyOptions, StudyResult, expand, run_study
-from l3sim.experiments.studies.points import UNAVAILABLE, run_grid
+from l3sim.experiments.studies.points import UNAVAILABLE, Grid, prefetch, run_grid
 
 BASE = {"platform": "dgx-a100", "model": "llama-2-7b", "workload": "openr1"}
 
@@ -44,7 +44,7 @@ def test_options_request_count() -> None:
 def test_run_grid_runs_the_product_in_order_and_marks_unknown_systems(tmp_path) -> None:
     options = StudyOptions(tmp_path, backend="serial", progress=False, requests=4)
     grid = {"system": ["gpu-only", "no-such-system"], "seed": [0, 1, 2]}
-    table = run_grid("t", options, BASE, grid)
+    table = run_grid("t", options, Grid(BASE, grid))
     assert list(table["system"]) == ["gpu-only"] * 3 + ["no-such-system"] * 3
     assert list(table["seed"]) == [0, 1, 2] * 2
     assert list(table["status"]) == ["ok"] * 3 + [UNAVAILABLE] * 3
@@ -56,11 +56,11 @@ def test_run_grid_runs_the_product_in_order_and_marks_unknown_systems(tmp_path) 
 
 def test_run_grid_shares_the_store_between_studies(tmp_path) -> None:
     options = StudyOptions(tmp_path, backend="serial", progress=False, requests=4)
-    first = run_grid("a", options, BASE, {"seed": [0, 1]})
+    first = run_grid("a", options, Grid(BASE, {"seed": [0, 1]}))
     store = ResultStore(options.store_dir)
     parts = {key: (store.parts / f"{key}.parquet").stat().st_mtime_ns for key in store.done()}
     # Another study asking for one old point (seed 1 at the default 8192 budget) and one new one.
-    second = run_grid("b", options, {**BASE, "seed": 1}, {"serving.max_batch_tokens": [8192, 4096]})
+    second = run_grid("b", options, Grid({**BASE, "seed": 1}, {"serving.max_batch_tokens": [8192, 4096]}))
     assert second.loc[0, "hash"] == first.loc[1, "hash"]
     assert second.loc[0, "throughput_tok_s"] == first.loc[1, "throughput_tok_s"]
     after = store.done()
@@ -72,8 +72,52 @@ def test_run_grid_shares_the_store_between_studies(tmp_path) -> None:
 def test_run_grid_names_a_bad_point(tmp_path) -> None:
     options = StudyOptions(tmp_path, backend="serial", progress=False, requests=4)
     with pytest.raises(ConfigError, match="study t.*serving.max_batch_tokenz"):
-        run_grid("t", options, BASE, {"serving.max_batch_tokenz": [1]})
+        run_grid("t", options, Grid(BASE, {"serving.max_batch_tokenz": [1]}))
     assert not (tmp_path / "store").exists()
+
+
+def test_prefetch_runs_every_study_s_points_in_one_pass_and_the_studies_then_simulate_nothing(tmp_path,
+                                                                                               monkeypatch) -> None:
+    """Two studies' grids (sharing a point, one of them unavailable) go to the executor in one map call; the
+    studies' tables are then those of running each study on its own, read from the store."""
+    from l3sim.experiments import executor
+
+    grids = [("a", Grid(BASE, {"seed": [0, 1]})),
+             ("b", Grid({**BASE, "seed": 1}, {"system": ["gpu-only", "no-such-system"]}))]
+    alone = {name: run_grid(name, StudyOptions(tmp_path / "alone", backend="serial", progress=False, requests=4), g)
+             for name, g in grids}
+    calls = []
+    real_map = executor.SerialExecutor.map
+
+    def counting_map(self, run_fn, specs):
+        calls.append(len(specs))
+        return real_map(self, run_fn, specs)
+
+    monkeypatch.setattr(executor.SerialExecutor, "map", counting_map)
+    options = StudyOptions(tmp_path / "prefetched", backend="serial", progress=False, requests=4)
+    prefetch(grids, options)
+    assert calls == [2]  # seeds 0 and 1; b's gpu-only point is a's seed 1; the unknown system is not run
+    tables = {name: run_grid(name, options, g) for name, g in grids}
+    assert calls == [2, 0, 0]
+    for name, table in tables.items():
+        assert table.drop(columns="elapsed_s").equals(alone[name].drop(columns="elapsed_s")), name
+
+
+def test_prefetched_studies_read_every_run_from_the_store(tmp_path, monkeypatch) -> None:
+    """After ``prefetch_studies`` (a study that lists its grids, one with its account, one that runs no serving
+    point), running the studies simulates nothing."""
+    import importlib
+
+    options = StudyOptions(tmp_path, backend="serial", progress=False, requests=3)
+    studies.prefetch_studies(["energy", "account", "pcie"], options)
+
+    def no_simulation(*args, **kwargs):
+        raise AssertionError("a prefetched point was simulated again")
+
+    # the module, not the function l3sim.serving exports under the same name
+    monkeypatch.setattr(importlib.import_module("l3sim.serving.simulate"), "serve", no_simulation)
+    for name in ("energy", "account", "pcie"):
+        assert len(run_study(name, options).table), name
 
 
 def test_markdown_table() -> None:

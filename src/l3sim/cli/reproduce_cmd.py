@@ -31,7 +31,7 @@ def reproduce(
     resume)."""
     from l3sim.cli.invocation import command_line
     from l3sim.experiments.study_report import study_configuration, write_failure, write_report, write_study
-    from l3sim.experiments.studies import STUDIES, StudyOptions, expand, run_study
+    from l3sim.experiments.studies import STUDIES, StudyOptions, expand, prefetch_studies, run_study
 
     names = expand(study)
     check_writable(out, "--out", folder=True)
@@ -41,6 +41,8 @@ def reproduce(
                            progress=output.progress and not no_progress, assumptions=assumptions)
     tables: dict[str, list[dict]] = {}
     failures: dict[str, str] = {}
+    if len(names) > 1:  # every study's serving runs in one pass: the workers do not idle at each study's end
+        prefetch_studies(names, options)
     for name in names:
         try:
             result = run_study(name, options)

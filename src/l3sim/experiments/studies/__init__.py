@@ -77,18 +77,40 @@ def expand(name: str) -> list[str]:
     return [name]
 
 
-def run_study(name: str, options: StudyOptions) -> StudyResult:
-    """Run one registered study; MissingDependencyError when its module is not in this build."""
+def _module(name: str):
+    """The module of a registered study; MissingDependencyError when it is not in this build."""
     if name not in STUDIES:
         raise ConfigError(f"unknown study {name!r}; known: {', '.join(study_names())}")
-    module_name, func_name = STUDIES[name][1].split(":")
+    module_name = STUDIES[name][1].split(":")[0]
     try:
-        module = importlib.import_module(module_name)
+        return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name != module_name:
             raise
         raise MissingDependencyError(f"study {name!r}: its module {module_name} is not in this build") from None
-    return getattr(module, func_name)(options)
 
 
-__all__ = ["ALL", "STUDIES", "StudyOptions", "StudyResult", "expand", "run_study", "study_names"]
+def run_study(name: str, options: StudyOptions) -> StudyResult:
+    """Run one registered study; MissingDependencyError when its module is not in this build."""
+    return getattr(_module(name), STUDIES[name][1].split(":")[1])(options)
+
+
+def prefetch_studies(names: list[str], options: StudyOptions) -> None:
+    """Run the serving runs of every study of ``names`` whose module lists them (a ``grids(options)`` function,
+    see ``points.Grid``) in one pass (``points.prefetch``), before the studies themselves read them back. A study
+    whose module is missing is left to ``run_study`` to report."""
+    from l3sim.experiments.studies.points import prefetch
+
+    grids = []
+    for name in names:
+        try:
+            module = _module(name)
+        except MissingDependencyError:
+            continue
+        if hasattr(module, "grids"):
+            grids.extend((name, grid) for grid in module.grids(options))
+    prefetch(grids, options)
+
+
+__all__ = ["ALL", "STUDIES", "StudyOptions", "StudyResult", "expand", "prefetch_studies", "run_study",
+           "study_names"]

@@ -17,22 +17,29 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from l3sim.experiments.runner import simulate_point_explained
 from l3sim.experiments.studies.base import StudyOptions, StudyResult
+from l3sim.experiments.studies.points import Grid
 
 MODEL, WORKLOAD, PLATFORM = "gpt-175b", "openr1", "dgx-a100"
 SYSTEMS = ("gpu-only", "hbm-pim", "hbm-pim-ext", "cpu-offload", "r-pim", "l3")
 
 
+def grids(options: StudyOptions) -> list[Grid]:
+    """The serving runs of the study (``points.Grid``), kept with their account."""
+    return [Grid({"platform": PLATFORM, "model": MODEL, "workload": WORKLOAD}, {"system": list(SYSTEMS)},
+                 run_fn=simulate_point_explained)]
+
+
 def account_study(options: StudyOptions) -> StudyResult:
     """Every system of :data:`SYSTEMS` on the headline case, under ``options.assumptions``."""
-    from l3sim.experiments.runner import simulate_point_explained
     from l3sim.experiments.studies.points import run_grid
     from l3sim.report.account import account_rows, plot_waterfall
     from l3sim.report.comparison import subject
     from l3sim.spec.run import build_run_spec
 
-    raw = run_grid("account", options, {"platform": PLATFORM, "model": MODEL, "workload": WORKLOAD},
-                   {"system": list(SYSTEMS)}, run_fn=simulate_point_explained)
+    [grid] = grids(options)
+    raw = run_grid("account", options, grid)
     results = [_account_of(row) for row in raw.to_dict("records")]
     table = pd.DataFrame(account_rows(results))
     about = subject(results, [build_run_spec(platform=PLATFORM, model=MODEL, workload=WORKLOAD, system=SYSTEMS[0],

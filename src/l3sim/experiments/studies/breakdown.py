@@ -14,7 +14,7 @@ import pandas as pd
 
 from l3sim.experiments.studies.base import StudyOptions, StudyResult
 from l3sim.experiments.studies.plots import lines
-from l3sim.experiments.studies.points import run_grid
+from l3sim.experiments.studies.points import Grid, run_grid
 from l3sim.experiments.studies.tables import ok_value, pick, status_notes
 
 SYSTEMS = ["gpu-only", "hbm-pim", "l3"]
@@ -71,9 +71,15 @@ def plot(table: pd.DataFrame, path) -> None:
                 f"{PLATFORM}, {' and '.join(MODELS)}, {WORKLOAD}")
 
 
+def grids(options: StudyOptions) -> list[Grid]:
+    """The serving runs of the study (``points.Grid``)."""
+    return [Grid({"platform": PLATFORM, "workload": WORKLOAD},
+                 {"model": MODELS, "system": SYSTEMS, FRACTION_KEY: FRACTIONS})]
+
+
 def breakdown_study(options: StudyOptions) -> StudyResult:
-    raw = run_grid("breakdown", options, {"platform": PLATFORM, "workload": WORKLOAD},
-                   {"model": MODELS, "system": SYSTEMS, FRACTION_KEY: FRACTIONS})
+    [grid] = grids(options)
+    raw = run_grid("breakdown", options, grid)
     table = pick(raw, KEYS, METRICS)
     return StudyResult(
         name="breakdown",

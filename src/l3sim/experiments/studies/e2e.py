@@ -14,7 +14,7 @@ import pandas as pd
 
 from l3sim.experiments.studies.base import StudyOptions, StudyResult
 from l3sim.experiments.studies.plots import grouped_bars
-from l3sim.experiments.studies.points import run_grid
+from l3sim.experiments.studies.points import Grid, run_grid
 from l3sim.experiments.studies.tables import ok_value, pick, status_notes
 
 SYSTEMS = ["gpu-only", "hbm-pim", "hbm-pim-ext", "cpu-offload", "r-pim", "l3"]
@@ -92,10 +92,15 @@ def plot(table: pd.DataFrame, path) -> None:
                        "model and workload")
 
 
+def grids(options: StudyOptions) -> list[Grid]:
+    """The serving runs of the study (``points.Grid``)."""
+    return [Grid({"platform": PLATFORM}, {"model": MODELS, "workload": WORKLOADS, "system": SYSTEMS})]
+
+
 def e2e_study(options: StudyOptions) -> StudyResult:
     """Run 6 systems x 3 models x 4 workloads (72 runs) and normalise each cell's throughput."""
-    raw = run_grid("e2e", options, {"platform": PLATFORM}, {"model": MODELS, "workload": WORKLOADS,
-                                                             "system": SYSTEMS})
+    [grid] = grids(options)
+    raw = run_grid("e2e", options, grid)
     table = pick(raw, KEYS, METRICS)
     for value in ("throughput_tok_s", "steady_throughput_tok_s"):
         table = normalise(table, value, ["model", "workload"], BASE_SYSTEM, FALLBACK_SYSTEM)

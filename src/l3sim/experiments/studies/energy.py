@@ -18,7 +18,7 @@ import pandas as pd
 
 from l3sim.errors import L3SimError
 from l3sim.experiments.studies.base import StudyOptions, StudyResult
-from l3sim.experiments.studies.points import run_grid
+from l3sim.experiments.studies.points import Grid, run_grid
 from l3sim.experiments.studies.tables import status_notes
 from l3sim.outputs import save_figure
 
@@ -84,10 +84,15 @@ def findings(table: pd.DataFrame) -> str:
     return "; ".join(parts) + "." if parts else "No finished run in this build (see the notes)."
 
 
+def grids(options: StudyOptions) -> list[Grid]:
+    """The serving runs of the study (``points.Grid``)."""
+    return [Grid({"platform": PLATFORM, "model": MODEL, "workload": WORKLOAD}, {"system": SYSTEMS})]
+
+
 def energy_study(options: StudyOptions) -> StudyResult:
     """Run GPU-only, HBM-PIM and L3 on GPT-175B / OpenR1 and split each run's energy per output token."""
-    raw = run_grid("energy", options, {"platform": PLATFORM, "model": MODEL, "workload": WORKLOAD},
-                   {"system": SYSTEMS})
+    [grid] = grids(options)
+    raw = run_grid("energy", options, grid)
     table, notes = energy_rows(raw, options.spec_fields)
     return StudyResult(
         name="energy",

@@ -24,7 +24,7 @@ import pandas as pd
 
 from l3sim.experiments.studies.base import StudyOptions, StudyResult
 from l3sim.experiments.studies.plots import grouped_bars
-from l3sim.experiments.studies.points import run_grid
+from l3sim.experiments.studies.points import Grid, run_grid
 from l3sim.experiments.studies.tables import ok_value, status_notes
 from l3sim.experiments.sweep import toml_literal
 
@@ -128,17 +128,22 @@ def plot(table: pd.DataFrame, path) -> None:
                  title=f"From realistic to the paper's assumptions: {', '.join(SYSTEMS)} on {PLATFORM}, {WORKLOAD}")
 
 
+def grids(options: StudyOptions) -> list[Grid]:
+    """The serving runs of each step, 0 to len(STEPS) (``points.Grid``)."""
+    changes, fixed = profile_changes(), set(options.spec_fields)
+    return [Grid({"platform": PLATFORM, "workload": WORKLOAD, "assumptions": FROM_PROFILE,
+                  "set": step_overrides(changes, step, fixed)}, {"model": MODELS, "system": SYSTEMS})
+            for step in range(len(STEPS) + 1)]
+
+
 def reconcile_study(options: StudyOptions) -> StudyResult:
     """Run every step of :data:`STEPS` for :data:`MODELS` x :data:`SYSTEMS` on OpenR1 and tabulate the ratios."""
     changes = profile_changes()
-    fixed = set(options.spec_fields)
     rows, raws = [], []
-    for step in range(len(STEPS) + 1):
+    for step, grid in enumerate(grids(options)):
         label = "realistic profile" if step == 0 else STEPS[step - 1][0]
         changed = "" if step == 0 else ", ".join(f"{k} = {toml_literal(v)}" for k, v in changes[step - 1].items())
-        base = {"platform": PLATFORM, "workload": WORKLOAD, "assumptions": FROM_PROFILE,
-                "set": step_overrides(changes, step, fixed)}
-        raw = run_grid("reconcile", options, base, {"model": MODELS, "system": SYSTEMS})
+        raw = run_grid("reconcile", options, grid)
         raws.append(raw)
         rows.extend(summarise_step(step, label, changed or ("(no change)" if step else ""), raw))
     table = pd.DataFrame(rows)

@@ -16,7 +16,7 @@ import pandas as pd
 from l3sim.experiments.studies.base import StudyOptions, StudyResult
 from l3sim.experiments.studies.memory_scaling import MODES, base_host, host_figures, scaled_memory
 from l3sim.experiments.studies.plots import lines
-from l3sim.experiments.studies.points import run_grid
+from l3sim.experiments.studies.points import Grid, run_grid
 from l3sim.experiments.studies.tables import ok_value, pick, status_notes
 
 MEMORY = "dgx-a100-l3"
@@ -63,10 +63,16 @@ def plot(table: pd.DataFrame, path) -> None:
           facet_label="", title=f"Scalability: {SYSTEM} on {PLATFORM}, {MODEL}, {WORKLOAD}")
 
 
+def grids(options: StudyOptions) -> list[Grid]:
+    """The serving runs of the study (``points.Grid``)."""
+    return [Grid({"platform": PLATFORM, "model": MODEL, "workload": WORKLOAD, "system": SYSTEM,
+                  "scheduler": SCHEDULER}, {}, (scaling_points()[1],))]
+
+
 def scalability_study(options: StudyOptions) -> StudyResult:
     labels, zipped = scaling_points()
-    raw = run_grid("scalability", options, {"platform": PLATFORM, "model": MODEL, "workload": WORKLOAD,
-                                            "system": SYSTEM, "scheduler": SCHEDULER}, {}, [zipped])
+    [grid] = grids(options)
+    raw = run_grid("scalability", options, grid)
     table = pd.concat([pd.DataFrame(labels), pick(raw, list(zipped), METRICS)], axis=1)
     table = add_speedup(table)
     return StudyResult(

@@ -18,7 +18,7 @@ import pandas as pd
 from l3sim.experiments.studies.base import StudyOptions, StudyResult
 from l3sim.experiments.studies.memory_scaling import base_host, host_figures, scaled_memory
 from l3sim.experiments.studies.plots import grouped_bars
-from l3sim.experiments.studies.points import run_grid
+from l3sim.experiments.studies.points import Grid, run_grid
 from l3sim.experiments.studies.tables import ok_value, pick, status_notes
 
 MEMORY = "dgx-a100-l3"
@@ -76,10 +76,16 @@ def plot(table: pd.DataFrame, path) -> None:
                  title=f"Scheduler ablation: {SYSTEM} on {PLATFORM}, {' and '.join(MODELS)}, {WORKLOAD}")
 
 
+def grids(options: StudyOptions) -> list[Grid]:
+    """The serving runs of the study (``points.Grid``)."""
+    return [Grid({"platform": PLATFORM, "workload": WORKLOAD, "system": SYSTEM}, {"model": MODELS},
+                 (capacity_points()[1], {"scheduler": SCHEDULERS}))]
+
+
 def scheduler_study(options: StudyOptions) -> StudyResult:
-    labels, zipped = capacity_points()
-    raw = run_grid("scheduler", options, {"platform": PLATFORM, "workload": WORKLOAD, "system": SYSTEM},
-                   {"model": MODELS}, [zipped, {"scheduler": SCHEDULERS}])
+    labels, _ = capacity_points()
+    [grid] = grids(options)
+    raw = run_grid("scheduler", options, grid)
     repeated = pd.DataFrame([label for _ in MODELS for label in labels for _ in SCHEDULERS])
     keys = ["model", "scheduler"]
     table = pd.concat([repeated, pick(raw, keys, METRICS)], axis=1)

@@ -40,11 +40,11 @@ class Config:
 
 def saturation_estimates(options: StudyOptions, configs: list[Config], requests: int) -> None:
     """Each config's r_sat from a stored offline run of ``requests`` requests (seed 0); errors noted."""
-    from l3sim.experiments.studies.points import run_grid
+    from l3sim.experiments.studies.points import Grid, run_grid
 
     base = {"platform": configs[0].base.platform.name, "arrival": "offline", "seed": 0, "requests": requests}
     zipped = {key: [c.labels[key] for c in configs] for key in ("system", "scheduler", "model", "workload")}
-    table = run_grid("serving", options, base, {}, [zipped])
+    table = run_grid("serving", options, Grid(base, {}, (zipped,)))
     for config, (_, row) in zip(configs, table.iterrows()):
         if row[STATUS_COL] != "ok":
             config.error = str(row.get("error", "")) or row[STATUS_COL]
