@@ -372,28 +372,28 @@ def form_sub_batches_compiled(kept: tuple[SubBatch, SubBatch], pool_ids: np.ndar
         raise ConfigError(f"decode step N must be >= 1 (got {step})")
     if kept[0].prefill_ids or kept[1].prefill_ids:
         raise ValueError("form_sub_batches_compiled: kept sub-batches hold decodes only")
-    ranks = kept[0].ranks
-    context = np.asarray(pool_context, dtype=np.int64)
-    pool_ranks = np.asarray(pool_ranks, dtype=np.int64)
-    candidates = np.array([(p.remaining_tokens, p.done_tokens, p.blocks) for p in prefills],
-                          dtype=np.int64).reshape(-1, 3)
-    decode_tokens = np.array([sb.decode_tokens for sb in kept])
-    num_decodes = np.array([sb.num_decodes for sb in kept], dtype=np.int64)
-    rank_load = np.array([sb.rank_load for sb in kept], dtype=np.float64).reshape(2, ranks)
+    ranks, m = kept[0].ranks, len(prefills)
+    # per lane, updated in place by the kernel as decodes are placed
+    decode_tokens = np.array([kept[0].decode_tokens, kept[1].decode_tokens])
+    num_decodes = np.array([kept[0].num_decodes, kept[1].num_decodes], dtype=np.int64)
+    rank_load = np.array([kept[0].rank_load, kept[1].rank_load], dtype=np.float64)
     placed, placed_lane, prefill_lane, prefill_chunk, gpu, pim, blocked = run_form_kernel(
-        context, pool_ranks, ranks, decode_tokens, num_decodes, rank_load,
-        np.ascontiguousarray(candidates[:, 0]), np.ascontiguousarray(candidates[:, 1]),
-        np.ascontiguousarray(candidates[:, 2]), room_blocks, token_budget, step, min_chunk_tokens, *model)
+        np.asarray(pool_context, dtype=np.int64), np.asarray(pool_ranks, dtype=np.int64), ranks, decode_tokens,
+        num_decodes, rank_load, *(np.fromiter((getattr(p, name) for p in prefills), np.int64, m)
+                                  for name in ("remaining_tokens", "done_tokens", "blocks")),
+        room_blocks, token_budget, step, min_chunk_tokens, *model)
     ids = np.asarray(pool_ids, dtype=np.int64)[placed]
+    lanes, chunks = prefill_lane.tolist(), prefill_chunk.tolist()
     pair = []
     for lane, sb in enumerate(kept):
-        taken = np.flatnonzero(prefill_lane == lane)
-        pair.append(SubBatch(ranks, decode_ids=sb.decode_ids + ids[placed_lane == lane].tolist(),
-                             decode_tokens=float(decode_tokens[lane]), num_decodes=int(num_decodes[lane]),
-                             prefill_ids=sb.prefill_ids + [prefills[k].rid for k in taken],
-                             prefill_chunks=sb.prefill_chunks + prefill_chunk[taken].tolist(),
-                             prefill_done=sb.prefill_done + candidates[taken, 1].tolist()))
-        pair[-1].rank_load = rank_load[lane].tolist()
+        taken = [k for k in range(m) if lanes[k] == lane]
+        formed = SubBatch(ranks, decode_ids=sb.decode_ids + ids[placed_lane == lane].tolist(),
+                          decode_tokens=float(decode_tokens[lane]), num_decodes=int(num_decodes[lane]),
+                          prefill_ids=sb.prefill_ids + [prefills[k].rid for k in taken],
+                          prefill_chunks=sb.prefill_chunks + [chunks[k] for k in taken],
+                          prefill_done=sb.prefill_done + [prefills[k].done_tokens for k in taken])
+        formed.rank_load = rank_load[lane].tolist()
+        pair.append(formed)
     return Formed((pair[0], pair[1]), bool(blocked), gpu, pim)
 
 
