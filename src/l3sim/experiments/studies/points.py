@@ -53,7 +53,8 @@ class Grid(NamedTuple):
     run_fn: RunFn = simulate_point
 
 
-def _points(study: str, options: StudyOptions, grid: Grid) -> tuple[Sweep, list[Point], dict[str, Any], dict[str, str]]:
+def _points(study: str, options: StudyOptions,
+            grid: Grid) -> tuple[Sweep, list[Point], dict[str, Any], dict[str, str]]:
     """The sweep of ``grid`` (``base`` gets ``requests`` and the assumption profile from ``options`` unless it
     names them), its points, the runnable ones (hash -> spec) and why the others cannot run (hash -> reason)."""
     data = {"base": {**options.spec_fields, **grid.base}, "grid": dict(grid.grid), "zip": list(grid.zips)}

@@ -158,8 +158,8 @@ def reconcile_study(options: StudyOptions) -> StudyResult:
                 + "; ".join(f"{i}. {label}" for i, (label, _) in enumerate(STEPS, start=1))
                 + f". The last step equals the `{TO_PROFILE}` profile. The GPU step switches to l3sim's "
                 "reimplementation of the AttAcc simulator's GPU model (docs/gpu-attacc.md). Ratios are of "
-                "makespan throughput unless named steady (docs/serving.md); batch and latency per batch are L3's over GPU-only's "
-                "(the breakdown figure's ratios at full capacity)."),
+                "makespan throughput unless named steady (docs/serving.md); batch and latency per batch are "
+                "L3's over GPU-only's (the breakdown figure's ratios at full capacity)."),
         paper=("L3 up to 3.94x over GPU-only and up to 5.15x over HBM-PIM (revision; 6.1x in the first "
                "version); GPT-175B on OpenR1 about 6.6x the GPU-only batch at about 2.2x the latency per "
                "batch (Fig. 10, 11)."),
