@@ -82,9 +82,9 @@ def progress_bar(label: str, total: float | None, enabled: bool = True, done: fl
 
 
 @contextmanager
-def sweep_progress(total: int, done: int, enabled: bool = True) -> Iterator[Callable[[], None]]:
+def sweep_progress(total: int, done: int, enabled: bool = True, label: str = "sweep") -> Iterator[Callable[[], None]]:
     """Yield a function that marks one more point done; ``done`` points (from the store) count from the start."""
-    with progress_bar("sweep", total, enabled, done, transient=False) as bar:
+    with progress_bar(label, total, enabled, done, transient=False) as bar:
         yield bar.advance
 
 

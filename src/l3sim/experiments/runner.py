@@ -234,10 +234,12 @@ def run_missing(
     jobs: int | None,
     progress: bool,
     provenance: dict[str, dict[str, Any]] | None = None,
+    label: str = "sweep",
 ) -> tuple[ResultStore, int, dict[str, str]]:
     """Run every spec of ``specs`` (hash key -> spec) not yet in the store at ``store_dir``; store each result
-    as it arrives, with its ``provenance`` record (hash key -> record) where given. Returns the store, how
-    many ran, and the crashed ones' errors by key (not stored, so a rerun retries them).
+    as it arrives, with its ``provenance`` record (hash key -> record) where given; ``label`` names the
+    progress bar. Returns the store, how many ran, and the crashed ones' errors by key (not stored, so a
+    rerun retries them).
 
     The executor connects before the store's folder is created, so an unreachable Ray address writes nothing.
     """
@@ -246,7 +248,7 @@ def run_missing(
         stored = store.valid(specs)
         todo = [(key, spec) for key, spec in specs.items() if key not in stored]
         crashed: dict[str, str] = {}
-        with sweep_progress(len(specs), len(specs) - len(todo), progress) as advance:
+        with sweep_progress(len(specs), len(specs) - len(todo), progress, label) as advance:
             with closing(executor.map(run_fn, [spec for _, spec in todo])) as outcomes:
                 for index, outcome in outcomes:
                     key, spec = todo[index]

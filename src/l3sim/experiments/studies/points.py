@@ -75,7 +75,8 @@ def run_grid(study: str, options: StudyOptions, grid: Grid) -> pd.DataFrame:
     """
     sweep, points, runnable, missing = _points(study, options, grid)
     store, _, crashed = run_missing(runnable, options.store_dir, grid.run_fn, backend=options.backend,
-                                    address=options.address, jobs=options.jobs, progress=options.progress)
+                                    address=options.address, jobs=options.jobs, progress=options.progress,
+                                    label=study)
     table = results_table(sweep, points, store.read(runnable), crashed)
     unavailable = table["hash"].isin(list(missing))
     table.loc[unavailable, STATUS_COL] = UNAVAILABLE
@@ -89,8 +90,9 @@ def prefetch(grids: Sequence[tuple[str, Grid]], options: StudyOptions) -> None:
     longest run. The studies then read their points from the store. A point that crashes here is not stored
     and runs again, and reports its crash, in its study."""
     by_function: dict[RunFn, dict[str, Any]] = {}
+    studies = {study for study, _ in grids}
     for study, grid in grids:
         by_function.setdefault(grid.run_fn, {}).update(_points(study, options, grid)[2])
     for run_fn, specs in by_function.items():
         run_missing(specs, options.store_dir, run_fn, backend=options.backend, address=options.address,
-                    jobs=options.jobs, progress=options.progress)
+                    jobs=options.jobs, progress=options.progress, label=f"{len(studies)} studies' runs")
