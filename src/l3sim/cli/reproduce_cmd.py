@@ -41,8 +41,9 @@ def reproduce(
                            progress=output.progress and not no_progress, assumptions=assumptions)
     tables: dict[str, list[dict]] = {}
     failures: dict[str, str] = {}
-    if len(names) > 1:  # every study's serving runs in one pass: the workers do not idle at each study's end
-        prefetch_studies(names, options)
+    # every serving run of the studies (and of each grid of a study) in one pass: the workers do not idle at the
+    # end of each study or grid
+    prefetch_studies(names, options)
     for name in names:
         try:
             result = run_study(name, options)
