@@ -92,6 +92,13 @@ GROUPS: dict[str, Group] = {
          f"{SERVING}/test_systems_by_hand.py"),
         pytest_args=("-k", "not l3 and not cli_run"),
     ),
+    # the disaggregated systems' least-loaded placement: the plain-Python function, run interpreted (its compiled
+    # runs are left out: mutmut's trampolines cannot be compiled)
+    "placement": Group(
+        ("src/l3sim/serving/systems/slot_placement.py",),
+        ("tests/fuzz/test_fuzz_placement.py", f"{SERVING}/test_systems_by_hand.py"),
+        pytest_args=("-k", "not compiled"),
+    ),
     "energy": Group(("src/l3sim/hw/energy.py",), ("tests/hw/test_energy_model.py", "tests/hw/test_energy_by_hand.py",
                                                   "tests/hw/test_energy_inputs.py", "tests/hw/test_energy_systems.py"),
                     recheck_k="not more_output_tokens and not redrawn and not matches_brute_force"),

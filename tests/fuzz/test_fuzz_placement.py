@@ -29,7 +29,7 @@ LOADS = st.lists(st.sampled_from([0.0, 0.5, 1.0, 2.5]) | st.floats(0, 10), min_s
 CONTEXTS = st.lists(st.integers(0, 5000).map(float), max_size=60)
 
 
-@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("compiled", [False, True], ids=["interpreted", "compiled"])
 @FUZZ
 @given(loads=LOADS, contexts=CONTEXTS, fixed=st.sampled_from([0.0, 1e-3, 0.25]), per_token=st.sampled_from([0.0, 1e-6]))
 def test_fast_placement_equals_the_scan(compiled, loads, contexts, fixed, per_token) -> None:

@@ -200,7 +200,7 @@ def _place(loads: list[float], contexts: list[int], compiled: bool) -> tuple[lis
     return slots.tolist(), loads_after.tolist()
 
 
-@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("compiled", [False, True], ids=["interpreted", "compiled"])
 def test_least_loaded_slots_from_unequal_loads(compiled):
     """Loads 4, 1, 1, 0.5 ms (4 slots); requests of 100, 100, 300 tokens (3, 3, 5 ms): the first onto slot 3
     (0.5 -> 3.5), the second onto slot 1 (the first of the two 1 ms slots -> 4), the third onto slot 2 (1 -> 6)."""
@@ -209,14 +209,14 @@ def test_least_loaded_slots_from_unequal_loads(compiled):
     assert loads == pytest.approx([4 * MS, 4 * MS, 6 * MS, 3.5 * MS], rel=1e-12)
 
 
-@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("compiled", [False, True], ids=["interpreted", "compiled"])
 def test_least_loaded_slots_prefers_a_chosen_slot_of_equal_load_with_a_lower_index(compiled):
     """Loads 1 and 3 ms, three requests of no context (2 ms each): slot 0 (1 -> 3); then slot 0 again, whose 3 ms
     ties slot 1's and comes first (-> 5); then slot 1 (3 -> 5). Integers of milliseconds keep the ties exact."""
     assert _place([1 * MS, 3 * MS], [0, 0, 0], compiled)[0] == [0, 0, 1]
 
 
-@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("compiled", [False, True], ids=["interpreted", "compiled"])
 def test_least_loaded_slots_of_one_slot_and_of_equal_loads(compiled):
     """One slot takes everything; equal loads go by index, then back to the least loaded; no request, no slot."""
     assert _place([5 * MS], [10, 20], compiled)[0] == [0, 0]
