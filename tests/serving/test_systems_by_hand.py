@@ -224,6 +224,18 @@ def test_least_loaded_slots_of_one_slot_and_of_equal_loads(compiled):
     assert _place([0.0, 1.0], [], compiled) == ([], [0.0, 1.0])
 
 
+@pytest.mark.parametrize("compiled", [False, True], ids=["interpreted", "compiled"])
+def test_placement_gives_integer_slots_and_takes_loads_of_any_number_type(compiled):
+    """Slots come back as int64 (they index the table's slot column). Loads given as whole numbers (a list of
+    ints, seconds) grow as floats: four requests of 3 ms (2 ms + 100 x 0.01 ms) onto two idle slots alternate
+    0, 1, 0, 1 (loads truncated to whole seconds would stay 0 and keep choosing slot 0). No slot and no
+    request places nothing."""
+    device = _disaggregated().device
+    slots = slot_placement.place([0, 0], [100] * 4, device.fixed_s, device.per_token_s, compiled=compiled)
+    assert slots.dtype == np.int64 and slots.tolist() == [0, 1, 0, 1]
+    assert slot_placement.place(np.zeros(0), [], device.fixed_s, device.per_token_s, compiled=compiled).size == 0
+
+
 def test_disaggregated_account_basis_by_hand():
     """The device's own figures (3 slots, 2 ms per request, 0.01 ms per token); at a nominal 1 GB/s the
     device reads the model's KV bytes per token in kv_bytes_per_token / 1e9 s; dense layers over n decodes:
