@@ -98,9 +98,26 @@ def test_prefetch_runs_every_study_s_points_in_one_pass_and_the_studies_then_sim
     prefetch(grids, options)
     assert calls == [2]  # seeds 0 and 1; b's gpu-only point is a's seed 1; the unknown system is not run
     tables = {name: run_grid(name, options, g) for name, g in grids}
-    assert calls == [2, 0, 0]
+    assert calls == [2]  # every point stored: the studies start no executor
     for name, table in tables.items():
         assert table.drop(columns="elapsed_s").equals(alone[name].drop(columns="elapsed_s")), name
+
+
+def test_a_grid_whose_points_are_all_stored_starts_no_executor(tmp_path, monkeypatch) -> None:
+    """A rerun reads the store without an executor (a Ray backend would start or reach a cluster for nothing);
+    with one point missing, the executor is started and runs only that point."""
+    from l3sim.experiments import runner
+
+    options = StudyOptions(tmp_path, backend="serial", progress=False, requests=4)
+    first = run_grid("t", options, Grid(BASE, {"seed": [0, 1]}))
+    started = []
+    real = runner.make_executor
+    monkeypatch.setattr(runner, "make_executor", lambda *a, **k: started.append(a) or real(*a, **k))
+    assert run_grid("t", options, Grid(BASE, {"seed": [0, 1]})).drop(columns="elapsed_s").equals(
+        first.drop(columns="elapsed_s"))
+    assert started == []
+    again = run_grid("t", options, Grid(BASE, {"seed": [0, 1, 2]}))
+    assert len(started) == 1 and list(again["status"]) == ["ok"] * 3
 
 
 def test_prefetched_studies_read_every_run_from_the_store(tmp_path, monkeypatch) -> None:

@@ -242,12 +242,19 @@ def run_missing(
     rerun retries them).
 
     The executor connects before the store's folder is created, so an unreachable Ray address writes nothing.
+    When every spec is already stored (a rerun, or a study reading the runs ``reproduce`` prefetched) no executor
+    is started: a Ray backend would otherwise start and stop a local Ray, or connect, for nothing.
     """
+    store = ResultStore(store_dir) if Path(store_dir).is_dir() else None
+    stored = store.valid(specs) if store is not None else set()
+    todo = [(key, spec) for key, spec in specs.items() if key not in stored]
+    crashed: dict[str, str] = {}
+    if store is not None and not todo:
+        with sweep_progress(len(specs), len(specs), progress, label):
+            return store, 0, crashed
     with make_executor(backend, address=address, jobs=jobs) as executor:
-        store = ResultStore(store_dir)
-        stored = store.valid(specs)
-        todo = [(key, spec) for key, spec in specs.items() if key not in stored]
-        crashed: dict[str, str] = {}
+        if store is None:
+            store = ResultStore(store_dir)
         with sweep_progress(len(specs), len(specs) - len(todo), progress, label) as advance:
             with closing(executor.map(run_fn, [spec for _, spec in todo])) as outcomes:
                 for index, outcome in outcomes:
