@@ -28,13 +28,13 @@ from l3sim.serving.account import AccountBasis, StageTerms, account_terms
 from l3sim.serving.affine import affine_max
 from l3sim.serving.plan import IterationCost, IterationPlan, Phase, SegmentCost
 from l3sim.serving.state import ReplicaState, RequestTable
+from l3sim.serving.systems import slot_placement
 from l3sim.serving.systems.accounting import (
     decode_increment_counts,
     first_time_chunks,
     nominal_gpu_cost,
     plan_counts,
 )
-from l3sim.serving.systems import slot_placement
 from l3sim.serving.systems.base import SubBatchTimedSystem
 from l3sim.serving.systems.fc_memo import MemoizedFCTime
 from l3sim.spec.model import ModelSpec
