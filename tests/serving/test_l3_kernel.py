@@ -77,6 +77,11 @@ def _fields(sb: SubBatch) -> tuple:
             sb.prefill_done)
 
 
+def _learned(sb) -> tuple:
+    """What the predictors learn from of a decided sub-batch (``LearnedStagePredictor.learn``)."""
+    return (sb.prefill_chunks, sb.prefill_done, sb.num_decodes, sb.decode_tokens, sb.prefill_tokens)
+
+
 def test_compiled_policy_equals_the_python_policy_on_random_cases():
     predictor = _predictor()
     model = predictor.kernel_model()
@@ -199,13 +204,14 @@ def test_the_schedulers_compiled_decisions_equal_its_python_decisions():
             if lanes is not None:
                 scheduler.lane = lanes.copy()
             run = _copy_state(state)
-            plans.append((scheduler.plan(run), scheduler._pending))
-        (compiled, (c_pair, c_gpu, c_pim)), (python, (p_pair, p_gpu, p_pim)) = plans
+            plans.append((scheduler.plan(run), scheduler._pending, scheduler.lane))
+        (compiled, (c_pair, c_gpu, c_pim), c_lane), (python, (p_pair, p_gpu, p_pim), p_lane) = plans
         for field in ("decode_ids", "prefill_ids", "prefill_chunk_tokens", "prefill_done_tokens"):
             np.testing.assert_array_equal(getattr(compiled, field), getattr(python, field))
         assert [ids.tolist() for ids in compiled.sub_batches] == [ids.tolist() for ids in python.sub_batches]
         assert compiled.admit_ids == python.admit_ids
-        assert [_fields(sb) for sb in c_pair] == [_fields(sb) for sb in p_pair]
+        assert [_learned(sb) for sb in c_pair] == [_learned(sb) for sb in p_pair]
+        np.testing.assert_array_equal(c_lane, p_lane)
         np.testing.assert_array_equal(c_gpu, p_gpu)
         np.testing.assert_array_equal(c_pim, p_pim)
         remaining = state.table.prefill_target - state.table.prefill_done
@@ -220,3 +226,118 @@ def _copy_state(state):
     import copy
 
     return copy.deepcopy(state)
+
+
+def _random_state(rng: np.random.Generator, slots: int):
+    """A replica in the middle of a run: requests decoding, in prefill (some after a pre-emption), waiting (at
+    times more than the compiled plan is handed at first) and done; a KV store from roomy to over-full."""
+    from collections import deque
+
+    from l3sim.serving.kvstore import KVStore
+    from l3sim.serving.state import ReplicaState, RequestTable
+
+    n = int(rng.integers(1, 300))
+    profile = rng.choice(["mixed", "queued", "decoding"])  # queued: a long queue of short prompts, a roomy cache
+    queued = profile == "queued"
+    table = RequestTable(ids=np.arange(n), arrival_s=np.zeros(n), prompt_tokens=rng.integers(1, 20 if queued else 600, n),
+                         output_tokens=rng.integers(2, 400, n))
+    status = rng.choice(["decode", "prefill", "wait", "done"], n,
+                        p=dict(mixed=[0.45, 0.15, 0.35, 0.05], queued=[0.1, 0.05, 0.8, 0.05],
+                               decoding=[0.9, 0.0, 0.05, 0.05])[profile])
+    for rid in range(n):
+        if status[rid] == "decode":
+            table.generated[rid] = rng.integers(1, table.output_tokens[rid])
+            table.prefill_target[rid] = table.prompt_tokens[rid] + (rng.integers(0, table.generated[rid])
+                                                                    if rng.random() < 0.2 else 0)
+            table.prefill_done[rid] = table.prefill_target[rid]
+            table.kv_tokens[rid] = table.prompt_tokens[rid] + table.generated[rid] - 1
+        elif status[rid] == "prefill":
+            table.prefill_done[rid] = rng.integers(0, table.prefill_target[rid])
+            table.kv_tokens[rid] = table.prefill_done[rid]
+        if status[rid] in ("decode", "prefill"):
+            table.reserved_blocks[rid] = rng.integers(0, table.kv_tokens[rid] // 16 + 3)
+            table.slot[rid] = rng.integers(-1, slots)  # -1: admitted by this plan's predecessor, not placed
+    running = [int(r) for r in rng.permutation(np.flatnonzero(np.isin(status, ["decode", "prefill"])))]
+    waiting = deque(int(r) for r in np.flatnonzero(status == "wait"))
+    held = sum(max(int(table.reserved_blocks[r]), -(-int(table.kv_tokens[r]) // 16)) for r in running)
+    capacity = int(held * (20.0 if queued else rng.uniform(0.8, 3.0))) + int(rng.integers(0, 40 + 400 * queued))
+    kv = KVStore(capacity, 16, int(capacity * rng.choice([0.0, 0.05])), str(rng.choice(["prompt", "full"])))
+    return ReplicaState(table, kv, running=running, waiting=waiting)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_compiled_plan_equals_the_python_plan_on_random_states(seed, monkeypatch):
+    """L3Scheduler.plan compiled (``l3_kernel.plan_kernel``) against ``plan_python``, on random replicas and
+    settings: the same plan field by field, the same decision (what the predictors will learn, the predicted
+    stage times), the same sub-batch kept by every request; decisions, pre-emptions, budget-stalled decodes,
+    sequence limits and long queues all occur."""
+    from test_l3_scheduler_behaviour import hand_system
+    from test_l3_scheduler_engine import _spec
+
+    from l3sim.serving.schedulers import build_scheduler
+
+    from l3sim.serving.schedulers import l3_kernel
+
+    rng = np.random.default_rng(seed)
+    trained = _predictor()
+    seen = dict(decided=0, kept=0, preempted=0, admitted=0, long_queue=0)
+    run_plan_kernel = l3_kernel.run_plan_kernel
+
+    def counted(*args):  # counts the plans whose candidates reached past the front of the queue first handed
+        result = run_plan_kernel(*args)
+        seen["long_queue"] += result[0] == l3_kernel.NEED_MORE_WAITING
+        return result
+
+    monkeypatch.setattr(l3_kernel, "run_plan_kernel", counted)
+    for _ in range(80):
+        settings = (f'schedulers.l3.regroup="{rng.choice(["decision", "never"])}"',
+                    f"schedulers.l3.min_chunk_tokens={rng.choice([1, 16, 64])}",
+                    f"serving.max_num_seqs={rng.choice([0, 0, 5, 40])}",
+                    f"serving.max_batch_tokens={rng.choice([64, 512, 8192])}")
+        slots, step = int(rng.choice([1, 2, 4])), int(rng.choice([1, 16]))
+        spec, state = _spec(*settings), _random_state(rng, slots)
+        lanes = rng.integers(rng.choice([-1, 0]), 2, len(state.table))  # at times every decode keeps a lane
+        out = []
+        for predictor in (LearnedStagePredictor(trained.gpu, trained.pim), _PythonPolicy(trained.gpu, trained.pim)):
+            scheduler = build_scheduler("l3", spec.serving, hand_system(slots=slots), spec.schedulers)
+            scheduler.predictor, scheduler.step, scheduler.lane = predictor, step, lanes.copy()
+            run = _copy_state(state)
+            plan = scheduler.plan(run)
+            pending = scheduler._pending
+            out.append((plan, None if pending is None else ([_learned(sb) for sb in pending[0]], *pending[1:]),
+                        scheduler.lane, run))
+        (compiled, c_pending, c_lane, c_run), (python, p_pending, p_lane, p_run) = out
+        for field in ("decode_ids", "prefill_ids", "prefill_chunk_tokens", "prefill_done_tokens"):
+            np.testing.assert_array_equal(getattr(compiled, field), getattr(python, field))
+        assert [ids.tolist() for ids in compiled.sub_batches] == [ids.tolist() for ids in python.sub_batches]
+        assert [ids.tolist() for ids in compiled.prefill_sub_batches] == [
+            ids.tolist() for ids in python.prefill_sub_batches]
+        assert (compiled.preempt_ids, compiled.admit_ids, compiled.steady) == (
+            python.preempt_ids, python.admit_ids, python.steady)
+        np.testing.assert_array_equal(c_lane, p_lane)
+        assert (c_pending is None) == (p_pending is None)
+        if p_pending is not None:
+            assert c_pending[0] == p_pending[0]
+            np.testing.assert_array_equal(c_pending[1], p_pending[1])
+            np.testing.assert_array_equal(c_pending[2], p_pending[2])
+        assert list(c_run.waiting) == list(p_run.waiting) and c_run.running == p_run.running  # plans change neither
+        seen["decided"] += p_pending is not None
+        seen["kept"] += p_pending is None and python.decode_ids.size > 0
+        seen["preempted"] += bool(python.preempt_ids)
+        seen["admitted"] += bool(python.admit_ids)
+    assert min(seen.values()) > 0, seen
+
+
+def test_a_whole_run_is_the_same_with_the_compiled_plan_as_with_the_python_plan(monkeypatch):
+    """A whole L3 run that pre-empts (a small KV share): identical results whichever way the scheduler plans."""
+    from test_l3_scheduler_engine import _requests, _spec
+
+    from l3sim.serving.schedulers.l3 import L3Scheduler
+    from l3sim.serving.simulate import build_system, serve
+
+    spec, requests = _spec(), _requests(40, 5)
+    compiled = serve(build_system(spec), requests, spec)
+    monkeypatch.setattr(L3Scheduler, "plan", L3Scheduler.plan_python)
+    python = serve(build_system(spec), requests, spec)
+    assert compiled.preemptions > 0
+    assert compiled.to_dict() == python.to_dict()

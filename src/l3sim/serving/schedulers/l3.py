@@ -65,6 +65,9 @@ DECODE_STEP_GQA = 16
 # Candidate chunk lengths when cutting a prefill (``_cut_last_prefill``).
 CHUNK_CANDIDATES = 32
 CUT_STRIDE = 4  # the cut asks every 4th candidate first, then the ones in the gap it found
+# Waiting requests handed to the compiled plan at first (the candidates rarely reach further; if they do, it
+# asks again with the whole queue): converting a long queue every plan would cost more than the plan.
+WAITING_FRONT = 64
 
 
 class StagePredictor(Protocol):
@@ -117,6 +120,20 @@ class SubBatch:
         self.decode_tokens += context_tokens
         self.num_decodes += 1
         self.rank_load[rank] += context_tokens
+
+    @property
+    def prefill_tokens(self) -> int:
+        return int(sum(self.prefill_chunks))
+
+
+class Lane(NamedTuple):
+    """What the predictors learn from of a decided sub-batch (the fields of ``SubBatch`` that ``learn`` reads),
+    as the compiled plan returns it."""
+
+    prefill_chunks: list[int]
+    prefill_done: list[int]
+    num_decodes: int
+    decode_tokens: float
 
     @property
     def prefill_tokens(self) -> int:
@@ -487,6 +504,7 @@ class L3Scheduler(SubBatchScheduler):
         # predicted and actual stage seconds of every decision: rows of (gpu_pred, gpu_true, pim_pred, pim_true)
         self.accuracy: list[tuple[float, float, float, float]] = []
         self._pending = None  # the last plan's decision (sub-batches, predicted T_GPU, T_PIM) until observed
+        self._plan_settings = None  # what the compiled plan reads (``_settings``)
 
     def _train(self, state: ReplicaState) -> StagePredictor:
         from l3sim.serving.predictors.training import SamplingRanges, train
@@ -524,6 +542,63 @@ class L3Scheduler(SubBatchScheduler):
         return out
 
     def plan(self, state: ReplicaState) -> IterationPlan:
+        """The next plan: compiled (``l3_kernel.plan_kernel``) once the trained predictors are there, else by
+        ``plan_python``, its definition (the first decision trains them; other predictors stay in Python)."""
+        model = self.predictor.kernel_model() if isinstance(self.predictor, LearnedStagePredictor) else None
+        if model is None:
+            return self.plan_python(state)
+        return self._plan_compiled(state, model)
+
+    def _plan_compiled(self, state: ReplicaState, model) -> IterationPlan:
+        """``plan_python``'s plan, pending decision and sub-batch of each request, from one compiled call."""
+        from l3sim.serving.schedulers.l3_kernel import NEED_MORE_WAITING, run_plan_kernel
+
+        table = state.table
+        if self.lane.size != len(table):
+            self.lane = np.full(len(table), -1, dtype=np.int64)
+        running = np.array(state.running, dtype=np.int64)
+        front = len(state.waiting) <= WAITING_FRONT
+        waiting = np.fromiter(islice(state.waiting, WAITING_FRONT), np.int64)
+        while True:
+            out = run_plan_kernel(running, waiting, front, table.prefill_done, table.prefill_target,
+                                  table.reserved_blocks, table.kv_tokens, table.prompt_tokens, table.output_tokens,
+                                  table.slot, self.lane, *self._settings(state), *model)
+            if out[0] != NEED_MORE_WAITING:
+                break
+            front, waiting = True, np.fromiter(state.waiting, np.int64)
+        admitted, preempted, decodes, n1, ids, chunks, done, m0, decided, gpu, pim, decode_tokens, num_decodes = out
+        self._pending = None
+        if decided:
+            pair = tuple(Lane(chunks[a:b].tolist(), done[a:b].tolist(), int(num_decodes[i]), float(decode_tokens[i]))
+                         for i, (a, b) in enumerate(((0, m0), (m0, ids.size))))
+            self._pending = (pair, gpu, pim)
+        n = decodes.size
+        return IterationPlan(
+            decode_ids=decodes,
+            prefill_ids=ids,
+            prefill_chunk_tokens=chunks,
+            prefill_done_tokens=done,
+            preempt_ids=tuple(preempted.tolist()),
+            admit_ids=tuple(islice(state.waiting, admitted)),
+            sub_batches=(np.arange(n1), np.arange(n1, n)),
+            prefill_sub_batches=(np.arange(m0), np.arange(m0, ids.size)),
+            steady=self._steady(n, ids.size),
+        )
+
+    def _settings(self, state: ReplicaState):
+        """The numbers the compiled plan reads (``l3_kernel.PlanSettings``), built once: they do not change."""
+        if self._plan_settings is None:
+            from l3sim.serving.schedulers.l3_kernel import PlanSettings
+
+            kv = state.kv
+            self._plan_settings = PlanSettings(
+                self.max_batch_tokens, -1 if self.max_num_seqs is None else self.max_num_seqs, kv.block_tokens,
+                kv.capacity_blocks, kv.admissible_blocks, kv.reservation == "full", self.regroup == "decision",
+                self.slots, self.step, self.min_chunk_tokens)
+        return self._plan_settings
+
+    def plan_python(self, state: ReplicaState) -> IterationPlan:
+        """The plan (the definition the compiled one is tested against, and the path of every other predictor)."""
         table, kv = state.table, state.kv
         self._pending = None
         running, grows, held, preempted = self._preempt_to_fit(state)

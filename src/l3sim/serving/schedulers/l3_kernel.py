@@ -96,6 +96,7 @@ def _pop_balanced(lane, rank_load, head, end, queue, context) -> int:
     return best
 
 
+@register_jitable
 def form_kernel(context, rank, ranks, decode_tokens, num_decodes, rank_load, remaining, done, blocks,
                 room_blocks, token_budget, step, min_chunk_tokens, roots, nodes, value, pim):
     """The policy of ``l3.form_sub_batches`` (see there), from the kept decodes' sums (``decode_tokens``,
@@ -237,26 +238,188 @@ def _cut_last_prefill(chunks, done, count, other_decodes, decode_tokens, num_dec
 
 
 @lru_cache(maxsize=None)
-def _compiled():
+def _compiled(kernel):
     import numba
 
-    return numba.njit(cache=True, nogil=True)(form_kernel)
+    return numba.njit(cache=True, nogil=True)(kernel)
 
 
-_called = []  # non-empty once the compiled kernel has run in this process
+_called: set = set()  # the kernels that have run compiled in this process
 
 
-def run_form_kernel(*args):
-    """``form_kernel(*args)`` compiled by numba (once per process, cached on disk). numba's pedantic IR check
+def _run_compiled(kernel, *args):
+    """``kernel(*args)`` compiled by numba (once per process, cached on disk). numba's pedantic IR check
     warns, harmlessly, about the helpers it inlines while compiling; silenced around the first call (the one
     that compiles or loads the cache)."""
-    kernel = _compiled()
-    if _called:
-        return kernel(*args)
+    compiled = _compiled(kernel)
+    if kernel in _called:
+        return compiled(*args)
     from numba.core.errors import NumbaIRAssumptionWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NumbaIRAssumptionWarning)
-        result = kernel(*args)
-    _called.append(True)
+        result = compiled(*args)
+    _called.add(kernel)
     return result
+
+
+def run_form_kernel(*args):
+    """``form_kernel(*args)``, compiled."""
+    return _run_compiled(form_kernel, *args)
+
+
+def run_plan_kernel(*args):
+    """``plan_kernel(*args)``, compiled."""
+    return _run_compiled(plan_kernel, *args)
+
+
+class PlanSettings(NamedTuple):
+    """The scheduler's and the KV store's numbers the compiled plan reads (``L3Scheduler.plan``): the token
+    budget, the sequence limit (-1: none), the block arithmetic, the reservation policy ("full": True),
+    whether the policy re-forms both sub-batches at each decision, the sub-batch ranks and the decode step."""
+
+    max_batch_tokens: int
+    max_num_seqs: int
+    block_tokens: int
+    capacity_blocks: int
+    admissible_blocks: int
+    full_reservation: bool
+    regroup_decision: bool
+    ranks: int
+    step: int
+    min_chunk_tokens: int
+
+
+NEED_MORE_WAITING = -1  # plan_kernel's status when the waiting requests it was given ran out before its loop did
+
+
+def plan_kernel(running, waiting, waiting_all, prefill_done, prefill_target, reserved, kv_tokens, prompt, output,
+                slot, lane, max_batch_tokens, max_num_seqs, block_tokens, capacity_blocks, admissible_blocks,
+                full_reservation, regroup_decision, ranks, step, min_chunk_tokens, roots, nodes, value, pim):
+    """One plan of ``l3.L3Scheduler`` (``plan_python`` there is the definition): pre-emption to fit, the kept
+    sub-batches (``lane``, per request, updated in place), the prefill candidates and, when there is
+    something to decide, the policy (``form_kernel``).
+
+    ``waiting`` is the front of the waiting queue (all of it when ``waiting_all``). If it runs out before
+    the candidates' loop stops, nothing is changed and the status is NEED_MORE_WAITING (call again with the
+    whole queue). Returns (status: the number of requests admitted, or NEED_MORE_WAITING; the pre-empted,
+    latest first; the plan's decodes (sub-batch 1's, then 0's) and how many are sub-batch 1's; the prefills
+    (sub-batch 0's, then 1's), their chunks and done tokens and how many are sub-batch 0's; whether a
+    decision was made; its predicted (T_GPU, T_PIM), decode tokens and decode counts of the two lanes).
+    """
+    r = running.size
+    grows = np.zeros(r, np.bool_)
+    held = np.zeros(r, np.int64)
+    decoding = 0
+    for i in range(r):  # the continuous scheduler's decodes: in admission order, as far as the budget allows
+        rid = running[i]
+        if prefill_done[rid] >= prefill_target[rid]:
+            decoding += 1
+            grows[i] = r <= max_batch_tokens or decoding <= max_batch_tokens
+        held[i] = max(reserved[rid], (kv_tokens[rid] + grows[i] + block_tokens - 1) // block_tokens)
+    keep, total = 0, 0
+    while keep < r and total + held[keep] <= capacity_blocks:  # the longest prefix whose blocks fit
+        total += held[keep]
+        keep += 1
+    decode_ids = running[:keep][grows[:keep]]
+    prefilling = running[:keep][prefill_done[running[:keep]] < prefill_target[running[:keep]]]
+    room = admissible_blocks - total
+    budget = max_batch_tokens - decode_ids.size
+    # the candidates: the admitted in prefill, then the waiting queue (only if nobody was pre-empted)
+    p = prefilling.size
+    cand = np.zeros(p + waiting.size, np.int64)
+    remaining, done, blocks = np.zeros_like(cand), np.zeros_like(cand), np.zeros_like(cand)
+    tokens = 0
+    for k in range(p):
+        rid = prefilling[k]
+        cand[k], remaining[k], done[k] = rid, prefill_target[rid] - prefill_done[rid], prefill_done[rid]
+        tokens += remaining[k]
+    m, left_room, seqs = p, room, keep
+    if keep == r:
+        stopped = False
+        for rid in waiting:
+            if tokens >= budget or left_room < 0 or (max_num_seqs >= 0 and seqs >= max_num_seqs):
+                stopped = True
+                break
+            seqs += 1
+            if full_reservation:
+                need = (prompt[rid] + output[rid] - 1 + block_tokens - 1) // block_tokens
+            else:
+                need = (prefill_target[rid] + block_tokens - 1) // block_tokens
+            cand[m], remaining[m], blocks[m] = rid, prefill_target[rid], need
+            tokens += prefill_target[rid]
+            left_room -= need
+            m += 1
+        if not stopped and not waiting_all:
+            return (NEED_MORE_WAITING, running[:0], running[:0], 0, running[:0], running[:0], running[:0], 0, False,
+                    np.zeros(2), np.zeros(2), np.zeros(2), np.zeros(2, np.int64))
+    preempted = running[keep:][::-1].copy()
+    # only decoding requests keep a sub-batch (pre-empted or budget-stalled ones lose it)
+    kept_lane = lane[decode_ids]
+    lane[:] = -1
+    lane[decode_ids] = kept_lane
+    pool = decode_ids[kept_lane < 0]
+    decide = pool.size > 0 or (m > 0 and budget > 0 and blocks[0] <= max(room, 0))
+    decode_tokens, num_decodes = np.zeros(2), np.zeros(2, np.int64)
+    gpu_s, pim_s = np.zeros(2), np.zeros(2)
+    if not decide:  # the sub-batches stay as they are
+        lanes = (decode_ids[kept_lane == 0], decode_ids[kept_lane == 1])
+        return (0, preempted, np.concatenate((lanes[1], lanes[0])), lanes[1].size, running[:0], running[:0],
+                running[:0], 0, False, gpu_s, pim_s, decode_tokens, num_decodes)
+    if regroup_decision:  # the policy re-forms both sub-batches from every decode
+        pool = decode_ids
+        kept_lane = np.full(decode_ids.size, -1, np.int64)
+    rank_load = np.zeros((2, ranks))
+    for i in range(decode_ids.size):  # the kept decodes' sums (l3.SubBatch.holding)
+        if kept_lane[i] >= 0:
+            rid = decode_ids[i]
+            decode_tokens[kept_lane[i]] += kv_tokens[rid] + 1
+            num_decodes[kept_lane[i]] += 1
+            rank_load[kept_lane[i], max(slot[rid], 0)] += kv_tokens[rid] + 1
+    context = kv_tokens[pool] + 1
+    pool_ranks = np.maximum(slot[pool], 0)
+    placed, placed_lane, prefill_lane, prefill_chunk, gpu_s, pim_s, _ = form_kernel(
+        context, pool_ranks, ranks, decode_tokens, num_decodes, rank_load, remaining[:m], done[:m], blocks[:m],
+        room, budget, step, min_chunk_tokens, roots, nodes, value, pim)
+    decodes = np.zeros(decode_ids.size, np.int64)  # sub-batch 1's decodes, then sub-batch 0's
+    filled = _lane_decodes(1, 0, decodes, decode_ids, kept_lane, pool, placed, placed_lane, lane)
+    ones = filled
+    filled = _lane_decodes(0, filled, decodes, decode_ids, kept_lane, pool, placed, placed_lane, lane)
+    ids, chunks = np.zeros(m, np.int64), np.zeros(m, np.int64)
+    m0 = _lane_prefills(0, 0, ids, chunks, cand[:m], prefill_lane, prefill_chunk)
+    taken = _lane_prefills(1, m0, ids, chunks, cand[:m], prefill_lane, prefill_chunk)
+    admitted = 0
+    for k in range(p, m):
+        admitted += prefill_lane[k] >= 0
+    return (admitted, preempted, decodes, ones, ids[:taken], chunks[:taken], prefill_done[ids[:taken]], m0, True,
+            gpu_s, pim_s, decode_tokens, num_decodes)
+
+
+@register_jitable
+def _lane_decodes(which, start, out, decode_ids, kept_lane, pool, placed, placed_lane, lane) -> int:
+    """Write lane ``which``'s decodes into ``out`` from ``start`` (its kept decodes in order, then the pool's in
+    the order placed) and mark them in ``lane``; returns where the next lane starts."""
+    at = start
+    for i in range(decode_ids.size):
+        if kept_lane[i] == which:
+            out[at] = decode_ids[i]
+            at += 1
+    for j in range(placed.size):
+        if placed_lane[j] == which:
+            out[at] = pool[placed[j]]
+            at += 1
+    for i in range(start, at):
+        lane[out[i]] = which
+    return at
+
+
+@register_jitable
+def _lane_prefills(which, start, ids, chunks, cand, prefill_lane, prefill_chunk) -> int:
+    """Write the candidates lane ``which`` took (in candidate order) and their chunks into ``ids``, ``chunks``
+    from ``start``; returns where the next lane starts."""
+    at = start
+    for k in range(cand.size):
+        if prefill_lane[k] == which:
+            ids[at], chunks[at] = cand[k], prefill_chunk[k]
+            at += 1
+    return at
