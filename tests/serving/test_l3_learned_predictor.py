@@ -18,7 +18,7 @@ from test_l3_scheduler_engine import _spec
 
 from l3sim.serving.kvstore import KVStore
 from l3sim.serving.predictors import training
-from l3sim.serving.schedulers.l3 import L3Scheduler, LearnedStagePredictor, SubBatch
+from l3sim.serving.schedulers.l3 import L3Scheduler, LearnedStagePredictor, SubBatch, observed_rows
 from l3sim.serving.state import ReplicaState, RequestTable
 from l3sim.spec.schedulers import L3SchedulerSpec
 
@@ -88,7 +88,7 @@ def test_learn_feeds_each_sub_batch_beside_the_other_ones_decodes():
     sb0.add_decode(2, 50, 1)
     sb1.add_decode(3, 300, 1)
     predictor = _predictor()
-    predictor.learn((sb0, sb1), [0.5, 0.25], [0.75, 0.125])
+    predictor.learn(observed_rows((sb0, sb1)), [0.5, 0.25], [0.75, 0.125])
     (gpu_rows, gpu_true), = predictor.gpu.updates
     np.testing.assert_array_equal(gpu_rows, [[20, 4, 0, 0, 0, 0, 1, 20, 1, 21], [0, 0, 0, 0, 0, 0, 0, 0, 2, 2]])
     assert gpu_true == [0.5, 0.25]

@@ -126,20 +126,6 @@ class SubBatch:
         return int(sum(self.prefill_chunks))
 
 
-class Lane(NamedTuple):
-    """What the predictors learn from of a decided sub-batch (the fields of ``SubBatch`` that ``learn`` reads),
-    as the compiled plan returns it."""
-
-    prefill_chunks: list[int]
-    prefill_done: list[int]
-    num_decodes: int
-    decode_tokens: float
-
-    @property
-    def prefill_tokens(self) -> int:
-        return int(sum(self.prefill_chunks))
-
-
 class Decode(NamedTuple):
     """A decoding request to place: its id, the context its step attends over, its rank in a rankset (a
     NamedTuple: a decision builds one per decoding request)."""
@@ -462,15 +448,23 @@ class LearnedStagePredictor:
             self._model = (forest, terms, KernelModel(forest.roots, forest.nodes, forest.value, np.array(terms)))
         return self._model[2]
 
-    def learn(self, pair: tuple[SubBatch, SubBatch], gpu_true: list[float], pim_true: list[float]) -> None:
-        """Feed both sub-batches' actual stage times to the predictors (two rows each, one update call)."""
-        from l3sim.serving.predictors import gpu_feature_row
+    def learn(self, rows: tuple[np.ndarray, np.ndarray], gpu_true: list[float], pim_true: list[float]) -> None:
+        """Feed both sub-batches' actual stage times to the predictors, with their feature rows (``observed_rows``;
+        one update call each)."""
+        gpu_rows, pim_rows = rows
+        self.gpu.update(gpu_rows, gpu_true)
+        self.pim.update(pim_rows, pim_true)
 
-        self.gpu.update(np.array([gpu_feature_row(sb.prefill_chunks, sb.prefill_done, pair[1 - i].num_decodes)
-                                  for i, sb in enumerate(pair)]), gpu_true)
-        # the rows of PIM_FEATURES (pim_features), built directly: two rows of three numbers
-        self.pim.update(np.array([[sb.decode_tokens, sb.num_decodes, sb.prefill_tokens] for sb in pair],
-                                 dtype=np.float64), pim_true)
+
+def observed_rows(pair: tuple[SubBatch, SubBatch]) -> tuple[np.ndarray, np.ndarray]:
+    """The rows the predictors learn from of two decided sub-batches: GPU_FEATURES of each beside the other's
+    decodes, and PIM_FEATURES (``pim_features``' columns, built directly: two rows of three numbers)."""
+    from l3sim.serving.predictors import gpu_feature_row
+
+    gpu = np.array([gpu_feature_row(sb.prefill_chunks, sb.prefill_done, pair[1 - i].num_decodes)
+                    for i, sb in enumerate(pair)])
+    pim = np.array([[sb.decode_tokens, sb.num_decodes, sb.prefill_tokens] for sb in pair], dtype=np.float64)
+    return gpu, pim
 
 
 class L3Scheduler(SubBatchScheduler):
@@ -503,7 +497,8 @@ class L3Scheduler(SubBatchScheduler):
         self.lane = np.zeros(0, dtype=np.int64)  # per request: the sub-batch its decode keeps; -1: none
         # predicted and actual stage seconds of every decision: rows of (gpu_pred, gpu_true, pim_pred, pim_true)
         self.accuracy: list[tuple[float, float, float, float]] = []
-        self._pending = None  # the last plan's decision (sub-batches, predicted T_GPU, T_PIM) until observed
+        # the last plan's decision until observed: its feature rows (observed_rows), predicted T_GPU and T_PIM
+        self._pending = None
         self._plan_settings = None  # what the compiled plan reads (``_settings``)
 
     def _train(self, state: ReplicaState) -> StagePredictor:
@@ -566,12 +561,8 @@ class L3Scheduler(SubBatchScheduler):
             if out[0] != NEED_MORE_WAITING:
                 break
             front, waiting = True, np.fromiter(state.waiting, np.int64)
-        admitted, preempted, decodes, n1, ids, chunks, done, m0, decided, gpu, pim, decode_tokens, num_decodes = out
-        self._pending = None
-        if decided:
-            pair = tuple(Lane(chunks[a:b].tolist(), done[a:b].tolist(), int(num_decodes[i]), float(decode_tokens[i]))
-                         for i, (a, b) in enumerate(((0, m0), (m0, ids.size))))
-            self._pending = (pair, gpu, pim)
+        admitted, preempted, decodes, n1, ids, chunks, done, m0, decided, gpu, pim, gpu_rows, pim_rows = out
+        self._pending = ((gpu_rows, pim_rows), gpu, pim) if decided else None
         n = decodes.size
         return IterationPlan(
             decode_ids=decodes,
@@ -647,7 +638,7 @@ class L3Scheduler(SubBatchScheduler):
                                                      slots[pool_ids].tolist())]
             formed = form_sub_batches(pair, pool, candidates, room, budget, self.step, self.predictor,
                                       self.min_chunk_tokens)
-        self._pending = (formed.sub_batches, formed.gpu_s, formed.pim_s)
+        self._pending = (observed_rows(formed.sub_batches), formed.gpu_s, formed.pim_s)
         return formed.sub_batches
 
     def _to_plan(self, decodes: tuple[np.ndarray, np.ndarray], prefill_ids: tuple[list[int], list[int]],
@@ -681,10 +672,10 @@ class L3Scheduler(SubBatchScheduler):
         """
         if self._pending is None:
             return
-        pair, gpu_pred, pim_pred = self._pending
+        rows, gpu_pred, pim_pred = self._pending
         self._pending = None
         gpu_true = [cost.gpu_stage_s[i] for i in (0, 1)]
         pim_true = [cost.attention_stage_s[1 - i] for i in (0, 1)]
         self.accuracy.extend((float(gpu_pred[i]), gpu_true[i], float(pim_pred[i]), pim_true[i]) for i in (0, 1))
         if isinstance(self.predictor, LearnedStagePredictor):
-            self.predictor.learn(pair, gpu_true, pim_true)
+            self.predictor.learn(rows, gpu_true, pim_true)

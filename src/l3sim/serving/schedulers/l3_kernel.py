@@ -42,9 +42,17 @@ class KernelModel(NamedTuple):
 
 @register_jitable
 def _gpu_s(chunks, done, count, other_decodes, roots, nodes, value, row) -> float:
-    """T_GPU of a lane with ``count`` prefills (``chunks``, ``done``) beside ``other_decodes`` decodes: the
-    row of ``features.gpu_feature_row`` (the PREFILL_SLOTS largest chunks, ties to the earlier prefill)
-    through the forest."""
+    """T_GPU of a lane with ``count`` prefills (``chunks``, ``done``) beside ``other_decodes`` decodes: its row
+    (``_gpu_row``) through the forest."""
+    _gpu_row(chunks, done, count, other_decodes, row)
+    return walk_row(row, roots, nodes, value)
+
+
+@register_jitable
+def _gpu_row(chunks, done, count, other_decodes, row) -> None:
+    """Write into ``row`` the row of ``features.gpu_feature_row`` of a lane with ``count`` prefills (``chunks``,
+    ``done``) beside ``other_decodes`` decodes: the PREFILL_SLOTS largest chunks (ties to the earlier
+    prefill) with their done tokens, the count and sum of the chunks, the decodes, decodes + chunk tokens."""
     row[:] = 0.0
     first, second = -1, -1
     for slot in range(min(PREFILL_SLOTS, count)):
@@ -65,7 +73,6 @@ def _gpu_s(chunks, done, count, other_decodes, roots, nodes, value, row) -> floa
     row[2 * PREFILL_SLOTS + 1] = total
     row[2 * PREFILL_SLOTS + 2] = other_decodes
     row[2 * PREFILL_SLOTS + 3] = other_decodes + total
-    return walk_row(row, roots, nodes, value)
 
 
 @register_jitable
@@ -305,7 +312,8 @@ def plan_kernel(running, waiting, waiting_all, prefill_done, prefill_target, res
     whole queue). Returns (status: the number of requests admitted, or NEED_MORE_WAITING; the pre-empted,
     latest first; the plan's decodes (sub-batch 1's, then 0's) and how many are sub-batch 1's; the prefills
     (sub-batch 0's, then 1's), their chunks and done tokens and how many are sub-batch 0's; whether a
-    decision was made; its predicted (T_GPU, T_PIM), decode tokens and decode counts of the two lanes).
+    decision was made; its predicted (T_GPU, T_PIM) and the two lanes' feature rows for the predictors to
+    learn from, GPU_FEATURES and PIM_FEATURES: ``l3.observed_rows``).
     """
     r = running.size
     grows = np.zeros(r, np.bool_)
@@ -352,7 +360,7 @@ def plan_kernel(running, waiting, waiting_all, prefill_done, prefill_target, res
             m += 1
         if not stopped and not waiting_all:
             return (NEED_MORE_WAITING, running[:0], running[:0], 0, running[:0], running[:0], running[:0], 0, False,
-                    np.zeros(2), np.zeros(2), np.zeros(2), np.zeros(2, np.int64))
+                    np.zeros(2), np.zeros(2), np.zeros((2, NUM_GPU_FEATURES)), np.zeros((2, 3)))
     preempted = running[keep:][::-1].copy()
     # only decoding requests keep a sub-batch (pre-empted or budget-stalled ones lose it)
     kept_lane = lane[decode_ids]
@@ -362,10 +370,11 @@ def plan_kernel(running, waiting, waiting_all, prefill_done, prefill_target, res
     decide = pool.size > 0 or (m > 0 and budget > 0 and blocks[0] <= max(room, 0))
     decode_tokens, num_decodes = np.zeros(2), np.zeros(2, np.int64)
     gpu_s, pim_s = np.zeros(2), np.zeros(2)
+    gpu_rows, pim_rows = np.zeros((2, NUM_GPU_FEATURES)), np.zeros((2, 3))
     if not decide:  # the sub-batches stay as they are
         lanes = (decode_ids[kept_lane == 0], decode_ids[kept_lane == 1])
         return (0, preempted, np.concatenate((lanes[1], lanes[0])), lanes[1].size, running[:0], running[:0],
-                running[:0], 0, False, gpu_s, pim_s, decode_tokens, num_decodes)
+                running[:0], 0, False, gpu_s, pim_s, gpu_rows, pim_rows)
     if regroup_decision:  # the policy re-forms both sub-batches from every decode
         pool = decode_ids
         kept_lane = np.full(decode_ids.size, -1, np.int64)
@@ -391,8 +400,14 @@ def plan_kernel(running, waiting, waiting_all, prefill_done, prefill_target, res
     admitted = 0
     for k in range(p, m):
         admitted += prefill_lane[k] >= 0
-    return (admitted, preempted, decodes, ones, ids[:taken], chunks[:taken], prefill_done[ids[:taken]], m0, True,
-            gpu_s, pim_s, decode_tokens, num_decodes)
+    done = prefill_done[ids[:taken]]
+    for lane_ in range(2):
+        a, b = (0, m0) if lane_ == 0 else (m0, taken)
+        _gpu_row(chunks[a:b], done[a:b], b - a, num_decodes[1 - lane_], gpu_rows[lane_])
+        pim_rows[lane_, 0], pim_rows[lane_, 1] = decode_tokens[lane_], num_decodes[lane_]
+        pim_rows[lane_, 2] = chunks[a:b].sum()
+    return (admitted, preempted, decodes, ones, ids[:taken], chunks[:taken], done, m0, True, gpu_s, pim_s,
+            gpu_rows, pim_rows)
 
 
 @register_jitable
