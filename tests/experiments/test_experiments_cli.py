@@ -32,8 +32,9 @@ plots = [{x = "serving.max_batch_tokens", y = "throughput_tok_s", hue = "seed"}]
 
 
 class _Result:
-    def __init__(self, spec, account=True):
+    def __init__(self, spec, account=True, timeline=True):
         assert account is False  # a sweep point's metrics hold no account, so the run skips it
+        assert timeline is False  # nor a timeline
         self.spec = spec
 
     def to_dict(self):

@@ -235,7 +235,8 @@ def _random_state(rng: np.random.Generator, slots: int):
     n = int(rng.integers(1, 300))
     profile = rng.choice(["mixed", "queued", "decoding"])  # queued: a long queue of short prompts, a roomy cache
     queued = profile == "queued"
-    table = RequestTable(ids=np.arange(n), arrival_s=np.zeros(n), prompt_tokens=rng.integers(1, 20 if queued else 600, n),
+    prompts = rng.integers(1, 20 if queued else 600, n)
+    table = RequestTable(ids=np.arange(n), arrival_s=np.zeros(n), prompt_tokens=prompts,
                          output_tokens=rng.integers(2, 400, n))
     status = rng.choice(["decode", "prefill", "wait", "done"], n,
                         p=dict(mixed=[0.45, 0.15, 0.35, 0.05], queued=[0.1, 0.05, 0.8, 0.05],

@@ -229,3 +229,4 @@ def test_a_run_without_its_account_times_the_same(system):
         assert without.to_dict() == with_account.to_dict()
         assert without.losses_s == {} and math.isnan(without.bound_s)
         assert math.isfinite(with_account.bound_s) and set(with_account.losses_s) == set(account.LOSS_CATEGORIES)
+

@@ -58,7 +58,8 @@ def run(
     check_outputs(out, timeline)
     with progress_bar("serving requests", None, output.progress) as bar:
         # the account is shown by --explain and drawn by --out (account.png); other runs skip it
-        result = simulate(spec, progress=lambda done, total: bar.set(done, total), account=explain or out is not None)
+        result = simulate(spec, progress=lambda done, total: bar.set(done, total), account=explain or out is not None,
+                          timeline=timeline is not None)
     slo_fields = slo_row(result, targets) if targets else {}
     show_result(result, output, explain, slo_fields)
     if out is not None:

@@ -55,6 +55,7 @@ def probe_point(point: dict[str, Any]) -> dict[str, Any]:
     targets = parse_slo(point["slo"])
     system = build_system(spec)
     system.without_account()  # a probe reports SLO figures only
+    system.without_timeline()
     requests = load_requests(spec.workload, spec.requests, spec.seed, spec.arrival)
     window = measurement_window(np.array([r.arrival_s for r in requests]), point["warmup_fraction"],
                                 point["cooldown_fraction"])
@@ -78,7 +79,7 @@ def saturation_rate(base: RunSpec, settings: SearchSettings) -> float:
     from l3sim.serving import simulate
 
     result = simulate(base.model_copy(update={"arrival": "offline", "seed": 0, "requests": settings.requests}),
-                      account=False)
+                      account=False, timeline=False)
     if result.oom:
         raise ConfigError(f"{base.system} / {base.model.name}: does not fit: {result.oom_reason}")
     return saturation_from(result.to_dict())

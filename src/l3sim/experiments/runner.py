@@ -53,11 +53,11 @@ CLASH_PREFIX = "result."
 
 def simulate_point(spec: dict[str, Any]) -> dict[str, Any]:
     """The default run function: one serving simulation of ``spec``, its flat metrics (which hold no
-    bound-and-loss account, so the run skips it)."""
+    bound-and-loss account and no timeline, so the run skips both)."""
     from l3sim.serving import simulate  # imported here: the serving layer is optional for this module
     from l3sim.spec.run import RunSpec
 
-    return simulate(RunSpec.parse(spec, source="sweep point"), account=False).to_dict()
+    return simulate(RunSpec.parse(spec, source="sweep point"), account=False, timeline=False).to_dict()
 
 
 def simulate_point_explained(spec: dict[str, Any]) -> dict[str, Any]:
@@ -66,7 +66,7 @@ def simulate_point_explained(spec: dict[str, Any]) -> dict[str, Any]:
     from l3sim.serving import simulate
     from l3sim.spec.run import RunSpec
 
-    result = simulate(RunSpec.parse(spec, source="sweep point"))
+    result = simulate(RunSpec.parse(spec, source="sweep point"), timeline=False)
     return {**result.to_dict(), **result.account_dict()}
 
 

@@ -42,19 +42,26 @@ class RequestLike(Protocol):
 
 def simulate(
     spec: RunSpec, progress: ProgressCallback | None = None, measure: tuple[float, float] | None = None,
-    account: bool = True,
+    account: bool = True, timeline: bool = True,
 ) -> RunResult:
     """Run ``spec``: ``progress(done, total)`` is called as requests finish. Every metric of the result is
     finite and in its physical range, else NumericalError (``checks.py``). ``measure``: see :func:`serve`.
     ``account=False`` skips the bound-and-loss account (``bound_s``, ``losses_s`` stay unset; every other
-    metric is the same), about a tenth of the run's time, for runs that will not be explained."""
+    metric is the same), about a tenth of the run's time, for runs that will not be explained.
+    ``timeline=False`` builds no timeline (``RunResult.timeline`` stays empty; every metric is the same), a
+    few per cent of a sub-batch system's run, for runs whose timeline no one will draw or write."""
     from l3sim.workload import load_requests
 
     system = build_system(spec)
     if not account:
         system.without_account()
+    if not timeline:
+        system.without_timeline()
     requests = load_requests(spec.workload, spec.requests, spec.seed, spec.arrival)
-    return check_result(serve(system, requests, spec, progress, measure))
+    result = serve(system, requests, spec, progress, measure)
+    if not timeline:
+        result.timeline = []
+    return check_result(result)
 
 
 def _labels(spec: RunSpec, system: System, scheduler: str, count: int) -> dict[str, Any]:

@@ -52,6 +52,12 @@ class System(Protocol):
         timing itself is unchanged. Default: nothing, for a system that reports no account."""
         return None
 
+    def without_timeline(self) -> None:
+        """Stop building the timeline's intervals (``IterationCost.phases``): a run whose timeline no one will
+        draw or write (a sweep point) need not pay for them; the timing itself is unchanged. Default: nothing,
+        for a system whose intervals cost next to nothing (one per iteration)."""
+        return None
+
 
 @runtime_checkable
 class SubBatchTimedSystem(System, Protocol):

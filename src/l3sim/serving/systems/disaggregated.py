@@ -116,6 +116,7 @@ class DisaggregatedSystem(SubBatchTimedSystem):
             tuple(f"pim rankset {r}" for r in range(rankset_tracks)) if rankset_tracks > 1 else (device.name,)
         )
         self._fc = MemoizedFCTime(gpu_cost)
+        self._timeline = True  # build each iteration's timeline intervals (``without_timeline``)
         # the run's account (serving/account.py): GPU and attention device at nominal peak; None: no account
         self.nominal_gpu = nominal_gpu if nominal_bw_bytes_per_s > 0 else None
         self._nominal_per_token_s = model.kv_bytes_per_token / nominal_bw_bytes_per_s if self.nominal_gpu else 0.0
@@ -183,6 +184,10 @@ class DisaggregatedSystem(SubBatchTimedSystem):
         """No nominal-peak terms (``System.without_account``)."""
         self.nominal_gpu = None
         self._nominal_fc = None
+
+    def without_timeline(self) -> None:
+        """No timeline intervals (``System.without_timeline``): a dozen ``Phase`` records per plan otherwise."""
+        self._timeline = False
 
     def place(self, ids, state: ReplicaState) -> None:
         """Put newly admitted requests on the least-loaded slots (load: running requests' step seconds)."""
@@ -320,8 +325,9 @@ class DisaggregatedSystem(SubBatchTimedSystem):
             att_sb = 1 - gpu_sb
             value, inc, span = affine_max((g[gpu_sb], a[att_sb] + c[att_sb]), (0.0, da[att_sb]), limit)
             valid = min(valid, span)
-            self._add_phases(phases, duration, gpu_sb, g[gpu_sb], stages.prefill_attention[gpu_sb], att_sb,
-                             c[att_sb], a[att_sb])
+            if self._timeline:
+                self._add_phases(phases, duration, gpu_sb, g[gpu_sb], stages.prefill_attention[gpu_sb], att_sb,
+                                 c[att_sb], a[att_sb])
             duration += value
             slope += inc
         busy = {"gpu": g[0] + g[1], "attention": a[0] + a[1], "pcie": c[0] + c[1]}
