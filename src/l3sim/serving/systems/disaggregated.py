@@ -26,7 +26,7 @@ from l3sim.hw.comm import CommModel, build_comm
 from l3sim.hw.devices.base import AttentionDevice
 from l3sim.serving.account import AccountBasis, StageTerms, account_terms
 from l3sim.serving.affine import affine_max
-from l3sim.serving.plan import IterationCost, IterationPlan, Phase, SegmentCost
+from l3sim.serving.plan import EMPTY_IDS, IterationCost, IterationPlan, Phase, SegmentCost
 from l3sim.serving.state import ReplicaState, RequestTable
 from l3sim.serving.systems import slot_placement
 from l3sim.serving.systems.accounting import (
@@ -36,6 +36,7 @@ from l3sim.serving.systems.accounting import (
     plan_counts,
 )
 from l3sim.serving.systems.base import SubBatchTimedSystem
+from l3sim.serving.systems.decode_stage import DecodeStage
 from l3sim.serving.systems.fc_memo import MemoizedFCTime
 from l3sim.spec.model import ModelSpec
 from l3sim.spec.run import RunSpec
@@ -116,6 +117,7 @@ class DisaggregatedSystem(SubBatchTimedSystem):
             tuple(f"pim rankset {r}" for r in range(rankset_tracks)) if rankset_tracks > 1 else (device.name,)
         )
         self._fc = MemoizedFCTime(gpu_cost)
+        self._decode_stage = DecodeStage(device.slots, device.fixed_s, device.per_token_s)
         self._timeline = True  # build each iteration's timeline intervals (``without_timeline``)
         # the run's account (serving/account.py): GPU and attention device at nominal peak; None: no account
         self.nominal_gpu = nominal_gpu if nominal_bw_bytes_per_s > 0 else None
@@ -237,34 +239,14 @@ class DisaggregatedSystem(SubBatchTimedSystem):
         return out
 
     def _decode_sub_batches(self, plan: IterationPlan, table: RequestTable, limit: int) -> _Decodes:
-        """Each sub-batch's decodes and busiest slot, from one pass over the plan's decodes.
-
-        A request's bin is its slot, offset by ``slots`` in sub-batch 1 (no sub-batches: all in sub-batch
-        0), so two bincounts give every (sub-batch, slot) load at once. The 2 x slots loads are then Python
-        floats (the same products and sums, one bin at a time, as numpy would do them); the contexts are
-        whole numbers, so their sums are exact in any order.
-        """
-        ids, slots = plan.decode_ids, self.device.slots
-        bins = table.slot[ids]
-        if ids.size and bins.min() < 0:
+        """Each sub-batch's decodes and busiest slot (``decode_stage``; no sub-batches: all in sub-batch 0)."""
+        ids = plan.decode_ids
+        second = plan.sub_batches[1] if plan.sub_batches else EMPTY_IDS
+        found = self._decode_stage.pieces(ids, second, table.kv_tokens, table.slot, limit)
+        if found is None:
             raise RuntimeError(f"{self.name}: requests decode before the system placed them")
-        if plan.sub_batches:
-            sizes = [idx.size for idx in plan.sub_batches]
-            bins[plan.sub_batches[1]] += slots
-        else:
-            sizes = [ids.size, 0]
-        # the stored tokens and the one each decode appends
-        bin_count, bin_total = _bin_sums(table.kv_tokens[ids] + 1, bins, SUB_BATCHES * slots)
-        count, total = bin_count.tolist(), bin_total.tolist()
-        fixed, per_token = self.device.fixed_s, self.device.per_token_s
-        first = [fixed * c + per_token * t for c, t in zip(count, total)]
-        slope = [per_token * c for c in count]
-        pieces, per_sub_batch = [], []
-        for i in range(SUB_BATCHES):
-            sb = slice(i * slots, (i + 1) * slots)
-            pieces.append(affine_max(first[sb], slope[sb], limit) if sizes[i] else (0.0, 0.0, limit))
-            per_sub_batch.append(float(sum(total[sb])))
-        return _Decodes(sizes, pieces, int(sum(per_sub_batch)), per_sub_batch)
+        pieces, per_sub_batch = found
+        return _Decodes([ids.size - second.size, second.size], pieces, int(sum(per_sub_batch)), per_sub_batch)
 
     def _stages(self, plan: IterationPlan, table: RequestTable, limit: int) -> tuple[_Stages, dict[str, float]]:
         decodes = self._decode_sub_batches(plan, table, limit)

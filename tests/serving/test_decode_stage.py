@@ -1,0 +1,102 @@
+"""Each sub-batch's busiest-slot piece (``systems.decode_stage``) against its definition: per (sub-batch, slot)
+bincounts of the decodes' contexts, the slots' loads and growths, and ``affine.affine_max`` over them; bit for
+bit, interpreted and compiled, and through ``DecodeStage`` across its switch to the compiled function."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from l3sim.serving.affine import affine_max
+from l3sim.serving.systems import decode_stage
+from l3sim.serving.systems.decode_stage import DecodeStage, sub_batch_pieces
+
+
+def _reference(ids, second, kv_tokens, slot, slots, fixed_s, per_token_s, limit):
+    """The pieces as numpy and affine_max give them, or None if a decode has no slot."""
+    bins = slot[ids].copy()
+    if ids.size and bins.min() < 0:
+        return None
+    bins[second] += slots
+    context = (kv_tokens[ids] + 1).astype(np.float64)
+    count = np.bincount(bins, minlength=2 * slots)
+    total = np.bincount(bins, weights=context, minlength=2 * slots)
+    out = []
+    for sb, size in enumerate((ids.size - second.size, second.size)):
+        part = slice(sb * slots, (sb + 1) * slots)
+        first = [fixed_s * c + per_token_s * t for c, t in zip(count[part].tolist(), total[part].tolist())]
+        growth = [per_token_s * c for c in count[part].tolist()]
+        piece = affine_max(first, growth, limit) if size else (0.0, 0.0, limit)
+        out.append((*piece, float(sum(total[part].tolist()))))
+    return out
+
+
+def _case(rng: np.random.Generator):
+    n_requests = 200
+    slots = int(rng.choice([1, 2, 3, 8]))
+    kv_tokens = rng.integers(0, 5000, n_requests)
+    if rng.random() < 0.3:
+        kv_tokens[:] = rng.integers(0, 3) * 100  # equal contexts: ties between slots
+    slot = rng.integers(0, slots, n_requests)
+    ids = rng.permutation(n_requests)[: int(rng.integers(0, 60))]
+    if ids.size and rng.random() < 0.1:
+        slot[ids[int(rng.integers(0, ids.size))]] = -1  # not placed yet
+    second = np.sort(rng.permutation(ids.size)[: int(rng.integers(0, ids.size + 1))])
+    fixed_s = float(rng.choice([0.0, 2e-6, 3e-5]))
+    per_token_s = float(rng.choice([1e-9, 3.7e-8]))
+    limit = int(rng.choice([1, 7, 10**6]))
+    return ids, second, kv_tokens, slot, slots, fixed_s, per_token_s, limit
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_pieces_equal_bincounts_and_affine_max_on_random_plans(compiled):
+    run = decode_stage._compiled() if compiled else sub_batch_pieces
+    rng = np.random.default_rng(5)
+    seen = dict(unplaced=0, cut=0, empty=0)
+    for _ in range(400):
+        case = _case(rng)
+        out = np.zeros((2, 4))
+        expected = _reference(*case)
+        placed = run(*case, out)
+        assert placed == (expected is not None)
+        if expected is None:
+            seen["unplaced"] += 1
+            continue
+        got = [(value, growth, int(span), context) for value, growth, span, context in out.tolist()]
+        assert got == expected
+        seen["cut"] += any(piece[2] < case[-1] for piece in expected)  # a steeper slot takes over part-way
+        seen["empty"] += any(piece[3] == 0.0 for piece in expected)
+    assert min(seen.values()) > 0, seen
+
+
+def test_pieces_by_hand():
+    """1 ms per decode and 1 us per context token. Sub-batch 0: three decodes of 100 tokens on slot 1 (3.3 ms,
+    growing 3 us an iteration), slot 0 idle; sub-batch 1: one decode of 1,000 on slot 0 (2 ms, growing 1 us).
+    Then, without the fixed cost, one sub-batch: slot 0 with two decodes of 1,000 (2 ms + 2 us j) is the busiest,
+    slot 1 with fifty of 10 (0.5 ms + 50 us j) the steeper; they meet at j = 1.5 ms / 48 us = 31.25, so the
+    piece holds for iterations 0 to 31."""
+    kv_tokens = np.array([999, 99, 99, 99])  # a context is the stored tokens plus the one appended
+    slot = np.array([0, 1, 1, 1])
+    out = np.zeros((2, 4))
+    assert sub_batch_pieces(np.arange(4), np.array([0]), kv_tokens, slot, 2, 1e-3, 1e-6, 50, out)
+    assert out.tolist() == [[3 * 1e-3 + 300 * 1e-6, 3 * 1e-6, 50, 300.0], [1e-3 + 1000 * 1e-6, 1e-6, 50, 1000.0]]
+    kv_tokens = np.array([999, 999, *[9] * 50])
+    slot = np.array([0, 0, *[1] * 50])
+    assert sub_batch_pieces(np.arange(52), np.zeros(0, np.int64), kv_tokens, slot, 2, 0.0, 1e-6, 1000, out)
+    assert out[0].tolist() == [2000 * 1e-6, 2 * 1e-6, 32, 2500.0]
+    assert out[1].tolist() == [0.0, 0.0, 1000, 0.0]
+
+
+def test_the_stage_switches_to_the_compiled_function_with_the_same_pieces(monkeypatch):
+    """DecodeStage runs the first COMPILED_AFTER plans interpreted, then compiled: the same answers."""
+    monkeypatch.setattr(decode_stage, "COMPILED_AFTER", 3)
+    rng = np.random.default_rng(8)
+    case = _case(rng)
+    ids, second, kv_tokens, slot, slots, fixed_s, per_token_s, limit = case
+    slot = np.maximum(slot, 0)
+    stage = DecodeStage(slots, fixed_s, per_token_s)
+    answers = [stage.pieces(ids, second, kv_tokens, slot, limit) for _ in range(6)]
+    assert stage.plans == 6 and all(answer == answers[0] for answer in answers)
+    expected = _reference(ids, second, kv_tokens, slot, slots, fixed_s, per_token_s, limit)
+    assert answers[0] == ([piece[:3] for piece in expected], [piece[3] for piece in expected])
+    assert stage.pieces(np.array([0]), np.zeros(0, np.int64), kv_tokens, np.full(200, -1), limit) is None
