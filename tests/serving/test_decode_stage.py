@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from l3sim.serving import warm_jit
 from l3sim.serving.affine import affine_max
 from l3sim.serving.systems import decode_stage
 from l3sim.serving.systems.decode_stage import DecodeStage, sub_batch_pieces
@@ -50,7 +51,7 @@ def _case(rng: np.random.Generator):
 
 @pytest.mark.parametrize("compiled", [False, True])
 def test_pieces_equal_bincounts_and_affine_max_on_random_plans(compiled):
-    run = decode_stage._compiled() if compiled else sub_batch_pieces
+    run = warm_jit.compiled(sub_batch_pieces) if compiled else sub_batch_pieces
     rng = np.random.default_rng(5)
     seen = dict(unplaced=0, cut=0, empty=0)
     for _ in range(400):
@@ -96,7 +97,7 @@ def test_the_stage_switches_to_the_compiled_function_with_the_same_pieces(monkey
     slot = np.maximum(slot, 0)
     stage = DecodeStage(slots, fixed_s, per_token_s)
     answers = [stage.pieces(ids, second, kv_tokens, slot, limit) for _ in range(6)]
-    assert stage.plans == 6 and all(answer == answers[0] for answer in answers)
+    assert stage._run.calls == 6 and all(answer == answers[0] for answer in answers)
     expected = _reference(ids, second, kv_tokens, slot, slots, fixed_s, per_token_s, limit)
     assert answers[0] == ([piece[:3] for piece in expected], [piece[3] for piece in expected])
     assert stage.pieces(np.array([0]), np.zeros(0, np.int64), kv_tokens, np.full(200, -1), limit) is None

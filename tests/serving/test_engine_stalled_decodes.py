@@ -3,10 +3,10 @@
 None of the built-in schedulers reaches this state on its own: a request is admitted only with at least one
 token of budget of its own, so the running requests never outnumber ``max_batch_tokens``. The engine and
 ``ContinuousBatching`` still handle it (a scheduler may stall decodes, and a budget may shrink), and these
-are the only tests that run those branches: the first gap of a decode that waited (engine
-``_produce_tokens``), the blocks that the waiting request holds while the others run a closed-form stretch
-(``_iterations_until_full``), and the budget cut of ``ContinuousBatching._decoding``. Expectations are by
-hand on the hand-checkable fake cost model of ``serving_fakes``.
+are the only tests that run those branches: the first gap of a decode that waited
+(``request_advance.advance_requests``), the blocks that the waiting request holds while the others run a
+closed-form stretch (``_iterations_until_full``), and the budget cut of ``ContinuousBatching._decoding``.
+Expectations are by hand on the hand-checkable fake cost model of ``serving_fakes``.
 """
 
 from __future__ import annotations

@@ -23,10 +23,12 @@ import numpy as np
 from l3sim.serving.arrivals import ArrivalSource, TimedArrivals
 from l3sim.serving.kvstore import KVStore
 from l3sim.serving.plan import IterationCost, IterationPlan
+from l3sim.serving import request_advance
 from l3sim.serving.recorder import Recorder, arithmetic_sum
 from l3sim.serving.schedulers import Scheduler
 from l3sim.serving.state import ReplicaState, RequestTable
 from l3sim.serving.systems.base import System
+from l3sim.serving.warm_jit import CompiledAfter
 
 Progress = Callable[[int], None]
 
@@ -42,6 +44,7 @@ class Engine:
         self.kv = kv
         self.closed_form = closed_form
         self.replica = replica
+        self._advance_requests = CompiledAfter(request_advance.advance_requests, request_advance.COMPILED_AFTER)
 
     def run(
         self, table: RequestTable, progress: Progress | None = None, arrivals: ArrivalSource | None = None
@@ -169,22 +172,27 @@ class Engine:
         inc = increment.duration_s if increment is not None else 0.0
         start = state.now_s
         end = start + arithmetic_sum(d0, inc, k)
-        running = np.array(state.running, dtype=np.int64)
-        kv_before = int(table.kv_tokens[running].sum())
-        produced = self._produce_tokens(table, plan, rec, k, start, end, d0, inc)
+        ids = plan.decode_ids
+        kv_before, blocks, decode_gaps, again, again_gaps, produced, finished = self._advance_requests(
+            ids, plan.prefill_ids, plan.prefill_chunk_tokens, k, start, end, d0,
+            np.array(state.running, dtype=np.int64), self.kv.block_tokens, table.kv_tokens, table.generated,
+            table.last_token_s, table.prefill_done, table.prefill_target, table.first_token_s, table.output_tokens,
+            table.reserved_blocks, table.finish_s)
+        if ids.size:  # the first iteration's gaps run from each request's previous token, later ones are k - 1
+            _record_gaps(rec, table, ids, decode_gaps, (d0 + inc, inc, k - 1))  # iteration durations
+        _record_gaps(rec, table, again, again_gaps)  # prefills re-admitted after pre-emption
 
-        decoded = plan.decode_ids.size
+        decoded = ids.size
         prefill_tokens = int(plan.prefill_chunk_tokens.sum())
         # Stored tokens at the end of iteration j: kv_before + (j + 1) * decoded (+ the prefill chunks).
         rec.kv_token_seconds += (kv_before + prefill_tokens) * arithmetic_sum(d0, inc, k) + decoded * (
             d0 * k * (k + 1) / 2 + inc * (k - 1) * k * (k + 1) / 3
         )
-        blocks = int(self.kv.held_blocks(table.reserved_blocks[running], table.kv_tokens[running]).sum())
         rec.kv_peak_blocks = max(rec.kv_peak_blocks, blocks)
         rec.iterations += k
         rec.iterating_s += end - start
         rec.batch_request_iterations += k * plan.batch_size
-        rec.tokens_produced += k * decoded + produced.size - decoded
+        rec.tokens_produced += k * decoded + produced - decoded
         rec.iteration_s.add_series(d0, inc, k, 1)
         rec.add_busy(first.busy_s, increment.busy_s if increment is not None else {}, k)
         rec.add_counts(first.counts, increment.counts if increment is not None else {}, k)
@@ -196,49 +204,10 @@ class Engine:
         if first.account:  # the system's terms for the run's bound-and-loss account (serving/account.py)
             rec.account.append((len(state.waiting), *first.account))
         state.now_s = end
-        finished = produced[table.generated[produced] >= table.output_tokens[produced]]
         if finished.size:
-            table.finish_s[finished] = end
-            table.kv_tokens[finished] = 0
-            table.reserved_blocks[finished] = 0
             gone = set(finished.tolist())
             state.running = [rid for rid in state.running if rid not in gone]
         return finished
-
-    @staticmethod
-    def _produce_tokens(
-        table: RequestTable,
-        plan: IterationPlan,
-        rec: Recorder,
-        k: int,
-        start: float,
-        end: float,
-        d0: float,
-        inc: float,
-    ) -> np.ndarray:
-        """Advance decodes by k tokens and prefills by their chunk; return who produced tokens (decodes first)."""
-        ids = plan.decode_ids
-        if ids.size:
-            # The first iteration's gaps run from each request's previous token
-            # (it may have waited); later ones are the iteration durations.
-            last = table.last_token_s[ids]
-            _record_gaps(rec, table, ids, np.where(last == start, d0, start + d0 - last), (d0 + inc, inc, k - 1))
-            table.kv_tokens[ids] += k
-            table.generated[ids] += k
-            table.last_token_s[ids] = end
-        if not plan.prefill_ids.size:
-            return ids
-        pids = plan.prefill_ids
-        table.prefill_done[pids] += plan.prefill_chunk_tokens
-        table.kv_tokens[pids] += plan.prefill_chunk_tokens
-        done = pids[table.prefill_done[pids] >= table.prefill_target[pids]]
-        first_time = np.isnan(table.first_token_s[done])
-        again = done[~first_time]  # re-admitted after pre-emption
-        _record_gaps(rec, table, again, end - table.last_token_s[again])
-        table.first_token_s[done[first_time]] = end
-        table.generated[done] += 1
-        table.last_token_s[done] = end
-        return np.concatenate([ids, done])
 
 
 def _record_gaps(

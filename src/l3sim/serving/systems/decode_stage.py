@@ -7,20 +7,20 @@ functions of the iteration index, one ``affine.affine_max`` piece (value at iter
 iterations it holds). ``DisaggregatedSystem`` asks for both sub-batches' pieces once per plan (tens of
 thousands of times a run).
 
-``sub_batch_pieces`` is plain Python that numba compiles unchanged (and that runs interpreted under
-``NUMBA_DISABLE_JIT=1``). ``DecodeStage`` runs it interpreted for a run's first ``COMPILED_AFTER`` plans and
-compiled after them, so a short run never loads numba (~0.8 s in a fresh process) and a long one does not
-pay a dozen numpy calls per plan. Both give the pieces of the numpy and ``affine_max`` computation bit for
-bit: the same floating-point operations in the same order (contexts are whole numbers, so their sums are
-exact in any order; ``tests/serving/test_decode_stage.py``).
+``sub_batch_pieces`` runs interpreted for a system's first ``COMPILED_AFTER`` plans and compiled after them
+(``serving.warm_jit``), so a short run never loads numba and a long one does not pay a dozen numpy calls
+per plan. Both give the pieces of the numpy and ``affine_max`` computation bit for bit: the same
+floating-point operations in the same order (contexts are whole numbers, so their sums are exact in any
+order; ``tests/serving/test_decode_stage.py``).
 """
 
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import numpy as np
+
+from l3sim.serving.warm_jit import CompiledAfter
 
 SUB_BATCHES = 2
 COMPILED_AFTER = 2000  # plans interpreted before switching to the compiled function (a few ms of numba's load)
@@ -31,8 +31,8 @@ def sub_batch_pieces(ids, second, kv_tokens, slot, slots, fixed_s, per_token_s, 
     summed context; False (``out`` unspecified) if a decode has no slot yet.
 
     ``ids``: the plan's decodes; ``second``: positions (into ``ids``) of sub-batch 1's, the rest being
-    sub-batch 0's (a plan's two sub-batches split its decodes); ``kv_tokens``, ``slot``: per request; ``limit``: most iterations a piece may span. A
-    sub-batch without decodes gets (0, 0, limit) and 0 context.
+    sub-batch 0's (a plan's two sub-batches split its decodes); ``kv_tokens``, ``slot``: per request;
+    ``limit``: most iterations a piece may span. A sub-batch without decodes gets (0, 0, limit) and 0 context.
     """
     count = np.zeros(SUB_BATCHES * slots, np.int64)
     total = np.zeros(SUB_BATCHES * slots)
@@ -74,28 +74,19 @@ def sub_batch_pieces(ids, second, kv_tokens, slot, slots, fixed_s, per_token_s, 
     return True
 
 
-@lru_cache(maxsize=None)
-def _compiled():
-    import numba
-
-    return numba.njit(cache=True, nogil=True)(sub_batch_pieces)
-
-
 class DecodeStage:
     """``sub_batch_pieces`` for one system's plans: interpreted for the first ``COMPILED_AFTER``, then compiled."""
 
     def __init__(self, slots: int, fixed_s: float, per_token_s: float) -> None:
         self.slots, self.fixed_s, self.per_token_s = int(slots), float(fixed_s), float(per_token_s)
-        self.plans = 0
+        self._run = CompiledAfter(sub_batch_pieces, COMPILED_AFTER)
         self._out = np.zeros((SUB_BATCHES, 4))
 
     def pieces(self, ids: np.ndarray, second: np.ndarray, kv_tokens: np.ndarray, slot: np.ndarray,
                limit: int) -> tuple[list[tuple[float, float, int]], list[float]] | None:
         """Per sub-batch its ``affine_max`` piece (value, growth, span) and its summed context, or None if a
         decode has no slot yet."""
-        self.plans += 1
-        run = _compiled() if self.plans > COMPILED_AFTER else sub_batch_pieces
-        if not run(ids, second, kv_tokens, slot, self.slots, self.fixed_s, self.per_token_s, limit, self._out):
+        if not self._run(ids, second, kv_tokens, slot, self.slots, self.fixed_s, self.per_token_s, limit, self._out):
             return None
         rows = self._out.tolist()
         return [(value, growth, int(span)) for value, growth, span, _ in rows], [row[3] for row in rows]
