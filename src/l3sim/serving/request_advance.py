@@ -8,7 +8,8 @@ the re-admitted prefills that completed, how many requests produced tokens, and 
 stored tokens and reservation are then released). ``Engine._commit`` records them.
 
 ``advance_requests`` is plain Python run by ``warm_jit.CompiledAfter`` (interpreted for a replica's first
-``COMPILED_AFTER`` commits, compiled after), in place of about twenty numpy calls per commit; the numpy
+``COMPILED_AFTER`` commits while numba is not loaded, compiled after), in place of about twenty numpy calls
+per commit; the numpy
 formulation it replaced is its reference in ``tests/serving/test_request_advance.py``.
 """
 
@@ -18,7 +19,7 @@ import math
 
 import numpy as np
 
-COMPILED_AFTER = 2000  # commits interpreted before switching to the compiled function
+COMPILED_AFTER = 2000  # commits interpreted (while numba is not loaded) before switching to the compiled function
 
 
 def advance_requests(decode_ids, prefill_ids, chunks, k, start, end, d0, running, block_tokens, kv_tokens,

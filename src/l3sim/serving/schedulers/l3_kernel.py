@@ -15,8 +15,6 @@ sub-batch ("lane") is a row of the per-lane arrays.
 
 from __future__ import annotations
 
-import warnings
-from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -24,6 +22,7 @@ from numba.extending import register_jitable
 
 from l3sim.serving.predictors.features import GPU_FEATURES, PREFILL_SLOTS
 from l3sim.serving.predictors.forest_walk import walk_row
+from l3sim.serving.warm_jit import call_compiled
 
 CHUNK_CANDIDATES = 32  # candidate chunk lengths when cutting a prefill (l3._cut_last_prefill)
 CUT_STRIDE = 4  # the cut asks every 4th candidate first, then the ones in the gap it found
@@ -244,40 +243,14 @@ def _cut_last_prefill(chunks, done, count, other_decodes, decode_tokens, num_dec
     return candidates[pick]
 
 
-@lru_cache(maxsize=None)
-def _compiled(kernel):
-    import numba
-
-    return numba.njit(cache=True, nogil=True)(kernel)
-
-
-_called: set = set()  # the kernels that have run compiled in this process
-
-
-def _run_compiled(kernel, *args):
-    """``kernel(*args)`` compiled by numba (once per process, cached on disk). numba's pedantic IR check
-    warns, harmlessly, about the helpers it inlines while compiling; silenced around the first call (the one
-    that compiles or loads the cache)."""
-    compiled = _compiled(kernel)
-    if kernel in _called:
-        return compiled(*args)
-    from numba.core.errors import NumbaIRAssumptionWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NumbaIRAssumptionWarning)
-        result = compiled(*args)
-    _called.add(kernel)
-    return result
-
-
 def run_form_kernel(*args):
     """``form_kernel(*args)``, compiled."""
-    return _run_compiled(form_kernel, *args)
+    return call_compiled(form_kernel, *args)
 
 
 def run_plan_kernel(*args):
     """``plan_kernel(*args)``, compiled."""
-    return _run_compiled(plan_kernel, *args)
+    return call_compiled(plan_kernel, *args)
 
 
 class PlanSettings(NamedTuple):

@@ -7,9 +7,9 @@ functions of the iteration index, one ``affine.affine_max`` piece (value at iter
 iterations it holds). ``DisaggregatedSystem`` asks for both sub-batches' pieces once per plan (tens of
 thousands of times a run).
 
-``sub_batch_pieces`` runs interpreted for a system's first ``COMPILED_AFTER`` plans and compiled after them
-(``serving.warm_jit``), so a short run never loads numba and a long one does not pay a dozen numpy calls
-per plan. Both give the pieces of the numpy and ``affine_max`` computation bit for bit: the same
+``sub_batch_pieces`` runs interpreted for a system's first ``COMPILED_AFTER`` plans and compiled after them,
+or from the start once numba is loaded (``serving.warm_jit``), so a short run never loads numba and a long
+one does not pay a dozen numpy calls per plan. Both give the pieces of the numpy and ``affine_max`` computation bit for bit: the same
 floating-point operations in the same order (contexts are whole numbers, so their sums are exact in any
 order; ``tests/serving/test_decode_stage.py``).
 """
@@ -23,7 +23,9 @@ import numpy as np
 from l3sim.serving.warm_jit import CompiledAfter
 
 SUB_BATCHES = 2
-COMPILED_AFTER = 2000  # plans interpreted before switching to the compiled function (a few ms of numba's load)
+# plans interpreted (while numba is not loaded) before switching to the compiled function: numba's load, ~0.8 s
+# in a fresh process, pays off only over longer runs
+COMPILED_AFTER = 2000
 
 
 def sub_batch_pieces(ids, second, kv_tokens, slot, slots, fixed_s, per_token_s, limit, out) -> bool:
@@ -75,7 +77,7 @@ def sub_batch_pieces(ids, second, kv_tokens, slot, slots, fixed_s, per_token_s, 
 
 
 class DecodeStage:
-    """``sub_batch_pieces`` for one system's plans: interpreted for the first ``COMPILED_AFTER``, then compiled."""
+    """``sub_batch_pieces`` for one system's plans (``warm_jit.CompiledAfter``: interpreted at first, then compiled)."""
 
     def __init__(self, slots: int, fixed_s: float, per_token_s: float) -> None:
         self.slots, self.fixed_s, self.per_token_s = int(slots), float(fixed_s), float(per_token_s)
