@@ -537,8 +537,11 @@ class L3Scheduler(SubBatchScheduler):
         return out
 
     def plan(self, state: ReplicaState) -> IterationPlan:
-        """The next plan: compiled (``l3_kernel.plan_kernel``) once the trained predictors are there, else by
-        ``plan_python``, its definition (the first decision trains them; other predictors stay in Python)."""
+        """The next plan: compiled (``l3_kernel.plan_kernel``) with the trained predictors, else by ``plan_python``,
+        its definition (other predictors). The predictors are trained at the first plan (``plan_python`` trains
+        them at its first decision: the same predictors, as training reads only the replica's requests)."""
+        if self.predictor is None:
+            self.predictor = self._train(state)
         model = self.predictor.kernel_model() if isinstance(self.predictor, LearnedStagePredictor) else None
         if model is None:
             return self.plan_python(state)
