@@ -99,6 +99,14 @@ GROUPS: dict[str, Group] = {
         ("tests/fuzz/test_fuzz_placement.py", f"{SERVING}/test_systems_by_hand.py"),
         pytest_args=("-k", "not compiled"),
     ),
+    # the engine's and the disaggregated systems' plain-Python hot loops, run interpreted (their compiled runs and
+    # the switch to them are left out: mutmut's trampolines cannot be compiled), and the switch itself
+    "hot-loops": Group(
+        ("src/l3sim/serving/request_advance.py", "src/l3sim/serving/systems/decode_stage.py",
+         "src/l3sim/serving/warm_jit.py"),
+        (f"{SERVING}/test_request_advance.py", f"{SERVING}/test_decode_stage.py", f"{SERVING}/test_warm_jit.py"),
+        pytest_args=("-k", "not compiled or warm_jit"),
+    ),
     "energy": Group(("src/l3sim/hw/energy.py",), ("tests/hw/test_energy_model.py", "tests/hw/test_energy_by_hand.py",
                                                   "tests/hw/test_energy_inputs.py", "tests/hw/test_energy_systems.py"),
                     recheck_k="not more_output_tokens and not redrawn and not matches_brute_force"),

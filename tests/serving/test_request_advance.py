@@ -58,7 +58,7 @@ def _case(rng: np.random.Generator):
     return (decode_ids, prefill_ids, chunks, k, 10.0, 10.0 + k * d0, d0, running, int(rng.choice([1, 16])), t)
 
 
-@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("compiled", [False, True], ids=["interpreted", "compiled"])
 def test_the_commit_equals_the_numpy_commit_on_random_plans(compiled):
     run = warm_jit.compiled(advance_requests) if compiled else advance_requests
     rng = np.random.default_rng(4)
