@@ -101,3 +101,21 @@ def test_the_stage_gives_each_sub_batch_its_piece_and_context(monkeypatch):
     assert answers[0] == ([piece[:3] for piece in expected], [piece[3] for piece in expected])
     assert all(isinstance(piece[2], int) for piece in answers[0][0])
     assert stage.pieces(np.array([0]), np.zeros(0, np.int64), kv_tokens, np.full(200, -1), limit) is None
+
+
+def test_ties_and_limits_by_hand():
+    """Without the fixed cost, 1 us per token. Two slots equally busy at 300 tokens, one with a single decode,
+    the other with three of 100: the piece grows with the steeper (3 us an iteration). A slot of the other
+    sub-batch as busy and steeper does not count. The crossing of the earlier case (31.25 iterations) cut
+    by the limit: 31 -> 31, 32 -> 32, 33 -> 32."""
+    out = np.zeros((2, 4))
+    kv_tokens, slot = np.array([299, 99, 99, 99]), np.array([0, 1, 1, 1])
+    assert sub_batch_pieces(np.arange(4), np.zeros(0, np.int64), kv_tokens, slot, 2, 0.0, 1e-6, 50, out)
+    assert out[0].tolist() == [300 * 1e-6, 3 * 1e-6, 50, 600.0]
+    # sub-batch 1: request 0 alone (300 tokens, 1 us a step); sub-batch 0: requests 1-3, as busy and steeper
+    assert sub_batch_pieces(np.arange(4), np.array([0]), kv_tokens, slot, 2, 0.0, 1e-6, 50, out)
+    assert out.tolist() == [[300 * 1e-6, 3 * 1e-6, 50, 300.0], [300 * 1e-6, 1e-6, 50, 300.0]]
+    kv_tokens, slot = np.array([999, 999, *[9] * 50]), np.array([0, 0, *[1] * 50])
+    for limit, span in ((31, 31), (32, 32), (33, 32)):
+        assert sub_batch_pieces(np.arange(52), np.zeros(0, np.int64), kv_tokens, slot, 2, 0.0, 1e-6, limit, out)
+        assert out[0, 2] == span
