@@ -1,6 +1,7 @@
-"""Each sub-batch's busiest-slot piece (``systems.decode_stage``) against its definition: per (sub-batch, slot)
-bincounts of the decodes' contexts, the slots' loads and growths, and ``affine.affine_max`` over them; bit for
-bit, interpreted and compiled, and through ``DecodeStage``."""
+"""Each sub-batch's busiest-slot piece (``systems.decode_stage``): the plain-Python function, interpreted and
+compiled, against its numpy twin (per (sub-batch, slot) bincounts of the decodes' contexts and
+``affine.affine_max`` over the slots' loads and growths) on random plans, bit for bit; both by hand; and
+through ``DecodeStage``."""
 
 from __future__ import annotations
 
@@ -8,27 +9,15 @@ import numpy as np
 import pytest
 
 from l3sim.serving import warm_jit
-from l3sim.serving.affine import affine_max
-from l3sim.serving.systems.decode_stage import DecodeStage, sub_batch_pieces
+from l3sim.serving.systems.decode_stage import DecodeStage, sub_batch_pieces, sub_batch_pieces_numpy
 
 
 def _reference(ids, second, kv_tokens, slot, slots, fixed_s, per_token_s, limit):
-    """The pieces as numpy and affine_max give them, or None if a decode has no slot."""
-    bins = slot[ids].copy()
-    if ids.size and bins.min() < 0:
+    """``sub_batch_pieces_numpy``'s pieces as (value, growth, span, context) per sub-batch, or None."""
+    out = np.zeros((2, 4))
+    if not sub_batch_pieces_numpy(ids, second, kv_tokens, slot, slots, fixed_s, per_token_s, limit, out):
         return None
-    bins[second] += slots
-    context = (kv_tokens[ids] + 1).astype(np.float64)
-    count = np.bincount(bins, minlength=2 * slots)
-    total = np.bincount(bins, weights=context, minlength=2 * slots)
-    out = []
-    for sb, size in enumerate((ids.size - second.size, second.size)):
-        part = slice(sb * slots, (sb + 1) * slots)
-        first = [fixed_s * c + per_token_s * t for c, t in zip(count[part].tolist(), total[part].tolist())]
-        growth = [per_token_s * c for c in count[part].tolist()]
-        piece = affine_max(first, growth, limit) if size else (0.0, 0.0, limit)
-        out.append((*piece, float(sum(total[part].tolist()))))
-    return out
+    return [(value, growth, int(span), context) for value, growth, span, context in out.tolist()]
 
 
 def _case(rng: np.random.Generator):
@@ -69,7 +58,12 @@ def test_pieces_equal_bincounts_and_affine_max_on_random_plans(compiled):
     assert min(seen.values()) > 0, seen
 
 
-def test_pieces_by_hand():
+PIECES = pytest.mark.parametrize("sub_batch_pieces", [sub_batch_pieces, sub_batch_pieces_numpy],
+                                 ids=["plain", "numpy"])
+
+
+@PIECES
+def test_pieces_by_hand(sub_batch_pieces):
     """1 ms per decode and 1 us per context token. Sub-batch 0: three decodes of 100 tokens on slot 1 (3.3 ms,
     growing 3 us an iteration), slot 0 idle; sub-batch 1: one decode of 1,000 on slot 0 (2 ms, growing 1 us).
     Then, without the fixed cost, one sub-batch: slot 0 with two decodes of 1,000 (2 ms + 2 us j) is the busiest,
@@ -89,21 +83,22 @@ def test_pieces_by_hand():
 
 def test_the_stage_gives_each_sub_batch_its_piece_and_context(monkeypatch):
     """DecodeStage.pieces: per sub-batch (value, growth, whole-number span) and the summed context, the same at
-    every call; None when a decode has no slot yet (run interpreted: numba not loaded, few calls)."""
+    every call; None when a decode has no slot yet (numba not loaded: the numpy twin)."""
     monkeypatch.setattr(warm_jit, "_loaded", set())
     rng = np.random.default_rng(8)
     ids, second, kv_tokens, slot, slots, fixed_s, per_token_s, limit = _case(rng)
     slot = np.maximum(slot, 0)
     stage = DecodeStage(slots, fixed_s, per_token_s)
     answers = [stage.pieces(ids, second, kv_tokens, slot, limit) for _ in range(3)]
-    assert stage._run.calls == 3 and all(answer == answers[0] for answer in answers)
+    assert stage._run.compiled_calls == 0 and all(answer == answers[0] for answer in answers)
     expected = _reference(ids, second, kv_tokens, slot, slots, fixed_s, per_token_s, limit)
     assert answers[0] == ([piece[:3] for piece in expected], [piece[3] for piece in expected])
     assert all(isinstance(piece[2], int) for piece in answers[0][0])
     assert stage.pieces(np.array([0]), np.zeros(0, np.int64), kv_tokens, np.full(200, -1), limit) is None
 
 
-def test_ties_and_limits_by_hand():
+@PIECES
+def test_ties_and_limits_by_hand(sub_batch_pieces):
     """Without the fixed cost, 1 us per token. Two slots equally busy at 300 tokens, one with a single decode,
     the other with three of 100: the piece grows with the steeper (3 us an iteration). A slot of the other
     sub-batch as busy and steeper does not count. The crossing of the earlier case (31.25 iterations) cut

@@ -1,6 +1,6 @@
-"""The engine's per-request commit (``serving.request_advance``) against the numpy formulation it replaced,
-on random tables and plans, interpreted and compiled, bit for bit: every array of the table afterwards and
-every figure it hands the recorder."""
+"""The engine's per-request commit (``serving.request_advance``): the plain-Python function, interpreted and
+compiled, against its numpy twin on random tables and plans, bit for bit (every array of the table afterwards,
+every figure handed to the recorder), and both by hand."""
 
 from __future__ import annotations
 
@@ -8,36 +8,10 @@ import numpy as np
 import pytest
 
 from l3sim.serving import warm_jit
-from l3sim.serving.request_advance import advance_requests
+from l3sim.serving.request_advance import advance_requests, advance_requests_numpy
 
 ARRAYS = ("kv_tokens", "generated", "last_token_s", "prefill_done", "prefill_target", "first_token_s",
           "output_tokens", "reserved_blocks", "finish_s")
-
-
-def _reference(decode_ids, prefill_ids, chunks, k, start, end, d0, running, block_tokens, t):
-    """The numpy commit: decode gaps, token and prefill progress, completions, blocks, finished requests."""
-    kv_before = int(t["kv_tokens"][running].sum())
-    last = t["last_token_s"][decode_ids]
-    decode_gaps = np.where(last == start, d0, start + d0 - last)
-    t["kv_tokens"][decode_ids] += k
-    t["generated"][decode_ids] += k
-    t["last_token_s"][decode_ids] = end
-    t["prefill_done"][prefill_ids] += chunks
-    t["kv_tokens"][prefill_ids] += chunks
-    done = prefill_ids[t["prefill_done"][prefill_ids] >= t["prefill_target"][prefill_ids]]
-    first_time = np.isnan(t["first_token_s"][done])
-    again = done[~first_time]
-    again_gaps = end - t["last_token_s"][again]
-    t["first_token_s"][done[first_time]] = end
-    t["generated"][done] += 1
-    t["last_token_s"][done] = end
-    produced = np.concatenate([decode_ids, done])
-    blocks = int(np.maximum(t["reserved_blocks"][running], -(-t["kv_tokens"][running] // block_tokens)).sum())
-    finished = produced[t["generated"][produced] >= t["output_tokens"][produced]]
-    t["finish_s"][finished] = end
-    t["kv_tokens"][finished] = 0
-    t["reserved_blocks"][finished] = 0
-    return kv_before, blocks, decode_gaps, again, again_gaps, produced.size, finished
 
 
 def _case(rng: np.random.Generator):
@@ -66,7 +40,7 @@ def test_the_commit_equals_the_numpy_commit_on_random_plans(compiled):
     for _ in range(300):
         *args, table = _case(rng)
         mine = {name: array.copy() for name, array in table.items()}
-        expected = _reference(*args, table)
+        expected = advance_requests_numpy(*args, *(table[name] for name in ARRAYS))
         got = run(*args, *(mine[name] for name in ARRAYS))
         for name in ARRAYS:
             np.testing.assert_array_equal(mine[name], table[name], err_msg=name)
@@ -81,7 +55,8 @@ def test_the_commit_equals_the_numpy_commit_on_random_plans(compiled):
     assert min(seen.values()) > 0, seen
 
 
-def test_a_commit_by_hand():
+@pytest.mark.parametrize("advance", [advance_requests, advance_requests_numpy], ids=["plain", "numpy"])
+def test_a_commit_by_hand(advance):
     """Request 0 decodes 3 tokens from 10 s (its last token at 9.5 s: a first gap of 0.5 + 0.2 s), request 1
     completes its prefill for the first time (800 + 200 >= 1,000), request 2, re-admitted, completes again (its
     gap: from 8 s to the end, 10.6 s) and, at its 5th of 5 tokens, finishes; 16-token blocks."""
@@ -90,7 +65,7 @@ def test_a_commit_by_hand():
              prefill_done=np.array([90, 800, 40]), prefill_target=np.array([90, 1000, 50]),
              first_token_s=np.array([3.0, np.nan, 2.0]), output_tokens=np.array([10, 10, 5]),
              reserved_blocks=np.array([6, 50, 4]), finish_s=np.full(3, np.nan))
-    got = advance_requests(np.array([0]), np.array([1, 2]), np.array([200, 10]), 3, 10.0, 10.6, 0.2,
+    got = advance(np.array([0]), np.array([1, 2]), np.array([200, 10]), 3, 10.0, 10.6, 0.2,
                            np.array([0, 1, 2]), 16, *(t[name] for name in ARRAYS))
     kv_before, blocks, decode_gaps, again, again_gaps, produced, finished = got
     assert kv_before == 950 and produced == 3

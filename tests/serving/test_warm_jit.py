@@ -1,5 +1,5 @@
-"""When ``warm_jit.CompiledAfter`` runs its function compiled: after ``after`` calls, or at once once this
-process has run something compiled."""
+"""When ``warm_jit.CompiledWhenLoaded`` runs its compiled function: once something has run compiled in the
+process; its numpy twin before."""
 
 from __future__ import annotations
 
@@ -28,20 +28,18 @@ def _spied(monkeypatch, loaded: set) -> list:
     return compiled_calls
 
 
-def test_interpreted_for_the_first_calls_while_numba_is_not_loaded(monkeypatch):
+def _numpy_scaled(values, factor):
+    return values * factor
+
+
+def test_numpy_until_something_has_run_compiled_then_compiled(monkeypatch):
     compiled_calls = _spied(monkeypatch, set())
-    run = warm_jit.CompiledAfter(_scaled, 2)
+    run = warm_jit.CompiledWhenLoaded(_scaled, _numpy_scaled)
     values = np.array([1.5, 2.0, -3.0])
-    answers = [run(values, 0.1) for _ in range(2)]
-    assert compiled_calls == []
-    answers.append(run(values, 0.1))
-    assert compiled_calls == [_scaled] and run.calls == 3
-    assert all(answer.tolist() == (values * 0.1).tolist() for answer in answers)
-    assert _scaled in warm_jit._loaded
-
-
-def test_compiled_from_the_first_call_once_numba_is_loaded(monkeypatch):
-    compiled_calls = _spied(monkeypatch, {len})  # something else ran compiled before
-    run = warm_jit.CompiledAfter(_scaled, 1000)
-    assert run(np.array([4.0]), 0.5).tolist() == [2.0]
-    assert compiled_calls == [_scaled]
+    first = run(values, 0.1)
+    assert compiled_calls == [] and run.compiled_calls == 0
+    warm_jit.call_compiled(_scaled, values, 0.1)  # numba is loaded now
+    compiled_calls.clear()
+    second = run(values, 0.1)
+    assert compiled_calls == [_scaled] and run.compiled_calls == 1
+    assert first.tolist() == second.tolist() == (values * 0.1).tolist()

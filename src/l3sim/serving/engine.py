@@ -28,7 +28,7 @@ from l3sim.serving.recorder import Recorder, arithmetic_sum
 from l3sim.serving.schedulers import Scheduler
 from l3sim.serving.state import ReplicaState, RequestTable
 from l3sim.serving.systems.base import System
-from l3sim.serving.warm_jit import CompiledAfter
+from l3sim.serving.warm_jit import CompiledWhenLoaded
 
 Progress = Callable[[int], None]
 
@@ -44,7 +44,8 @@ class Engine:
         self.kv = kv
         self.closed_form = closed_form
         self.replica = replica
-        self._advance_requests = CompiledAfter(request_advance.advance_requests, request_advance.COMPILED_AFTER)
+        self._advance_requests = CompiledWhenLoaded(request_advance.advance_requests,
+                                                    request_advance.advance_requests_numpy)
 
     def run(
         self, table: RequestTable, progress: Progress | None = None, arrivals: ArrivalSource | None = None

@@ -7,10 +7,9 @@ the first iteration's token gap of every decode (from its previous token: it may
 the re-admitted prefills that completed, how many requests produced tokens, and which finished (whose
 stored tokens and reservation are then released). ``Engine._commit`` records them.
 
-``advance_requests`` is plain Python run by ``warm_jit.CompiledAfter`` (interpreted for a replica's first
-``COMPILED_AFTER`` commits while numba is not loaded, compiled after), in place of about twenty numpy calls
-per commit; the numpy
-formulation it replaced is its reference in ``tests/serving/test_request_advance.py``.
+``advance_requests`` is plain Python that numba compiles, in place of the twenty-odd numpy calls of
+``advance_requests_numpy``; the engine runs the first once numba is loaded, the second before
+(``warm_jit.CompiledWhenLoaded``), and ``tests/serving/test_request_advance.py`` checks they agree bit for bit.
 """
 
 from __future__ import annotations
@@ -18,9 +17,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
-COMPILED_AFTER = 2000  # commits interpreted (while numba is not loaded) before switching to the compiled function
-
 
 def advance_requests(decode_ids, prefill_ids, chunks, k, start, end, d0, running, block_tokens, kv_tokens,
                      generated, last_token_s, prefill_done, prefill_target, first_token_s, output_tokens,
@@ -75,3 +71,31 @@ def advance_requests(decode_ids, prefill_ids, chunks, k, start, end, d0, running
         kv_tokens[rid] = 0
         reserved_blocks[rid] = 0
     return kv_before, blocks, decode_gaps, again[:n_again], again_gaps[:n_again], n_produced, finished[:n_finished]
+
+
+def advance_requests_numpy(decode_ids, prefill_ids, chunks, k, start, end, d0, running, block_tokens, kv_tokens,
+                           generated, last_token_s, prefill_done, prefill_target, first_token_s, output_tokens,
+                           reserved_blocks, finish_s):
+    """``advance_requests`` in numpy: the same arguments, updates and answers."""
+    kv_before = int(kv_tokens[running].sum())
+    last = last_token_s[decode_ids]
+    decode_gaps = np.where(last == start, d0, start + d0 - last)
+    kv_tokens[decode_ids] += k
+    generated[decode_ids] += k
+    last_token_s[decode_ids] = end
+    prefill_done[prefill_ids] += chunks
+    kv_tokens[prefill_ids] += chunks
+    done = prefill_ids[prefill_done[prefill_ids] >= prefill_target[prefill_ids]]
+    first_time = np.isnan(first_token_s[done])
+    again = done[~first_time]  # re-admitted after a pre-emption
+    again_gaps = end - last_token_s[again]
+    first_token_s[done[first_time]] = end
+    generated[done] += 1
+    last_token_s[done] = end
+    produced = np.concatenate([decode_ids, done])
+    blocks = int(np.maximum(reserved_blocks[running], -(-kv_tokens[running] // block_tokens)).sum())
+    finished = produced[generated[produced] >= output_tokens[produced]]
+    finish_s[finished] = end
+    kv_tokens[finished] = 0
+    reserved_blocks[finished] = 0
+    return kv_before, blocks, decode_gaps, again, again_gaps, int(produced.size), finished

@@ -2,12 +2,12 @@
 
 A function run here is plain Python that numba compiles unchanged (and that runs interpreted under
 ``NUMBA_DISABLE_JIT=1``, which is how mutation testing exercises it). ``call_compiled`` runs it compiled
-(once per process, cached on disk). Loading numba costs a fresh process ~0.8 s, more than a short run
-spends in these loops, while a long run calls them tens of thousands of times, where a dozen numpy calls
-each would dominate; so ``CompiledAfter`` runs its function as Python for its first ``after`` calls and
-compiled from then on, or at once if this process has already run something compiled (numba is loaded:
-the L3 scheduler's plan, or an earlier run of a sweep's worker). Both give the same answers bit for bit:
-the same floating-point operations in the same order (each function's tests check both).
+(once per process, cached on disk). Importing and loading numba costs a fresh process 1-2 s, more than a
+run of a system without compiled parts saves by it, while a process that has loaded numba anyway (an L3
+run, whose scheduler plans compiled; a sweep's worker after its first L3 point) gains a dozen numpy calls
+per plan. So ``CompiledWhenLoaded`` runs the compiled function once something has run compiled in the
+process, and the numpy formulation it replaces before. Both give the same answers bit for bit: the same
+floating-point operations in the same order (each pair's tests check it).
 """
 
 from __future__ import annotations
@@ -42,16 +42,16 @@ def call_compiled(function: Callable, *args: Any) -> Any:
     return result
 
 
-class CompiledAfter:
-    """``function`` called interpreted until numba is loaded or ``after`` calls have been made, then compiled;
-    ``calls`` counts the calls."""
+class CompiledWhenLoaded:
+    """``function`` compiled once numba is loaded in this process (something has run compiled), else ``numpy``,
+    the same computation in numpy (the same arguments and answers); ``compiled_calls`` counts the first kind."""
 
-    def __init__(self, function: Callable, after: int) -> None:
-        self.function, self.after = function, after
-        self.calls = 0
+    def __init__(self, function: Callable, numpy: Callable) -> None:
+        self.function, self.numpy = function, numpy
+        self.compiled_calls = 0
 
     def __call__(self, *args: Any) -> Any:
-        self.calls += 1
-        if _loaded or self.calls > self.after:
+        if _loaded:
+            self.compiled_calls += 1
             return call_compiled(self.function, *args)
-        return self.function(*args)
+        return self.numpy(*args)

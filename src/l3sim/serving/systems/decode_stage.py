@@ -7,11 +7,11 @@ functions of the iteration index, one ``affine.affine_max`` piece (value at iter
 iterations it holds). ``DisaggregatedSystem`` asks for both sub-batches' pieces once per plan (tens of
 thousands of times a run).
 
-``sub_batch_pieces`` runs interpreted for a system's first ``COMPILED_AFTER`` plans and compiled after them,
-or from the start once numba is loaded (``serving.warm_jit``), so a short run never loads numba and a long
-one does not pay a dozen numpy calls per plan. Both give the pieces of the numpy and ``affine_max`` computation bit for bit: the same
-floating-point operations in the same order (contexts are whole numbers, so their sums are exact in any
-order; ``tests/serving/test_decode_stage.py``).
+``sub_batch_pieces`` is plain Python that numba compiles, in place of ``sub_batch_pieces_numpy``'s bincounts
+and ``affine_max`` calls; ``DecodeStage`` runs the first once numba is loaded, the second before
+(``serving.warm_jit``). Both give the same pieces bit for bit: the same floating-point operations in the
+same order (contexts are whole numbers, so their sums are exact in any order;
+``tests/serving/test_decode_stage.py``).
 """
 
 from __future__ import annotations
@@ -20,12 +20,10 @@ import math
 
 import numpy as np
 
-from l3sim.serving.warm_jit import CompiledAfter
+from l3sim.serving.affine import affine_max
+from l3sim.serving.warm_jit import CompiledWhenLoaded
 
 SUB_BATCHES = 2
-# plans interpreted (while numba is not loaded) before switching to the compiled function: numba's load, ~0.8 s
-# in a fresh process, pays off only over longer runs
-COMPILED_AFTER = 2000
 
 
 def sub_batch_pieces(ids, second, kv_tokens, slot, slots, fixed_s, per_token_s, limit, out) -> bool:
@@ -76,12 +74,32 @@ def sub_batch_pieces(ids, second, kv_tokens, slot, slots, fixed_s, per_token_s, 
     return True
 
 
+def sub_batch_pieces_numpy(ids, second, kv_tokens, slot, slots, fixed_s, per_token_s, limit, out) -> bool:
+    """``sub_batch_pieces`` in numpy: every (sub-batch, slot) load from two bincounts (a request's bin is its
+    slot, offset by ``slots`` in sub-batch 1), then ``affine_max`` over each sub-batch's slots as Python floats."""
+    bins = slot[ids]
+    if ids.size and bins.min() < 0:
+        return False
+    bins[second] += slots
+    count = np.bincount(bins, minlength=SUB_BATCHES * slots).tolist()
+    context = (kv_tokens[ids] + 1).astype(np.float64)  # the stored tokens and the one each decode appends
+    total = np.bincount(bins, weights=context, minlength=SUB_BATCHES * slots).tolist()
+    first = [fixed_s * c + per_token_s * t for c, t in zip(count, total)]
+    growth = [per_token_s * c for c in count]
+    for sb, size in enumerate((ids.size - second.size, second.size)):
+        part = slice(sb * slots, (sb + 1) * slots)
+        out[sb, :3] = affine_max(first[part], growth[part], limit) if size else (0.0, 0.0, limit)
+        out[sb, 3] = float(sum(total[part]))
+    return True
+
+
 class DecodeStage:
-    """``sub_batch_pieces`` for one system's plans (``warm_jit.CompiledAfter``: interpreted at first, then compiled)."""
+    """``sub_batch_pieces`` for one system's plans: compiled once numba is loaded, else in numpy
+    (``warm_jit.CompiledWhenLoaded``)."""
 
     def __init__(self, slots: int, fixed_s: float, per_token_s: float) -> None:
         self.slots, self.fixed_s, self.per_token_s = int(slots), float(fixed_s), float(per_token_s)
-        self._run = CompiledAfter(sub_batch_pieces, COMPILED_AFTER)
+        self._run = CompiledWhenLoaded(sub_batch_pieces, sub_batch_pieces_numpy)
         self._out = np.zeros((SUB_BATCHES, 4))
 
     def pieces(self, ids: np.ndarray, second: np.ndarray, kv_tokens: np.ndarray, slot: np.ndarray,
