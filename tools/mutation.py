@@ -63,7 +63,8 @@ GROUPS: dict[str, Group] = {
     "kvstore": Group(("src/l3sim/serving/kvstore.py",), ENGINE_TESTS),
     # test_engine_by_hand.py: the engine's records on an exact toy system, with a plan bound that turns a
     # mutant that stops the engine advancing into a failure instead of a timeout
-    "engine": Group(("src/l3sim/serving/engine.py",), (*ENGINE_TESTS, f"{SERVING}/test_engine_by_hand.py")),
+    "engine": Group(("src/l3sim/serving/engine.py",), (*ENGINE_TESTS, f"{SERVING}/test_engine_by_hand.py",
+                                                       f"{SERVING}/test_request_advance.py")),
     "schedulers": Group(
         ("src/l3sim/serving/schedulers/continuous.py", "src/l3sim/serving/schedulers/subbatch.py",
          "src/l3sim/serving/schedulers/capacity_first.py"),

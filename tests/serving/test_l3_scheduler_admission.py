@@ -178,8 +178,12 @@ def test_a_new_decode_is_placed_by_a_decision():
 
 
 def test_a_given_predictor_is_used():
+    """Kept through planning too: only a scheduler without predictors trains them at its first plan."""
     predictor = HandPredictor()
-    assert L3Scheduler(_spec().serving, hand_system(slots=1), predictor=predictor).predictor is predictor
+    scheduler = L3Scheduler(_spec().serving, hand_system(slots=1), predictor=predictor)
+    assert scheduler.predictor is predictor
+    scheduler.plan(_queue_state())
+    assert scheduler.predictor is predictor
 
 
 def test_a_system_that_cannot_time_sub_batches_is_refused_with_the_reason():

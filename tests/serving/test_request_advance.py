@@ -77,3 +77,22 @@ def test_a_commit_by_hand(advance):
     assert t["first_token_s"].tolist() == [3.0, 10.6, 2.0] and t["last_token_s"].tolist() == [10.6, 10.6, 10.6]
     assert t["reserved_blocks"].tolist() == [6, 50, 0]
     assert np.isnan(t["finish_s"][:2]).all() and t["finish_s"][2] == 10.6
+
+
+@pytest.mark.parametrize("system", ["hbm-pim", "gpu-only"])
+def test_a_run_is_the_same_with_numba_loaded_or_not(system, monkeypatch):
+    """The engine's commit and the systems' decode stage run compiled once numba is loaded in the process, as
+    numpy before: a whole run (pre-empting, sub-batched for hbm-pim) gives the same result either way."""
+    from l3sim.serving.simulate import simulate
+    from l3sim.spec.run import build_run_spec
+
+    from l3sim.serving.systems.decode_stage import sub_batch_pieces
+
+    spec = build_run_spec(platform="dgx-a100", system=system, model="gpt-175b", workload="openr1", requests=40)
+    monkeypatch.setattr(warm_jit, "_loaded", set())
+    cold = simulate(spec)
+    assert warm_jit._loaded == set()
+    monkeypatch.setattr(warm_jit, "_loaded", {len})  # as if something had run compiled
+    warm = simulate(spec)
+    assert advance_requests in warm_jit._loaded and (system == "gpu-only" or sub_batch_pieces in warm_jit._loaded)
+    assert warm.to_dict() == cold.to_dict()

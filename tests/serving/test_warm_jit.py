@@ -43,3 +43,11 @@ def test_numpy_until_something_has_run_compiled_then_compiled(monkeypatch):
     second = run(values, 0.1)
     assert compiled_calls == [_scaled] and run.compiled_calls == 1
     assert first.tolist() == second.tolist() == (values * 0.1).tolist()
+
+
+def test_compiled_from_the_first_call_once_numba_is_loaded(monkeypatch):
+    compiled_calls = _spied(monkeypatch, {len})  # something else ran compiled before
+    run = warm_jit.CompiledWhenLoaded(_scaled, _numpy_scaled)
+    assert run(np.array([4.0]), 0.5).tolist() == [2.0]  # the first compiled call's answer
+    assert run(np.array([1.0, 3.0]), 2.0).tolist() == [2.0, 6.0]
+    assert compiled_calls == [_scaled, _scaled] and run.compiled_calls == 2
