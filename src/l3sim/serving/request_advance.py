@@ -76,26 +76,30 @@ def advance_requests(decode_ids, prefill_ids, chunks, k, start, end, d0, running
 def advance_requests_numpy(decode_ids, prefill_ids, chunks, k, start, end, d0, running, block_tokens, kv_tokens,
                            generated, last_token_s, prefill_done, prefill_target, first_token_s, output_tokens,
                            reserved_blocks, finish_s):
-    """``advance_requests`` in numpy: the same arguments, updates and answers."""
+    """``advance_requests`` in numpy: the same arguments, updates and answers (a plan's empty half costs nothing)."""
     kv_before = int(kv_tokens[running].sum())
     last = last_token_s[decode_ids]
     decode_gaps = np.where(last == start, d0, start + d0 - last)
-    kv_tokens[decode_ids] += k
-    generated[decode_ids] += k
-    last_token_s[decode_ids] = end
-    prefill_done[prefill_ids] += chunks
-    kv_tokens[prefill_ids] += chunks
-    done = prefill_ids[prefill_done[prefill_ids] >= prefill_target[prefill_ids]]
-    first_time = np.isnan(first_token_s[done])
-    again = done[~first_time]  # re-admitted after a pre-emption
-    again_gaps = end - last_token_s[again]
-    first_token_s[done[first_time]] = end
-    generated[done] += 1
-    last_token_s[done] = end
-    produced = np.concatenate([decode_ids, done])
+    if decode_ids.size:
+        kv_tokens[decode_ids] += k
+        generated[decode_ids] += k
+        last_token_s[decode_ids] = end
+    again, again_gaps, produced = decode_ids[:0], decode_gaps[:0], decode_ids
+    if prefill_ids.size:
+        prefill_done[prefill_ids] += chunks
+        kv_tokens[prefill_ids] += chunks
+        done = prefill_ids[prefill_done[prefill_ids] >= prefill_target[prefill_ids]]
+        first_time = np.isnan(first_token_s[done])
+        again = done[~first_time]  # re-admitted after a pre-emption
+        again_gaps = end - last_token_s[again]
+        first_token_s[done[first_time]] = end
+        generated[done] += 1
+        last_token_s[done] = end
+        produced = np.concatenate([decode_ids, done])
     blocks = int(np.maximum(reserved_blocks[running], -(-kv_tokens[running] // block_tokens)).sum())
     finished = produced[generated[produced] >= output_tokens[produced]]
-    finish_s[finished] = end
-    kv_tokens[finished] = 0
-    reserved_blocks[finished] = 0
+    if finished.size:
+        finish_s[finished] = end
+        kv_tokens[finished] = 0
+        reserved_blocks[finished] = 0
     return kv_before, blocks, decode_gaps, again, again_gaps, int(produced.size), finished
