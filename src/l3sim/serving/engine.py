@@ -20,10 +20,10 @@ from typing import Callable
 
 import numpy as np
 
+from l3sim.serving import request_advance
 from l3sim.serving.arrivals import ArrivalSource, TimedArrivals
 from l3sim.serving.kvstore import KVStore
 from l3sim.serving.plan import IterationCost, IterationPlan
-from l3sim.serving import request_advance
 from l3sim.serving.recorder import Recorder, arithmetic_sum
 from l3sim.serving.schedulers import Scheduler
 from l3sim.serving.state import ReplicaState, RequestTable

@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 
+
 def advance_requests(decode_ids, prefill_ids, chunks, k, start, end, d0, running, block_tokens, kv_tokens,
                      generated, last_token_s, prefill_done, prefill_target, first_token_s, output_tokens,
                      reserved_blocks, finish_s):

@@ -74,6 +74,13 @@ def sub_batch_pieces(ids, second, kv_tokens, slot, slots, fixed_s, per_token_s, 
     return True
 
 
+def bin_sums(context_tokens, bins, num_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per bin (slot): how many requests fall in it and their summed ``context_tokens`` (as floats)."""
+    where = np.asarray(bins, dtype=np.int64)
+    weights = np.asarray(context_tokens, dtype=np.float64)
+    return np.bincount(where, minlength=num_bins), np.bincount(where, weights=weights, minlength=num_bins)
+
+
 def sub_batch_pieces_numpy(ids, second, kv_tokens, slot, slots, fixed_s, per_token_s, limit, out) -> bool:
     """``sub_batch_pieces`` in numpy: every (sub-batch, slot) load from two bincounts (a request's bin is its
     slot, offset by ``slots`` in sub-batch 1), then ``affine_max`` over each sub-batch's slots as Python floats."""
@@ -81,9 +88,8 @@ def sub_batch_pieces_numpy(ids, second, kv_tokens, slot, slots, fixed_s, per_tok
     if ids.size and bins.min() < 0:
         return False
     bins[second] += slots
-    count = np.bincount(bins, minlength=SUB_BATCHES * slots).tolist()
-    context = (kv_tokens[ids] + 1).astype(np.float64)  # the stored tokens and the one each decode appends
-    total = np.bincount(bins, weights=context, minlength=SUB_BATCHES * slots).tolist()
+    # the stored tokens and the one each decode appends
+    count, total = (sums.tolist() for sums in bin_sums(kv_tokens[ids] + 1, bins, SUB_BATCHES * slots))
     first = [fixed_s * c + per_token_s * t for c, t in zip(count, total)]
     growth = [per_token_s * c for c in count]
     for sb, size in enumerate((ids.size - second.size, second.size)):

@@ -36,12 +36,11 @@ from l3sim.serving.systems.accounting import (
     plan_counts,
 )
 from l3sim.serving.systems.base import SubBatchTimedSystem
-from l3sim.serving.systems.decode_stage import DecodeStage
+from l3sim.serving.systems.decode_stage import SUB_BATCHES, DecodeStage, bin_sums
 from l3sim.serving.systems.fc_memo import MemoizedFCTime
 from l3sim.spec.model import ModelSpec
 from l3sim.spec.run import RunSpec
 
-SUB_BATCHES = 2
 
 
 class _Stages:
@@ -77,13 +76,6 @@ class _Decodes(NamedTuple):
     attention: list[tuple[float, float, int]]
     context_tokens: int
     sub_batch_context_tokens: list[float]
-
-
-def _bin_sums(context_tokens, bins, num_bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per bin (slot): how many requests fall in it and their summed ``context_tokens`` (as floats)."""
-    where = np.asarray(bins, dtype=np.int64)
-    weights = np.asarray(context_tokens, dtype=np.float64)
-    return np.bincount(where, minlength=num_bins), np.bincount(where, weights=weights, minlength=num_bins)
 
 
 class DisaggregatedSystem(SubBatchTimedSystem):
@@ -166,7 +158,7 @@ class DisaggregatedSystem(SubBatchTimedSystem):
 
     def slot_loads_s(self, context_tokens, slots) -> np.ndarray:
         """Seconds per slot of one decode step (all layers) of requests attending over ``context_tokens``."""
-        count, total = _bin_sums(context_tokens, slots, self.device.slots)
+        count, total = bin_sums(context_tokens, slots, self.device.slots)
         return self.device.fixed_s * count + self.device.per_token_s * total
 
     def attention_stage_s(self, context_tokens, slots, other_prefill_tokens: int = 0) -> float:
