@@ -33,12 +33,11 @@ import math
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from l3sim.serving.account import AccountBasis, explain_run
 from l3sim.serving.kvstore import KVStore
-from l3sim.serving.recorder import SEGMENT_COLUMNS, Recorder
-from l3sim.serving.result import REQUEST_COLUMNS, RunResult
+from l3sim.serving.recorder import Recorder
+from l3sim.serving.result import RunResult
 from l3sim.serving.series import QUANTILE_METHOD, SeriesSamples
 from l3sim.serving.state import RequestTable
 
@@ -50,45 +49,57 @@ def _summary(values: np.ndarray) -> dict[str, float]:
     return {"mean": float(values.mean()), "p50": float(p50), "p99": float(p99)}
 
 
-def _request_frame(arrays: dict[str, np.ndarray], never_fits: np.ndarray, tables: list[RequestTable]) -> pd.DataFrame:
+def _request_parts(arrays: dict[str, np.ndarray], never_fits: np.ndarray, tables: list[RequestTable]) -> list[dict]:
+    """The per-request table in pieces (``RunResult.request_parts``): the never-fit requests, then each
+    replica's served ones."""
     unfit = np.flatnonzero(never_fits)
-    parts = [
-        pd.DataFrame(
-            {
-                "id": arrays["ids"][unfit],
-                "replica": -1,
-                "status": "never-fits",
-                "arrival_s": arrays["arrival_s"][unfit],
-                "prompt_tokens": arrays["prompt_tokens"][unfit],
-                "output_tokens": arrays["output_tokens"][unfit],
-                "ttft_s": math.nan,
-                "tbt_mean_s": math.nan,
-                "e2e_s": math.nan,
-                "preemptions": 0,
-            }
-        )
+    parts: list[dict] = [
+        {
+            "id": arrays["ids"][unfit],
+            "replica": -1,
+            "status": "never-fits",
+            "arrival_s": arrays["arrival_s"][unfit],
+            "prompt_tokens": arrays["prompt_tokens"][unfit],
+            "output_tokens": arrays["output_tokens"][unfit],
+            "ttft_s": math.nan,
+            "tbt_mean_s": math.nan,
+            "e2e_s": math.nan,
+            "preemptions": 0,
+        }
     ]
     for replica, t in enumerate(tables):
         with np.errstate(invalid="ignore", divide="ignore"):
             tbt_mean = (t.last_token_s - t.first_token_s) / (t.output_tokens - 1)
         parts.append(
-            pd.DataFrame(
-                {
-                    "id": t.ids,
-                    "replica": replica,
-                    "status": "served",
-                    "arrival_s": t.arrival_s,
-                    "prompt_tokens": t.prompt_tokens,
-                    "output_tokens": t.output_tokens,
-                    "ttft_s": t.first_token_s - t.arrival_s,
-                    "tbt_mean_s": np.where(t.output_tokens > 1, tbt_mean, math.nan),
-                    "e2e_s": t.finish_s - t.arrival_s,
-                    "preemptions": t.preemptions,
-                }
-            )
+            {
+                "id": t.ids,
+                "replica": replica,
+                "status": "served",
+                "arrival_s": t.arrival_s,
+                "prompt_tokens": t.prompt_tokens,
+                "output_tokens": t.output_tokens,
+                "ttft_s": t.first_token_s - t.arrival_s,
+                "tbt_mean_s": np.where(t.output_tokens > 1, tbt_mean, math.nan),
+                "e2e_s": t.finish_s - t.arrival_s,
+                "preemptions": t.preemptions,
+            }
         )
-    frame = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else parts[0]
-    return frame[list(REQUEST_COLUMNS)].sort_values("id", kind="stable").reset_index(drop=True)
+    return parts
+
+
+def _served_columns(parts: list[dict]) -> dict[str, np.ndarray]:
+    """The served requests' columns in ``requests_table``'s order (by id; the sort is stable)."""
+    served = parts[1:]
+    columns = {name: np.concatenate([part[name] for part in served]) for name in
+               ("id", "arrival_s", "output_tokens", "ttft_s", "e2e_s")}
+    order = np.argsort(columns.pop("id"), kind="stable")
+    return {name: values[order] for name, values in columns.items()}
+
+
+def _skipna(reduce, values: np.ndarray) -> float:
+    """``reduce`` (np.nanmin / np.nanmax) as pandas reduces a column: NaN only when every value is NaN."""
+    finite = values[~np.isnan(values)]
+    return float(reduce(finite)) if finite.size else math.nan
 
 
 #: Rounding slack of a share computed as 1 - busy / time: sums of float times differ by a few ulps.
@@ -148,38 +159,38 @@ def summarise(
             f"{len(never_fit_ids)} request(s) can never fit the KV cache of one replica "
             f"({kv.admissible_blocks * kv.block_tokens} tokens usable) and were not served: ids {shown}"
         )
-    frame = _request_frame(arrays, never_fits, tables)
-    served = frame[frame["status"] == "served"]
+    parts = _request_parts(arrays, never_fits, tables)
     result = RunResult(
         **labels,
         never_fit_ids=never_fit_ids,
         warnings=warnings,
-        requests_table=frame,
+        request_parts=parts,
         kv_capacity_tokens=kv.capacity_tokens,
     )
-    if served.empty:
+    served = _served_columns(parts)
+    if not served["arrival_s"].size:
         return result
     tbt, iteration = SeriesSamples(), SeriesSamples()
     for rec in recorders:
         tbt.extend(rec.tbt_s)
         iteration.extend(rec.iteration_s)
-    first_arrival = float(served["arrival_s"].min())
-    makespan = float((served["arrival_s"] + served["e2e_s"]).max()) - first_arrival
+    first_arrival = _skipna(np.min, served["arrival_s"])
+    makespan = _skipna(np.max, served["arrival_s"] + served["e2e_s"]) - first_arrival
     iterations = sum(r.iterations for r in recorders)
     iterating_s = sum(r.iterating_s for r in recorders)
     busy: dict[str, float] = {}
     for rec in recorders:
         for name, value in rec.busy_s.items():
             busy[name] = busy.get(name, 0.0) + value
-    result.requests_served = len(served)
+    result.requests_served = int(served["arrival_s"].size)
     result.output_tokens = int(served["output_tokens"].sum())
     result.makespan_s = makespan
     result.throughput_tok_s = result.output_tokens / makespan if makespan > 0 else math.nan
     result.steady_throughput_tok_s = _steady_throughput(recorders, first_arrival)
     result.iterations = iterations
     result.avg_batch_size = sum(r.batch_request_iterations for r in recorders) / iterations
-    result.ttft_s = _summary(served["ttft_s"].to_numpy())
-    result.e2e_s = _summary(served["e2e_s"].to_numpy())
+    result.ttft_s = _summary(served["ttft_s"])
+    result.e2e_s = _summary(served["e2e_s"])
     result.tbt_s = tbt.summary()
     result.tbt_samples = _measured_tbt(tables, recorders, tbt)
     result.iteration_latency_s = iteration.summary()
@@ -197,7 +208,7 @@ def summarise(
     result.aggregates = {"output_tokens": float(result.output_tokens), **counts}
     result.aggregates.update({f"busy_s_{name}": value for name, value in busy.items()})
     result.timeline = [row for rec in recorders for row in rec.timeline]
-    result.segments = pd.DataFrame(np.concatenate([r.to_rows() for r in recorders]), columns=list(SEGMENT_COLUMNS))
+    result.segment_rows = np.concatenate([r.to_rows() for r in recorders])
     account = explain_run(recorders, basis, makespan, kv.capacity_tokens)
     if account is not None:
         result.bound_s, result.losses_s = account.bound_s, account.losses_s

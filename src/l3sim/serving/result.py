@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
+from l3sim.serving.recorder import SEGMENT_COLUMNS
 from l3sim.serving.series import SeriesSamples
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 REQUEST_COLUMNS = (
     "id",
@@ -36,7 +40,10 @@ class RunResult:
     inverted-CDF rule (the smallest sample with at least that share of samples
     at or below it). ``requests_table`` has one row per request (REQUEST_COLUMNS;
     status 'served' or 'never-fits'); ``segments`` one row per stretch of
-    identical iterations (see ``l3sim.serving.recorder.SEGMENT_COLUMNS``).
+    identical iterations (see ``l3sim.serving.recorder.SEGMENT_COLUMNS``). Both
+    are pandas frames built at first use from ``request_parts`` and
+    ``segment_rows``, so a run whose tables no one reads (``l3sim run --json``)
+    never imports pandas (about 0.3 s of a fresh process).
     """
 
     system: str
@@ -70,8 +77,10 @@ class RunResult:
     oom: bool = False
     oom_reason: str = ""
     warnings: list[str] = field(default_factory=list)
-    requests_table: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(REQUEST_COLUMNS)))
-    segments: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # the per-request table in pieces (never-fit requests, then each replica's), each a column -> array or
+    # scalar mapping; ``requests_table`` joins them
+    request_parts: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    segment_rows: np.ndarray | None = field(default=None, repr=False)  # rows of SEGMENT_COLUMNS
     timeline: list[tuple] = field(default_factory=list)  # (replica, start_s, end_s, iterations, phases)
     # the bound-and-loss account (serving/account.py): NaN / empty where the system reports no terms
     bound_s: float = math.nan
@@ -80,6 +89,26 @@ class RunResult:
     capacity_batch_time_mean: float = math.nan  # the batch KV capacity allows, time-weighted likewise
     # every token gap of the measured requests (all served ones unless serve() got a window), for SLO percentiles
     tbt_samples: SeriesSamples = field(default_factory=SeriesSamples)
+
+    @cached_property
+    def requests_table(self) -> pd.DataFrame:
+        """One row per request, sorted by id (REQUEST_COLUMNS)."""
+        import pandas as pd
+
+        if not self.request_parts:
+            return pd.DataFrame(columns=list(REQUEST_COLUMNS))
+        parts = [pd.DataFrame(part) for part in self.request_parts]
+        frame = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else parts[0]
+        return frame[list(REQUEST_COLUMNS)].sort_values("id", kind="stable").reset_index(drop=True)
+
+    @cached_property
+    def segments(self) -> pd.DataFrame:
+        """One row per stretch of identical iterations (SEGMENT_COLUMNS)."""
+        import pandas as pd
+
+        if self.segment_rows is None:
+            return pd.DataFrame()
+        return pd.DataFrame(self.segment_rows, columns=list(SEGMENT_COLUMNS))
 
     def to_dict(self) -> dict[str, Any]:
         """The flat, JSON-ready metrics (tables left out)."""

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import math
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from l3sim.errors import TraceFormatError
 from l3sim.spec.numbers import MAX_REQUEST_TOKENS
 from l3sim.workload.rows import RawColumns
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MAX_EXACT_INTEGER = 2**53
 
@@ -85,6 +89,8 @@ def seconds(raw: RawColumns, field: str, units_per_second: float) -> np.ndarray:
 
 def _parse_datetimes(cells: np.ndarray) -> np.ndarray:
     """int64 ns since the epoch (UTC; zone-less times read as UTC); NaT's int value where a cell is no date."""
+    import pandas as pd  # only traces with date columns need it (a run of a synthetic workload never does)
+
     texts = pd.Series([cell if isinstance(cell, str) else "" for cell in cells], dtype=object)
     try:
         parsed = pd.to_datetime(texts, format="ISO8601", utc=True, errors="coerce")
@@ -95,6 +101,8 @@ def _parse_datetimes(cells: np.ndarray) -> np.ndarray:
 
 
 def _one_datetime(text: str) -> pd.Timestamp:
+    import pandas as pd
+
     try:
         return pd.to_datetime(text, format="ISO8601", utc=True)
     except (ValueError, OverflowError, TypeError):

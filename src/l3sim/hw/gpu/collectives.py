@@ -14,12 +14,16 @@ override them. ``MeasuredAllReduce`` interpolates a measured profile instead.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from l3sim.errors import ConfigError
 from l3sim.spec.platform import PlatformSpec
 from l3sim.spec.run import GPUCostSpec
+
+if TYPE_CHECKING:
+    import pandas as pd  # the tables come from profile files (l3sim.hw.profiles); annotations only
 
 
 def all_reduce_link(platform: PlatformSpec, cost: GPUCostSpec) -> tuple[float, float]:

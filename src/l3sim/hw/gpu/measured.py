@@ -11,13 +11,17 @@ large n, compute-bound GEMMs grow linearly in n). Zero tokens cost zero.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from l3sim.errors import ConfigError
 from l3sim.hw.gpu.operators import LAYER_GROUPS
 from l3sim.hw.gpu.roofline import OperatorRoofline
 from l3sim.spec.model import ModelSpec
+
+if TYPE_CHECKING:
+    import pandas as pd  # the tables come from profile files (l3sim.hw.profiles); annotations only
 
 # Vidur kernel names (vidur/profiling/mlp) making up each of our operator groups.
 VIDUR_KERNELS = {
