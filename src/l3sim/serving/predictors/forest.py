@@ -8,7 +8,8 @@ every tree's nodes live in one table and a numba-compiled loop (cached on
 disk, like the DRAM engine's) walks every (row, tree) pair: a few microseconds
 per call. A node's threshold, feature and children sit side by side in one
 row of the table, so a step of the walk touches one cache line (the scheduler
-walks between other work, with the table mostly out of cache). Same splits,
+walks between other work, with the table mostly out of cache), and the trees
+are walked side by side so that their cache misses overlap. Same splits,
 same leaves, and the trees' values summed in tree order then divided by the
 count, as scikit-learn does: tested against ``predict``.
 

@@ -42,7 +42,8 @@ class KernelModel(NamedTuple):
 @register_jitable
 def _gpu_s(chunks, done, count, other_decodes, roots, nodes, value, row) -> float:
     """T_GPU of a lane with ``count`` prefills (``chunks``, ``done``) beside ``other_decodes`` decodes: its row
-    (``_gpu_row``) through the forest."""
+    (``_gpu_row``) through the forest (``forest_walk.walk_row``, inlined: an edit there needs this file's
+    compiled cache cleared, see that module)."""
     _gpu_row(chunks, done, count, other_decodes, row)
     return walk_row(row, roots, nodes, value)
 
