@@ -134,6 +134,20 @@ def test_split_kv_occupancy_by_hand():
     assert float(occ.fraction(3072, 3)) == pytest.approx(72 / 108, rel=1e-15)
 
 
+def test_decode_of_python_numbers_equals_the_array_path_bit_for_bit():
+    """The engine's scalar calls take plain-float arithmetic; it must give the numpy formula's value exactly."""
+    occ = SplitKVOccupancy(num_sms=132, kv_heads_per_gpu=3, split_kv_tokens=384)
+    attention = _attention(occ)
+    rng = np.random.default_rng(11)
+    totals = np.concatenate([[0, 1, 383, 384, 385, 10**9 + 7], rng.integers(1, 5_000_000, 400)])
+    counts = np.concatenate([[0, 1, 1, 1, 1, 3], rng.integers(0, 600, 400)])
+    arrays = attention.decode_time_s(totals.astype(float), counts)
+    for total, count, expected in zip(totals.tolist(), counts.tolist(), arrays.tolist()):
+        assert attention.decode_time_s(total, count) == expected
+        assert occ.scalar_fraction(total, count) == float(occ.fraction(total, count))
+    assert attention.decode_time_s(0, 5) == 0.0 and attention.decode_time_s(-3.0, 5) == 0.0
+
+
 def test_decode_with_requests_divides_by_the_busy_share():
     attention = _attention(SplitKVOccupancy(num_sms=108, kv_heads_per_gpu=12, split_kv_tokens=512))
     assert float(attention.decode_time_s(2000, 2)) == pytest.approx(2000 * PER_TOKEN * 108 / 48 + FIXED, rel=1e-12)

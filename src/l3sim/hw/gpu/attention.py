@@ -47,6 +47,14 @@ class SplitKVOccupancy:
         blocks = requests * self.kv_heads_per_gpu * np.maximum(np.ceil(mean_context / self.split_kv_tokens), 1.0)
         return np.minimum(1.0, blocks / self.num_sms)
 
+    def scalar_fraction(self, total_context_tokens: float, num_requests: float) -> float:
+        """``fraction`` of one batch in plain floats (the same operations in the same order, so the same
+        value): the GPU-only engine asks it a few times per plan, where numpy's per-call cost dominates."""
+        requests = max(float(num_requests), 1.0)
+        mean_context = float(total_context_tokens) / requests
+        blocks = requests * self.kv_heads_per_gpu * max(float(math.ceil(mean_context / self.split_kv_tokens)), 1.0)
+        return min(1.0, blocks / self.num_sms)
+
 
 class GPUAttention:
     """Attention times of one replica (tp GPUs), all layers."""
@@ -86,8 +94,8 @@ class GPUAttention:
     def decode_time_s(self, total_context_tokens, num_requests=None):
         """Decode attention of a batch whose contexts sum to ``total_context_tokens``; 0 for no context.
 
-        A Python number without ``num_requests`` (the engine's case, several times per iteration) is
-        computed in plain floats, without a round trip through numpy; the result is the same.
+        Python numbers (the engine's case, several times per iteration) are computed in plain floats,
+        without a round trip through numpy; the result is the same.
         """
         if num_requests is None or self._occupancy is None:
             if isinstance(total_context_tokens, (int, float)):
@@ -95,6 +103,12 @@ class GPUAttention:
                 return total * self._decode_s_per_token + (self._decode_fixed_s if total > 0 else 0.0)
             total = np.asarray(total_context_tokens, dtype=float)
             return np.where(total > 0, total * self._decode_s_per_token + self._decode_fixed_s, 0.0)
+        if isinstance(total_context_tokens, (int, float)) and isinstance(num_requests, (int, float)):
+            total = float(total_context_tokens)
+            if not total > 0:
+                return 0.0
+            return total * self._decode_s_per_token / self._occupancy.scalar_fraction(total, num_requests) + (
+                self._decode_fixed_s)
         total = np.asarray(total_context_tokens, dtype=float)
         busy = self._occupancy.fraction(total, num_requests)
         return np.where(total > 0, total * self._decode_s_per_token / busy + self._decode_fixed_s, 0.0)

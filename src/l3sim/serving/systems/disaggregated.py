@@ -191,7 +191,9 @@ class DisaggregatedSystem(SubBatchTimedSystem):
             table.slot[ids] = 0
             return
         running = np.array(state.running, dtype=np.int64)
-        placed = running[(table.slot[running] >= 0) & ~np.isin(running, ids)]
+        admitted = np.zeros(len(table), dtype=bool)
+        admitted[ids] = True
+        placed = running[(table.slot[running] >= 0) & ~admitted[running]]
         loads = self.slot_loads_s(np.maximum(table.kv_tokens[placed], table.prefill_target[placed]), table.slot[placed])
         table.slot[ids] = slot_placement.place(loads, table.prefill_target[ids], self.device.fixed_s,
                                                self.device.per_token_s)
