@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from l3sim.serving import series as series_module
 from l3sim.serving.series import SeriesSamples
 
 series = st.tuples(
@@ -45,3 +47,25 @@ def test_weights_shift_the_median() -> None:
     # 7 samples: 1 2 3 10 10 10 10 -> the 4th smallest is 10
     assert samples.quantiles((0.5,)) == [10.0]
     assert samples.mean() == (1 + 2 + 3 + 40) / 7
+
+
+@pytest.mark.parametrize("list_at_most", [0, 50, series_module.LIST_AT_MOST])
+def test_quantiles_are_the_same_sample_whether_bisected_or_listed(monkeypatch, list_at_most) -> None:
+    """Large multisets (ties, flat series, near-flat ones) against numpy on the expansion: pure bisection
+    (0), listing from a narrow bracket (50) and the default threshold all give the same sample."""
+    monkeypatch.setattr(series_module, "LIST_AT_MOST", list_at_most)
+    rng = np.random.default_rng(3)
+    qs = (0.0, 0.01, 0.5, 0.9, 0.99, 1.0)
+    for case in range(40):
+        samples, expanded = SeriesSamples(), []
+        for _ in range(int(rng.integers(1, 30))):
+            first = float(rng.uniform(0, 2))
+            inc = float(rng.choice([0.0, rng.uniform(0, 0.05), rng.uniform(0, 1e-9)]))
+            count, weight = int(rng.integers(1, 4000)), int(rng.integers(1, 6))
+            samples.add_series(first, inc, count, weight)
+            expanded.append(np.repeat(first + np.arange(count) * inc, weight))
+        loose = rng.uniform(0, 3, int(rng.integers(0, 500)))
+        loose = np.round(loose, 1) if case % 3 == 0 else loose  # ties between loose values
+        samples.add_values(loose)
+        everything = np.concatenate([*expanded, loose])
+        assert samples.quantiles(qs) == [float(np.quantile(everything, q, method="inverted_cdf")) for q in qs]

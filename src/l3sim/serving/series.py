@@ -86,17 +86,11 @@ def _elements(first: np.ndarray, inc: np.ndarray, j: np.ndarray) -> np.ndarray:
     return first + j * inc
 
 
-def _count_at_most(
-    first: np.ndarray, inc: np.ndarray, count: np.ndarray, weight: np.ndarray, values: np.ndarray, x: float
-) -> int:
-    """Samples <= x, counting series elements as the floats ``first + j * inc`` they are."""
-    total = int(np.searchsorted(values, x, side="right"))
-    if first.size == 0:
-        return total
-    # Last j with element(j) <= x (-1: none), by bisection on j; elements are
-    # non-decreasing in j even after rounding. Division gives a guess that
-    # usually brackets it; where rounding makes a run of equal elements, the
-    # bracket falls back to the whole series.
+def _last_indices(first: np.ndarray, inc: np.ndarray, count: np.ndarray, x: float) -> np.ndarray:
+    """Per series, the last j with element(j) <= x (-1: none), elements being the floats ``first + j * inc``."""
+    # Bisection on j; elements are non-decreasing in j even after rounding. Division gives a guess that
+    # usually brackets it; where rounding makes a run of equal elements, the bracket falls back to the
+    # whole series.
     safe_inc = np.where(inc > 0, inc, 1.0)
     with np.errstate(over="ignore"):  # a huge quotient is clipped to the series anyway
         guess = np.where(inc > 0, np.floor(np.clip((x - first) / safe_inc, -2, count)), count - 1)
@@ -112,12 +106,28 @@ def _count_at_most(
         active = hi - lo > 1
         lo = np.where(active & below, mid, lo)
         hi = np.where(active & ~below, mid, hi)
-    return total + int(((lo + 1) * weight).sum())
+    return lo
+
+
+def _count_at_most(
+    first: np.ndarray, inc: np.ndarray, count: np.ndarray, weight: np.ndarray, values: np.ndarray, x: float
+) -> int:
+    """Samples <= x, counting series elements as the floats ``first + j * inc`` they are."""
+    total = int(np.searchsorted(values, x, side="right"))
+    if first.size == 0:
+        return total
+    return total + int(((_last_indices(first, inc, count, x) + 1) * weight).sum())
+
+
+#: Once the bracket of a quantile holds at most this many samples, they are listed and the quantile read
+#: off them instead of bisecting on: the same sample either way (about 8 counting passes instead of ~55).
+LIST_AT_MOST = 1 << 16
 
 
 def _quantile(
     first: np.ndarray, inc: np.ndarray, count: np.ndarray, weight: np.ndarray, values: np.ndarray, q: float, n: int
 ) -> float:
+    """The smallest sample x with at least ``target`` samples <= x: a step of the counting function."""
     target = max(1, math.ceil(q * n))
     lows = [values[0]] if values.size else []
     highs = [values[-1]] if values.size else []
@@ -126,20 +136,50 @@ def _quantile(
         lows.append(float(np.minimum(first, last).min()))
         highs.append(float(np.maximum(first, last).max()))
     lo, hi = min(lows), max(highs)
-    if _count_at_most(first, inc, count, weight, values, lo) >= target:
+    lo_count = _count_at_most(first, inc, count, weight, values, lo)
+    if lo_count >= target:
         return float(lo)
     # Bisect on the bit patterns of non-negative floats (monotone as integers),
-    # keeping count(lo) < target <= count(hi); it ends on adjacent floats, and
+    # keeping count(lo) < target <= count(hi) = hi_count; it ends on adjacent floats, and
     # the step of the counting function between them is a sample equal to hi.
     if lo < 0:
         raise ValueError("series quantiles are defined for non-negative samples (durations)")
+    hi_count = n  # hi is the largest sample
     lo_bits = int(np.float64(lo).view(np.int64))  # Python ints: no overflow in the midpoint
     hi_bits = int(np.float64(hi).view(np.int64))
     while hi_bits - lo_bits > 1:
+        if hi_count - lo_count <= LIST_AT_MOST:
+            return _listed_quantile(first, inc, count, weight, values, _bits_float(lo_bits), _bits_float(hi_bits),
+                                    target - lo_count)
         mid_bits = (lo_bits + hi_bits) // 2
-        mid = float(np.int64(mid_bits).view(np.float64))
-        if _count_at_most(first, inc, count, weight, values, mid) >= target:
-            hi_bits = mid_bits
+        at_most = _count_at_most(first, inc, count, weight, values, _bits_float(mid_bits))
+        if at_most >= target:
+            hi_bits, hi_count = mid_bits, at_most
         else:
-            lo_bits = mid_bits
-    return float(np.int64(hi_bits).view(np.float64))
+            lo_bits, lo_count = mid_bits, at_most
+    return _bits_float(hi_bits)
+
+
+def _bits_float(bits: int) -> float:
+    return float(np.int64(bits).view(np.float64))
+
+
+def _listed_quantile(
+    first: np.ndarray, inc: np.ndarray, count: np.ndarray, weight: np.ndarray, values: np.ndarray, lo: float,
+    hi: float, rank: int,
+) -> float:
+    """The ``rank``-th smallest (1-based, weights counted) of the samples in (lo, hi], listed."""
+    begin, end = np.searchsorted(values, [lo, hi], side="right")
+    samples, weights = [values[begin:end]], [np.ones(end - begin, dtype=np.int64)]
+    if first.size:
+        start = _last_indices(first, inc, count, lo) + 1
+        stop = _last_indices(first, inc, count, hi) + 1
+        listed = stop - start
+        which = np.repeat(np.arange(first.size), listed)
+        j = np.arange(int(listed.sum())) - np.repeat(np.cumsum(listed) - listed, listed) + start[which]
+        samples.append(_elements(first[which], inc[which], j))
+        weights.append(weight[which])
+    samples_in, weights_in = np.concatenate(samples), np.concatenate(weights)
+    order = np.argsort(samples_in, kind="stable")
+    reached = np.cumsum(weights_in[order])
+    return float(samples_in[order][np.searchsorted(reached, rank, side="left")])
