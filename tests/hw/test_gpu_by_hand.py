@@ -148,6 +148,26 @@ def test_decode_of_python_numbers_equals_the_array_path_bit_for_bit():
     assert attention.decode_time_s(0, 5) == 0.0 and attention.decode_time_s(-3.0, 5) == 0.0
 
 
+@pytest.mark.parametrize("exponent", [math.inf, 2.79, 1.5])
+def test_prefill_of_a_few_chunks_equals_the_array_path_bit_for_bit(monkeypatch, exponent):
+    """A plan's few chunks take plain-float arithmetic; the values must be the numpy formula's exactly."""
+    import l3sim.hw.gpu.attention as attention_module
+
+    attention = GPUAttention(GPT, 8, Roofline(3.1e14, 1.7e12), 1e12, overlap_exponent=exponent)
+    rng = np.random.default_rng(5)
+    for size in list(range(0, 9)) + [16]:
+        for _ in range(30):
+            chunks = rng.integers(0, 9000, size)
+            chunks[rng.random(size) < 0.2] = 0  # empty chunks cost nothing
+            done = rng.integers(0, 120_000, size)
+            few = attention.prefill_time_s(chunks, done)
+            monkeypatch.setattr(attention_module, "FEW_CHUNKS", -1)  # the numpy formula
+            array = attention.prefill_time_s(chunks, done)
+            monkeypatch.setattr(attention_module, "FEW_CHUNKS", 16)
+            assert isinstance(few, np.ndarray) and few.dtype == array.dtype and few.shape == array.shape
+            assert few.tolist() == array.tolist()
+
+
 def test_decode_with_requests_divides_by_the_busy_share():
     attention = _attention(SplitKVOccupancy(num_sms=108, kv_heads_per_gpu=12, split_kv_tokens=512))
     assert float(attention.decode_time_s(2000, 2)) == pytest.approx(2000 * PER_TOKEN * 108 / 48 + FIXED, rel=1e-12)

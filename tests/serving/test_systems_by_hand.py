@@ -595,3 +595,17 @@ def test_gpu_only_prefill_only_plan_reads_no_kv():
                                  prefill_done_tokens=plan.prefill_done_tokens[:1])
     counts = _gpu_only().iteration_cost(prefill_only, table).counts
     assert counts["decode_kv_bytes_read"] == 0.0 and counts["decode_tokens"] == 0.0
+
+
+def test_prefill_seconds_per_sub_batch_are_numpys_sums_bit_for_bit():
+    """The per-sub-batch sums of prefill attention seconds add up to two in Python and more with numpy: every
+    size must give ``float(np.sum(array[positions]))`` exactly (numpy adds pairwise beyond a few)."""
+    from l3sim.serving.systems.disaggregated import _numpy_sum
+
+    rng = np.random.default_rng(9)
+    for size in range(0, 12):
+        for _ in range(200):
+            array = rng.uniform(0, 1e-3, 12) * 10.0 ** rng.integers(-6, 1, 12)
+            positions = rng.choice(12, size, replace=False).astype(np.int64)
+            values = [array[i] for i in positions.tolist()]
+            assert _numpy_sum(values, array, positions) == float(np.sum(array[positions]))

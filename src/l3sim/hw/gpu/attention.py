@@ -31,6 +31,10 @@ from l3sim.hw.gpu.calibrated import overlap_time_s
 from l3sim.hw.gpu.roofline import Roofline
 from l3sim.spec.model import ModelSpec
 
+#: Up to this many chunks, ``GPUAttention.prefill_time_s`` works in plain floats (a plan's one to a few
+#: chunks, thousands of times a run, where numpy's per-call cost dominates); more go through numpy.
+FEW_CHUNKS = 16
+
 
 @dataclass(frozen=True)
 class SplitKVOccupancy:
@@ -84,12 +88,28 @@ class GPUAttention:
         """Causal attention of chunks of ``chunk_tokens`` after ``done_tokens`` cached ones (elementwise)."""
         c = np.asarray(chunk_tokens, dtype=float)
         d = np.asarray(done_tokens, dtype=float)
+        if c.ndim == 1 and c.shape == d.shape and c.size <= FEW_CHUNKS:
+            return self._few_prefill_time_s(c.tolist(), d.tolist())
         pairs = c * d + c * (c + 1.0) / 2.0
         nbytes = c * self._q_out_bytes_per_token + (d + 2.0 * c) * self._kv_bytes_per_token_layer
         per_layer = overlap_time_s(
             pairs * self._flops_per_pair / self._rates.flops_per_s, nbytes / self._rates.bytes_per_s, self._exponent
         )
         return np.where(c > 0, per_layer * self._layers, 0.0)
+
+    def _few_prefill_time_s(self, chunks: list[float], done: list[float]) -> np.ndarray:
+        """``prefill_time_s`` of a few chunks (a plan's), its arithmetic in plain floats: the same operations in
+        the same order, so the same values; only the overlap's powers stay in numpy, whose ``power`` may round
+        differently from the C library's (numpy's SIMD loops)."""
+        flops, rate, bytes_rate = self._flops_per_pair, self._rates.flops_per_s, self._rates.bytes_per_s
+        q_out, kv = self._q_out_bytes_per_token, self._kv_bytes_per_token_layer
+        compute = [(c * d + c * (c + 1.0) / 2.0) * flops / rate for c, d in zip(chunks, done)]
+        memory = [(c * q_out + (d + 2.0 * c) * kv) / bytes_rate for c, d in zip(chunks, done)]
+        if math.isinf(self._exponent):
+            per_layer = [max(a, b) for a, b in zip(compute, memory)]
+        else:
+            per_layer = overlap_time_s(np.array(compute), np.array(memory), self._exponent).tolist()
+        return np.array([t * self._layers if c > 0 else 0.0 for t, c in zip(per_layer, chunks)], dtype=float)
 
     def decode_time_s(self, total_context_tokens, num_requests=None):
         """Decode attention of a batch whose contexts sum to ``total_context_tokens``; 0 for no context.

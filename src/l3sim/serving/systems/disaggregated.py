@@ -215,13 +215,15 @@ class DisaggregatedSystem(SubBatchTimedSystem):
             positions = [np.asarray(idx, dtype=np.int64) for idx in plan.prefill_sub_batches]
         else:
             positions = [np.arange(chunks.size), np.zeros(0, dtype=np.int64)]
-        completing = done + chunks >= table.prefill_target[plan.prefill_ids]
+        completing = (done + chunks >= table.prefill_target[plan.prefill_ids]).tolist()
         attention = np.asarray(self.gpu.prefill_attention_time_s(chunks, done))
+        seconds, tokens = attention.tolist(), chunks.tolist()
         out = _Prefills([], [], [], [], [], [])
         for pos in positions:
-            out.attention_s.append(float(np.sum(attention[pos])) if pos.size else 0.0)
-            out.tokens.append(int(chunks[pos].sum()))
-            out.completing.append(int(np.count_nonzero(completing[pos])))
+            which = pos.tolist()
+            out.attention_s.append(_numpy_sum([seconds[i] for i in which], attention, pos))
+            out.tokens.append(sum(tokens[i] for i in which))
+            out.completing.append(sum(completing[i] for i in which))
         if self.nominal_gpu is not None:
             first, after, recomputed = first_time_chunks(plan, table)
             actual = np.asarray(self.gpu.prefill_attention_time_s(first, after)) if recomputed.any() else attention
@@ -339,6 +341,14 @@ class DisaggregatedSystem(SubBatchTimedSystem):
     def segment_cost(self, plan: IterationPlan, table: RequestTable, max_iterations: int) -> SegmentCost:
         stages, counts = self._stages(plan, table, max_iterations)
         return self._cost(stages, counts, plan.decode_ids.size, max_iterations)
+
+
+def _numpy_sum(values: list[float], array: np.ndarray, positions: np.ndarray) -> float:
+    """``float(np.sum(array[positions]))`` (0 for none), whose ``values`` are listed: added in Python for up to
+    two, where numpy's sum is the same plain addition, and by numpy beyond (it adds in a pairwise order)."""
+    if len(values) <= 2:
+        return float(sum(values)) if values else 0.0
+    return float(np.sum(array[positions]))
 
 
 def compose(spec: RunSpec, entry, device: AttentionDevice, gpu=None,
