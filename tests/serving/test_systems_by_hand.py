@@ -609,3 +609,23 @@ def test_prefill_seconds_per_sub_batch_are_numpys_sums_bit_for_bit():
             positions = rng.choice(12, size, replace=False).astype(np.int64)
             values = [array[i] for i in positions.tolist()]
             assert _numpy_sum(values, array, positions) == float(np.sum(array[positions]))
+
+
+def test_plan_counts_of_gpt175b_by_hand():
+    """GPT-175B (h = 12,288, 96 layers, MHA, a 4h FFN): 24 h^2 dense
+    FLOPs per token per layer (QKV 6h^2, output 2h^2, FFN 16h^2), 2 h V for a logit, 2 h x 2 bytes x 96 of KV."""
+    from l3sim.serving.systems.accounting import CountRates, decode_increment_counts, plan_counts
+    from l3sim.spec import ModelSpec, load_preset_data
+
+    data, source = load_preset_data("models", "gpt-175b")
+    model = ModelSpec.parse(data, source=source)
+    h, layers = 12288, 96
+    rates = CountRates.of(model)
+    assert rates.dense_flops_per_token == 24 * h * h * layers
+    assert rates.lm_head_flops_per_token == 2 * h * model.vocab_size
+    assert rates.kv_bytes_per_token == 2 * h * 2 * layers
+    counts = plan_counts(rates, 300, 40, 45, 1.5e6, 7.0)
+    assert counts == {"prefill_tokens": 300.0, "decode_tokens": 40.0,
+                      "fc_flops": float(24 * h * h * layers * 340 + 2 * h * model.vocab_size * 45),
+                      "decode_kv_bytes_read": 1.5e6 * 4 * h * layers, "pcie_bytes": 7.0}
+    assert decode_increment_counts(rates, 40) == {"decode_kv_bytes_read": float(40 * 4 * h * layers)}

@@ -11,6 +11,8 @@ nominal peak and the prefill chunks less their recomputed tokens.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from l3sim.serving.plan import IterationPlan
@@ -19,25 +21,39 @@ from l3sim.spec.model import ModelSpec
 from l3sim.spec.run import RunSpec
 
 
+@dataclass(frozen=True)
+class CountRates:
+    """The model's per-token figures that ``plan_counts`` multiplies, read once: a ``ModelSpec`` recomputes
+    its properties on every access, and a system asks for its counts at every plan."""
+
+    dense_flops_per_token: int  # QKV, output projection and FFN, all layers
+    lm_head_flops_per_token: int
+    kv_bytes_per_token: int
+
+    @classmethod
+    def of(cls, model: ModelSpec) -> CountRates:
+        per_layer = model.qkv_flops_per_token + model.out_proj_flops_per_token + model.ffn_flops_per_token
+        return cls(model.num_layers * per_layer, model.lm_head_flops_per_token, model.kv_bytes_per_token)
+
+
 def plan_counts(
-    model: ModelSpec, prefill_tokens: int, num_decodes: int, num_logits: int, context_tokens: float, pcie_bytes: float
+    rates: CountRates, prefill_tokens: int, num_decodes: int, num_logits: int, context_tokens: float,
+    pcie_bytes: float,
 ) -> dict[str, float]:
     """The totals of one iteration; ``context_tokens`` is the decodes' summed attention context."""
-    per_token = model.num_layers * (
-        model.qkv_flops_per_token + model.out_proj_flops_per_token + model.ffn_flops_per_token
-    )
     return {
         "prefill_tokens": float(prefill_tokens),
         "decode_tokens": float(num_decodes),
-        "fc_flops": float(per_token * (prefill_tokens + num_decodes) + model.lm_head_flops_per_token * num_logits),
-        "decode_kv_bytes_read": float(context_tokens * model.kv_bytes_per_token),
+        "fc_flops": float(rates.dense_flops_per_token * (prefill_tokens + num_decodes)
+                          + rates.lm_head_flops_per_token * num_logits),
+        "decode_kv_bytes_read": float(context_tokens * rates.kv_bytes_per_token),
         "pcie_bytes": float(pcie_bytes),
     }
 
 
-def decode_increment_counts(model: ModelSpec, num_decodes: int) -> dict[str, float]:
+def decode_increment_counts(rates: CountRates, num_decodes: int) -> dict[str, float]:
     """How the totals of a steady decode iteration grow per iteration: every context grows by one token."""
-    return {"decode_kv_bytes_read": float(num_decodes * model.kv_bytes_per_token)}
+    return {"decode_kv_bytes_read": float(num_decodes * rates.kv_bytes_per_token)}
 
 
 def nominal_gpu_cost(spec: RunSpec):

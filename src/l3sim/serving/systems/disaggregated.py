@@ -30,6 +30,7 @@ from l3sim.serving.plan import EMPTY_IDS, IterationCost, IterationPlan, Phase, S
 from l3sim.serving.state import ReplicaState, RequestTable
 from l3sim.serving.systems import slot_placement
 from l3sim.serving.systems.accounting import (
+    CountRates,
     decode_increment_counts,
     first_time_chunks,
     nominal_gpu_cost,
@@ -101,6 +102,7 @@ class DisaggregatedSystem(SubBatchTimedSystem):
         self.device = device
         self.comm = comm
         self.model = model
+        self._rates = CountRates.of(model)
         self.kv_bytes_per_token = model.kv_bytes_per_token
         self.kv_capacity_bytes = float(device.kv_capacity_bytes)
         self.fits = bool(gpu_cost.fits)
@@ -266,7 +268,7 @@ class DisaggregatedSystem(SubBatchTimedSystem):
         num_decodes = plan.decode_ids.size
         prefill_tokens = sum(prefills.tokens)
         counts = plan_counts(
-            self.model,
+            self._rates,
             prefill_tokens,
             num_decodes,
             num_decodes + sum(prefills.completing),
@@ -313,7 +315,7 @@ class DisaggregatedSystem(SubBatchTimedSystem):
         first = IterationCost(duration, busy, counts, tuple(phases), gpu_stage_s=(g[0], g[1]),
                               attention_stage_s=(a[0] + c[0], a[1] + c[1]), account=account)
         increment = IterationCost(
-            slope, {"attention": da[0] + da[1]}, decode_increment_counts(self.model, num_decodes)
+            slope, {"attention": da[0] + da[1]}, decode_increment_counts(self._rates, num_decodes)
         )
         return SegmentCost(first, increment, max(1, min(valid, limit)))
 

@@ -14,7 +14,8 @@ import numpy as np
 from l3sim.serving.account import AccountBasis, StageTerms, account_terms
 from l3sim.serving.plan import IterationCost, IterationPlan, Phase, SegmentCost
 from l3sim.serving.state import RequestTable
-from l3sim.serving.systems.accounting import decode_increment_counts, first_time_chunks, nominal_gpu_cost, plan_counts
+from l3sim.serving.systems.accounting import (CountRates, decode_increment_counts, first_time_chunks, nominal_gpu_cost,
+                                              plan_counts)
 from l3sim.serving.systems.base import System
 from l3sim.serving.systems.fc_memo import MemoizedFCTime
 from l3sim.spec.model import ModelSpec
@@ -56,6 +57,7 @@ class GPUOnlySystem(System):
         self.cost = cost
         self.nominal = nominal  # the GPUs at nominal peak, for the run's account (serving/account.py); None: none
         self.model = model  # for the run's aggregates (FLOPs, KV bytes read); None: not counted
+        self._rates = None if model is None else CountRates.of(model)
         self.kv_bytes_per_token = kv_bytes_per_token
         self.kv_capacity_bytes = float(cost.kv_capacity_bytes)
         self.fits = bool(cost.fits)
@@ -129,7 +131,7 @@ class GPUOnlySystem(System):
         )
 
     def _counts(self, prefill_tokens: int, decodes: int, logits: int, context: int) -> dict[str, float]:
-        return {} if self.model is None else plan_counts(self.model, prefill_tokens, decodes, logits, context, 0.0)
+        return {} if self.model is None else plan_counts(self._rates, prefill_tokens, decodes, logits, context, 0.0)
 
     def segment_cost(self, plan: IterationPlan, table: RequestTable, max_iterations: int) -> SegmentCost:
         batch = plan.decode_ids.size
@@ -149,7 +151,7 @@ class GPUOnlySystem(System):
         if valid == 1:
             increment = 0.0
         counts = self._counts(0, batch, batch, context0)
-        grow = {} if self.model is None else decode_increment_counts(self.model, batch)
+        grow = {} if self.model is None else decode_increment_counts(self._rates, batch)
         account = self._account(plan, table, self._fc(batch, batch), 0, (attention0, increment), 0.0)
         return SegmentCost(
             IterationCost(
