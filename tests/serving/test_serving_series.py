@@ -12,10 +12,16 @@ from l3sim.serving.series import SeriesSamples
 
 series = st.tuples(
     st.floats(0.0, 2.0, allow_nan=False),
-    st.one_of(st.just(0.0), st.floats(0.0, 0.05, allow_nan=False)),
+    # negative increments: stretches whose iterations get shorter (their elements decrease)
+    st.one_of(st.just(0.0), st.floats(-0.05, 0.05, allow_nan=False)),
     st.integers(1, 60),
     st.integers(1, 5),
 )
+
+
+def _non_negative(first: float, inc: float, count: int) -> float:
+    """``first`` raised so that a decreasing series stays at or above 0 (samples are durations)."""
+    return first + max(0.0, -inc) * (count - 1)
 
 
 @settings(max_examples=150, deadline=None)
@@ -28,6 +34,7 @@ def test_series_quantile_and_mean_match_expansion(parts, loose, q) -> None:
     samples = SeriesSamples()
     expanded = [np.array(loose)]
     for first, inc, count, weight in parts:
+        first = _non_negative(first, inc, count)
         samples.add_series(first, inc, count, weight)
         expanded.append(np.repeat(first + np.arange(count) * inc, weight))
     samples.add_values(np.array(loose))
@@ -51,7 +58,7 @@ def test_weights_shift_the_median() -> None:
 
 @pytest.mark.parametrize("list_at_most", [0, 50, series_module.LIST_AT_MOST])
 def test_quantiles_are_the_same_sample_whether_bisected_or_listed(monkeypatch, list_at_most) -> None:
-    """Large multisets (ties, flat series, near-flat ones) against numpy on the expansion: pure bisection
+    """Large multisets (ties, flat, near-flat and decreasing series) against numpy on the expansion: pure bisection
     (0), listing from a narrow bracket (50) and the default threshold all give the same sample."""
     monkeypatch.setattr(series_module, "LIST_AT_MOST", list_at_most)
     rng = np.random.default_rng(3)
@@ -60,8 +67,10 @@ def test_quantiles_are_the_same_sample_whether_bisected_or_listed(monkeypatch, l
         samples, expanded = SeriesSamples(), []
         for _ in range(int(rng.integers(1, 30))):
             first = float(rng.uniform(0, 2))
-            inc = float(rng.choice([0.0, rng.uniform(0, 0.05), rng.uniform(0, 1e-9)]))
+            inc = float(rng.choice([0.0, rng.uniform(0, 0.05), rng.uniform(0, 1e-9), -rng.uniform(0, 1e-3),
+                                    -rng.uniform(0, 1e-9)]))
             count, weight = int(rng.integers(1, 4000)), int(rng.integers(1, 6))
+            first = _non_negative(first, inc, count)
             samples.add_series(first, inc, count, weight)
             expanded.append(np.repeat(first + np.arange(count) * inc, weight))
         loose = rng.uniform(0, 3, int(rng.integers(0, 500)))
@@ -69,3 +78,13 @@ def test_quantiles_are_the_same_sample_whether_bisected_or_listed(monkeypatch, l
         samples.add_values(loose)
         everything = np.concatenate([*expanded, loose])
         assert samples.quantiles(qs) == [float(np.quantile(everything, q, method="inverted_cdf")) for q in qs]
+
+
+def test_a_decreasing_series_counts_its_suffix() -> None:
+    """By hand: 5, 4, 3, 2, 1 (increment -1) beside 2.5 x3: sorted 1 2 2.5 2.5 2.5 3 4 5; the median (4th of 8)
+    is 2.5, the 6th smallest 3. The bisection that assumed rising series counted 5 and 4 as <= 2.5 here."""
+    samples = SeriesSamples()
+    samples.add_series(5.0, -1.0, 5, 1)
+    samples.add_series(2.5, 0.0, 3, 1)
+    assert samples.quantiles((0.5, 0.75, 1.0)) == [2.5, 3.0, 5.0]
+    assert samples.mean() == (15 + 7.5) / 8

@@ -5,7 +5,8 @@ increment`` (j = 0..k-1), each producing ``weight`` tokens, contributes k
 time-between-token samples per request without ever listing them. Means and
 quantiles are computed from the series in closed form, and exactly: the
 quantile is an element of the multiset, with element j of a series defined as
-the float ``first + j * increment``.
+the float ``first + j * increment``. The increment may be negative (a stretch
+whose iterations get shorter); the elements are then non-increasing.
 """
 
 from __future__ import annotations
@@ -86,11 +87,29 @@ def _elements(first: np.ndarray, inc: np.ndarray, j: np.ndarray) -> np.ndarray:
     return first + j * inc
 
 
-def _last_indices(first: np.ndarray, inc: np.ndarray, count: np.ndarray, x: float) -> np.ndarray:
-    """Per series, the last j with element(j) <= x (-1: none), elements being the floats ``first + j * inc``."""
-    # Bisection on j; elements are non-decreasing in j even after rounding. Division gives a guess that
-    # usually brackets it; where rounding makes a run of equal elements, the bracket falls back to the
-    # whole series.
+def _at_most(first: np.ndarray, inc: np.ndarray, count: np.ndarray, x: float) -> np.ndarray:
+    """Per series, how many of its elements (the floats ``first + j * inc``) are <= x.
+
+    The elements are monotone in j even after rounding: non-decreasing where ``inc >= 0``, so those <= x are
+    a prefix; non-increasing where ``inc < 0`` (a steady stretch whose iterations get shorter: a decode
+    kernel that splits the KV cache into more blocks as contexts grow, hence fills more SMs), so they are a
+    suffix.
+    """
+    rising = inc >= 0
+    if rising.all():
+        return _last_rising(first, inc, count, x) + 1
+    n = np.empty(first.size, dtype=np.int64)
+    n[rising] = _last_rising(first[rising], inc[rising], count[rising], x) + 1
+    falling = ~rising
+    lo, hi = np.full(int(falling.sum()), -1, dtype=np.int64), count[falling]
+    n[falling] = count[falling] - 1 - _bisect(first[falling], inc[falling], lo, hi, lambda e: e > x)
+    return n
+
+
+def _last_rising(first: np.ndarray, inc: np.ndarray, count: np.ndarray, x: float) -> np.ndarray:
+    """Per non-decreasing series, the last j with element(j) <= x (-1: none)."""
+    # Division gives a guess that usually brackets it; where rounding makes a run of equal elements, the
+    # bracket falls back to the whole series.
     safe_inc = np.where(inc > 0, inc, 1.0)
     with np.errstate(over="ignore"):  # a huge quotient is clipped to the series anyway
         guess = np.where(inc > 0, np.floor(np.clip((x - first) / safe_inc, -2, count)), count - 1)
@@ -100,12 +119,18 @@ def _last_indices(first: np.ndarray, inc: np.ndarray, count: np.ndarray, x: floa
     hi_ok = (hi >= count) | (_elements(first, inc, hi) > x)
     lo = np.where(lo_ok, lo, -1)
     hi = np.where(hi_ok, hi, count)
+    return _bisect(first, inc, lo, hi, lambda e: e <= x)
+
+
+def _bisect(first: np.ndarray, inc: np.ndarray, lo: np.ndarray, hi: np.ndarray, holds) -> np.ndarray:
+    """Per series, the last j in [lo, hi) where ``holds(element(j))``, for a test that holds on a prefix of
+    the series: it holds at ``lo`` (or lo = -1) and not at ``hi`` (or hi = the count)."""
     while np.any(hi - lo > 1):
         mid = (lo + hi) // 2
-        below = _elements(first, inc, mid) <= x
+        inside = holds(_elements(first, inc, mid))
         active = hi - lo > 1
-        lo = np.where(active & below, mid, lo)
-        hi = np.where(active & ~below, mid, hi)
+        lo = np.where(active & inside, mid, lo)
+        hi = np.where(active & ~inside, mid, hi)
     return lo
 
 
@@ -116,7 +141,7 @@ def _count_at_most(
     total = int(np.searchsorted(values, x, side="right"))
     if first.size == 0:
         return total
-    return total + int(((_last_indices(first, inc, count, x) + 1) * weight).sum())
+    return total + int((_at_most(first, inc, count, x) * weight).sum())
 
 
 #: Once the bracket of a quantile holds at most this many samples, they are listed and the quantile read
@@ -172,9 +197,10 @@ def _listed_quantile(
     begin, end = np.searchsorted(values, [lo, hi], side="right")
     samples, weights = [values[begin:end]], [np.ones(end - begin, dtype=np.int64)]
     if first.size:
-        start = _last_indices(first, inc, count, lo) + 1
-        stop = _last_indices(first, inc, count, hi) + 1
-        listed = stop - start
+        below_lo, below_hi = _at_most(first, inc, count, lo), _at_most(first, inc, count, hi)
+        rising = inc >= 0  # the elements in (lo, hi]: after the prefix <= lo, or before the suffix <= lo
+        start = np.where(rising, below_lo, count - below_hi)
+        listed = below_hi - below_lo
         which = np.repeat(np.arange(first.size), listed)
         j = np.arange(int(listed.sum())) - np.repeat(np.cumsum(listed) - listed, listed) + start[which]
         samples.append(_elements(first[which], inc[which], j))
