@@ -35,8 +35,9 @@ class _Echo:
     def predict_columns(self, decode_context_tokens, num_decodes, other_prefill_tokens):
         return ("columns", decode_context_tokens, num_decodes, other_prefill_tokens)
 
-    def update(self, rows, seconds) -> None:
-        self.updates.append((np.asarray(rows, dtype=float), list(seconds)))
+    def update_rows(self, rows: np.ndarray, seconds: np.ndarray) -> None:
+        assert rows.dtype == np.float64 and seconds.dtype == np.float64 and rows.shape[0] == seconds.size
+        self.updates.append((rows, seconds.tolist()))
 
 
 def _predictor() -> LearnedStagePredictor:

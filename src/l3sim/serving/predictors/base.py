@@ -86,6 +86,11 @@ class OnlinePredictor:
         target = np.asarray(y, dtype=np.float64).reshape(-1)
         if target.size != rows.shape[0]:
             raise ConfigError(f"{self.name}.update: {rows.shape[0]} rows but {target.size} targets")
+        return self.update_rows(rows, target)
+
+    def update_rows(self, rows: np.ndarray, target: np.ndarray) -> bool:
+        """``update`` of float64 rows already of width ``len(feature_names)`` and as many float64 targets (the
+        scheduler's rows, built by its compiled plan), without ``update``'s checks."""
         self._new_X.append(rows)
         self._new_y.append(target)
         self._pending += target.size

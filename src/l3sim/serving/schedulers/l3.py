@@ -452,8 +452,8 @@ class LearnedStagePredictor:
         """Feed both sub-batches' actual stage times to the predictors, with their feature rows (``observed_rows``;
         one update call each)."""
         gpu_rows, pim_rows = rows
-        self.gpu.update(gpu_rows, gpu_true)
-        self.pim.update(pim_rows, pim_true)
+        self.gpu.update_rows(gpu_rows, np.array(gpu_true, dtype=np.float64))
+        self.pim.update_rows(pim_rows, np.array(pim_true, dtype=np.float64))
 
 
 def observed_rows(pair: tuple[SubBatch, SubBatch]) -> tuple[np.ndarray, np.ndarray]:
