@@ -42,6 +42,11 @@ def call_compiled(function: Callable, *args: Any) -> Any:
     return result
 
 
+def any_loaded() -> bool:
+    """Whether something has run compiled in this process, so that numba's first-call costs are paid."""
+    return bool(_loaded)
+
+
 class CompiledWhenLoaded:
     """``function`` compiled once numba is loaded in this process (something has run compiled), else ``numpy``,
     the same computation in numpy (the same arguments and answers); ``compiled_calls`` counts the first kind."""

@@ -7,9 +7,11 @@ L3 scheduler's training asks that for a thousand sub-batches of up to tens of th
 (docs/scheduler.md), which interpreted Python paid for in seconds per run.
 
 ``least_loaded_slots`` is plain Python that numba compiles unchanged (and that runs interpreted under
-``NUMBA_DISABLE_JIT=1``); ``place`` runs it compiled for large batches only, so a run whose placements are
-all small never loads numba (~0.8 s in a fresh process). Both give the same slots and loads bit for bit:
-the same floating-point operations in the same order (``tests/fuzz/test_fuzz_placement.py``).
+``NUMBA_DISABLE_JIT=1``); ``place`` runs it compiled for large batches, and for any batch once something has
+run compiled in the process (``warm_jit.any_loaded``: an L3 run after its first plan, a sweep's worker), so a
+run whose placements are all small and that compiles nothing else never loads numba (~0.8 s in a fresh
+process). Both give the same slots and loads bit for bit: the same floating-point operations in the same
+order (``tests/fuzz/test_fuzz_placement.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import heapq
 from functools import lru_cache
 
 import numpy as np
+
+from l3sim.serving import warm_jit
 
 # batches at least this large run compiled; an interpreted placement of this many costs ~10 ms
 COMPILED_FROM = 4096
@@ -62,7 +66,8 @@ def _compiled():
 def place(loads: np.ndarray, context_tokens, fixed_s: float, per_token_s: float,
           compiled: bool | None = None) -> np.ndarray:
     """``least_loaded_slots`` from ``loads`` (seconds per slot; a float64 array is updated in place), run
-    compiled if ``compiled``, by default for batches of ``COMPILED_FROM`` requests or more."""
+    compiled if ``compiled``, by default for batches of ``COMPILED_FROM`` requests or more and for any batch
+    once something has run compiled in this process."""
     loads = np.asarray(loads, dtype=np.float64)
     context = np.ascontiguousarray(context_tokens, dtype=np.float64)
     if loads.size == 0 or loads.min() == loads.max():
@@ -70,6 +75,6 @@ def place(loads: np.ndarray, context_tokens, fixed_s: float, per_token_s: float,
     else:
         order = np.lexsort((np.arange(loads.size), loads)).astype(np.int64)
     if compiled is None:
-        compiled = context.size >= COMPILED_FROM
+        compiled = context.size >= COMPILED_FROM or warm_jit.any_loaded()
     run = _compiled() if compiled else least_loaded_slots
     return run(loads, context, order, float(fixed_s), float(per_token_s))
