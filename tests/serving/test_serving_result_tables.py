@@ -44,6 +44,35 @@ def test_metrics_agree_with_the_request_frame() -> None:
     assert result.ttft_s["p99"] == float(np.quantile(served["ttft_s"], 0.99, method="inverted_cdf"))
 
 
+def test_every_row_of_the_request_frame_by_definition() -> None:
+    """Each request's row against the request it came from: tokens and arrival as given, TBT mean = (E2E - TTFT)
+    / (output - 1) (NaN for one output token), never-fit rows on replica -1 with NaN latencies."""
+    rng = np.random.default_rng(7)
+    reqs = [Req(int(i), float(rng.uniform(0, 5)), int(rng.integers(5, 40)), int(rng.integers(2, 12)))
+            for i in rng.permutation(30)]
+    reqs += [Req(100, 1.0, 900, 5), Req(31, 0.2, 950, 3), Req(40, 0.7, 12, 1)]
+    result = serve(fake_system(800), reqs, run_spec('arrival="trace"', dp=2))
+    rows = {int(row["id"]): row for row in result.requests_table.to_dict("records")}
+    assert len(rows) == len(reqs)
+    for req in reqs:
+        row = rows[req.id]
+        assert (row["arrival_s"], row["prompt_tokens"], row["output_tokens"]) == (
+            req.arrival_s, req.prompt_tokens, req.output_tokens)
+        if req.id in (100, 31):
+            assert row["status"] == "never-fits" and row["replica"] == -1 and row["preemptions"] == 0
+            assert all(math.isnan(row[key]) for key in ("ttft_s", "tbt_mean_s", "e2e_s"))
+            continue
+        assert row["status"] == "served" and row["replica"] in (0, 1) and row["preemptions"] >= 0
+        assert 0 < row["ttft_s"] <= row["e2e_s"]
+        if req.output_tokens == 1:
+            assert math.isnan(row["tbt_mean_s"]) and row["e2e_s"] == row["ttft_s"]
+        else:
+            assert row["tbt_mean_s"] == pytest.approx((row["e2e_s"] - row["ttft_s"]) / (req.output_tokens - 1),
+                                                      rel=1e-9)
+    assert result.requests_table["replica"].dtype.kind == "i"
+    assert result.requests_table["preemptions"].dtype.kind == "i"
+
+
 def test_segments_frame_holds_every_iteration() -> None:
     result = _mixed_run()
     segments = result.segments
