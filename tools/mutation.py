@@ -62,11 +62,13 @@ ENGINE_TESTS = (f"{SERVING}/test_serving_engine.py", f"{SERVING}/test_engine_sta
 GROUPS: dict[str, Group] = {
     "kvstore": Group(("src/l3sim/serving/kvstore.py",), ENGINE_TESTS),
     # a run's metrics: the closed-form series statistics, the summary and the result's tables built at first use
+    # (the subprocess runs that check pandas stays unimported import the working tree, not the mutants: left out)
     "metrics": Group(
         ("src/l3sim/serving/series.py", "src/l3sim/serving/metrics.py", "src/l3sim/serving/result.py"),
         (f"{SERVING}/test_serving_series.py", f"{SERVING}/test_serving_result_tables.py",
          f"{SERVING}/test_serving_engine.py", f"{SERVING}/test_engine_by_hand.py", f"{SERVING}/test_serving_steady.py",
          f"{SERVING}/test_slo_capacity.py"),
+        pytest_args=("-k", "not import_pandas"),
     ),
     # test_engine_by_hand.py: the engine's records on an exact toy system, with a plan bound that turns a
     # mutant that stops the engine advancing into a failure instead of a timeout

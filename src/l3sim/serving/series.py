@@ -21,6 +21,13 @@ import numpy as np
 # form be exact.
 QUANTILE_METHOD = "inverted_cdf"
 
+#: Bisections halve their bracket each round: 64 rounds end any bracket of int64 indices or float64 bit patterns.
+BISECTION_ROUNDS = 64
+
+#: Once the bracket of a quantile holds at most this many samples, they are listed and the quantile read
+#: off them instead of bisecting on: the same sample either way (about 8 counting passes instead of ~55).
+LIST_AT_MOST = 1 << 16
+
 
 @dataclass
 class SeriesSamples:
@@ -124,8 +131,11 @@ def _last_rising(first: np.ndarray, inc: np.ndarray, count: np.ndarray, x: float
 
 def _bisect(first: np.ndarray, inc: np.ndarray, lo: np.ndarray, hi: np.ndarray, holds) -> np.ndarray:
     """Per series, the last j in [lo, hi) where ``holds(element(j))``, for a test that holds on a prefix of
-    the series: it holds at ``lo`` (or lo = -1) and not at ``hi`` (or hi = the count)."""
-    while np.any(hi - lo > 1):
+    the series: it holds at ``lo`` (or lo = -1) and not at ``hi`` (or hi = the count). Each round halves every
+    bracket, so 64 rounds end any series an int64 can count."""
+    for _ in range(BISECTION_ROUNDS):
+        if not np.any(hi - lo > 1):
+            break
         mid = (lo + hi) // 2
         inside = holds(_elements(first, inc, mid))
         active = hi - lo > 1
@@ -142,11 +152,6 @@ def _count_at_most(
     if first.size == 0:
         return total
     return total + int((_at_most(first, inc, count, x) * weight).sum())
-
-
-#: Once the bracket of a quantile holds at most this many samples, they are listed and the quantile read
-#: off them instead of bisecting on: the same sample either way (about 8 counting passes instead of ~55).
-LIST_AT_MOST = 1 << 16
 
 
 def _quantile(
@@ -172,7 +177,9 @@ def _quantile(
     hi_count = n  # hi is the largest sample
     lo_bits = int(np.float64(lo).view(np.int64))  # Python ints: no overflow in the midpoint
     hi_bits = int(np.float64(hi).view(np.int64))
-    while hi_bits - lo_bits > 1:
+    for _ in range(BISECTION_ROUNDS):  # a float64 has 64 bits: the bracket of bit patterns halves each round
+        if hi_bits - lo_bits <= 1:
+            break
         if hi_count - lo_count <= LIST_AT_MOST:
             return _listed_quantile(first, inc, count, weight, values, _bits_float(lo_bits), _bits_float(hi_bits),
                                     target - lo_count)
