@@ -130,6 +130,21 @@ def test_snake_deal_of_the_decodes_by_context():
     assert first.tolist() == [0, 3, 4] and second.tolist() == [1, 2]
 
 
+def test_snake_deal_of_random_decodes_alternates_pairs():
+    """Any size and contexts (ties included): sub-batch 0 holds the ranks 0, 3, 4, 7, 8, ... of the order by
+    longest context then request index, sub-batch 1 the others; both sorted positions, together all of them."""
+    rng = np.random.default_rng(2)
+    for size in range(0, 23):
+        table = _decoding_table(rng.integers(1, 6, 40).tolist())
+        ids = rng.choice(40, size, replace=False)
+        ranked = sorted(range(size), key=lambda pos: (-table.kv_tokens[ids[pos]], ids[pos]))
+        expected = ([pos for k, pos in enumerate(ranked) if k % 4 in (0, 3)],
+                    [pos for k, pos in enumerate(ranked) if k % 4 in (1, 2)])
+        first, second = snake_split(ids, table)
+        assert (sorted(expected[0]), sorted(expected[1])) == (first.tolist(), second.tolist())
+        assert first.dtype == second.dtype == np.int64
+
+
 def test_prefill_chunks_go_to_the_sub_batch_with_fewer_gpu_tokens():
     """Decodes (3, 2); chunks 5, 2, 4: the 5 to sub-batch 1 (2 < 3: 3, 7), the 2 to 0 (3 <= 7: 5, 7), the 4 to
     0 (5 <= 7: 9, 7). On a tie the chunk goes to sub-batch 0."""

@@ -24,8 +24,9 @@ from l3sim.serving.state import ReplicaState, RequestTable
 def snake_split(decode_ids: np.ndarray, table: RequestTable) -> tuple[np.ndarray, np.ndarray]:
     """Positions (into ``decode_ids``) of the two decode sub-batches, dealt 0, 1, 1, 0 by context."""
     order = np.lexsort((decode_ids, -table.kv_tokens[decode_ids]))
-    lane = (np.arange(order.size) + 1) // 2 % 2  # 0, 1, 1, 0, 0, 1, 1, 0, ...
-    return np.sort(order[lane == 0]), np.sort(order[lane == 1])
+    # ranks 0, 3, 4, 7, 8, ... (k % 4 in {0, 3}) to sub-batch 0, ranks 1, 2, 5, 6, ... to sub-batch 1
+    return (np.sort(np.concatenate((order[0::4], order[3::4]))),
+            np.sort(np.concatenate((order[1::4], order[2::4]))))
 
 
 def prefill_split(chunk_tokens: np.ndarray, decode_counts: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
