@@ -66,7 +66,7 @@ GROUPS: dict[str, Group] = {
     "metrics": Group(
         ("src/l3sim/serving/series.py", "src/l3sim/serving/metrics.py", "src/l3sim/serving/result.py"),
         (f"{SERVING}/test_serving_series.py", f"{SERVING}/test_serving_result_tables.py",
-         f"{SERVING}/test_serving_engine.py", f"{SERVING}/test_engine_by_hand.py", f"{SERVING}/test_serving_steady.py",
+         f"{SERVING}/test_serving_metrics_by_hand.py", f"{SERVING}/test_serving_engine.py", f"{SERVING}/test_engine_by_hand.py", f"{SERVING}/test_serving_steady.py",
          f"{SERVING}/test_slo_capacity.py"),
         pytest_args=("-k", "not import_pandas"),
     ),
