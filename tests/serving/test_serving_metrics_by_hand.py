@@ -61,3 +61,18 @@ def test_to_dict_holds_every_metric_under_its_name():
             if isinstance(value, (dict, list)):
                 assert value is not attribute  # a copy: editing the JSON leaves the result as it was
     assert data["output_tokens"] == 9 and data["warnings"] and "1 request(s)" in data["warnings"][0]
+
+
+def test_never_fit_warning_names_the_first_twenty_and_the_capacity():
+    """22 requests too long for a 800-token cache (KV blocks of 16 tokens: 800 usable): the warning names the
+    first 20 ids and ends with ' ...'; 20 of them name all, without it."""
+    def never_fitting(count):
+        return [Req(i, 0.0, 900 + i, 2) for i in range(count)] + [Req(100, 0.0, 10, 2)]
+
+    result = serve(fake_system(800), never_fitting(22), run_spec())
+    (warning,) = result.warnings
+    assert warning == ("22 request(s) can never fit the KV cache of one replica (800 tokens usable) and were not "
+                       "served: ids " + ", ".join(str(i) for i in range(20)) + " ...")
+    assert result.kv_capacity_tokens == 800 and result.aggregates["output_tokens"] == 2.0
+    (warning,) = serve(fake_system(800), never_fitting(20), run_spec()).warnings
+    assert warning.endswith("ids " + ", ".join(str(i) for i in range(20)))

@@ -88,3 +88,11 @@ def test_a_decreasing_series_counts_its_suffix() -> None:
     samples.add_series(2.5, 0.0, 3, 1)
     assert samples.quantiles((0.5, 0.75, 1.0)) == [2.5, 3.0, 5.0]
     assert samples.mean() == (15 + 7.5) / 8
+
+
+def test_negative_samples_have_no_series_quantile() -> None:
+    """The bisection runs on the bit patterns of non-negative floats; a negative sample is refused, named."""
+    samples = SeriesSamples()
+    samples.add_series(-1.0, 0.5, 4, 1)  # -1, -0.5, 0, 0.5
+    with pytest.raises(ValueError, match="non-negative samples"):
+        samples.quantiles((0.75,))
