@@ -41,14 +41,13 @@ def test_fast_placement_equals_the_scan(compiled, loads, contexts, fixed, per_to
     assert got_loads.tolist() == expected_loads
 
 
-def test_large_batches_run_compiled_and_agree_with_the_interpreted_placement(monkeypatch) -> None:
-    """A batch of COMPILED_FROM requests takes the compiled path by default, one fewer the interpreted one
-    (while nothing has run compiled in the process); both give the same slots and loads on random loads over
-    64 slots (ties included: a few load values)."""
-    monkeypatch.setattr(warm_jit, "_loaded", set())
-    rng = np.random.default_rng(7)
-    loads = rng.choice([0.0, 1e-3, 2e-3], size=64)
-    contexts = rng.integers(1, 40_000, size=slot_placement.COMPILED_FROM).astype(np.float64)
+def _interpreted_then_compiled_only(monkeypatch, seed: int, slots: int, requests: int):
+    """Random loads over ``slots`` (ties included: a few load values) and contexts of ``requests``, with the
+    interpreted placement's (slots, loads); then the interpreted function is replaced by one that fails, so
+    that a later ``place`` passes only if it runs compiled."""
+    rng = np.random.default_rng(seed)
+    loads = rng.choice([0.0, 1e-3, 2e-3], size=slots)
+    contexts = rng.integers(1, 40_000, size=requests).astype(np.float64)
     interpreted = loads.copy()
     expected = slot_placement.place(interpreted, contexts, 1e-4, 3e-8, compiled=False)
     slot_placement._compiled()  # compiled from the real function before it is replaced below
@@ -57,6 +56,15 @@ def test_large_batches_run_compiled_and_agree_with_the_interpreted_placement(mon
         raise AssertionError("interpreted placement")
 
     monkeypatch.setattr(slot_placement, "least_loaded_slots", not_interpreted)
+    return loads, contexts, expected, interpreted
+
+
+def test_large_batches_run_compiled_and_agree_with_the_interpreted_placement(monkeypatch) -> None:
+    """A batch of COMPILED_FROM requests takes the compiled path by default, one fewer the interpreted one
+    (while nothing has run compiled in the process); both give the same slots and loads on 64 slots."""
+    monkeypatch.setattr(warm_jit, "_loaded", set())
+    loads, contexts, expected, interpreted = _interpreted_then_compiled_only(monkeypatch, 7, 64,
+                                                                             slot_placement.COMPILED_FROM)
     by_default = loads.copy()
     assert np.array_equal(slot_placement.place(by_default, contexts, 1e-4, 3e-8), expected)
     assert np.array_equal(by_default, interpreted)
@@ -67,17 +75,7 @@ def test_large_batches_run_compiled_and_agree_with_the_interpreted_placement(mon
 def test_small_batches_run_compiled_once_something_has(monkeypatch) -> None:
     """Once numba's first-call costs are paid in the process (``warm_jit.any_loaded``), a batch of any size
     takes the compiled path, with the interpreted placement's slots and loads."""
-    rng = np.random.default_rng(11)
-    loads = rng.choice([0.0, 1e-3, 2e-3], size=16)
-    contexts = rng.integers(1, 40_000, size=37).astype(np.float64)
-    interpreted = loads.copy()
-    expected = slot_placement.place(interpreted, contexts, 1e-4, 3e-8, compiled=False)
-    slot_placement._compiled()  # compiled from the real function before it is replaced below
-
-    def not_interpreted(*args):
-        raise AssertionError("interpreted placement")
-
-    monkeypatch.setattr(slot_placement, "least_loaded_slots", not_interpreted)
+    loads, contexts, expected, interpreted = _interpreted_then_compiled_only(monkeypatch, 11, 16, 37)
     monkeypatch.setattr(warm_jit, "_loaded", {len})  # something ran compiled
     compiled = loads.copy()
     assert np.array_equal(slot_placement.place(compiled, contexts, 1e-4, 3e-8), expected)
