@@ -629,3 +629,17 @@ def test_plan_counts_of_gpt175b_by_hand():
                       "fc_flops": float(24 * h * h * layers * 340 + 2 * h * model.vocab_size * 45),
                       "decode_kv_bytes_read": 1.5e6 * 4 * h * layers, "pcie_bytes": 7.0}
     assert decode_increment_counts(rates, 40) == {"decode_kv_bytes_read": float(40 * 4 * h * layers)}
+
+
+def test_three_prefills_in_one_sub_batch_sum_their_own_attention():
+    """Chunks 10, 20, 30 (none done) in sub-batch 0 and 40 in sub-batch 1, no decodes, none completing: GPU 0 =
+    0.01 x (100 + 400 + 900) = 14 ms of attention + 60 ms dense = 74 ms; GPU 1 = 16 + 40 = 56 ms (a sum over
+    three values takes numpy's path, and must still cover only its own sub-batch's chunks)."""
+    table = RequestTable(ids=np.arange(4), arrival_s=np.zeros(4), prompt_tokens=np.full(4, 100),
+                         output_tokens=np.full(4, 5))
+    empty = np.zeros(0, dtype=np.int64)
+    plan = IterationPlan(decode_ids=empty, prefill_ids=np.arange(4), prefill_chunk_tokens=np.array([10, 20, 30, 40]),
+                         prefill_done_tokens=np.zeros(4, dtype=np.int64), sub_batches=(empty, empty),
+                         prefill_sub_batches=(np.array([0, 1, 2]), np.array([3])))
+    cost = _disaggregated().iteration_cost(plan, table)
+    assert cost.gpu_stage_s == pytest.approx((74 * MS, 56 * MS), rel=1e-12)
