@@ -146,6 +146,11 @@ def test_decode_of_python_numbers_equals_the_array_path_bit_for_bit():
         assert attention.decode_time_s(total, count) == expected
         assert occ.scalar_fraction(total, count) == float(occ.fraction(total, count))
     assert attention.decode_time_s(0, 5) == 0.0 and attention.decode_time_s(-3.0, 5) == 0.0
+    # an array of totals beside one request count (or the reverse) stays elementwise, on numpy's path
+    mixed = attention.decode_time_s(totals[:5].astype(float), 7)
+    assert mixed.tolist() == [attention.decode_time_s(total, 7) for total in totals[:5].tolist()]
+    assert attention.decode_time_s(5000, counts[:4]).tolist() == [
+        attention.decode_time_s(5000, count) for count in counts[:4].tolist()]
 
 
 @pytest.mark.parametrize("exponent", [math.inf, 2.79, 1.5])
