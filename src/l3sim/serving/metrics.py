@@ -97,7 +97,8 @@ def _served_columns(parts: list[dict]) -> dict[str, np.ndarray]:
 
 
 def _skipna(reduce, values: np.ndarray) -> float:
-    """``reduce`` (np.nanmin / np.nanmax) as pandas reduces a column: NaN only when every value is NaN."""
+    """``reduce`` (np.min or np.max) over the values that are not NaN, as pandas reduces a column: NaN only when
+    every value is NaN."""
     finite = values[~np.isnan(values)]
     return float(reduce(finite)) if finite.size else math.nan
 

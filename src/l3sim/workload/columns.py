@@ -10,7 +10,6 @@ simulation of serving cannot represent. Times must be finite.
 from __future__ import annotations
 
 import math
-
 from typing import TYPE_CHECKING
 
 import numpy as np
