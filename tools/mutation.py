@@ -123,7 +123,9 @@ GROUPS: dict[str, Group] = {
     # hw/gpu in two parts, each with its own tests (all of hw/gpu at once is slow on a small machine): gpu is
     # every module but the calibrated model and its fits, which are gpu-calibrated. The AttAcc all-reduce
     # against the monotone floor (~20 s, the whole Vidur all-reduce profile through AttAcc's model) is left
-    # out of every run; the all-reduce tests and test_gpu_by_hand.py pin that formula by hand.
+    # out of every run; the all-reduce tests and test_gpu_by_hand.py pin that formula by hand. attacc_gemm.py (the
+    # AttAcc GEMM and its tile searches) runs compiled by numba, which mutmut's trampolines cannot be: not mutated;
+    # test_gpu_attacc_tiles.py compares it with AttAcc's full-grid loops, written out in the test.
     "gpu": Group(
         tuple(f"src/l3sim/hw/gpu/{name}.py" for name in (
             "attacc", "attention", "collectives", "cost_model", "operators", "roofline", "sources", "step",

@@ -1,9 +1,10 @@
 """AttAcc's tile searches against the loops they are written from (src/devices.py, xPU._get_optimal_tile).
 
-``_Kernels`` searches the L1 tiles without AttAcc's repeated (clipped) edges and the L2 tiles with two
+``attacc_gemm`` searches the L1 tiles without AttAcc's repeated (clipped) edges and the L2 tiles with two
 pointers; the reference below is the search as AttAcc writes it, every candidate of the grid in turn
 (strict ``<`` keeps the first minimum, ``min`` keeps the smallest traffic). Both must agree exactly,
 fractional dimensions (a batch's mean context) included, or a run under the ``attacc`` source would change.
+The searches run compiled by numba in a run; compiled and interpreted GEMM times must agree bit for bit.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import random
 
 import pytest
 
-from l3sim.hw.gpu.attacc import ATTACC_A100, ATTACC_H100, L1_TILE_EDGES, L1_TILE_K, L2_TILE_K_DIVISOR, _Kernels
+from l3sim.hw.gpu.attacc import ATTACC_A100, ATTACC_H100, _Kernels
+from l3sim.hw.gpu.attacc_gemm import (L1_TILE_EDGES, L1_TILE_K, L2_TILE_K_DIVISOR, compiled_gemm_time, gemm_time_s,
+                                      l1_tile, l2_traffic)
 from l3sim.spec import load_preset_data
 from l3sim.spec.platform import GPUSpec
 
@@ -54,6 +57,14 @@ def reference_l2_traffic(kernels: _Kernels, tm1, tn1, m, n, k):
     return best
 
 
+def search_l1(kernels: _Kernels, m, n, k, fc):
+    return l1_tile(m, n, k, fc, kernels.cores, kernels.l1_bytes, kernels.d)
+
+
+def search_l2(kernels: _Kernels, tm1, tn1, m, n, k):
+    return l2_traffic(tm1, tn1, m, n, k, kernels.l2_bytes, kernels.d)
+
+
 def _shapes(seed: int, count: int):
     """GEMM shapes of the kinds the model asks: FC layers (rows = tokens), attention score and context
     matmuls (rows = a GQA group's queries, a fractional mean context as keys), and odd sizes."""
@@ -70,9 +81,9 @@ def test_tile_searches_equal_the_loops_they_are_written_from(device, dtype_bytes
     gpu = GPUSpec.parse(load_preset_data("gpus", "a100-80gb")[0])
     kernels = _Kernels(gpu, device, dtype_bytes)
     for m, n, k, fc in _shapes(seed=dtype_bytes + device.num_cores, count=300):
-        tile = kernels._l1_tile(m, n, k, fc)
+        tile = search_l1(kernels, m, n, k, fc)
         assert tile == reference_l1_tile(kernels, m, n, k, fc), (m, n, k, fc)
-        assert kernels._l2_traffic(*tile, m, n, k) == reference_l2_traffic(kernels, *tile, m, n, k), (m, n, k, fc)
+        assert search_l2(kernels, *tile, m, n, k) == reference_l2_traffic(kernels, *tile, m, n, k), (m, n, k, fc)
 
 
 @pytest.mark.parametrize("l2_bytes", [40 * 1024 * 1024, 64 * 1024, 1000])
@@ -86,10 +97,10 @@ def test_l2_search_where_the_capacity_binds(l2_bytes):
     cases = [(8, 16, 4096, 8192.0, 4096), (64, 8, 3000, 1000.25, 128), (16, 512, 513, 28672.0, 8192),
              (1, 512, 1, 30000.5, 128), (128, 128, 8192, 8192.0, 28672)]
     for case in cases:
-        assert kernels._l2_traffic(*case) == reference_l2_traffic(kernels, *case), case
+        assert search_l2(kernels, *case) == reference_l2_traffic(kernels, *case), case
     if l2_bytes == 1000:
         tm1, tn1, m, n, k = cases[0]
-        assert kernels._l2_traffic(*cases[0]) == _traffic(tm1, tn1, m, n, k)
+        assert search_l2(kernels, *cases[0]) == _traffic(tm1, tn1, m, n, k)
 
 
 @pytest.mark.parametrize("l2_bytes", [256 * 1024, 768 * 1024, 2 * 1024 * 1024, 6 * 1024 * 1024])
@@ -101,8 +112,8 @@ def test_l2_search_on_small_l2_caches(l2_bytes):
     device = AttAccDevice(num_cores=108, l1_bytes_per_core=192 * 1024, l2_bytes=l2_bytes)
     kernels = _Kernels(GPUSpec.parse(load_preset_data("gpus", "a100-80gb")[0]), device, 2)
     for m, n, k, fc in _shapes(seed=l2_bytes, count=150):
-        tile = kernels._l1_tile(m, n, k, fc)
-        assert kernels._l2_traffic(*tile, m, n, k) == reference_l2_traffic(kernels, *tile, m, n, k), (m, n, k, tile)
+        tile = search_l1(kernels, m, n, k, fc)
+        assert search_l2(kernels, *tile, m, n, k) == reference_l2_traffic(kernels, *tile, m, n, k), (m, n, k, tile)
 
 
 def test_a_tile_filling_l1_exactly_is_kept():
@@ -110,7 +121,7 @@ def test_a_tile_filling_l1_exactly_is_kept():
     192 KiB exactly, (224 + 356) x 32 x 2 + 224 x 356 x 2 = 196,608 bytes, and is the least-traffic tile."""
     kernels = _Kernels(GPUSpec.parse(load_preset_data("gpus", "a100-80gb")[0]), ATTACC_A100, 2)
     assert (224 + 356) * L1_TILE_K * 2 + 224 * 356 * 2 == ATTACC_A100.l1_bytes_per_core
-    assert kernels._l1_tile(224, 356, 128, False) == (224, 356) == reference_l1_tile(kernels, 224, 356, 128, False)
+    assert search_l1(kernels, 224, 356, 128, False) == (224, 356) == reference_l1_tile(kernels, 224, 356, 128, False)
 
 
 @pytest.mark.parametrize("dtype_bytes, l2_bytes, case", [(1, 691_857, (384, 320, 1040, 3688, 3932)),
@@ -122,4 +133,20 @@ def test_l2_search_tries_the_last_whole_multiple_of_the_l1_tile(dtype_bytes, l2_
 
     device = AttAccDevice(num_cores=108, l1_bytes_per_core=192 * 1024, l2_bytes=l2_bytes)
     kernels = _Kernels(GPUSpec.parse(load_preset_data("gpus", "a100-80gb")[0]), device, dtype_bytes)
-    assert kernels._l2_traffic(*case) == reference_l2_traffic(kernels, *case)
+    assert search_l2(kernels, *case) == reference_l2_traffic(kernels, *case)
+
+
+@pytest.mark.parametrize("device, dtype_bytes", [(ATTACC_A100, 2), (ATTACC_A100, 1), (ATTACC_H100, 2)])
+def test_compiled_gemm_times_equal_the_interpreted_ones_bit_for_bit(device, dtype_bytes):
+    """The GEMM time a run uses (numba-compiled, through ``_Kernels.gemm_s``) is the interpreted
+    ``gemm_time_s`` to the last bit, on the same random shapes and on batched matmuls (fc=False, num_op > 1)."""
+    gpu = GPUSpec.parse(load_preset_data("gpus", "a100-80gb")[0])
+    kernels = _Kernels(gpu, device, dtype_bytes)
+    compiled = compiled_gemm_time()
+    rng = random.Random(7 + dtype_bytes)
+    for m, n, k, fc in _shapes(seed=11 * dtype_bytes + device.num_cores, count=300):
+        num_op = 1.0 if fc else float(rng.choice([1, 8, 96, 200, 1000]))
+        args = (float(m), float(n), float(k), num_op, fc, kernels.cores, kernels.l1_bytes, kernels.l2_bytes,
+                kernels.d, kernels.flops_per_s, kernels.bytes_per_s)
+        expected = gemm_time_s(*args)
+        assert compiled(*args) == expected and kernels.gemm_s(m, n, k, num_op, fc) == expected, (m, n, k, fc)

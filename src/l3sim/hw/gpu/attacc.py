@@ -58,7 +58,6 @@ zero tokens cost zero (the kernel is not run).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
@@ -72,11 +71,6 @@ from l3sim.spec.platform import GPUSpec
 # Utilisation caps: src/config.py, SCALING_FACTOR['MAX_COMPUTE_UTIL'] and ['MAX_OFF_MEM_BW_UTIL'].
 MAX_COMPUTE_UTIL = 0.8
 MAX_OFF_MEM_BW_UTIL = 0.85
-# L1 tile edges tried for m and n, and the L1 tile's k: src/devices.py, xPU._get_optimal_tile (trange, l1_tk).
-L1_TILE_EDGES = (8, 16, 32, 64, 128, 192, 256, 320, 384, 448, 512)
-L1_TILE_K = 32
-# The L2 tile's k is k / 64 ("experimentally found"): src/devices.py, xPU._get_optimal_tile.
-L2_TILE_K_DIVISOR = 64
 # FLOPs per element: src/model.py, Layer.get_flops (softmax and norm 5; activation relu 1, GLU 8 + 1, else 8).
 SOFTMAX_FLOPS_PER_ELEMENT = 5
 NORM_FLOPS_PER_ELEMENT = 5
@@ -132,23 +126,13 @@ def device_for(gpu: GPUSpec) -> AttAccDevice:
         ) from None
 
 
-def occupancy(blocks: float, num_cores: int) -> float:
-    """Fraction of SM slots busy when ``blocks`` thread blocks run in waves of ``num_cores``."""
-    return blocks / (math.ceil(blocks / num_cores) * num_cores)
-
-
-def _tile_traffic(tm: float, tn: float, m: float, n: float, k: float) -> float:
-    """Elements moved by an (m x k) x (k x n) product tiled (tm, tn).
-
-    A is re-read once per column tile, B once per row tile, C written once.
-    """
-    return math.ceil(n / tn) * m * k + math.ceil(m / tm) * n * k + m * n
-
-
 class _Kernels:
-    """AttAcc's per-kernel times on one GPU; scalar, cached (the tile searches are loops)."""
+    """AttAcc's per-kernel times on one GPU; scalar. GEMMs are compiled and cached (``attacc_gemm``: the tile
+    searches are loops); numba is imported when the first ``_Kernels`` is built, i.e. only under this source."""
 
     def __init__(self, gpu: GPUSpec, device: AttAccDevice, dtype_bytes: int) -> None:
+        from l3sim.hw.gpu import attacc_gemm
+
         self.cores = device.num_cores
         self.l1_bytes = device.l1_bytes_per_core
         self.l2_bytes = device.l2_bytes
@@ -157,69 +141,19 @@ class _Kernels:
         self.flops_per_s = gpu.peak_flops * MAX_COMPUTE_UTIL * int(2 / dtype_bytes)
         self.bytes_per_s = gpu.hbm_bw_bytes_per_s * MAX_OFF_MEM_BW_UTIL
         self.elementwise_scale = ELEMENTWISE_FIT_HBM_BW / gpu.hbm_bw_bytes_per_s
+        self._occupancy = attacc_gemm.block_occupancy
+        self._compiled_gemm = attacc_gemm.compiled_gemm_time()
         self.gemm_s = lru_cache(maxsize=65536)(self._gemm_s)
 
-    def _l1_tile(self, m: float, n: float, k: float, fc: bool) -> tuple[float, float]:
-        """The L1 tile (tm, tn) minimising L2 traffic / occupancy^2, the first minimum in AttAcc's order.
-
-        A matmul's thread blocks are its numOp problems whatever the tile, so its
-        occupancy is a constant factor of every cost and drops out of the argmin.
-        Edges at or above a dimension all clip to it: such repeated rows and columns
-        of AttAcc's grid are searched once (a repeat has the same cost, and only a
-        smaller cost replaces the best, so the first minimum is unchanged).
-        """
-        best, best_cost = (0.0, 0.0), math.inf
-        for tm in dict.fromkeys(min(edge, m) for edge in L1_TILE_EDGES):
-            for tn in dict.fromkeys(min(edge, n) for edge in L1_TILE_EDGES):
-                if (tm + tn) * L1_TILE_K * self.d + tm * tn * self.d > self.l1_bytes:
-                    continue
-                u = occupancy(math.ceil(m / tm) * math.ceil(n / tn), self.cores) if fc else 1.0
-                cost = _tile_traffic(tm, tn, m, n, k) / (u * u)
-                if cost < best_cost:
-                    best, best_cost = (tm, tn), cost
-        return best
-
-    def _l2_traffic(self, tm1: float, tn1: float, m: float, n: float, k: float) -> float:
-        """Off-chip elements of the L2 tile (multiples of the L1 tile, or the whole dimension) that minimises them.
-
-        A tile over the L2 capacity is skipped unless it is the L1 tile itself (src/devices.py).
-        Walked as two pointers instead of AttAcc's full grid: the capacity test grows
-        with both the rows and the columns while the traffic does not grow with the
-        columns, so each row count's least traffic is at its widest tile within
-        capacity, and that width only shrinks as the rows grow.
-        """
-        tk = k / L2_TILE_K_DIVISOR
-        rows, cols = int(m / tm1) + 1, int(n / tn1) + 1  # multiples of the L1 tile, then the whole dimension
-
-        def row(i: int) -> float:
-            return m if i == rows - 1 else min(tm1 * (i + 1), m)
-
-        def col(j: int) -> float:
-            return n if j == cols - 1 else min(tn1 * (j + 1), n)
-
-        best = _tile_traffic(tm1, tn1, m, n, k)
-        fitting = cols  # the columns 0 .. fitting - 1 fit beside the current row count
-        for i in range(rows):
-            tm = row(i)
-            while fitting and (tm + col(fitting - 1)) * tk * self.d + tm * col(fitting - 1) * self.d > self.l2_bytes:
-                fitting -= 1
-            if not fitting:
-                break
-            best = min(best, _tile_traffic(tm, col(fitting - 1), m, n, k))
-        return best
-
     def _gemm_s(self, m: float, n: float, k: float, num_op: float, fc: bool) -> float:
-        """An FC (fc=True: blocks = tiles) or batched matmul (blocks = num_op) of num_op (m x k) x (k x n) products."""
-        tm, tn = self._l1_tile(m, n, k, fc)
-        blocks = num_op * math.ceil(m / tm) * math.ceil(n / tn) if fc else num_op
-        u = occupancy(blocks, self.cores)
-        compute = 2.0 * m * n * k * num_op / (self.flops_per_s * u)
-        memory = self._l2_traffic(tm, tn, m, n, k) * self.d * num_op / (self.bytes_per_s * u)
-        return max(compute, memory)
+        """An FC (fc=True: blocks = tiles) or batched matmul (blocks = num_op) of num_op (m x k) x (k x n) products
+        (``attacc_gemm.gemm_time_s``; floats throughout, so that one compiled signature serves every call)."""
+        return self._compiled_gemm(float(m), float(n), float(k), float(num_op), bool(fc), self.cores, self.l1_bytes,
+                                   self.l2_bytes, self.d, self.flops_per_s, self.bytes_per_s)
 
     def softmax_s(self, m: float, n: float, num_op: float) -> float:
         """Softmax of num_op (m x n) score matrices: 5 FLOPs per element, read and write, num_op blocks."""
-        u = occupancy(num_op, self.cores)
+        u = self._occupancy(num_op, self.cores)
         elements = m * n * num_op
         compute = SOFTMAX_FLOPS_PER_ELEMENT * elements / (self.flops_per_s * u)
         return max(compute, 2 * elements * self.d / (self.bytes_per_s * u))
@@ -227,14 +161,14 @@ class _Kernels:
     def norm_s(self, rows: float, width: float) -> float:
         """One layer norm: max(5 FLOPs per element on one thread block, fitted time of 3 x elements x d bytes)."""
         elements = rows * width
-        compute = NORM_FLOPS_PER_ELEMENT * elements / (self.flops_per_s * occupancy(1, self.cores))
+        compute = NORM_FLOPS_PER_ELEMENT * elements / (self.flops_per_s * self._occupancy(1, self.cores))
         memory = (NORM_US_PER_BYTE * self.elementwise_scale * 3 * elements * self.d + NORM_FIXED_US) * 1e-6
         return max(compute, memory)
 
     def activation_s(self, rows: float, width: float, flops_per_element: int, tensors: int) -> float:
         """The FFN activation: max(FLOPs on one thread block, fitted time of ``tensors`` x elements x d bytes)."""
         elements = rows * width
-        compute = flops_per_element * elements / (self.flops_per_s * occupancy(1, self.cores))
+        compute = flops_per_element * elements / (self.flops_per_s * self._occupancy(1, self.cores))
         nbytes = tensors * elements * self.d
         memory = (ACTIVATION_US_PER_BYTE * self.elementwise_scale * nbytes + ACTIVATION_FIXED_US) * 1e-6
         return max(compute, memory)
