@@ -11,6 +11,7 @@ from l3sim.errors import ConfigError
 from l3sim.hw.gpu import GPUCostModel
 from l3sim.hw.gpu.memory import weight_bytes_per_gpu
 from l3sim.spec.model import ModelSpec
+from l3sim.spec.run import build_run_spec
 
 GIB = 2**30
 
@@ -49,6 +50,15 @@ def test_model_that_does_not_fit_is_reported_not_raised():
 def test_deployment_larger_than_platform_is_a_config_error():
     with pytest.raises(ConfigError, match="needs 16 GPUs"):
         GPUCostModel(run_spec("gpt-175b", parallel={"tp": 8, "dp": 2}))
+
+
+def test_too_large_a_deployment_says_which_degrees_would_fit():
+    """A TP given alone keeps a model's stated DP (llama-2-70b: tp=4, dp=2); tp=8 then needs 16 of the 8 GPUs,
+    and the error names a deployment that fits: 8 GPUs / tp 8 = dp 1."""
+    with pytest.raises(ConfigError) as error:
+        GPUCostModel(build_run_spec(["tp=8"], platform="dgx-a100", model="llama-2-70b", workload="openr1"))
+    message = str(error.value)
+    assert "tp=8 x dp=2 needs 16 GPUs" in message and "--set tp=8 --set dp=1" in message
 
 
 def test_tp_must_split_heads():

@@ -32,7 +32,8 @@ class GPUCostModel:
         if spec.deployment.num_gpus > spec.platform.num_gpus:
             raise ConfigError(
                 f"deployment tp={tp} x dp={spec.deployment.dp} needs {spec.deployment.num_gpus} GPUs; "
-                f"platform {spec.platform.name!r} has {spec.platform.num_gpus}"
+                f"platform {spec.platform.name!r} has {spec.platform.num_gpus}: choose tp and dp with tp x dp <= "
+                f"{spec.platform.num_gpus} (e.g. --set tp={tp} --set dp={max(spec.platform.num_gpus // tp, 1)})"
             )
         if tp > 1 and gpu.nvlink_bw_bytes_per_s <= 0:
             raise ConfigError(f"tp={tp} needs NVLink: gpu {gpu.name!r} has nvlink_bw_bytes_per_s = 0")
