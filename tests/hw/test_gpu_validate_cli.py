@@ -70,3 +70,42 @@ def test_real_profiles_table(shared_dir):
     assert all(r["mean_abs_err"] < 0.2 for r in large)
     # 16 workers span two nodes (devices_per_node = 8): not an NVLink ring, so not compared.
     assert {r["tp"] for r in data["all_reduce"]} == {2, 4, 8}
+
+
+def _points():
+    return {(1, 1): {"attn_pre_proj": 0.2, "mlp_up_proj": 0.9}, (256, 2): {"attn_pre_proj": 0.3},
+            (4096, 1): {"attn_pre_proj": 4.0}}
+
+
+def test_a_vidur_checkout_tree_reads_like_a_folder_of_copies(tmp_path):
+    """``--profiles`` may be Vidur's own ``data/profiling/compute/<gpu>`` folder: each ``<org>/<model>/mlp.csv``
+    is found, named ``<model>_mlp.csv`` and validated exactly as a flat copy of that name is; ``--files`` and
+    ``--fit`` select by that name."""
+    tree = tmp_path / "h100"
+    (tree / "meta-llama" / "Llama-2-70b-hf").mkdir(parents=True)
+    write_mlp_csv(tree / "meta-llama" / "Llama-2-70b-hf" / "mlp.csv", _points())
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    write_mlp_csv(flat / "Llama-2-70b-hf_mlp.csv", _points())
+    outputs = []
+    for folder in (tree, flat):
+        result = RUNNER.invoke(app, ["validate", "gpu", "--profiles", str(folder), "--files", "Llama-2-70b*",
+                                     "--json"])
+        assert result.exit_code == 0, result.output
+        outputs.append(json.loads(result.output))
+    assert outputs[0] == outputs[1] and {row["file"] for row in outputs[0]["rows"]} == {"Llama-2-70b-hf_mlp.csv"}
+    fitted = RUNNER.invoke(app, ["validate", "gpu", "--profiles", str(tree), "--fit", "--out",
+                                 str(tmp_path / "fit.toml"), "--json"])
+    assert fitted.exit_code == 0, fitted.output
+    report = json.loads(fitted.output)["profiles"]
+    assert [(r["file"], r["used_in_fit"]) for r in report] == [("Llama-2-70b-hf_mlp.csv", True)]
+    assert "--fit on Llama-2-70b-hf_mlp.csv" in (tmp_path / "fit.toml").read_text()
+
+
+def test_two_profiles_of_one_name_are_refused(tmp_path):
+    (tmp_path / "meta-llama" / "Llama-2-7b-hf").mkdir(parents=True)
+    write_mlp_csv(tmp_path / "meta-llama" / "Llama-2-7b-hf" / "mlp.csv", _points())
+    write_mlp_csv(tmp_path / "Llama-2-7b-hf_mlp.csv", _points())
+    result = RUNNER.invoke(app, ["validate", "gpu", "--profiles", str(tmp_path)])
+    message = str(result.exception)
+    assert result.exit_code != 0 and "two profiles named Llama-2-7b-hf_mlp.csv" in message

@@ -14,8 +14,8 @@ from l3sim.outputs import check_writable, write_text
 #: installed l3sim has no such folder and needs --profiles or L3SIM_PROFILES).
 _CHECKOUT = Path(__file__).resolve().parents[3]
 CHECKOUT_PROFILES = _CHECKOUT.parent / "shared" / "profiles" / "vidur-a100"
-PROFILES_HELP = ("folder of Vidur *_mlp.csv and all-reduce CSVs (default: $L3SIM_PROFILES, else ../shared/profiles/"
-                 "vidur-a100 beside a source checkout)")
+PROFILES_HELP = ("folder of Vidur *_mlp.csv and all-reduce CSVs, or a Vidur checkout's data/profiling/compute/<gpu> "
+                 "(default: $L3SIM_PROFILES, else ../shared/profiles/vidur-a100 beside a source checkout)")
 PROFILES_SOURCE = (
     "The measured A100 timings come from Vidur (https://github.com/microsoft/vidur, MIT licence): copy its "
     "data/profiling/compute/a100/<org>/<model>/mlp.csv files as <model>_mlp.csv (e.g. Llama-2-70b-hf_mlp.csv) "
@@ -69,19 +69,20 @@ def write_gpu_toml(path: Path, gpu, header: list[str]) -> None:
 def _fit(profiles: Path, pattern: str, out: Path | None, platform, cost, output: Output) -> None:
     """--fit: calibrate on the matching profiles, write the GPU preset, report every profile's error."""
     from l3sim.hw.gpu.fit import fit_all_reduce, fit_calibration
-    from l3sim.hw.gpu.profile_points import load_profile_points
+    from l3sim.hw.gpu.profile_points import find_profiles, load_profile_points, profile_name
     from l3sim.hw.gpu.validation import summary_line, validate_gpu
     from l3sim.hw.profiles import load_vidur_all_reduce_csv
 
     if out is None:
         raise ConfigError("--fit needs --out FILE.toml (where the fitted GPU preset is written)")
     check_writable(out, "--out")
-    files = sorted(profiles.glob(pattern))
+    files = find_profiles(profiles, pattern)
     if not files:
         raise ConfigError(f"--fit: no files in {profiles} match {pattern!r}")
     calibration, rms = fit_calibration([load_profile_points(f) for f in files], platform.gpu)
     gpu = platform.gpu.model_copy(update={"calibration": calibration, "name": f"{platform.gpu.name}-fit"})
-    header = [f"l3sim validate gpu --fit on {', '.join(f.name for f in files)} (RMS relative kernel error {rms:.3f})"]
+    fit_names = [profile_name(f) for f in files]
+    header = [f"l3sim validate gpu --fit on {', '.join(fit_names)} (RMS relative kernel error {rms:.3f})"]
     allreduce = None
     reduce_files = sorted(profiles.glob("*all_reduce*.csv"))
     if reduce_files:
@@ -91,11 +92,10 @@ def _fit(profiles: Path, pattern: str, out: Path | None, platform, cost, output:
                       f"allreduce_bus_efficiency = {efficiency!r}")
     write_gpu_toml(out, gpu, header)
     fitted = platform.model_copy(update={"gpu": gpu, **(allreduce or {})})
-    fit_names = {f.name for f in files}
     reports = []
-    for path in sorted(profiles.glob("*_mlp.csv")):
-        result = validate_gpu(profiles, fitted, cost, path.name)
-        reports.append({"file": path.name, "used_in_fit": path.name in fit_names,
+    for name in map(profile_name, find_profiles(profiles, "*_mlp.csv")):
+        result = validate_gpu(profiles, fitted, cost, name)
+        reports.append({"file": name, "used_in_fit": name in fit_names,
                         **{k: result[k] for k in ("fc_mape", "fc_mape_by_bucket", "fc_mape_by_tp", "fc_mape_worst_cell",
                                                   "allreduce_mape", "allreduce_mape_by_size")}, "summary": summary_line(result)})
     if output.machine:

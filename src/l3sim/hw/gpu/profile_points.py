@@ -8,6 +8,7 @@ matrices), as a one-layer ModelSpec.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,30 @@ VIDUR_TO_OPERATOR = {
     "add": "residual_add",
 }
 FC_KERNELS = ("attn_pre_proj", "attn_post_proj", "mlp_up_proj", "mlp_act", "mlp_down_proj")
+# Vidur's own tree holds one profile per model folder: data/profiling/compute/<gpu>/<org>/<model>/mlp.csv
+VIDUR_PROFILE_FILE = "mlp.csv"
+
+
+def profile_name(path: Path) -> str:
+    """A profile's name: its file name, or for a file of Vidur's own tree (``<model>/mlp.csv``) the name a copy
+    of it carries in a flat folder, ``<model>_mlp.csv``."""
+    return f"{path.parent.name}_mlp.csv" if path.name == VIDUR_PROFILE_FILE else path.name
+
+
+def find_profiles(folder: Path, pattern: str) -> list[Path]:
+    """The MLP profiles under ``folder`` whose name (:func:`profile_name`) matches the glob ``pattern``, by name:
+    files directly in the folder (``Llama-2-70b-hf_mlp.csv``) and Vidur's own tree below it
+    (``meta-llama/Llama-2-70b-hf/mlp.csv``), so a Vidur checkout's ``data/profiling/compute/<gpu>`` folder can
+    be given as it is. Two files of one name are an error (which would be meant is not known)."""
+    found: dict[str, Path] = {}
+    for path in [*folder.glob(pattern), *folder.rglob(VIDUR_PROFILE_FILE)]:
+        name = profile_name(path)
+        if not path.is_file() or not fnmatch(name, pattern) or found.get(name) == path:
+            continue
+        if name in found:
+            raise ConfigError(f"{folder}: two profiles named {name}: {found[name]} and {path}; keep one")
+        found[name] = path
+    return [found[name] for name in sorted(found)]
 
 
 def profile_model(table: pd.DataFrame, name: str) -> ModelSpec:
@@ -67,7 +92,8 @@ def load_profile_points(path: str | Path) -> ProfilePoints:
     """Read ``path`` (errors name file, line and column) and pivot it per TP degree; repeated points averaged."""
     path = Path(path)
     table = load_vidur_mlp_csv(path)
-    model = profile_model(table, path.stem)
+    name = profile_name(path)
+    model = profile_model(table, Path(name).stem)
     present = set(table["operator"])
     kernels = FC_KERNELS + tuple(k for k in VIDUR_TO_OPERATOR if k not in FC_KERNELS and k in present)
     try:
@@ -78,4 +104,4 @@ def load_profile_points(path: str | Path) -> ProfilePoints:
     for tp in sorted(times.index.get_level_values("tp").unique()):
         at_tp = times.loc[tp]
         by_tp[int(tp)] = (at_tp.index.to_numpy(dtype=float), at_tp)
-    return ProfilePoints(path.name, model, by_tp)
+    return ProfilePoints(name, model, by_tp)

@@ -32,7 +32,8 @@ from l3sim.hw.gpu.collectives import all_reduce_link, ring_all_reduce_time_s, wi
 from l3sim.hw.gpu.measured import VIDUR_KERNELS
 from l3sim.hw.gpu.noise_floor import monotone_fit
 from l3sim.hw.gpu.operators import layer_operators, other_operators
-from l3sim.hw.gpu.profile_points import FC_KERNELS, VIDUR_TO_OPERATOR, ProfilePoints, load_profile_points
+from l3sim.hw.gpu.profile_points import (FC_KERNELS, VIDUR_TO_OPERATOR, ProfilePoints, find_profiles,
+                                         load_profile_points)
 from l3sim.hw.gpu.roofline import OperatorRoofline, Roofline
 from l3sim.hw.profiles import load_vidur_all_reduce_csv
 from l3sim.spec.platform import GPUSpec, PlatformSpec
@@ -204,7 +205,7 @@ def validate_gpu(profiles_dir: str | Path, platform: PlatformSpec, cost: GPUCost
     folder = Path(profiles_dir)
     if not folder.is_dir():
         raise ConfigError(f"profiles directory not found: {folder}")
-    files = sorted(folder.glob(pattern))
+    files = find_profiles(folder, pattern)
     if not files:
         raise ConfigError(f"{folder}: no files match {pattern!r}")
     gpu = platform.gpu
