@@ -26,6 +26,21 @@ def test_platform_resolves_gpu_and_link_presets() -> None:
     assert platform.host_link.bw_bytes_per_s == pytest.approx(32e9, rel=0.02)
 
 
+def test_nvlink4_platforms_share_the_dgx_h100_all_reduce_fit_and_differ_from_the_dgx_a100() -> None:
+    """The DGX-H100's all-reduce parameters come from its own profile (docs/gpu-model.md); the HGX H200 has the
+    same NVLink 4 / NVSwitch fabric and borrows them; neither keeps the DGX-A100 values, which were ~50 % off
+    on the DGX-H100. Per direction, NCCL then reaches more bandwidth on NVLink 4 than on NVLink 3, and no
+    platform more than its link."""
+    a100, h100, h200 = (PlatformSpec.parse(load_preset_data("platforms", name)[0])
+                        for name in ("dgx-a100", "dgx-h100", "hgx-h200"))
+    fit = (h100.allreduce_latency_s, h100.allreduce_bus_efficiency)
+    assert (h200.allreduce_latency_s, h200.allreduce_bus_efficiency) == fit
+    assert fit != (a100.allreduce_latency_s, a100.allreduce_bus_efficiency)
+    per_direction = [p.gpu.nvlink_bw_bytes_per_s / 2 * p.allreduce_bus_efficiency for p in (a100, h100)]
+    assert per_direction[0] < per_direction[1]
+    assert all(0 < p.allreduce_bus_efficiency <= 1 and p.allreduce_latency_s > 0 for p in (a100, h100, h200))
+
+
 def test_preset_by_path(tmp_path) -> None:
     path = tmp_path / "mygpu.toml"
     path.write_text('name = "mine"\npeak_flops = 1e15\nhbm_bw_bytes_per_s = 1e12\nhbm_capacity_bytes = 1e11\n')
