@@ -15,9 +15,17 @@ tp), with CUDA events around each repetition, as Vidur's profiler times them; pe
 keeps min, max, mean, median and std in milliseconds under ``time_stats.<operator>.<stat>``. Like
 Vidur's, repetitions run back to back (a small shard's weights can stay in L2 between them).
 
+Attention too, per model and TP degree, into ``<model>_attention.csv`` (Vidur's attention-profile columns:
+``batch_size, prefill_chunk_size, kv_cache_size, is_prefill`` and ``time_stats.attn_decode.*`` or
+``time_stats.attn_prefill.*``): decode of ``batch`` requests of one query token against ``context`` cached
+tokens each, and causal prefill of a chunk after ``done`` cached tokens (lower-right causal mask), both by
+torch's ``scaled_dot_product_attention`` (FlashAttention-2 kernels on a recent GPU) on one GPU's heads,
+one layer. vLLM's paged, split-KV decode kernel may differ from torch's dense one; the file says which
+torch ran. Points whose K and V would exceed ``--attention-max-gb`` are skipped (said so).
+
 What it does not measure: all-reduce (one GPU; a Vidur-format all-reduce profile needs a node of
-several GPUs), and attention. Where vLLM runs fused kernels (rotary, SiLU-and-multiply), eager torch
-runs a few elementwise kernels: ``attn_rope`` and ``mlp_act`` are upper bounds of vLLM's.
+several GPUs). Where vLLM runs fused kernels (rotary, SiLU-and-multiply), eager torch runs a few
+elementwise kernels: ``attn_rope`` and ``mlp_act`` are upper bounds of vLLM's.
 """
 
 from __future__ import annotations
@@ -40,6 +48,97 @@ OPERATORS = ("emb", "input_layernorm", "attn_pre_proj", "attn_rope", "attn_post_
              "mlp_up_proj", "mlp_act", "mlp_down_proj", "add")
 STATS = ("min", "max", "mean", "median", "std")
 SHAPE_COLUMNS = ("n_head", "n_kv_head", "n_embd", "n_expanded_embd", "vocab_size", "use_gated_mlp")
+
+
+# Attention points: decode (batch, context) and prefill (chunk, done), a grid over the serving runs' range.
+DEFAULT_DECODE = "1:512,1:8192,8:2048,8:32768,32:512,32:8192,128:2048,128:8192"
+DEFAULT_PREFILL = "128:0,512:0,2048:0,512:2048,512:8192,2048:8192"
+ATTENTION_COLUMNS = ("n_embd", "n_q_head", "n_kv_head", "num_tensor_parallel_workers", "batch_size",
+                     "prefill_chunk_size", "kv_cache_size", "is_prefill")
+
+
+def pairs(text: str) -> list[tuple[int, int]]:
+    """``"a:b,c:d"`` as [(a, b), (c, d)] (non-negative integers)."""
+    out = []
+    for item in filter(None, text.split(",")):
+        first, sep, second = item.partition(":")
+        if not sep or not first.isdigit() or not second.isdigit():
+            raise SystemExit(f"expected pairs like 8:2048 (comma-separated), got {item!r}")
+        out.append((int(first), int(second)))
+    return out
+
+
+def attention_call(torch, q, k, v, causal: dict):
+    """One layer's attention of ``q`` against ``k, v`` (query heads a multiple of KV heads); ``causal``: the
+    masking arguments of ``scaled_dot_product_attention``."""
+    f = torch.nn.functional
+    if k.shape[1] == q.shape[1]:
+        return f.scaled_dot_product_attention(q, k, v, **causal)
+    try:
+        return f.scaled_dot_product_attention(q, k, v, enable_gqa=True, **causal)
+    except TypeError:  # a torch before 2.5: repeat the KV heads instead
+        group = q.shape[1] // k.shape[1]
+        return f.scaled_dot_product_attention(q, k.repeat_interleave(group, 1), v.repeat_interleave(group, 1),
+                                              **causal)
+
+
+def causal_arguments(torch, queries: int, keys: int, device: str) -> dict:
+    """Query i sees every key up to ``keys - queries + i`` (the cached tokens and the new ones up to itself):
+    none for one query, ``is_causal`` without cached tokens, else a lower-right causal bias (a boolean mask on
+    a torch without ``torch.nn.attention.bias``); the forms the flash kernels accept where they can."""
+    if queries == 1:
+        return {}
+    if queries == keys:
+        return {"is_causal": True}
+    try:
+        from torch.nn.attention.bias import causal_lower_right
+    except ImportError:
+        mask = torch.ones(queries, keys, device=device, dtype=torch.bool).tril(diagonal=keys - queries)
+        return {"attn_mask": mask}
+    return {"attn_mask": causal_lower_right(queries, keys)}
+
+
+def attention_operator(torch, heads: int, kv: int, d: int, batch: int, queries: int, cached: int, device: str,
+                       dtype):
+    """A no-argument callable: ``batch`` sequences of ``queries`` new tokens attend, causally, over ``cached``
+    earlier ones and themselves."""
+    keys = cached + queries
+    q = torch.randn(batch, heads, queries, d, device=device, dtype=dtype)
+    k = torch.randn(batch, kv, keys, d, device=device, dtype=dtype)
+    v = torch.randn(batch, kv, keys, d, device=device, dtype=dtype)
+    causal = causal_arguments(torch, queries, keys, device)
+    return lambda: attention_call(torch, q, k, v, causal)
+
+
+def profile_attention(torch, shape: dict, tps: list[int], args, deadline: float) -> list[dict]:
+    """The attention profile's rows for one model: decode and prefill points per TP degree."""
+    rows, dtype = [], getattr(torch, args.dtype)
+    element = torch.tensor([], dtype=dtype).element_size()
+    points = [(b, 1, c, False) for b, c in pairs(args.decode)] + [(1, c, d, True) for c, d in pairs(args.prefill)]
+    for tp in tps:
+        if shape["heads"] % tp or shape["kv_heads"] % tp:
+            continue
+        _, heads, kv, d, _ = per_gpu(shape, tp)
+        for batch, queries, cached, prefill in points:
+            if time.monotonic() > deadline:
+                print(f"  {shape['name']}: time budget spent in attention at tp={tp}", flush=True)
+                return rows
+            kv_bytes = 2 * batch * kv * (cached + queries) * d * element
+            if kv_bytes > args.attention_max_gb * 1e9:
+                print(f"  {shape['name']} tp={tp}: attention of {batch} x {cached} tokens skipped "
+                      f"({kv_bytes / 1e9:.0f} GB of K and V)", flush=True)
+                continue
+            row = {"n_embd": shape["hidden"], "n_q_head": shape["heads"], "n_kv_head": shape["kv_heads"],
+                   "num_tensor_parallel_workers": tp, "batch_size": batch, "prefill_chunk_size": queries if prefill
+                   else 0, "kv_cache_size": cached, "is_prefill": prefill}
+            with torch.inference_mode():
+                op = attention_operator(torch, heads, kv, d, batch, queries, cached, args.device, dtype)
+                kind = "attn_prefill" if prefill else "attn_decode"
+                for stat, value in stats(time_ms(torch, op, args.device, args.warmup, args.repeats)).items():
+                    row[f"time_stats.{kind}.{stat}"] = value
+            rows.append(row)
+    print(f"  {shape['name']}: {len(rows)} attention points", flush=True)
+    return rows
 
 
 def default_tokens() -> list[int]:
@@ -187,6 +286,18 @@ def write_profile(path: Path, rows: list[dict]) -> None:
     columns = [f"time_stats.{op}.{stat}" for op in OPERATORS for stat in STATS
                if rows and f"time_stats.{op}.{stat}" in rows[0]]
     columns += [*SHAPE_COLUMNS, "num_tokens", "num_tensor_parallel_workers"]
+    write_rows(path, columns, rows)
+
+
+def write_attention_profile(path: Path, rows: list[dict]) -> None:
+    """Vidur's attention-profile columns: decode and prefill statistics (empty where the row is the other
+    kind), then the shape and point columns."""
+    columns = [f"time_stats.{kind}.{stat}" for kind in ("attn_prefill", "attn_decode") for stat in STATS]
+    write_rows(path, [*columns, *ATTENTION_COLUMNS], rows)
+
+
+def write_rows(path: Path, columns: list[str], rows: list[dict]) -> None:
+    """``rows`` under ``columns`` as CSV, written to a temporary file first and renamed."""
     tmp = path.with_suffix(".csv.tmp")
     with tmp.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, columns)
@@ -197,7 +308,8 @@ def write_profile(path: Path, rows: list[dict]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, required=True, help="folder for <model>_mlp.csv and device.json")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="folder for <model>_mlp.csv, <model>_attention.csv and device.json")
     parser.add_argument("--models", default=",".join(DEFAULT_MODELS), help="l3sim model presets or model TOML paths, comma-separated")
     parser.add_argument("--tp", default="1,2,4,8", help="tensor-parallel degrees (weight shards), comma-separated")
     parser.add_argument("--tokens", default=None, help="token counts, comma-separated (default: a Vidur-like grid)")
@@ -207,6 +319,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--budget-s", type=float, default=math.inf,
                         help="stop measuring after this many seconds and write what was measured")
+    parser.add_argument("--decode", default=DEFAULT_DECODE, help="decode attention points batch:context, "
+                        "comma-separated ('' for none)")
+    parser.add_argument("--prefill", default=DEFAULT_PREFILL, help="prefill attention points chunk:done, "
+                        "comma-separated ('' for none)")
+    parser.add_argument("--attention-max-gb", type=float, default=16.0,
+                        help="skip attention points whose K and V exceed this many GB")
     args = parser.parse_args(argv)
     try:
         import torch
@@ -229,6 +347,11 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "device.json").write_text(json.dumps(info, indent=1) + "\n")
     print(f"profiling on {info.get('gpu', args.device)}: {len(shapes)} models x tp {tps} x {len(tokens)} token counts",
           flush=True)
+    # attention first: a few dozen points per model, so a short budget still gets all of them
+    for shape in shapes:
+        rows = profile_attention(torch, shape, tps, args, deadline)
+        if rows:
+            write_attention_profile(args.out / f"{shape['name']}_attention.csv", rows)
     for shape in shapes:
         rows = profile_model(torch, shape, tps, tokens, args, deadline)
         if rows:

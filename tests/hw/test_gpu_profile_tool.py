@@ -49,7 +49,8 @@ def profiled(tmp_path_factory):
         (models / f"{name}.toml").write_text(text)
     paths = ",".join(str(models / f"{name}.toml") for name in MODELS)
     code = _tool().main(["--out", str(out), "--models", paths, "--tp", "4,8", "--tokens", "1,8,136",
-                         "--repeats", "2", "--warmup", "0", "--dtype", "float32", "--device", "cpu"])
+                         "--repeats", "2", "--warmup", "0", "--dtype", "float32", "--device", "cpu",
+                         "--decode", "2:16,4:40", "--prefill", "8:0,8:24"])
     assert code == 0
     return out
 
@@ -90,3 +91,59 @@ def test_device_record_and_budget(tmp_path):
 def test_unknown_model_names_the_known_ones(tmp_path):
     with pytest.raises(SystemExit, match="unknown model .llama-9.*known presets: .*llama-2-70b"):
         _tool().main(["--out", str(tmp_path), "--models", "llama-9", "--device", "cpu"])
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_attention_profile_has_vidurs_columns_one_row_per_point(profiled, name):
+    """Decode rows carry time_stats.attn_decode.*, prefill rows time_stats.attn_prefill.* (the other kind
+    empty), with the model's heads and the point's batch, chunk and cached tokens."""
+    import csv
+
+    model = ModelSpec.parse({"name": name, **tomllib.loads(MODELS[name])}, source=name)
+    rows = list(csv.DictReader((profiled / f"{name}_attention.csv").open()))
+    points = {(r["num_tensor_parallel_workers"], r["batch_size"], r["prefill_chunk_size"], r["kv_cache_size"],
+               r["is_prefill"]) for r in rows}
+    assert len(rows) == len(points) == 2 * 4  # tp 4 and 8 x (2 decode + 2 prefill points)
+    assert {p[1:] for p in points} == {("2", "0", "16", "False"), ("4", "0", "40", "False"),
+                                       ("1", "8", "0", "True"), ("1", "8", "24", "True")}
+    for row in rows:
+        assert (row["n_q_head"], row["n_kv_head"], row["n_embd"]) == (
+            str(model.num_heads), str(model.num_kv_heads), str(model.hidden_size))
+        kind, other = ("attn_prefill", "attn_decode") if row["is_prefill"] == "True" else ("attn_decode",
+                                                                                           "attn_prefill")
+        low, middle, high = (float(row[f"time_stats.{kind}.{stat}"]) for stat in ("min", "median", "max"))
+        assert 0 < low <= middle <= high and row[f"time_stats.{other}.median"] == ""
+
+
+@pytest.mark.parametrize("heads, kv_heads, queries, cached", [(8, 8, 4, 6), (8, 2, 5, 3), (4, 1, 1, 9),
+                                                             (4, 4, 7, 0)])
+def test_the_timed_attention_is_causal_attention_over_the_cache(heads, kv_heads, queries, cached):
+    """What the tool times computes attention right: each new token sees the cached ones and the new ones up
+    to itself (a chunk after cached tokens: lower-right causal), each query head its group's KV head;
+    checked against softmax(QK^T / sqrt(d)) V written out here."""
+    import math
+
+    import torch
+
+    tool = _tool()
+    torch.manual_seed(0)
+    keys = cached + queries
+    q, k, v = torch.randn(2, heads, queries, 16), torch.randn(2, kv_heads, keys, 16), torch.randn(2, kv_heads, keys, 16)
+    out = tool.attention_call(torch, q, k, v, tool.causal_arguments(torch, queries, keys, "cpu"))
+    group = heads // kv_heads
+    scores = q @ k.repeat_interleave(group, 1).transpose(-1, -2) / math.sqrt(16)
+    visible = torch.ones(queries, keys, dtype=torch.bool).tril(diagonal=cached)
+    expected = torch.softmax(scores.masked_fill(~visible, float("-inf")), -1) @ v.repeat_interleave(group, 1)
+    assert torch.allclose(out, expected, atol=1e-5)
+
+
+def test_attention_points_over_the_memory_cap_are_skipped(tmp_path, capsys):
+    (tmp_path / "tiny-gpt.toml").write_text(MODELS["tiny-gpt"])
+    out = tmp_path / "out"
+    code = _tool().main(["--out", str(out), "--models", str(tmp_path / "tiny-gpt.toml"), "--tp", "8", "--tokens",
+                         "1", "--repeats", "1", "--warmup", "0", "--dtype", "float32", "--device", "cpu",
+                         "--decode", "1:10,64:4096", "--prefill", "", "--attention-max-gb", "0.0001"])
+    # tiny-gpt at tp 8: 1 KV head of 128 dims; K and V of 64 x 4097 tokens in float32 are 268 MB > 0.1 MB
+    assert code == 0 and "64 x 4096 tokens skipped" in capsys.readouterr().out
+    rows = (out / "tiny-gpt_attention.csv").read_text().splitlines()
+    assert len(rows) == 2 and rows[1].endswith(",8,1,0,10,False")
