@@ -77,6 +77,8 @@ def test_validate_gpu_reads_the_folder(profiled):
     assert {row["file"] for row in result["rows"]} == {"tiny-llama_mlp.csv", "tiny-gpt_mlp.csv"}
     assert len(result["rows"]) == 2 * 2 * 3  # files x tp x token counts
     assert result["allreduce_mape"] is None  # one GPU: no all-reduce file
+    assert set(result["attention_mape"]) == {"decode", "prefill"}  # the tool's attention files are read too
+    assert len(result["attention"]) == 2 * 2 * 2  # files x tp x (decode, prefill)
 
 
 def test_device_record_and_budget(tmp_path):

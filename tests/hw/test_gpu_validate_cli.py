@@ -109,3 +109,49 @@ def test_two_profiles_of_one_name_are_refused(tmp_path):
     result = RUNNER.invoke(app, ["validate", "gpu", "--profiles", str(tmp_path)])
     message = str(result.exception)
     assert result.exit_code != 0 and "two profiles named Llama-2-7b-hf_mlp.csv" in message
+
+
+ATTENTION_HEADER = ("time_stats.attn_prefill.median,time_stats.attn_decode.median,n_embd,n_q_head,n_kv_head,"
+                    "num_tensor_parallel_workers,batch_size,prefill_chunk_size,kv_cache_size,is_prefill")
+
+
+def test_attention_profile_against_the_roofline_by_hand(tmp_path):
+    """A decode of 4 requests with 1,023 cached tokens each on a 4096-wide GQA layer (32 query, 8 KV heads of
+    128, TP1): the roofline streams 4 x 1,024 tokens x 2 x 8 x 128 x 2 B = 16,777,216 B of K and V at
+    2.039 TB/s x 0.85 = 9.680 us. Measured at twice that, the error is -0.5; a prefill row is read too."""
+    write_mlp_csv(tmp_path / "x_mlp.csv", {(1, 1): {"attn_pre_proj": 0.1}})
+    decode_ms = 2 * 16_777_216 / (2.039e12 * 0.85) * 1e3
+    (tmp_path / "x_attention.csv").write_text(
+        f"{ATTENTION_HEADER}\n,{decode_ms!r},4096,32,8,1,4,0,1023,False\n0.05,,4096,32,8,1,1,512,0,True\n")
+    result = RUNNER.invoke(app, ["validate", "gpu", "--profiles", str(tmp_path), "--set", "cost_source=roofline",
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["attention_mape"]["decode"] == pytest.approx(0.5, rel=1e-9)
+    decode = [row for row in data["attention"] if row["kind"] == "decode"]
+    assert len(decode) == 1 and decode[0]["mean_err"] == pytest.approx(-0.5, rel=1e-9)
+    assert {row["kind"] for row in data["attention"]} == {"decode", "prefill"}
+    table = RUNNER.invoke(app, ["validate", "gpu", "--profiles", str(tmp_path), "--set", "cost_source=roofline"])
+    assert "attention MAPE decode 50.0%" in table.output
+
+
+@pytest.mark.parametrize("row, complaint", [
+    (",0.01,4096,32,8,1,4,0,1023,False", None),
+    ("0.01,,4096,32,8,1,4,0,1023,False", "line 2, column 'time_stats.attn_decode.median'"),  # a decode needs its time
+    (",-1,4096,32,8,1,4,0,1023,False", "line 2, column 'time_stats.attn_decode.median'"),
+    (",0.01,4096,32,8,1,4,0,1023,maybe", "line 2, column 'is_prefill'"),
+    ("0.01,,4096,32,8,1,1,0,64,True", "line 2, column 'prefill_chunk_size'"),  # a prefill of no tokens
+    (",0.01,4096,32,8,1,4,0,-3,False", "line 2, column 'kv_cache_size'"),
+])
+def test_attention_profile_errors_name_line_and_column(tmp_path, row, complaint):
+    from l3sim.errors import TraceFormatError
+    from l3sim.hw.profiles import load_vidur_attention_csv
+
+    path = tmp_path / "x_attention.csv"
+    path.write_text(f"{ATTENTION_HEADER}\n{row}\n")
+    if complaint is None:
+        assert load_vidur_attention_csv(path)["median_s"].tolist() == [1e-5]
+        return
+    with pytest.raises(TraceFormatError) as error:
+        load_vidur_attention_csv(path)
+    assert str(path) in str(error.value) and complaint in str(error.value)

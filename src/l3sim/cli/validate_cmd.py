@@ -144,6 +144,9 @@ def gpu(
                 ["file", "tp", "tokens", "operator", *ERROR_COLUMNS])
     if result["all_reduce"]:
         output.rows("ring all-reduce model / measured - 1", result["all_reduce"], ["tp", "size", *ERROR_COLUMNS])
+    if result["attention"]:
+        output.rows(f"{cost.cost_source} attention / measured - 1, one layer", result["attention"],
+                    ["file", "tp", "kind", *ERROR_COLUMNS])
 
 
 @validate_app.command("predictors")

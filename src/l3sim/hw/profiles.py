@@ -9,6 +9,10 @@ Two formats are read:
   ``time_stats.<op>.{min,max,mean,median,std}`` in milliseconds.
 * ``*_all_reduce.csv``: NCCL all-reduce timings (``size`` in bytes, as Vidur's
   own predictor reads it: "each token is of size 2 * h bytes").
+* ``*_attention.csv``: one layer's attention (Vidur's attention-profile columns,
+  as ``tools/gpu_profile.py`` writes them): ``batch_size``,
+  ``prefill_chunk_size``, ``kv_cache_size``, ``is_prefill``, the TP degree and
+  heads, and ``time_stats.attn_decode.*`` or ``time_stats.attn_prefill.*``.
 
 Both return tidy pandas tables in SI units (seconds), one row per measurement
 (and, for the MLP file, per operator). Every malformed cell raises
@@ -31,6 +35,9 @@ STATISTICS = ("min", "max", "mean", "median", "std")
 SHAPE_COLUMNS = ("n_head", "n_kv_head", "n_embd", "n_expanded_embd", "vocab_size")
 MLP_KEY_COLUMNS = ("num_tokens", "num_tensor_parallel_workers", *SHAPE_COLUMNS)
 ALL_REDUCE_COLUMNS = ("num_workers", "devices_per_node", "size", "collective")
+ATTENTION_COLUMNS = ("n_embd", "n_q_head", "n_kv_head", "num_tensor_parallel_workers", "batch_size",
+                     "prefill_chunk_size", "kv_cache_size", "is_prefill")
+ATTENTION_MEDIANS = {True: "time_stats.attn_prefill.median", False: "time_stats.attn_decode.median"}
 _TIME_COLUMN = re.compile(r"^time_stats\.(?P<op>[A-Za-z0-9_]+)\.(?P<stat>[a-z]+)$")
 _TRUE, _FALSE = ("true", "1"), ("false", "0")
 
@@ -65,17 +72,21 @@ def _bad(path: Path, frame: pd.DataFrame, column: str, mask: np.ndarray, expecte
     return TraceFormatError(f"{path}: line {row + 2}, column {column!r}: expected {expected}, got {value!r}")
 
 
-def _positive_ints(path: Path, frame: pd.DataFrame, column: str) -> np.ndarray:
+def _positive_ints(path: Path, frame: pd.DataFrame, column: str, lowest: int = 1) -> np.ndarray:
     numbers = pd.to_numeric(frame[column].str.strip(), errors="coerce").to_numpy(dtype=float)
-    bad = ~np.isfinite(numbers) | (numbers < 1) | (numbers != np.round(numbers)) | (numbers > 2**53)
+    bad = ~np.isfinite(numbers) | (numbers < lowest) | (numbers != np.round(numbers)) | (numbers > 2**53)
     if bad.any():
-        raise _bad(path, frame, column, bad, "a positive integer (at most 2**53)")
+        kind = "a positive integer" if lowest == 1 else f"an integer >= {lowest}"
+        raise _bad(path, frame, column, bad, f"{kind} (at most 2**53)")
     return numbers.astype(np.int64)
 
 
-def _nonnegative_floats(path: Path, frame: pd.DataFrame, column: str) -> np.ndarray:
+def _nonnegative_floats(path: Path, frame: pd.DataFrame, column: str, rows: np.ndarray | None = None) -> np.ndarray:
+    """The column as numbers, each finite and >= 0 (only ``rows`` are checked where given)."""
     numbers = pd.to_numeric(frame[column].str.strip(), errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(numbers) | (numbers < 0)
+    if rows is not None:
+        bad &= rows
     if bad.any():
         raise _bad(path, frame, column, bad, "a finite number >= 0 (milliseconds)")
     return numbers
@@ -157,4 +168,34 @@ def load_vidur_all_reduce_csv(path: str | Path) -> pd.DataFrame:
         raise TraceFormatError(f"{path}: line 1: no time_stats.all_reduce.* columns")
     for stat, column in ops["all_reduce"].items():
         table[f"{stat}_s"] = _nonnegative_floats(path, frame, column) * MS_TO_S
+    return table
+
+
+def load_vidur_attention_csv(path: str | Path) -> pd.DataFrame:
+    """Read an attention profile: ``line, tp, n_embd, n_q_head, n_kv_head, batch_size, chunk, cached,
+    is_prefill, median_s``, one row per measurement. A prefill row's time is its
+    ``time_stats.attn_prefill.median``, a decode row's its ``time_stats.attn_decode.median`` (the other kind's
+    cells may be empty); a prefill row needs a chunk of at least one token."""
+    path, frame = _read_text_table(path)
+    _require(path, frame, ATTENTION_COLUMNS)
+    prefill = _booleans(path, frame, "is_prefill")
+    table = pd.DataFrame({
+        "line": np.arange(2, len(frame) + 2),
+        "tp": _positive_ints(path, frame, "num_tensor_parallel_workers"),
+        **{column: _positive_ints(path, frame, column) for column in ("n_embd", "n_q_head", "n_kv_head",
+                                                                      "batch_size")},
+        "chunk": _positive_ints(path, frame, "prefill_chunk_size", lowest=0),
+        "cached": _positive_ints(path, frame, "kv_cache_size", lowest=0),
+        "is_prefill": prefill,
+    })
+    if (prefill & (table["chunk"].to_numpy() < 1)).any():
+        raise _bad(path, frame, "prefill_chunk_size", prefill & (table["chunk"].to_numpy() < 1),
+                   "a chunk of at least 1 token in a prefill row")
+    median = np.full(len(frame), np.nan)
+    for kind, column in ATTENTION_MEDIANS.items():
+        rows = prefill == kind
+        if rows.any():
+            _require(path, frame, (column,))
+            median[rows] = _nonnegative_floats(path, frame, column, rows)[rows] * MS_TO_S
+    table["median_s"] = median
     return table

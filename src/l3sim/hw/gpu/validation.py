@@ -27,6 +27,7 @@ import pandas as pd
 from l3sim.errors import ConfigError
 from l3sim.hw.gpu import attacc
 from l3sim.hw.gpu.attacc import AttAccGPUModel
+from l3sim.hw.gpu.attention_validation import attention_points, attention_summary
 from l3sim.hw.gpu.calibrated import CalibratedOperators
 from l3sim.hw.gpu.collectives import all_reduce_link, ring_all_reduce_time_s, within_node
 from l3sim.hw.gpu.measured import VIDUR_KERNELS
@@ -222,6 +223,11 @@ def validate_gpu(profiles_dir: str | Path, platform: PlatformSpec, cost: GPUCost
                                             ">1 MiB": _mape(reduce_points["err"][~small])}
         result["allreduce_floor_by_size"] = {"<=1 MiB": _monotone_floor(reduce_points[small]),
                                              ">1 MiB": _monotone_floor(reduce_points[~small])}
+    result["attention_mape"], result["attention"] = {}, []
+    attention_files = sorted(folder.glob("*_attention.csv"))
+    if attention_files:
+        points = pd.concat([attention_points(f, platform, cost) for f in attention_files], ignore_index=True)
+        result["attention_mape"], result["attention"] = attention_summary(points)
     result["rows"] = rows
     result["mlp"] = [row for p in profiles for row in summary_rows(p, gpu, cost)]
     result["all_reduce"] = all_reduce_summary_rows(reduce_points) if reduce_points is not None else []
@@ -238,4 +244,7 @@ def summary_line(result: dict) -> str:
         sizes = ", ".join(f"{k} {v:.1%}" for k, v in result["allreduce_mape_by_size"].items() if v is not None)
         floors = ", ".join(f"{k} {v:.1%}" for k, v in result["allreduce_floor_by_size"].items() if v is not None)
         line += f"; all-reduce MAPE {result['allreduce_mape']:.1%} ({sizes}; best monotone fit {floors})"
+    if result.get("attention_mape"):
+        kinds = ", ".join(f"{kind} {value:.1%}" for kind, value in result["attention_mape"].items())
+        line += f"; attention MAPE {kinds}"
     return line
