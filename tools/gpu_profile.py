@@ -54,7 +54,7 @@ SHAPE_COLUMNS = ("n_head", "n_kv_head", "n_embd", "n_expanded_embd", "vocab_size
 DEFAULT_DECODE = "1:512,1:8192,8:2048,8:32768,32:512,32:8192,128:2048,128:8192"
 DEFAULT_PREFILL = "128:0,512:0,2048:0,512:2048,512:8192,2048:8192"
 ATTENTION_COLUMNS = ("n_embd", "n_q_head", "n_kv_head", "num_tensor_parallel_workers", "batch_size",
-                     "prefill_chunk_size", "kv_cache_size", "is_prefill")
+                     "prefill_chunk_size", "kv_cache_size", "is_prefill", "head_dim")  # head_dim: not Vidur's
 
 
 def pairs(text: str) -> list[tuple[int, int]]:
@@ -130,7 +130,7 @@ def profile_attention(torch, shape: dict, tps: list[int], args, deadline: float)
                 continue
             row = {"n_embd": shape["hidden"], "n_q_head": shape["heads"], "n_kv_head": shape["kv_heads"],
                    "num_tensor_parallel_workers": tp, "batch_size": batch, "prefill_chunk_size": queries if prefill
-                   else 0, "kv_cache_size": cached, "is_prefill": prefill}
+                   else 0, "kv_cache_size": cached, "is_prefill": prefill, "head_dim": d}
             with torch.inference_mode():
                 op = attention_operator(torch, heads, kv, d, batch, queries, cached, args.device, dtype)
                 kind = "attn_prefill" if prefill else "attn_decode"

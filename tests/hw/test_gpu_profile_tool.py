@@ -148,4 +148,4 @@ def test_attention_points_over_the_memory_cap_are_skipped(tmp_path, capsys):
     # tiny-gpt at tp 8: 1 KV head of 128 dims; K and V of 64 x 4097 tokens in float32 are 268 MB > 0.1 MB
     assert code == 0 and "64 x 4096 tokens skipped" in capsys.readouterr().out
     rows = (out / "tiny-gpt_attention.csv").read_text().splitlines()
-    assert len(rows) == 2 and rows[1].endswith(",8,1,0,10,False")
+    assert len(rows) == 2 and rows[1].endswith(",8,1,0,10,False,128")  # tp 8, batch 1, no chunk, 10 cached

@@ -135,6 +135,26 @@ def test_attention_profile_against_the_roofline_by_hand(tmp_path):
     assert "attention MAPE decode 50.0%" in table.output
 
 
+def test_a_head_dim_column_sets_the_attention_shape(tmp_path):
+    """tools/gpu_profile.py writes the head dimension it ran (a model TOML's, which need not be hidden / heads):
+    the same decode with 64-wide heads instead of 4096 / 32 = 128 streams half the K and V, so the roofline's
+    time halves and, against one measurement, the error goes from +1 to 0."""
+    from l3sim.hw.gpu.attention_validation import attention_points
+    from l3sim.spec import load_preset_data
+    from l3sim.spec.platform import PlatformSpec
+    from l3sim.spec.run import GPUCostSpec
+
+    platform = PlatformSpec.parse(load_preset_data("platforms", "dgx-a100")[0], source="dgx-a100")
+    cost = GPUCostSpec.parse({"cost_source": "roofline"}, source="test")
+    measured_ms = 16_777_216 / 2 / (2.039e12 * 0.85) * 1e3  # the 64-wide heads' bytes at the roofline's rate
+    errors = []
+    for extra_header, extra_cell in (("", ""), (",head_dim", ",64")):
+        path = tmp_path / f"x{len(errors)}_attention.csv"
+        path.write_text(f"{ATTENTION_HEADER}{extra_header}\n,{measured_ms!r},4096,32,8,1,4,0,1023,False{extra_cell}\n")
+        errors.append(float(attention_points(path, platform, cost)["err"].iloc[0]))
+    assert errors == [pytest.approx(1.0, rel=1e-9), pytest.approx(0.0, abs=1e-12)]
+
+
 @pytest.mark.parametrize("row, complaint", [
     (",0.01,4096,32,8,1,4,0,1023,False", None),
     ("0.01,,4096,32,8,1,4,0,1023,False", "line 2, column 'time_stats.attn_decode.median'"),  # a decode needs its time

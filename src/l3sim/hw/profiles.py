@@ -173,7 +173,7 @@ def load_vidur_all_reduce_csv(path: str | Path) -> pd.DataFrame:
 
 def load_vidur_attention_csv(path: str | Path) -> pd.DataFrame:
     """Read an attention profile: ``line, tp, n_embd, n_q_head, n_kv_head, batch_size, chunk, cached,
-    is_prefill, median_s``, one row per measurement. A prefill row's time is its
+    is_prefill, head_dim, median_s``, one row per measurement. A prefill row's time is its
     ``time_stats.attn_prefill.median``, a decode row's its ``time_stats.attn_decode.median`` (the other kind's
     cells may be empty); a prefill row needs a chunk of at least one token."""
     path, frame = _read_text_table(path)
@@ -188,6 +188,9 @@ def load_vidur_attention_csv(path: str | Path) -> pd.DataFrame:
         "cached": _positive_ints(path, frame, "kv_cache_size", lowest=0),
         "is_prefill": prefill,
     })
+    # head_dim is tools/gpu_profile.py's addition; Vidur's files imply hidden size / query heads
+    table["head_dim"] = (_positive_ints(path, frame, "head_dim") if "head_dim" in frame.columns
+                         else np.maximum(table["n_embd"] // table["n_q_head"], 1))
     if (prefill & (table["chunk"].to_numpy() < 1)).any():
         raise _bad(path, frame, "prefill_chunk_size", prefill & (table["chunk"].to_numpy() < 1),
                    "a chunk of at least 1 token in a prefill row")

@@ -2,8 +2,9 @@
 
 Each measured point is one layer's attention on one GPU of a TP group: a decode of ``batch`` requests of one
 new token against ``cached`` tokens each, or a prefill chunk of ``chunk`` tokens after ``cached`` ones. The
-cost source answers the same question for a one-layer model of the profile's shape (head dimension = hidden
-size / query heads, as in Vidur's profiles): ``decode_attention_time_s(batch x (cached + 1), batch)`` and
+cost source answers the same question for a one-layer model of the profile's shape (head dimension from the
+file's ``head_dim`` column where ``tools/gpu_profile.py`` wrote one, else hidden size / query heads, as
+Vidur's profiles imply): ``decode_attention_time_s(batch x (cached + 1), batch)`` and
 ``prefill_attention_time_s(chunk, cached)``.
 """
 
@@ -19,13 +20,13 @@ from l3sim.hw.profiles import load_vidur_attention_csv
 from l3sim.spec.platform import PlatformSpec
 from l3sim.spec.run import GPUCostSpec, RunSpec
 
-KINDS = ("decode", "prefill")
 
-
-def _cost_model(platform: PlatformSpec, cost: GPUCostSpec, name: str, shape: tuple[int, int, int], tp: int):
-    hidden, heads, kv_heads = shape
+def _cost_model(platform: PlatformSpec, cost: GPUCostSpec, name: str, shape: tuple[int, int, int, int], tp: int):
+    """The cost model of a one-layer model of ``shape`` (hidden, query heads, KV heads, head dimension) on
+    ``tp`` GPUs of ``platform``; its FFN and vocabulary are placeholders (attention does not read them)."""
+    hidden, heads, kv_heads, head_dim = shape
     model = {"name": name, "num_layers": 1, "hidden_size": hidden, "num_heads": heads, "num_kv_heads": kv_heads,
-             "head_dim": max(hidden // heads, 1), "ffn_hidden_size": 4 * hidden, "vocab_size": 32000}
+             "head_dim": head_dim, "ffn_hidden_size": 4 * hidden, "vocab_size": 32000}
     spec = RunSpec.parse({"platform": platform.model_dump(), "model": model, "workload": "openr1",
                           "parallel": {"tp": tp, "dp": 1}, "gpu": cost.model_dump()},
                          source=f"attention profile {name} at tp={tp}")
@@ -37,8 +38,10 @@ def attention_points(path: str | Path, platform: PlatformSpec, cost: GPUCostSpec
     path = Path(path)
     table = load_vidur_attention_csv(path)
     model_s = np.empty(len(table))
-    for (hidden, heads, kv_heads, tp), group in table.groupby(["n_embd", "n_q_head", "n_kv_head", "tp"]):
-        model = _cost_model(platform, cost, path.stem, (int(hidden), int(heads), int(kv_heads)), int(tp))
+    for (hidden, heads, kv_heads, head_dim, tp), group in table.groupby(["n_embd", "n_q_head", "n_kv_head",
+                                                                        "head_dim", "tp"]):
+        model = _cost_model(platform, cost, path.stem, (int(hidden), int(heads), int(kv_heads), int(head_dim)),
+                            int(tp))
         for position, row in zip(group.index, group.itertuples()):
             if row.is_prefill:
                 value = model.prefill_attention_time_s(int(row.chunk), int(row.cached))
@@ -46,7 +49,7 @@ def attention_points(path: str | Path, platform: PlatformSpec, cost: GPUCostSpec
                 value = model.decode_attention_time_s(int(row.batch_size) * (int(row.cached) + 1),
                                                       int(row.batch_size))
             model_s[position] = float(value)
-    return pd.DataFrame({"file": path.name, "tp": table["tp"], "kind": np.where(table["is_prefill"], *KINDS[::-1]),
+    return pd.DataFrame({"file": path.name, "tp": table["tp"], "kind": np.where(table["is_prefill"], "prefill", "decode"),
                          "batch": table["batch_size"], "chunk": table["chunk"], "cached": table["cached"],
                          "measured_s": table["median_s"], "model_s": model_s,
                          "err": model_s / table["median_s"].to_numpy() - 1.0})
