@@ -20,8 +20,8 @@ Attention too, per model and TP degree, into ``<model>_attention.csv`` (Vidur's 
 ``time_stats.attn_prefill.*``): decode of ``batch`` requests of one query token against ``context`` cached
 tokens each, and causal prefill of a chunk after ``done`` cached tokens (lower-right causal mask), both by
 torch's ``scaled_dot_product_attention`` (FlashAttention-2 kernels on a recent GPU) on one GPU's heads,
-one layer. vLLM's paged, split-KV decode kernel may differ from torch's dense one; the file says which
-torch ran. Points whose K and V would exceed ``--attention-max-gb`` are skipped (said so).
+one layer. vLLM's paged, split-KV decode kernel may differ from torch's dense one; ``device.json`` says
+which torch ran. Points whose K and V would exceed ``--attention-max-gb`` are skipped (said so).
 
 What it does not measure: all-reduce (one GPU; a Vidur-format all-reduce profile needs a node of
 several GPUs). Where vLLM runs fused kernels (rotary, SiLU-and-multiply), eager torch runs a few

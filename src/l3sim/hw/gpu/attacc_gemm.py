@@ -33,7 +33,8 @@ def tile_traffic(tm: float, tn: float, m: float, n: float, k: float) -> float:
 
 @register_jitable
 def block_occupancy(blocks: float, cores: int) -> float:
-    """Fraction of SM slots busy when ``blocks`` thread blocks run in waves of ``cores`` (``attacc.occupancy``)."""
+    """Fraction of SM slots busy when ``blocks`` thread blocks run in waves of ``cores`` (also the occupancy of
+    ``attacc._Kernels``' softmax, norm and activation)."""
     return blocks / (math.ceil(blocks / cores) * cores)
 
 

@@ -49,18 +49,9 @@ def attention_points(path: str | Path, platform: PlatformSpec, cost: GPUCostSpec
                 value = model.decode_attention_time_s(int(row.batch_size) * (int(row.cached) + 1),
                                                       int(row.batch_size))
             model_s[position] = float(value)
-    return pd.DataFrame({"file": path.name, "tp": table["tp"], "kind": np.where(table["is_prefill"], "prefill", "decode"),
-                         "batch": table["batch_size"], "chunk": table["chunk"], "cached": table["cached"],
-                         "measured_s": table["median_s"], "model_s": model_s,
+    kind = np.where(table["is_prefill"], "prefill", "decode")
+    return pd.DataFrame({"file": path.name, "tp": table["tp"], "kind": kind, "batch": table["batch_size"],
+                         "chunk": table["chunk"], "cached": table["cached"], "measured_s": table["median_s"],
+                         "model_s": model_s,
                          "err": model_s / table["median_s"].to_numpy() - 1.0})
 
-
-def attention_summary(points: pd.DataFrame) -> tuple[dict[str, float], list[dict]]:
-    """MAPE per kind, and per (file, tp, kind) the count and mean signed / mean |e| / max |e| of the error."""
-    mape = {kind: float(np.abs(group["err"]).mean()) for kind, group in points.groupby("kind")}
-    rows = []
-    for (file, tp, kind), group in points.groupby(["file", "tp", "kind"]):
-        e = group["err"].to_numpy()
-        rows.append({"file": file, "tp": int(tp), "kind": kind, "n": int(e.size), "mean_err": float(e.mean()),
-                     "mean_abs_err": float(np.abs(e).mean()), "max_abs_err": float(np.abs(e).max())})
-    return mape, rows

@@ -27,7 +27,7 @@ import pandas as pd
 from l3sim.errors import ConfigError
 from l3sim.hw.gpu import attacc
 from l3sim.hw.gpu.attacc import AttAccGPUModel
-from l3sim.hw.gpu.attention_validation import attention_points, attention_summary
+from l3sim.hw.gpu.attention_validation import attention_points
 from l3sim.hw.gpu.calibrated import CalibratedOperators
 from l3sim.hw.gpu.collectives import all_reduce_link, ring_all_reduce_time_s, within_node
 from l3sim.hw.gpu.measured import VIDUR_KERNELS
@@ -168,6 +168,14 @@ def all_reduce_summary_rows(points: pd.DataFrame) -> list[dict]:
             if inside.any():
                 rows.append({"tp": int(tp), "size": label, **_summary(group["err"][inside])})
     return rows
+
+
+def attention_summary(points: pd.DataFrame) -> tuple[dict[str, float], list[dict]]:
+    """Of ``attention_points``: MAPE per kind (decode, prefill), and per (file, tp, kind) the error summary."""
+    mape = {kind: _mape(group["err"]) for kind, group in points.groupby("kind")}
+    rows = [{"file": file, "tp": int(tp), "kind": kind, **_summary(group["err"])}
+            for (file, tp, kind), group in points.groupby(["file", "tp", "kind"])]
+    return mape, rows
 
 
 def _monotone_floor(points: pd.DataFrame) -> float | None:
