@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from l3sim.hw.gpu import GPUCostModel
 from l3sim.hw.gpu.calibrated import CalibratedOperators, gemm_compute_time_s
-from l3sim.hw.gpu.operators import layer_operators
+from l3sim.hw.gpu.operators import layer_operators, other_operators
 from l3sim.spec.gpu_calibration import GPUCalibrationSpec
 from l3sim.spec.run import build_run_spec
 
@@ -177,6 +177,56 @@ def test_activation_kernel_streams_at_its_efficiency_by_hand():
     ops = layer_operators(run_spec("llama-2-70b").model, 8)
     act = CalibratedOperators(ops, A100, cal).times_s(16_384)[[op.name for op in ops].index("ffn_act")]
     assert act == pytest.approx(2e-6 + 16_384 * 21_504 / (2.039e12 * 0.5), rel=1e-12)
+
+
+ROW_CAL = GPUCalibrationSpec(elementwise_overhead_s=1e-6, elementwise_efficiency=0.5, row_bandwidth_bytes_per_s=1e10,
+                             flat_elementwise_efficiency=0.9)
+
+
+def _other_time(model_name: str, tp: int, tokens: int, name: str, gpu=A100, cal=ROW_CAL) -> float:
+    ops = other_operators(run_spec(model_name).model, tp)
+    return float(CalibratedOperators(ops, gpu, cal).times_s(tokens)[[op.name for op in ops].index(name)])
+
+
+def test_norm_is_a_two_pass_row_kernel_by_hand():
+    # Llama-2-70B (h = 8192), one token: one 1,024-thread block reads its 16 KiB row twice, reads the weight
+    # and writes the row (4 x 16,384 B = 65,536 B streamed: 6.5536 us at 1e10 B/s), while the HBM sees the
+    # row in and out plus the weight (3 x 16,384 B: 0.05 us at 2.039 TB/s x 0.5): the row term binds.
+    assert _other_time("llama-2-70b", 8, 1, "input_norm") == pytest.approx(1e-6 + 65_536 / 1e10, rel=1e-12)
+    # A full wave is 216 rows (108 SMs x 2 resident 1,024-thread blocks): the HBM then moves
+    # 216 x 32,768 + 16,384 B in 6.958 us, more than one row's 6.5536 us, so the HBM binds; 217 rows are two
+    # row waves (13.107 us) against 6.990 us of HBM.
+    hbm_216 = (216 * 32_768 + 16_384) / (2.039e12 * 0.5)
+    assert _other_time("llama-2-70b", 8, 216, "input_norm") == pytest.approx(1e-6 + hbm_216, rel=1e-12)
+    assert _other_time("llama-2-70b", 8, 217, "post_norm") == pytest.approx(1e-6 + 2 * 65_536 / 1e10, rel=1e-12)
+
+
+def test_rotary_blocks_and_resident_threads_by_hand():
+    # Llama-2-70B at TP8: 8 query heads x 64 rotated pairs = 512 threads a block (vLLM's cap), so 2,048 / 512 =
+    # 4 blocks per A100 SM: 432 rows a wave. Each row rotates the GPU's 8 query and 1 KV heads of 128: read and
+    # write (8 + 1) x 128 x 2 B twice = 4,608 B, 4.608 us at 1e9 B/s (a wave's HBM traffic, 432 x 4,608 B,
+    # takes 1.95 us at 2.039 TB/s x 0.5: the rows bind).
+    slow_rows = ROW_CAL.model_copy(update={"row_bandwidth_bytes_per_s": 1e9})
+    row = 4_608 / 1e9
+    assert _other_time("llama-2-70b", 8, 432, "rotary", cal=slow_rows) == pytest.approx(1e-6 + row, rel=1e-12)
+    assert _other_time("llama-2-70b", 8, 433, "rotary", cal=slow_rows) == pytest.approx(1e-6 + 2 * row, rel=1e-12)
+    # An SM of compute capability 8.6 (the A40) holds 1,536 threads: 3 such blocks, 324 rows a wave.
+    small_sm = A100.model_copy(update={"max_threads_per_sm": 1536})
+    assert _other_time("llama-2-70b", 8, 324, "rotary", small_sm, slow_rows) == pytest.approx(1e-6 + row, rel=1e-12)
+    assert _other_time("llama-2-70b", 8, 325, "rotary", small_sm, slow_rows) == pytest.approx(1e-6 + 2 * row,
+                                                                                             rel=1e-12)
+
+
+def test_flat_kernels_have_no_row_term_by_hand():
+    # The residual add is PyTorch's flat kernel: two reads and one write of h = 8192 per token at the flat
+    # efficiency, whatever the token count (no per-row block, so one token is not row-bound).
+    for tokens in (1, 300):
+        expected = 1e-6 + tokens * 3 * 8192 * 2 / (2.039e12 * 0.9)
+        assert _other_time("llama-2-70b", 8, tokens, "residual_add") == pytest.approx(expected, rel=1e-12)
+    # GPT-175B's FFN is not gated: its GELU is flat too (read and write 4 x 12,288 / 8 = 6,144 values a token).
+    ops = layer_operators(run_spec("gpt-175b").model, 8)
+    act = CalibratedOperators(ops, A100, ROW_CAL).times_s(1)[[op.name for op in ops].index("ffn_act")]
+    assert act == pytest.approx(1e-6 + 2 * 6_144 * 2 / (2.039e12 * 0.9), rel=1e-12)
 
 
 def test_group_times_add_up_their_operators():

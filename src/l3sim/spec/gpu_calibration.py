@@ -25,6 +25,7 @@ FITTED_FIELDS = (
     "elementwise_efficiency",
     "elementwise_overhead_s",
     "row_bandwidth_bytes_per_s",
+    "flat_elementwise_efficiency",
 )
 
 
@@ -57,24 +58,25 @@ class GPUCalibrationSpec(Spec):
         "fit on the Vidur A100 MLP profiles",
     )
     elementwise_efficiency: float = Field(
-        0.671, gt=0, le=1,
-        description="achieved / peak HBM bandwidth of the elementwise kernels (norms, activation, rotary "
-        "embedding, residual add) at large token counts; fit on the Vidur A100 MLP profiles",
+        0.458, gt=0, le=1,
+        description="achieved / peak HBM bandwidth of a row kernel (vLLM's norm, SiLU-and-mul and rotary "
+        "kernels: one thread block per token row) at large token counts; fit on the Vidur A100 MLP profiles",
     )
     elementwise_overhead_s: float = Field(
-        2.25e-6, ge=0,
+        1.20e-6, ge=0,
         description="fixed time of one elementwise kernel, s; fit on the Vidur A100 MLP profiles",
     )
     row_bandwidth_bytes_per_s: float = Field(
-        6.91e10, gt=0,
-        description="bytes/s one thread block streams through one token row of an elementwise kernel "
-        "(vLLM launches one block per token, so few tokens cannot fill the GPU); fit on the Vidur A100 "
-        "MLP profiles",
+        8.04e9, gt=0,
+        description="bytes/s one thread block of a row kernel streams through its token row, every pass "
+        "counted (few tokens cannot fill the GPU: their rows' blocks are all that run); fit on the Vidur "
+        "A100 MLP profiles",
     )
-    blocks_per_sm: int = Field(
-        2, ge=1,
-        description="resident thread blocks per SM of a row-parallel elementwise kernel: 2048 threads per SM "
-        "(A100/H100) / 1024-thread blocks (vLLM's norm and activation kernels); not fitted",
+    flat_elementwise_efficiency: float = Field(
+        1.0, gt=0, le=1,
+        description="achieved / peak HBM bandwidth of a flat elementwise kernel (PyTorch's, over the whole "
+        "tensor: the residual add, GELU, ReLU); fit on the Vidur A100 MLP profiles, at its bound: the add's "
+        "operands, written just before, are partly read from the L2 cache",
     )
     flash_attention_efficiency: float = Field(
         0.6, gt=0, le=1,

@@ -22,6 +22,11 @@ class GPUSpec(Spec):
         0.0, ge=0, description="NVLink bandwidth per GPU, both directions together, bytes/s (0: none)"
     )
     num_sms: int = Field(108, ge=1, description="streaming multiprocessors (datasheet; A100: 108)")
+    max_threads_per_sm: int = Field(
+        2048, ge=1,
+        description="resident threads per SM (CUDA programming guide, compute capability table: 2048 for "
+        "8.0 and 9.0, 1536 for 8.6); sets how many row-kernel thread blocks run at once",
+    )
     calibration: GPUCalibrationSpec = Field(
         default_factory=GPUCalibrationSpec,
         description="achieved efficiencies and kernel overheads of the calibrated operator model",

@@ -92,7 +92,10 @@ class CalibratedOperators:
         self._k = np.array([max(op.gemm_k, 1) for op in self.operators], dtype=float)
         self._bytes_per_token = np.array([op.bytes_per_token for op in self.operators])
         self._fixed_bytes = np.array([op.fixed_bytes for op in self.operators])
-        self._row_waves_rows = float(gpu.num_sms * self._cal.blocks_per_sm)
+        self._row_kernel = np.array([op.row_threads > 0 for op in self.operators])
+        resident = [max(gpu.max_threads_per_sm // op.row_threads, 1) if op.row_threads else 1 for op in self.operators]
+        self._rows_per_wave = gpu.num_sms * np.array(resident, dtype=float)
+        self._row_bytes = np.array([op.row_bytes for op in self.operators])
         self._table = np.zeros((0, len(self.operators)))
 
     def times_s(self, num_tokens) -> np.ndarray:
@@ -114,10 +117,10 @@ class CalibratedOperators:
         gemm = cal.kernel_overhead_s + overlap_time_s(
             compute, nbytes / (gpu.hbm_bw_bytes_per_s * cal.hbm_efficiency), cal.overlap_exponent
         )
-        rows = np.ceil(n / self._row_waves_rows) * self._bytes_per_token / cal.row_bandwidth_bytes_per_s
-        elementwise = cal.elementwise_overhead_s + np.maximum(
-            nbytes / (gpu.hbm_bw_bytes_per_s * cal.elementwise_efficiency), rows
-        )
+        rows = np.ceil(n / self._rows_per_wave) * self._row_bytes / cal.row_bandwidth_bytes_per_s
+        row_kernel = np.maximum(nbytes / (gpu.hbm_bw_bytes_per_s * cal.elementwise_efficiency), rows)
+        flat_kernel = nbytes / (gpu.hbm_bw_bytes_per_s * cal.flat_elementwise_efficiency)
+        elementwise = cal.elementwise_overhead_s + np.where(self._row_kernel, row_kernel, flat_kernel)
         return np.where(n > 0, np.where(self._gemm, gemm, elementwise), 0.0)
 
     def group_times_s(self, num_tokens) -> np.ndarray:

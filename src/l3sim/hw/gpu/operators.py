@@ -14,6 +14,12 @@ roofline takes its two bounds (see ``roofline.py``):
 * ``gemm_n``, ``gemm_k``: for a GEMM, the output columns and the reduction
   depth per GPU (the token count is M), which the calibrated model's tile
   and wave count needs; 0 for an elementwise kernel.
+* ``row_threads``, ``row_bytes``: for a row kernel (vLLM's norm, activation
+  and rotary kernels, as sarathi-serve and Vidur run them: one thread block
+  of ``row_threads`` threads per token row, looping over the row), the block
+  size and the bytes one block streams through for its row, every pass
+  counted; 0 for a GEMM and for a flat kernel (a PyTorch elementwise kernel
+  over the whole tensor: the residual add, a GELU or ReLU).
 """
 
 from __future__ import annotations
@@ -27,6 +33,10 @@ from l3sim.spec.model import ModelSpec
 LAYER_GROUPS = ("qkv_proj", "out_proj", "ffn")
 # The layer's kernels outside the FC work (norms, rotary embedding, residual add), one group.
 OTHER_GROUP = "other"
+# Thread-block sizes of vLLM's row kernels (csrc: rms_norm and act_and_mul launch min(width, 1024) threads
+# per token row, rotary_embedding min(heads x rotary_dim / 2, 512)).
+ROW_KERNEL_MAX_THREADS = 1024
+ROTARY_MAX_THREADS = 512
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,8 @@ class Operator:
     fixed_bytes: float
     gemm_n: int = 0
     gemm_k: int = 0
+    row_threads: int = 0
+    row_bytes: float = 0.0
 
     @property
     def is_gemm(self) -> bool:
@@ -83,25 +95,43 @@ def layer_operators(model: ModelSpec, tp: int) -> tuple[Operator, ...]:
         ),
         Operator("ffn_up", "ffn", 2 * h * f_up / tp, (h + f_up / tp) * d, (h * f_up + bias * f) * d / tp,
                  f_up // tp, h),
-        Operator("ffn_act", "ffn", 0.0, (f_up + f) / tp * d, 0.0),
+        _activation(model, tp),
         Operator("ffn_down", "ffn", 2 * f * h / tp, (f / tp + h) * d, (f * h / tp + bias * h) * d, h, f // tp),
     )
+
+
+def _activation(model: ModelSpec, tp: int) -> Operator:
+    """The FFN activation: vLLM's SiLU-and-mul row kernel for a gated FFN (reads gate and up, writes their
+    product: one pass over 3 f / tp per token), PyTorch's flat GELU/ReLU otherwise (reads and writes f / tp)."""
+    f, d = model.ffn_hidden_size / tp, model.dtype_bytes
+    if not model.gated_ffn:
+        return Operator("ffn_act", "ffn", 0.0, 2 * f * d, 0.0)
+    threads = min(model.ffn_hidden_size // tp, ROW_KERNEL_MAX_THREADS)
+    return Operator("ffn_act", "ffn", 0.0, 3 * f * d, 0.0, row_threads=threads, row_bytes=3 * f * d)
 
 
 def other_operators(model: ModelSpec, tp: int) -> tuple[Operator, ...]:
     """The elementwise kernels of one layer besides the FFN activation, as Vidur profiles a layer.
 
     Two norms (before attention and before the FFN; replicated, so full
-    hidden width on every GPU: read and write h per token), the rotary
-    embedding of the GPU's query and key heads (read and write; none for
-    learned positions) and one residual add (two reads, one write of h).
-    Their FLOPs are a few per element and counted as zero.
+    hidden width on every GPU). Each is a row kernel of two passes: the first
+    reads the row for its mean square, the second reads it again with the
+    weight and writes the output, so a block streams 4 h per token while the
+    HBM sees 2 h (the second read hits the cache) plus the weight once. The
+    rotary embedding of the GPU's query and key heads (read and write each
+    element; none for learned positions) and one residual add, a flat kernel
+    (two reads, one write of h). Their FLOPs are a few per element and
+    counted as zero.
     """
     check_tensor_parallel(model, tp)
     d, h = model.dtype_bytes, model.hidden_size
-    operators = [Operator(name, OTHER_GROUP, 0.0, 2 * h * d, h * d) for name in ("input_norm", "post_norm")]
+    norm_threads = min(h, ROW_KERNEL_MAX_THREADS)
+    operators = [Operator(name, OTHER_GROUP, 0.0, 2 * h * d, h * d, row_threads=norm_threads, row_bytes=4 * h * d)
+                 for name in ("input_norm", "post_norm")]
     if not model.learned_positions:
-        operators.append(Operator("rotary", OTHER_GROUP, 0.0, 2 * (model.q_size + model.kv_size) / tp * d, 0.0))
+        rotated = 2 * (model.q_size + model.kv_size) / tp * d
+        threads = min(model.num_heads // tp * model.head_dim // 2, ROTARY_MAX_THREADS)
+        operators.append(Operator("rotary", OTHER_GROUP, 0.0, rotated, 0.0, row_threads=threads, row_bytes=rotated))
     operators.append(Operator("residual_add", OTHER_GROUP, 0.0, 3 * h * d, 0.0))
     return tuple(operators)
 
