@@ -72,14 +72,14 @@ def test_small_tiles_pay_their_efficiency():
 
 def test_gemm_and_activation_kernel_by_hand():
     # Llama-2-70B at TP8, one token. The FFN activation: reads gate+up (2 x 3584) and writes 3584 values, 2 bytes
-    # each = 21,504 B; one block (one row) streams it at row_bandwidth, one wave.
-    cal = GPUCalibrationSpec(elementwise_overhead_s=2e-6, elementwise_efficiency=0.5, row_bandwidth_bytes_per_s=1e10,
+    # each = 21,504 B; one block (one row) streams it at 7 B per cycle of the A100's 1.41 GHz, one wave.
+    cal = GPUCalibrationSpec(elementwise_overhead_s=2e-6, row_bytes_per_cycle=7.0, row_latency_cycles=1000.0,
                              kernel_overhead_s=5e-6, hbm_efficiency=0.8, overlap_exponent=2.0,
                              tensor_efficiency=0.5, small_tile_efficiency=1.0)
     model = run_spec("llama-2-70b").model
     ops = layer_operators(model, 8)
     times = CalibratedOperators(ops, A100, cal).times_s(1)
-    act = 2e-6 + max(21_504 / (2.039e12 * 0.5), 21_504 / 1e10)
+    act = 2e-6 + 21_504 / (7.0 * 1.41e9)
     assert times[[op.name for op in ops].index("ffn_act")] == pytest.approx(act, rel=1e-12)
     # QKV: weights 8192 x 1280 x 2 B plus one row in (8192) and out (1280); compute from the split-K test.
     memory = (8192 * 1280 + 8192 + 1280) * 2 / (2.039e12 * 0.8)
@@ -169,18 +169,31 @@ def test_scalar_lookup_table_equals_the_vectorised_model():
     assert model.times_s(2.5).shape == (len(ops),)  # a fractional count is computed, not looked up
 
 
-def test_activation_kernel_streams_at_its_efficiency_by_hand():
+def test_activation_kernel_streams_at_the_hbm_rate_by_hand():
     # The same activation at 16,384 tokens: 16,384 x 21,504 B = 352,321,536 B over HBM at 2.039 TB/s x 0.5
-    # (345.6 us) against ceil(16,384 / (108 SMs x 2 blocks)) = 76 waves of one 21,504-B row at 1e11 B/s
-    # (16.3 us): the bandwidth term binds.
-    cal = GPUCalibrationSpec(elementwise_overhead_s=2e-6, elementwise_efficiency=0.5, row_bandwidth_bytes_per_s=1e11)
+    # (345.6 us) against 76 waves (108 SMs x 2 blocks) of one 21,504-B row at 70 B/cycle x 1.41 GHz (16.6 us)
+    # and Little's law (16,384 x 14,336 B read x 100 cycles / (216 x 1,024 threads x 4 B in flight x 1.41 GHz):
+    # 18.8 us): the HBM term binds.
+    cal = GPUCalibrationSpec(elementwise_overhead_s=2e-6, hbm_efficiency=0.5, row_bytes_per_cycle=70.0,
+                             row_latency_cycles=100.0)
     ops = layer_operators(run_spec("llama-2-70b").model, 8)
     act = CalibratedOperators(ops, A100, cal).times_s(16_384)[[op.name for op in ops].index("ffn_act")]
     assert act == pytest.approx(2e-6 + 16_384 * 21_504 / (2.039e12 * 0.5), rel=1e-12)
 
 
-ROW_CAL = GPUCalibrationSpec(elementwise_overhead_s=1e-6, elementwise_efficiency=0.5, row_bandwidth_bytes_per_s=1e10,
-                             flat_elementwise_efficiency=0.9)
+def test_activation_kernel_little_law_by_hand():
+    # At 60,000 tokens with a 3,000-cycle loaded round trip: the 216 resident blocks x 1,024 threads each keep
+    # two 2-byte loads in flight (884,736 B), so the 60,000 x 14,336 B of gate and up take
+    # 60,000 x 14,336 x 3,000 / (884,736 x 1.41e9) = 2.069 ms; the HBM term is 1.266 ms, the row waves 0.85 ms.
+    cal = GPUCalibrationSpec(elementwise_overhead_s=2e-6, hbm_efficiency=0.5, row_bytes_per_cycle=5.0,
+                             row_latency_cycles=3000.0)
+    ops = layer_operators(run_spec("llama-2-70b").model, 8)
+    act = CalibratedOperators(ops, A100, cal).times_s(60_000)[[op.name for op in ops].index("ffn_act")]
+    assert act == pytest.approx(2e-6 + 60_000 * 14_336 * 3000 / (884_736 * 1.41e9), rel=1e-12)
+
+
+ROW_CAL = GPUCalibrationSpec(elementwise_overhead_s=1e-6, hbm_efficiency=0.5, row_bytes_per_cycle=5.0,
+                             row_latency_cycles=100.0, flat_elementwise_efficiency=0.9)
 
 
 def _other_time(model_name: str, tp: int, tokens: int, name: str, gpu=A100, cal=ROW_CAL) -> float:
@@ -190,24 +203,34 @@ def _other_time(model_name: str, tp: int, tokens: int, name: str, gpu=A100, cal=
 
 def test_norm_is_a_two_pass_row_kernel_by_hand():
     # Llama-2-70B (h = 8192), one token: one 1,024-thread block reads its 16 KiB row twice, reads the weight
-    # and writes the row (4 x 16,384 B = 65,536 B streamed: 6.5536 us at 1e10 B/s), while the HBM sees the
-    # row in and out plus the weight (3 x 16,384 B: 0.05 us at 2.039 TB/s x 0.5): the row term binds.
-    assert _other_time("llama-2-70b", 8, 1, "input_norm") == pytest.approx(1e-6 + 65_536 / 1e10, rel=1e-12)
-    # A full wave is 216 rows (108 SMs x 2 resident 1,024-thread blocks): the HBM then moves
-    # 216 x 32,768 + 16,384 B in 6.958 us, more than one row's 6.5536 us, so the HBM binds; 217 rows are two
-    # row waves (13.107 us) against 6.990 us of HBM.
-    hbm_216 = (216 * 32_768 + 16_384) / (2.039e12 * 0.5)
-    assert _other_time("llama-2-70b", 8, 216, "input_norm") == pytest.approx(1e-6 + hbm_216, rel=1e-12)
-    assert _other_time("llama-2-70b", 8, 217, "post_norm") == pytest.approx(1e-6 + 2 * 65_536 / 1e10, rel=1e-12)
+    # and writes the row (4 x 16,384 B = 65,536 B streamed at 5 B/cycle x 1.41 GHz: 9.296 us), while the HBM sees
+    # the row in and out plus the weight (3 x 16,384 B: 0.05 us at 2.039 TB/s x 0.5): the row term binds.
+    row = 65_536 / (5.0 * 1.41e9)
+    assert _other_time("llama-2-70b", 8, 1, "input_norm") == pytest.approx(1e-6 + row, rel=1e-12)
+    # A full wave is 216 rows (108 SMs x 2 resident 1,024-thread blocks): the HBM moves 216 x 32,768 + 16,384 B
+    # in 6.958 us, Little's law allows 216 x 16,384 B read x 100 cycles / (216 x 1,024 x 2 B x 1.41 GHz) =
+    # 0.57 us: still one row's 9.296 us; 217 rows are two waves.
+    assert _other_time("llama-2-70b", 8, 216, "input_norm") == pytest.approx(1e-6 + row, rel=1e-12)
+    assert _other_time("llama-2-70b", 8, 217, "post_norm") == pytest.approx(1e-6 + 2 * row, rel=1e-12)
+    # The same row on an SM clocked at 1.98 GHz (the H100's boost) streams 1.98 / 1.41 times faster.
+    fast_clock = A100.model_copy(update={"sm_clock_hz": 1.98e9})
+    assert _other_time("llama-2-70b", 8, 1, "input_norm", fast_clock) == pytest.approx(1e-6 + 65_536 / (5.0 * 1.98e9),
+                                                                                     rel=1e-12)
+    # Little's law with one 2-byte load in flight per thread (pass one; pass two hits the cache) and a 3,000-cycle
+    # loaded round trip: 60,000 rows read 60,000 x 16,384 B in 60,000 x 16,384 x 3,000 / (442,368 x 1.41e9) =
+    # 4.73 ms, above the HBM's 1.93 ms and 278 row waves' 2.58 ms.
+    loaded = ROW_CAL.model_copy(update={"row_latency_cycles": 3000.0})
+    expected = 1e-6 + 60_000 * 16_384 * 3000 / (442_368 * 1.41e9)
+    assert _other_time("llama-2-70b", 8, 60_000, "input_norm", cal=loaded) == pytest.approx(expected, rel=1e-12)
 
 
 def test_rotary_blocks_and_resident_threads_by_hand():
     # Llama-2-70B at TP8: 8 query heads x 64 rotated pairs = 512 threads a block (vLLM's cap), so 2,048 / 512 =
     # 4 blocks per A100 SM: 432 rows a wave. Each row rotates the GPU's 8 query and 1 KV heads of 128: read and
-    # write (8 + 1) x 128 x 2 B twice = 4,608 B, 4.608 us at 1e9 B/s (a wave's HBM traffic, 432 x 4,608 B,
-    # takes 1.95 us at 2.039 TB/s x 0.5: the rows bind).
-    slow_rows = ROW_CAL.model_copy(update={"row_bandwidth_bytes_per_s": 1e9})
-    row = 4_608 / 1e9
+    # write (8 + 1) x 128 x 2 B twice = 4,608 B, 6.536 us at 0.5 B/cycle x 1.41 GHz (a wave's HBM traffic,
+    # 432 x 4,608 B, takes 1.95 us at 2.039 TB/s x 0.5: the rows bind).
+    slow_rows = ROW_CAL.model_copy(update={"row_bytes_per_cycle": 0.5})
+    row = 4_608 / (0.5 * 1.41e9)
     assert _other_time("llama-2-70b", 8, 432, "rotary", cal=slow_rows) == pytest.approx(1e-6 + row, rel=1e-12)
     assert _other_time("llama-2-70b", 8, 433, "rotary", cal=slow_rows) == pytest.approx(1e-6 + 2 * row, rel=1e-12)
     # An SM of compute capability 8.6 (the A40) holds 1,536 threads: 3 such blocks, 324 rows a wave.

@@ -24,8 +24,8 @@ LLAMA7_SHAPE = {"n_head": 32, "n_kv_head": 32, "n_embd": 4096, "n_expanded_embd"
                 "use_gated_mlp": "True"}
 # Known parameters, each away from the shipped defaults (the fit starts from those).
 TRUTH = GPUCalibrationSpec(tensor_efficiency=0.7, small_tile_efficiency=0.9, hbm_efficiency=0.8, overlap_exponent=3.5,
-                           kernel_overhead_s=4e-6, elementwise_efficiency=0.6, elementwise_overhead_s=3e-6,
-                           row_bandwidth_bytes_per_s=2e10, flat_elementwise_efficiency=0.8)
+                           kernel_overhead_s=4e-6, elementwise_overhead_s=3e-6, row_bytes_per_cycle=12.0,
+                           row_latency_cycles=2500.0, flat_elementwise_efficiency=0.8)
 TOKENS = (1, 2, 8, 32, 64, 100, 128, 200, 256, 300, 384, 512, 700, 1024, 1500, 2048, 3000, 4096)
 
 

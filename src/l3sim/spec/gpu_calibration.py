@@ -22,10 +22,10 @@ FITTED_FIELDS = (
     "hbm_efficiency",
     "overlap_exponent",
     "kernel_overhead_s",
-    "elementwise_efficiency",
     "elementwise_overhead_s",
-    "row_bandwidth_bytes_per_s",
+    "row_bytes_per_cycle",
     "flat_elementwise_efficiency",
+    "row_latency_cycles",
 )
 
 
@@ -44,8 +44,8 @@ class GPUCalibrationSpec(Spec):
     )
     hbm_efficiency: float = Field(
         0.852, gt=0, le=1,
-        description="achieved / peak HBM bandwidth of a streaming read (GEMM weights, KV cache); "
-        "fit on the Vidur A100 MLP profiles",
+        description="achieved / peak HBM bandwidth of a streaming read (GEMM weights, KV cache; also the cap of "
+        "a row kernel that keeps enough bytes in flight); fit on the Vidur A100 MLP profiles",
     )
     overlap_exponent: float = Field(
         2.79, ge=1,
@@ -57,20 +57,21 @@ class GPUCalibrationSpec(Spec):
         description="fixed time of one GEMM or attention kernel (launch, prologue, tail), s; "
         "fit on the Vidur A100 MLP profiles",
     )
-    elementwise_efficiency: float = Field(
-        0.458, gt=0, le=1,
-        description="achieved / peak HBM bandwidth of a row kernel (vLLM's norm, SiLU-and-mul and rotary "
-        "kernels: one thread block per token row) at large token counts; fit on the Vidur A100 MLP profiles",
-    )
     elementwise_overhead_s: float = Field(
-        1.20e-6, ge=0,
+        1.72e-6, ge=0,
         description="fixed time of one elementwise kernel, s; fit on the Vidur A100 MLP profiles",
     )
-    row_bandwidth_bytes_per_s: float = Field(
-        8.04e9, gt=0,
-        description="bytes/s one thread block of a row kernel streams through its token row, every pass "
-        "counted (few tokens cannot fill the GPU: their rows' blocks are all that run); fit on the Vidur "
-        "A100 MLP profiles",
+    row_bytes_per_cycle: float = Field(
+        7.67, gt=0,
+        description="bytes one thread block of a row kernel streams through its token row per SM clock cycle, every "
+        "pass counted (few tokens cannot fill the GPU: their rows' blocks are all that run; a loop of memory round "
+        "trips, so it scales with the clock); fit on the Vidur A100 MLP profiles",
+    )
+    row_latency_cycles: float = Field(
+        1783.0, gt=0,
+        description="SM clock cycles of one loop iteration of a row kernel when the GPU is full of them (a loaded "
+        "memory round trip): by Little's law the resident threads' bytes in flight over it bound the kernel's "
+        "bandwidth; fit on the Vidur A100 MLP profiles",
     )
     flat_elementwise_efficiency: float = Field(
         1.0, gt=0, le=1,

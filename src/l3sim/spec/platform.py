@@ -22,6 +22,9 @@ class GPUSpec(Spec):
         0.0, ge=0, description="NVLink bandwidth per GPU, both directions together, bytes/s (0: none)"
     )
     num_sms: int = Field(108, ge=1, description="streaming multiprocessors (datasheet; A100: 108)")
+    sm_clock_hz: float = Field(
+        1.41e9, gt=0, description="SM boost clock, Hz (datasheet; A100: 1,410 MHz); latency-bound kernels scale with it"
+    )
     max_threads_per_sm: int = Field(
         2048, ge=1,
         description="resident threads per SM (CUDA programming guide, compute capability table: 2048 for "

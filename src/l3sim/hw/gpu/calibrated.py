@@ -17,11 +17,16 @@ Why this shape (docs/gpu-model.md has the derivation and the validation):
 * The two overlap imperfectly: t = kernel_overhead + (t_c^p + t_m^p)^(1/p)
   with p = ``overlap_exponent`` (the roofline is p -> infinity, no overlap
   p = 1), plus a fixed per-kernel time (launch, prologue, tail).
-* Elementwise kernels (activation, norms, rotary embedding, residual add)
-  are memory-bound: t = elementwise_overhead + max(bytes / (HBM peak x
-  ``elementwise_efficiency``), waves of token rows x row bytes /
-  ``row_bandwidth_bytes_per_s``), the second term because vLLM launches one
-  thread block per token row, so a few rows cannot use the whole GPU.
+* Elementwise kernels are memory-bound and come in two kinds. A row kernel
+  (vLLM's norm, SiLU-and-mul, rotary embedding: one thread block per token
+  row, looping over it) takes the longest of: its bytes at the streaming
+  HBM rate; its waves of rows (``max_threads_per_sm`` / block threads rows
+  per SM at once) x one row's bytes at ``row_bytes_per_cycle`` x the SM
+  clock (few tokens cannot fill the GPU); and its reads at the rate Little's
+  law allows when the GPU is full of them (every resident thread with one
+  loop iteration's loads in flight for ``row_latency_cycles``). A flat
+  kernel (PyTorch's residual add, GELU, ReLU) streams its bytes at
+  ``flat_elementwise_efficiency``. Both add ``elementwise_overhead_s``.
 
 Every term is at least the nominal roofline's (padded tiles do at least the
 real multiply-adds, efficiencies are at most 1, the p-norm is at least the
@@ -92,10 +97,17 @@ class CalibratedOperators:
         self._k = np.array([max(op.gemm_k, 1) for op in self.operators], dtype=float)
         self._bytes_per_token = np.array([op.bytes_per_token for op in self.operators])
         self._fixed_bytes = np.array([op.fixed_bytes for op in self.operators])
-        self._row_kernel = np.array([op.row_threads > 0 for op in self.operators])
-        resident = [max(gpu.max_threads_per_sm // op.row_threads, 1) if op.row_threads else 1 for op in self.operators]
-        self._rows_per_wave = gpu.num_sms * np.array(resident, dtype=float)
-        self._row_bytes = np.array([op.row_bytes for op in self.operators])
+        threads = np.array([op.row_threads for op in self.operators], dtype=float)
+        self._row_kernel = threads > 0
+        resident = np.where(self._row_kernel, np.maximum(gpu.max_threads_per_sm // np.maximum(threads, 1.0), 1.0), 1.0)
+        self._rows_per_wave = gpu.num_sms * resident
+        clock = gpu.sm_clock_hz
+        self._row_wave_s = np.array([op.row_bytes for op in self.operators]) / (self._cal.row_bytes_per_cycle * clock)
+        # Little's law: each resident thread keeps one loop iteration's loads in flight for row_latency_cycles.
+        in_flight = self._rows_per_wave * threads * np.array([op.thread_bytes_in_flight for op in self.operators])
+        read_cycles = np.array([op.row_read_bytes for op in self.operators]) * self._cal.row_latency_cycles
+        self._loaded_s_per_token = np.divide(read_cycles, in_flight * clock, out=np.zeros(len(self.operators)),
+                                             where=in_flight > 0)
         self._table = np.zeros((0, len(self.operators)))
 
     def times_s(self, num_tokens) -> np.ndarray:
@@ -113,12 +125,11 @@ class CalibratedOperators:
         cal, gpu = self._cal, self._gpu
         n = np.asarray(num_tokens, dtype=float)[..., None]
         nbytes = self._fixed_bytes + n * self._bytes_per_token
+        streaming = nbytes / (gpu.hbm_bw_bytes_per_s * cal.hbm_efficiency)
         compute = gemm_compute_time_s(n, self._n, self._k, gpu, cal)
-        gemm = cal.kernel_overhead_s + overlap_time_s(
-            compute, nbytes / (gpu.hbm_bw_bytes_per_s * cal.hbm_efficiency), cal.overlap_exponent
-        )
-        rows = np.ceil(n / self._rows_per_wave) * self._row_bytes / cal.row_bandwidth_bytes_per_s
-        row_kernel = np.maximum(nbytes / (gpu.hbm_bw_bytes_per_s * cal.elementwise_efficiency), rows)
+        gemm = cal.kernel_overhead_s + overlap_time_s(compute, streaming, cal.overlap_exponent)
+        row_waves = np.ceil(n / self._rows_per_wave) * self._row_wave_s
+        row_kernel = np.maximum(np.maximum(streaming, row_waves), n * self._loaded_s_per_token)
         flat_kernel = nbytes / (gpu.hbm_bw_bytes_per_s * cal.flat_elementwise_efficiency)
         elementwise = cal.elementwise_overhead_s + np.where(self._row_kernel, row_kernel, flat_kernel)
         return np.where(n > 0, np.where(self._gemm, gemm, elementwise), 0.0)

@@ -30,9 +30,9 @@ from l3sim.spec.gpu_calibration import FITTED_FIELDS, GPUCalibrationSpec
 from l3sim.spec.platform import GPUSpec
 
 # Search box and typical magnitude (least_squares' x_scale) of each fitted field, FITTED_FIELDS order.
-_LOWER = np.array([0.05, 0.05, 0.05, 1.0, 0.0, 0.02, 0.0, 1e8, 0.02])
-_UPPER = np.array([1.0, 1.0, 1.0, 20.0, 5e-5, 1.0, 5e-5, 1e12, 1.0])
-_SCALE = np.array([0.1, 0.1, 0.1, 1.0, 1e-6, 0.1, 1e-6, 1e9, 0.1])
+_LOWER = np.array([0.05, 0.05, 0.05, 1.0, 0.0, 0.0, 0.1, 0.02, 10.0])
+_UPPER = np.array([1.0, 1.0, 1.0, 20.0, 5e-5, 5e-5, 1000.0, 1.0, 1e5])
+_SCALE = np.array([0.1, 0.1, 0.1, 1.0, 1e-6, 1e-6, 1.0, 0.1, 100.0])
 ALL_REDUCE_FIT_MIN_BYTES = 2**20
 
 

@@ -14,12 +14,15 @@ roofline takes its two bounds (see ``roofline.py``):
 * ``gemm_n``, ``gemm_k``: for a GEMM, the output columns and the reduction
   depth per GPU (the token count is M), which the calibrated model's tile
   and wave count needs; 0 for an elementwise kernel.
-* ``row_threads``, ``row_bytes``: for a row kernel (vLLM's norm, activation
-  and rotary kernels, as sarathi-serve and Vidur run them: one thread block
-  of ``row_threads`` threads per token row, looping over the row), the block
-  size and the bytes one block streams through for its row, every pass
-  counted; 0 for a GEMM and for a flat kernel (a PyTorch elementwise kernel
-  over the whole tensor: the residual add, a GELU or ReLU).
+* ``row_threads``, ``row_bytes``, ``row_read_bytes``,
+  ``thread_bytes_in_flight``: for a row kernel (vLLM's norm, activation and
+  rotary kernels, as sarathi-serve and Vidur run them: one thread block of
+  ``row_threads`` threads per token row, looping over the row), the block
+  size, the bytes one block streams through for its row (every pass
+  counted), the bytes of the row read from HBM, and the bytes one thread's
+  loop iteration loads at once (its independent loads x element size); 0
+  for a GEMM and for a flat kernel (a PyTorch elementwise kernel over the
+  whole tensor: the residual add, a GELU or ReLU).
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ class Operator:
     gemm_k: int = 0
     row_threads: int = 0
     row_bytes: float = 0.0
+    row_read_bytes: float = 0.0
+    thread_bytes_in_flight: float = 0.0
 
     @property
     def is_gemm(self) -> bool:
@@ -107,7 +112,8 @@ def _activation(model: ModelSpec, tp: int) -> Operator:
     if not model.gated_ffn:
         return Operator("ffn_act", "ffn", 0.0, 2 * f * d, 0.0)
     threads = min(model.ffn_hidden_size // tp, ROW_KERNEL_MAX_THREADS)
-    return Operator("ffn_act", "ffn", 0.0, 3 * f * d, 0.0, row_threads=threads, row_bytes=3 * f * d)
+    return Operator("ffn_act", "ffn", 0.0, 3 * f * d, 0.0, row_threads=threads, row_bytes=3 * f * d,
+                    row_read_bytes=2 * f * d, thread_bytes_in_flight=2 * d)
 
 
 def other_operators(model: ModelSpec, tp: int) -> tuple[Operator, ...]:
@@ -126,12 +132,14 @@ def other_operators(model: ModelSpec, tp: int) -> tuple[Operator, ...]:
     check_tensor_parallel(model, tp)
     d, h = model.dtype_bytes, model.hidden_size
     norm_threads = min(h, ROW_KERNEL_MAX_THREADS)
-    operators = [Operator(name, OTHER_GROUP, 0.0, 2 * h * d, h * d, row_threads=norm_threads, row_bytes=4 * h * d)
-                 for name in ("input_norm", "post_norm")]
+    operators = [Operator(name, OTHER_GROUP, 0.0, 2 * h * d, h * d, row_threads=norm_threads, row_bytes=4 * h * d,
+                          row_read_bytes=h * d, thread_bytes_in_flight=d) for name in ("input_norm", "post_norm")]
     if not model.learned_positions:
         rotated = 2 * (model.q_size + model.kv_size) / tp * d
         threads = min(model.num_heads // tp * model.head_dim // 2, ROTARY_MAX_THREADS)
-        operators.append(Operator("rotary", OTHER_GROUP, 0.0, rotated, 0.0, row_threads=threads, row_bytes=rotated))
+        # each thread rotates one pair a step: two loads of the head (the cos/sin cache stays in cache)
+        operators.append(Operator("rotary", OTHER_GROUP, 0.0, rotated, 0.0, row_threads=threads, row_bytes=rotated,
+                                  row_read_bytes=rotated / 2, thread_bytes_in_flight=2 * d))
     operators.append(Operator("residual_add", OTHER_GROUP, 0.0, 3 * h * d, 0.0))
     return tuple(operators)
 
