@@ -1,0 +1,42 @@
+"""The console script freezes the heap on its way out (``l3sim.cli.main``): the interpreter's last garbage
+collections would otherwise rescan every imported library's objects (a few tenths of a second a run)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+
+def _run(script: str) -> list[str]:
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()
+
+
+def test_main_freezes_the_heap_at_exit_not_before():
+    # An exit handler registered before main() runs after main's own (exit handlers run last-in first-out),
+    # so it sees the frozen heap; right after main() returns nothing is frozen yet.
+    lines = _run("""
+        import atexit, gc, sys
+        atexit.register(lambda: print("at exit", gc.get_freeze_count() > 0, flush=True))
+        from l3sim.cli import main
+        for _ in range(2):
+            sys.argv = ["l3sim", "presets", "models", "--json"]
+            try:
+                main()
+            except SystemExit:
+                pass
+        print("after main", gc.get_freeze_count(), flush=True)
+    """)
+    assert lines[-2:] == ["after main 0", "at exit True"]
+
+
+def test_a_process_that_does_not_run_main_is_not_frozen():
+    lines = _run("""
+        import atexit, gc
+        import l3sim.cli
+        atexit.register(lambda: print("at exit", gc.get_freeze_count(), flush=True))
+    """)
+    assert lines == ["at exit 0"]
