@@ -246,28 +246,28 @@ class _Channel:
         self.hist = np.zeros(ck.HIST_BINS + 1, np.int64)
         self.cmd_count = np.zeros(NUM_CMDS, np.int64)
         self.out = np.zeros((OUTPUT_ROWS if record else 1, ck.O_FIELDS), np.int64)
-        self.rules = (*controller_rules(t), occupancy_cycles(t))
+        self.rules = ck.ControllerRules(*controller_rules(t), occupancy_cycles(t))
         # the kernel compares (cycle - now, key) packed in one integer, so no candidate may be MAX_AHEAD or more
         # cycles ahead of the clock. After a bank command every ready time is within one gap of it; a refresh
         # chain (PREA and REF of each rank) can push the command bus and the refreshed ranks a gap plus a
         # command further per command. Bound: (2 ranks + 2) x (largest gap + tCMD), about 1,000 ranks at DDR4
-        ahead = max(int(self.rules[2].max(initial=0)), t.tFAW)
+        ahead = max(int(self.rules.gap.max(initial=0)), t.tFAW)
         limit = ck.MAX_AHEAD // (2 * ranks + 2) - t.tCMD
         if ahead >= limit:
             raise ConfigError(f"dram.timing: with {ranks} rank(s) the controller handles timing gaps below {limit} "
                               f"cycles; the largest here is {ahead}")
         self.log: list[np.ndarray] = []
+        self.state = ck.ChannelState(self.cfg, self.sc, self.req, self.free, self.bq, self.bs, self.cand,
+                                     self.group_part, self.open_row, self.open_since, self.open_count, self.busy,
+                                     self.next_ref, *self.ready, self.faw, self.faw_pos, self.ring, self.hist,
+                                     self.cmd_count, self.out)
 
     def feed(self, inp: np.ndarray, final: bool, run_kernel) -> None:
         """Serve ``inp`` (rows of ck.I_* columns); with ``final``, until every request is served."""
         self.cfg[ck.C_FINAL] = int(final)
         self.sc[ck.S_POS] = 0
         while True:
-            status = run_kernel(
-                "controller", ck.serve, inp, len(inp), self.cfg, self.sc, self.req, self.free, self.bq, self.bs,
-                self.cand, self.group_part, self.open_row, self.open_since, self.open_count, self.busy, self.next_ref,
-                *self.ready, self.faw, self.faw_pos, self.ring, self.hist, self.cmd_count, self.out,
-                *self.rules)
+            status = run_kernel("controller", ck.serve, inp, len(inp), self.state, self.rules)
             if self.cfg[ck.C_RECORD] and self.sc[ck.S_NOUT]:
                 self.log.append(self.out[: self.sc[ck.S_NOUT]].copy())
                 self.sc[ck.S_NOUT] = 0

@@ -46,6 +46,9 @@ twin a negative index would raise (OverflowError or IndexError) instead of wrapp
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import numpy as np
 from numba.extending import register_jitable
 from numpy import uint64 as U  # an index known not to be negative (module docstring)
 
@@ -98,6 +101,50 @@ C_FIELDS = 18
 S_FIELDS = 26
 
 
+class ChannelState(NamedTuple):
+    """One bus channel's state between calls (int64 arrays; the module docstring describes each): the
+    configuration ``cfg[C_*]`` and scalar state ``sc[S_*]``, the request pool and free-slot stack, the per-bank
+    queues ``bq`` and bank state ``bs``, the candidates and the per-step ``group_part`` scratch, each bank's
+    open row (since when; open banks per rank), its busy cycles, each rank's next refresh, the ready tables of
+    the channel, ranks, bank groups and banks, the tFAW windows, the read-return ring, the read-latency
+    histogram, the issued-command counts and the output buffer of recorded commands ``out[k, O_*]``."""
+
+    cfg: np.ndarray
+    sc: np.ndarray
+    req: np.ndarray
+    free: np.ndarray
+    bq: np.ndarray
+    bs: np.ndarray
+    cand: np.ndarray
+    group_part: np.ndarray
+    open_row: np.ndarray
+    open_since: np.ndarray
+    open_count: np.ndarray
+    busy: np.ndarray
+    next_ref: np.ndarray
+    ready_chan: np.ndarray
+    ready_rank: np.ndarray
+    ready_bg: np.ndarray
+    ready_bank: np.ndarray
+    faw: np.ndarray
+    faw_pos: np.ndarray
+    ring: np.ndarray
+    hist: np.ndarray
+    cmd_count: np.ndarray
+    out: np.ndarray
+
+
+class ControllerRules(NamedTuple):
+    """The timing rules grouped by earlier command and scope (``controller.controller_rules``): the rules of
+    command c at scope s are ``start[c * SCOPES + s] : start[c * SCOPES + s + 1]`` of ``later`` and ``gap``;
+    ``occupancy[c]``: cycles until command c's effect ends."""
+
+    start: np.ndarray
+    later: np.ndarray
+    gap: np.ndarray
+    occupancy: np.ndarray
+
+
 @register_jitable(inline="always")
 def _advance_occupancy(t, ring, head, n, occ, occ_t, area):
     """Integrate the number of reads in the system (queued or waiting for data) up to cycle ``t``; returns
@@ -119,17 +166,19 @@ def _advance_occupancy(t, ring, head, n, occ, occ_t, area):
     return head, n, occ, occ_t, area
 
 
-def serve(inp, n_inp, cfg, sc, req, free, bq, bs, cand, group_part, open_row, open_since, open_count, busy,
-          next_ref, ready_chan, ready_rank, ready_bg, ready_bank, faw, faw_pos, ring, hist, cmd_count, out,
-          rule_start, rule_later, rule_gap, occupancy):
-    """Serve requests ``inp[sc[S_POS]:n_inp]`` until the input runs out (NEED_INPUT, unless ``cfg[C_FINAL]``:
-    then until every request is served, DONE) or the output buffer fills (OUT_FULL). Resumable: the scalar
-    state is read from ``sc`` here and written back on return (kept in local variables in between, so the
-    compiled loop holds it in registers).
+def serve(inp, n_inp, state, rules):
+    """Serve requests ``inp[sc[S_POS]:n_inp]`` of one channel (``state``: a ChannelState, ``rules``: its
+    ControllerRules) until the input runs out (NEED_INPUT, unless ``cfg[C_FINAL]``: then until every request
+    is served, DONE) or the output buffer fills (OUT_FULL). Resumable: the scalar state is read from ``sc``
+    here and written back on return (kept in local variables in between, so the compiled loop holds it in
+    registers).
 
     ``group_part[group * 3 + kind]`` is scratch: the bank-group and rank-level earliest cycle of ACT (kind 0),
-    PRE (1) and the column command of the queue served (2) in each bank group, this step. The rules of
-    command c at scope s are ``rule_start[c * SCOPES + s] : rule_start[c * SCOPES + s + 1]``."""
+    PRE (1) and the column command of the queue served (2) in each bank group, this step. The bundles are
+    unpacked once here, so the loop below works on plain arrays."""
+    (cfg, sc, req, free, bq, bs, cand, group_part, open_row, open_since, open_count, busy, next_ref, ready_chan,
+     ready_rank, ready_bg, ready_bank, faw, faw_pos, ring, hist, cmd_count, out) = state
+    rule_start, rule_later, rule_gap, occupancy = rules
     ranks = cfg[C_RANKS]
     bpg = cfg[C_BPG]
     groups = cfg[C_GROUPS]
