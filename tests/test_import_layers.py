@@ -26,6 +26,7 @@ LAYERS = {
     "outputs": 1,  # the one writer of results
     "markdown": 1,
     "dotted": 1,  # flattening nested tables to dotted keys (spec, experiments, cli)
+    "fast_exit": 1,  # the heap frozen at a process's exit (cli, the sweep workers)
     "cache": 2,  # on-disk caches (written through outputs)
     "spec": 3,
     "hw": 4,

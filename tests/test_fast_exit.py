@@ -1,5 +1,6 @@
-"""The console script freezes the heap on its way out (``l3sim.cli.main``): the interpreter's last garbage
-collections would otherwise rescan every imported library's objects (a few tenths of a second a run)."""
+"""The console script and every sweep worker freeze the heap on their way out (``l3sim.fast_exit``): the
+interpreter's last garbage collections would otherwise rescan every imported library's objects (a few tenths
+of a second a process)."""
 
 from __future__ import annotations
 
@@ -40,3 +41,15 @@ def test_a_process_that_does_not_run_main_is_not_frozen():
         atexit.register(lambda: print("at exit", gc.get_freeze_count(), flush=True))
     """)
     assert lines == ["at exit 0"]
+
+
+def test_a_sweep_worker_freezes_the_heap_at_exit():
+    # run_one is what a worker runs for each point (the serial executor runs it in this process)
+    lines = _run("""
+        import atexit, gc
+        atexit.register(lambda: print("at exit", gc.get_freeze_count() > 0, flush=True))
+        from l3sim.experiments.executor import run_one
+        outcome = run_one(lambda spec: {"x": 1}, {})
+        print(outcome.status, gc.get_freeze_count(), flush=True)
+    """)
+    assert lines == ["ok 0", "at exit True"]
