@@ -78,7 +78,7 @@ def test_hand_written_spec_file_equals_the_same_options(tmp_path: Path) -> None:
     ("text", "name", "expected"),
     [
         ('platform = "dgx-a100"\nmodel = "llama-2-7b"\nworkload = "openr1"\nseeds = 3\n', "run.toml",
-         ["run.toml", "seeds", "Extra inputs are not permitted"]),
+         ["run.toml", "seeds", "unknown field of RunSpec", "did you mean 'seed'?"]),
         ('platform = "dgx-a100"\nmodel = "llama-2-7b"\nworkload = "openr1"\nrequests = "many"\n', "run.toml",
          ["run.toml", "requests", "valid integer"]),
         ('{"provenance": {"spec": {"platform": "dgx-a100"}}}', "result.json",

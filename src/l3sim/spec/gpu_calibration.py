@@ -32,6 +32,16 @@ FITTED_FIELDS = (
 class GPUCalibrationSpec(Spec):
     """Efficiencies and per-kernel overheads of one GPU (see docs/gpu-model.md, "calibrated")."""
 
+    RETIRED_FIELDS = {
+        "elementwise_efficiency": "since 2026-12-08 a row kernel streams at hbm_efficiency, bounded by Little's "
+        "law (row_latency_cycles), and a flat one at flat_elementwise_efficiency (docs/gpu-model.md); refit a "
+        "calibration written before with `l3sim validate gpu --fit`",
+        "row_bandwidth_bytes_per_s": "since 2026-12-08 row_bytes_per_cycle, in bytes per SM clock cycle "
+        "(the GPU's sm_clock_hz); refit a calibration written before with `l3sim validate gpu --fit`",
+        "blocks_per_sm": "since 2026-12-08 the resident blocks follow from the GPU's max_threads_per_sm and each "
+        "kernel's block size",
+    }
+
     tensor_efficiency: float = Field(
         0.754, gt=0, le=1,
         description="achieved / peak tensor-core FLOP/s of a full wave of 128x128 GEMM tiles "
