@@ -224,6 +224,15 @@ def test_norm_is_a_two_pass_row_kernel_by_hand():
     assert _other_time("llama-2-70b", 8, 60_000, "input_norm", cal=loaded) == pytest.approx(expected, rel=1e-12)
 
 
+def test_a_1024_thread_block_leaves_a_1536_thread_sm_half_empty_by_hand():
+    # On compute capability 8.6 (the A40: 1,536 threads per SM) one 1,024-thread norm block fits per SM, not
+    # one and a half: 108 rows a wave with the A100's SM count, so 108 rows take one row time and 109 two.
+    small_sm = A100.model_copy(update={"max_threads_per_sm": 1536})
+    row = 65_536 / (5.0 * 1.41e9)
+    assert _other_time("llama-2-70b", 8, 108, "input_norm", small_sm) == pytest.approx(1e-6 + row, rel=1e-12)
+    assert _other_time("llama-2-70b", 8, 109, "input_norm", small_sm) == pytest.approx(1e-6 + 2 * row, rel=1e-12)
+
+
 def test_rotary_blocks_and_resident_threads_by_hand():
     # Llama-2-70B at TP8: 8 query heads x 64 rotated pairs = 512 threads a block (vLLM's cap), so 2,048 / 512 =
     # 4 blocks per A100 SM: 432 rows a wave. Each row rotates the GPU's 8 query and 1 KV heads of 128: read and
