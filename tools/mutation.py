@@ -132,7 +132,7 @@ GROUPS: dict[str, Group] = {
             "memory", "measured", "profile_points", "validation")),
         tuple(f"tests/hw/test_gpu_{name}.py" for name in (
             "allreduce", "attacc", "attention", "memory", "profile_source", "roofline", "step_cli",
-            "validate_cli", "validate_targets", "by_hand", "attacc_tiles")),
+            "validate_cli", "validate_targets", "by_hand", "attacc_tiles", "operators_rows")),
         pytest_args=("-k", "not (monotone_floor and attacc)"),
     ),
     "gpu-calibrated": Group(
