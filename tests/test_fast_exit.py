@@ -1,6 +1,6 @@
-"""The console script and every sweep worker freeze the heap on their way out (``l3sim.fast_exit``): the
+"""The console script and every local sweep worker freeze the heap on their way out (``l3sim.fast_exit``): the
 interpreter's last garbage collections would otherwise rescan every imported library's objects (a few tenths
-of a second a process)."""
+of a second a process). A process that only calls the API (a notebook, a serial sweep) is left alone."""
 
 from __future__ import annotations
 
@@ -43,13 +43,22 @@ def test_a_process_that_does_not_run_main_is_not_frozen():
     assert lines == ["at exit 0"]
 
 
-def test_a_sweep_worker_freezes_the_heap_at_exit():
-    # run_one is what a worker runs for each point (the serial executor runs it in this process)
-    lines = _run("""
+def test_a_worker_freezes_at_exit_and_a_serial_sweep_does_not():
+    # _indexed_in_worker is what a local worker process runs for each point; the serial executor runs run_one
+    # in the caller's own process, which must keep its exit as it was
+    worker = _run("""
         import atexit, gc
         atexit.register(lambda: print("at exit", gc.get_freeze_count() > 0, flush=True))
-        from l3sim.experiments.executor import run_one
-        outcome = run_one(lambda spec: {"x": 1}, {})
-        print(outcome.status, gc.get_freeze_count(), flush=True)
+        from l3sim.experiments.executor import _indexed_in_worker
+        index, outcome = _indexed_in_worker(lambda spec: {"x": 1}, 3, {})
+        print(index, outcome.status, gc.get_freeze_count(), flush=True)
     """)
-    assert lines == ["ok 0", "at exit True"]
+    assert worker == ["3 ok 0", "at exit True"]
+    serial = _run("""
+        import atexit, gc
+        atexit.register(lambda: print("at exit", gc.get_freeze_count() > 0, flush=True))
+        from l3sim.experiments.executor import SerialExecutor
+        with SerialExecutor() as executor:
+            print([outcome.status for _, outcome in executor.map(lambda spec: {"x": 1}, [{}, {}])], flush=True)
+    """)
+    assert serial == ["['ok', 'ok']", "at exit False"]

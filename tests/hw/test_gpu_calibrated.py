@@ -10,6 +10,7 @@ from gpu_csv_helpers import roofline_spec, run_spec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from l3sim.errors import ConfigError
 from l3sim.hw.gpu import GPUCostModel
 from l3sim.hw.gpu.calibrated import CalibratedOperators, gemm_compute_time_s
 from l3sim.hw.gpu.operators import layer_operators, other_operators
@@ -224,13 +225,43 @@ def test_norm_is_a_two_pass_row_kernel_by_hand():
     assert _other_time("llama-2-70b", 8, 60_000, "input_norm", cal=loaded) == pytest.approx(expected, rel=1e-12)
 
 
-def test_a_1024_thread_block_leaves_a_1536_thread_sm_half_empty_by_hand():
+def test_a_1024_thread_block_leaves_a_1536_thread_sm_a_third_empty_by_hand():
     # On compute capability 8.6 (the A40: 1,536 threads per SM) one 1,024-thread norm block fits per SM, not
     # one and a half: 108 rows a wave with the A100's SM count, so 108 rows take one row time and 109 two.
     small_sm = A100.model_copy(update={"max_threads_per_sm": 1536})
     row = 65_536 / (5.0 * 1.41e9)
     assert _other_time("llama-2-70b", 8, 108, "input_norm", small_sm) == pytest.approx(1e-6 + row, rel=1e-12)
     assert _other_time("llama-2-70b", 8, 109, "input_norm", small_sm) == pytest.approx(1e-6 + 2 * row, rel=1e-12)
+
+
+def _custom_op_time(model, tp: int, tokens: int, name: str, cal=ROW_CAL) -> float:
+    ops = layer_operators(model, tp) + other_operators(model, tp)
+    return float(CalibratedOperators(ops, A100, cal).times_s(tokens)[[op.name for op in ops].index(name)])
+
+
+def test_small_blocks_count_whole_warps_and_the_block_limit_by_hand():
+    slow_rows = ROW_CAL.model_copy(update={"row_bytes_per_cycle": 0.01})  # the row waves bind
+    base = run_spec("llama-2-70b").model
+    # A 100-thread block (an FFN of 800 over 8 GPUs) occupies 4 warps, 128 threads: 2048 / 128 = 16 blocks per
+    # SM (not 20), 1,728 rows a wave on 108 SMs. Each row streams 3 x 100 x 2 B.
+    narrow_ffn = base.model_copy(update={"ffn_hidden_size": 800})
+    row = 600 / (0.01 * 1.41e9)
+    assert _custom_op_time(narrow_ffn, 8, 1728, "ffn_act", slow_rows) == pytest.approx(1e-6 + row, rel=1e-12)
+    assert _custom_op_time(narrow_ffn, 8, 1729, "ffn_act", slow_rows) == pytest.approx(1e-6 + 2 * row, rel=1e-12)
+    # A 32-thread rotary block (one query head of 64 a GPU: 32 pairs) would fit 64 times in 2,048 threads, but an
+    # SM holds at most 32 blocks: 3,456 rows a wave. Each row rotates 1 query and 1 KV head: 2 x 2 x 64 x 2 B.
+    one_head = base.model_copy(update={"num_heads": 8, "num_kv_heads": 8, "head_dim": 64})
+    row = 512 / (0.01 * 1.41e9)
+    assert _custom_op_time(one_head, 8, 3456, "rotary", slow_rows) == pytest.approx(1e-6 + row, rel=1e-12)
+    assert _custom_op_time(one_head, 8, 3457, "rotary", slow_rows) == pytest.approx(1e-6 + 2 * row, rel=1e-12)
+
+
+def test_shapes_without_a_row_are_refused():
+    base = run_spec("llama-2-70b").model
+    with pytest.raises(ConfigError, match="exceeds ffn_hidden_size"):
+        layer_operators(base.model_copy(update={"ffn_hidden_size": 4}), 8)
+    with pytest.raises(ConfigError, match="head_dim >= 2"):
+        other_operators(base.model_copy(update={"head_dim": 1}), 8)
 
 
 def test_rotary_blocks_and_resident_threads_by_hand():

@@ -43,9 +43,10 @@ def test_nvlink4_platforms_share_the_dgx_h100_all_reduce_fit_and_differ_from_the
 
 def test_preset_by_path(tmp_path) -> None:
     path = tmp_path / "mygpu.toml"
-    path.write_text('name = "mine"\npeak_flops = 1e15\nhbm_bw_bytes_per_s = 1e12\nhbm_capacity_bytes = 1e11\n')
+    path.write_text('name = "mine"\npeak_flops = 1e15\nhbm_bw_bytes_per_s = 1e12\nhbm_capacity_bytes = 1e11\n'
+                    'sm_clock_hz = 1.5e9\nmax_threads_per_sm = 2048\nmax_blocks_per_sm = 32\n')
     platform = PlatformSpec.parse({"name": "p", "gpu": str(path), "host_link": "pcie5-x16"})
-    assert platform.gpu.name == "mine" and platform.gpu.peak_flops == 1e15
+    assert platform.gpu.name == "mine" and platform.gpu.peak_flops == 1e15 and platform.gpu.sm_clock_hz == 1.5e9
 
 
 def test_bad_toml_file_names_file(tmp_path) -> None:

@@ -9,11 +9,14 @@ a traceback and ends the process with status 2.
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 
+from l3sim.cache import CacheWarning
 from l3sim.errors import L3SimError
 from l3sim.fast_exit import freeze_heap_at_exit
+from l3sim.spec.base import SpecWarning
 
 app = typer.Typer(
     name="l3sim",
@@ -62,12 +65,24 @@ def error_line(exc: L3SimError) -> str:
     return f"error: {exc}"
 
 
+_format_warning = warnings.formatwarning
+
+
+def warning_line(message, category, filename, lineno, line=None) -> str:
+    """How the CLI shows a warning: l3sim's own (a spec read with a change, a cache problem) as one
+    ``warning: ...`` line; any other as Python does."""
+    if issubclass(category, (SpecWarning, CacheWarning)):
+        return f"warning: {message}\n"
+    return _format_warning(message, category, filename, lineno, line)
+
+
 def main() -> None:
     """Console-script entry point: usage errors exit 2 (click's rule), and so do L3SimErrors.
 
     The heap is frozen at the process's exit (``l3sim.fast_exit``): 0.1-0.4 s of a 2-3 s ``l3sim run``.
     """
     freeze_heap_at_exit()
+    warnings.formatwarning = warning_line
     try:
         app()
     except L3SimError as exc:

@@ -52,9 +52,7 @@ class Outcome:
 
 
 def run_one(run_fn: RunFn, spec: dict[str, Any]) -> Outcome:
-    """Call ``run_fn(spec)`` and turn its result or exception into an :class:`Outcome` (runs in the worker,
-    whose exit, awaited by the pool, skips the final garbage collections: ``l3sim.fast_exit``)."""
-    freeze_heap_at_exit()
+    """Call ``run_fn(spec)`` and turn its result or exception into an :class:`Outcome` (runs in the worker)."""
     start = time.perf_counter()
     try:
         metrics = dict(run_fn(spec))
@@ -69,6 +67,13 @@ def run_one(run_fn: RunFn, spec: dict[str, Any]) -> Outcome:
 
 def _indexed(run_fn: RunFn, index: int, spec: dict[str, Any]) -> tuple[int, Outcome]:
     return index, run_one(run_fn, spec)
+
+
+def _indexed_in_worker(run_fn: RunFn, index: int, spec: dict[str, Any]) -> tuple[int, Outcome]:
+    """``_indexed`` in a local worker process, whose exit (awaited by the pool) then skips the final garbage
+    collections (``l3sim.fast_exit``); never in the caller's own process."""
+    freeze_heap_at_exit()
+    return _indexed(run_fn, index, spec)
 
 
 class SerialExecutor:
@@ -109,7 +114,7 @@ class JoblibExecutor:
         if not specs:
             return
         parallel = Parallel(n_jobs=min(self.jobs, len(specs)), backend="loky", return_as="generator_unordered")
-        yield from parallel(delayed(_indexed)(run_fn, index, spec) for index, spec in enumerate(specs))
+        yield from parallel(delayed(_indexed_in_worker)(run_fn, index, spec) for index, spec in enumerate(specs))
 
 
 def probe_address(address: str, timeout_s: float = RAY_PROBE_TIMEOUT_S) -> None:

@@ -34,12 +34,13 @@ class GPUCalibrationSpec(Spec):
 
     RETIRED_FIELDS = {
         "elementwise_efficiency": "since 2026-12-08 a row kernel streams at hbm_efficiency, bounded by Little's "
-        "law (row_latency_cycles), and a flat one at flat_elementwise_efficiency (docs/gpu-model.md); refit a "
-        "calibration written before with `l3sim validate gpu --fit`",
-        "row_bandwidth_bytes_per_s": "since 2026-12-08 row_bytes_per_cycle, in bytes per SM clock cycle "
-        "(the GPU's sm_clock_hz); refit a calibration written before with `l3sim validate gpu --fit`",
-        "blocks_per_sm": "since 2026-12-08 the resident blocks follow from the GPU's max_threads_per_sm and each "
-        "kernel's block size",
+        "law (row_latency_cycles), and a flat one at flat_elementwise_efficiency (docs/gpu-model.md); the "
+        "current values apply, so a rerun of a result written before differs a little, and a calibration of "
+        "your own (`l3sim validate gpu --fit`) should be refit",
+        "row_bandwidth_bytes_per_s": "since 2026-12-08 row_bytes_per_cycle, in bytes per SM clock cycle (the "
+        "GPU's sm_clock_hz); the current value applies (see elementwise_efficiency)",
+        "blocks_per_sm": "since 2026-12-08 the resident blocks follow from the GPU's max_threads_per_sm and "
+        "max_blocks_per_sm and each kernel's block size",
     }
 
     tensor_efficiency: float = Field(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import warnings
+from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, model_validator
 
-from l3sim.spec.base import Spec
+from l3sim.spec.base import Spec, SpecWarning
 from l3sim.spec.gpu_calibration import GPUCalibrationSpec
 from l3sim.spec.presets import preset_ref
 
@@ -30,11 +31,33 @@ class GPUSpec(Spec):
         description="resident threads per SM (CUDA programming guide, compute capability table: 2048 for "
         "8.0 and 9.0, 1536 for 8.6); sets how many row-kernel thread blocks run at once",
     )
+    max_blocks_per_sm: int = Field(
+        32, ge=1,
+        description="resident thread blocks per SM (CUDA programming guide, compute capability table: 32 for "
+        "8.0 and 9.0, 16 for 8.6); caps the row kernels' small blocks",
+    )
     calibration: GPUCalibrationSpec = Field(
         default_factory=GPUCalibrationSpec,
         description="achieved efficiencies and kernel overheads of the calibrated operator model",
     )
     source: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _assumed_datasheet_numbers(cls, data: Any) -> Any:
+        """A GPU described without the SM numbers the calibrated model needs (a preset or result file written
+        before they existed) gets the A100's, with a SpecWarning: they change its elementwise kernels' times."""
+        if isinstance(data, dict):
+            missing = [name for name in ASSUMED_DATASHEET if name not in data]
+            if missing:
+                assumed = ", ".join(f"{name} = {ASSUMED_DATASHEET[name]}" for name in missing)
+                warnings.warn(f"GPU {data.get('name', '?')!r} states no {', '.join(missing)}: the A100's {assumed} "
+                              "are assumed; add its datasheet values to its preset", SpecWarning, stacklevel=2)
+        return data
+
+
+#: The SM numbers a GPU preset should state, and the A100 values assumed when it does not.
+ASSUMED_DATASHEET = {"sm_clock_hz": "1.41e9", "max_threads_per_sm": "2048", "max_blocks_per_sm": "32"}
 
 
 class LinkSpec(Spec):

@@ -20,8 +20,8 @@ Why this shape (docs/gpu-model.md has the derivation and the validation):
 * Elementwise kernels are memory-bound and come in two kinds. A row kernel
   (vLLM's norm, SiLU-and-mul, rotary embedding: one thread block per token
   row, looping over it) takes the longest of: its bytes at the streaming
-  HBM rate; its waves of rows (``max_threads_per_sm`` / block threads rows
-  per SM at once) x one row's bytes at ``row_bytes_per_cycle`` x the SM
+  HBM rate; its waves of rows (``max_threads_per_sm`` / the block's threads
+  in whole warps, at most ``max_blocks_per_sm``, rows per SM at once) x one row's bytes at ``row_bytes_per_cycle`` x the SM
   clock (few tokens cannot fill the GPU); and its reads at the rate Little's
   law allows when the GPU is full of them (every resident thread with one
   loop iteration's loads in flight for ``row_latency_cycles``). A flat
@@ -45,6 +45,7 @@ from l3sim.spec.platform import GPUSpec
 
 # (rows, columns, uses small_tile_efficiency) of the GEMM tile shapes considered (CUTLASS/cuBLAS FP16 tiles).
 TILE_SHAPES = ((128, 128, False), (128, 64, True), (64, 128, True), (64, 64, True))
+WARP_THREADS = 32  # a thread block occupies whole warps of an SM
 MIN_SPLIT_DEPTH = 256  # split-K never cuts K into slices shallower than this (cuBLAS keeps slices several k-tiles deep)
 TABLE_MIN_TOKENS = 4096  # the first lookup table of integer token counts covers 0..4095; it doubles as needed
 TABLE_MAX_TOKENS = 65536  # larger counts (rare: long prefills) are computed directly
@@ -99,7 +100,9 @@ class CalibratedOperators:
         self._fixed_bytes = np.array([op.fixed_bytes for op in self.operators])
         threads = np.array([op.row_threads for op in self.operators], dtype=float)
         self._row_kernel = threads > 0
-        resident = np.where(self._row_kernel, np.maximum(gpu.max_threads_per_sm // np.maximum(threads, 1.0), 1.0), 1.0)
+        # blocks an SM holds: its threads over the block's, counted in whole 32-thread warps, at most its block limit
+        warps = np.ceil(np.maximum(threads, 1.0) / WARP_THREADS) * WARP_THREADS
+        resident = np.where(self._row_kernel, np.clip(gpu.max_threads_per_sm // warps, 1.0, gpu.max_blocks_per_sm), 1.0)
         self._rows_per_wave = gpu.num_sms * resident
         clock = gpu.sm_clock_hz
         self._row_wave_s = np.array([op.row_bytes for op in self.operators]) / (self._cal.row_bytes_per_cycle * clock)

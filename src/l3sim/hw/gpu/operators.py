@@ -65,12 +65,19 @@ class Operator:
 
 
 def check_tensor_parallel(model: ModelSpec, tp: int) -> None:
-    """TP must split the query and KV heads evenly (no KV-head replication is modelled)."""
+    """TP must split the query and KV heads evenly (no KV-head replication is modelled) and leave every GPU
+    some of the FFN; a rotary embedding needs head pairs (head_dim at least 2)."""
     if model.num_heads % tp or model.num_kv_heads % tp:
         raise ConfigError(
             f"model {model.name!r}: tp={tp} must divide num_heads ({model.num_heads}) and "
             f"num_kv_heads ({model.num_kv_heads})"
         )
+    if model.ffn_hidden_size < tp:
+        raise ConfigError(f"model {model.name!r}: tp={tp} exceeds ffn_hidden_size ({model.ffn_hidden_size}): "
+                          "a GPU would hold none of the FFN")
+    if not model.learned_positions and model.head_dim < 2:
+        raise ConfigError(f"model {model.name!r}: a rotary embedding needs head_dim >= 2 (pairs), got "
+                          f"{model.head_dim}")
 
 
 def layer_operators(model: ModelSpec, tp: int) -> tuple[Operator, ...]:
