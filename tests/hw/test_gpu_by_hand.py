@@ -587,10 +587,18 @@ def test_validate_gpu_summary_and_line(tmp_path):
     assert result["allreduce_floor_by_size"] == pytest.approx({"<=1 MiB": 0.5 / 3, ">1 MiB": 0.0}, abs=1e-12)
     assert len(result["rows"]) == 5 and len(result["all_reduce"]) == 3
     assert {r["operator"] for r in result["mlp"]} == {"qkv_proj", "out_proj", "ffn", "fc", "layer"}
+    # the layer adds the norm and the residual add the helper writes at 0.001 ms each, which the roofline leaves out
+    layer = []
+    for (tokens, tp), e in ERRORS.items():
+        fc_model = sum(_roofline_s(k, tokens, tp) for k in FC)
+        layer.append(abs(fc_model / (fc_model / (1 + e) + 2e-6) - 1))
+    assert result["layer_mape"] == pytest.approx(sum(layer) / len(layer), rel=1e-9)
     mape = (sum(small) + 0.6) / 6
     assert summary_line(result) == (
         "roofline on a100-80gb: FC-sum MAPE 51.0% (1-128 50.0%, 129-512 20.0%, 513-4096 80.0%, >4096 25.0%; "
-        f"worst TP1 513-4096 100.0%); all-reduce MAPE {mape:.1%} (<=1 MiB {sum(small) / 3:.1%}, >1 MiB 20.0%; "
+        f"worst TP1 513-4096 100.0%); layer MAPE {sum(layer) / len(layer):.1%}; all-reduce MAPE {mape:.1%} "
+        f"(<=1 MiB {sum(small) / 3:.1%}, "
+        ">1 MiB 20.0%; "
         "best monotone fit <=1 MiB 16.7%, >1 MiB 0.0%)")
 
 
@@ -602,7 +610,7 @@ def test_validate_gpu_without_all_reduce_and_its_errors(tmp_path):
     result = validate_gpu(tmp_path, platform, cost)
     assert result["allreduce_mape"] is None and result["all_reduce"] == []
     assert result["allreduce_mape_by_size"] == {} and result["allreduce_floor_by_size"] == {}
-    assert summary_line(result).endswith("worst TP1 513-4096 100.0%)")
+    assert summary_line(result).endswith(f"worst TP1 513-4096 100.0%); layer MAPE {result['layer_mape']:.1%}")
     with pytest.raises(ConfigError) as error:
         validate_gpu(tmp_path / "none", platform, cost)
     assert str(error.value) == f"profiles directory not found: {tmp_path / 'none'}"

@@ -97,7 +97,8 @@ def _fit(profiles: Path, pattern: str, out: Path | None, platform, cost, output:
         result = validate_gpu(profiles, fitted, cost, name)
         reports.append({"file": name, "used_in_fit": name in fit_names,
                         **{k: result[k] for k in ("fc_mape", "fc_mape_by_bucket", "fc_mape_by_tp", "fc_mape_worst_cell",
-                                                  "allreduce_mape", "allreduce_mape_by_size")}, "summary": summary_line(result)})
+                                                  "layer_mape", "allreduce_mape", "allreduce_mape_by_size")},
+                        "summary": summary_line(result)})
     if output.machine:
         output.data({"out": str(out), "calibration": calibration.model_dump(), "rms_relative_error": rms,
                     "allreduce": allreduce, "profiles": reports})

@@ -193,7 +193,8 @@ def _mape(errors) -> float | None:
 
 
 def fc_mape_summary(rows: list[dict]) -> dict:
-    """FC-sum MAPE overall, per token bucket, per TP degree and the worst (TP, bucket) cell."""
+    """FC-sum MAPE overall, per token bucket, per TP degree and the worst (TP, bucket) cell; and the whole
+    layer's MAPE (FC plus the norms, rotary embedding and residual add the profile measures)."""
     frame = pd.DataFrame(rows)
     bucket = pd.Series("", index=frame.index)
     for label, low, high in TOKEN_BUCKETS:
@@ -206,6 +207,7 @@ def fc_mape_summary(rows: list[dict]) -> dict:
         "fc_mape_by_bucket": {k: v for k, v in by_bucket.items() if v is not None},
         "fc_mape_by_tp": {str(tp): _mape(g["fc_err"]) for tp, g in frame.groupby("tp")},
         "fc_mape_worst_cell": {"tp": int(cells.idxmax()[0]), "tokens": cells.idxmax()[1], "mape": float(cells.max())},
+        "layer_mape": _mape(frame["layer_model_s"] / frame["layer_measured_s"] - 1.0),
     }
 
 
@@ -247,7 +249,7 @@ def summary_line(result: dict) -> str:
     buckets = ", ".join(f"{k} {v:.1%}" for k, v in result["fc_mape_by_bucket"].items())
     worst = result["fc_mape_worst_cell"]
     line = (f"{result['cost_source']} on {result['gpu']}: FC-sum MAPE {result['fc_mape']:.1%} ({buckets}; "
-            f"worst TP{worst['tp']} {worst['tokens']} {worst['mape']:.1%})")
+            f"worst TP{worst['tp']} {worst['tokens']} {worst['mape']:.1%}); layer MAPE {result['layer_mape']:.1%}")
     if result["allreduce_mape"] is not None:
         sizes = ", ".join(f"{k} {v:.1%}" for k, v in result["allreduce_mape_by_size"].items() if v is not None)
         floors = ", ".join(f"{k} {v:.1%}" for k, v in result["allreduce_floor_by_size"].items() if v is not None)
