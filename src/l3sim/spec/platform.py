@@ -48,16 +48,16 @@ class GPUSpec(Spec):
         """A GPU described without the SM numbers the calibrated model needs (a preset or result file written
         before they existed) gets the A100's, with a SpecWarning: they change its elementwise kernels' times."""
         if isinstance(data, dict):
-            missing = [name for name in ASSUMED_DATASHEET if name not in data]
+            missing = [name for name in SM_DATASHEET_FIELDS if name not in data]
             if missing:
-                assumed = ", ".join(f"{name} = {ASSUMED_DATASHEET[name]}" for name in missing)
+                assumed = ", ".join(f"{name} = {cls.model_fields[name].default:g}" for name in missing)
                 warnings.warn(f"GPU {data.get('name', '?')!r} states no {', '.join(missing)}: the A100's {assumed} "
                               "are assumed; add its datasheet values to its preset", SpecWarning, stacklevel=2)
         return data
 
 
-#: The SM numbers a GPU preset should state, and the A100 values assumed when it does not.
-ASSUMED_DATASHEET = {"sm_clock_hz": "1.41e9", "max_threads_per_sm": "2048", "max_blocks_per_sm": "32"}
+#: The SM numbers a GPU preset should state (their defaults, the A100's, are assumed when it does not).
+SM_DATASHEET_FIELDS = ("sm_clock_hz", "max_threads_per_sm", "max_blocks_per_sm")
 
 
 class LinkSpec(Spec):
