@@ -89,3 +89,20 @@ def test_a_copied_preset_loads_as_is(tmp_path, kind: str) -> None:
     shipped, _ = load_preset_data(kind, name)
     copied, source = load_preset_data(kind, str(copy))
     assert copied == shipped and source == str(copy)
+
+
+@pytest.mark.parametrize("name", preset_names("gpus"))
+def test_every_gpu_preset_states_its_sm_numbers(name) -> None:
+    # the calibrated model's row kernels read them; a preset without them would fall back to the A100's with a
+    # SpecWarning, which no shipped preset may need
+    import warnings
+
+    from l3sim.spec.base import SpecWarning
+    from l3sim.spec.platform import SM_DATASHEET_FIELDS, GPUSpec
+
+    data = load_preset_data("gpus", name)[0]
+    assert set(SM_DATASHEET_FIELDS) <= set(data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SpecWarning)
+        gpu = GPUSpec.parse(data)
+    assert gpu.max_blocks_per_sm <= gpu.max_threads_per_sm // 32 and gpu.sm_clock_hz > 1e9
