@@ -21,8 +21,9 @@ Why this shape (docs/gpu-model.md has the derivation and the validation):
   (vLLM's norm, SiLU-and-mul, rotary embedding: one thread block per token
   row, looping over it) takes the longest of: its bytes at the streaming
   HBM rate; its waves of rows (``max_threads_per_sm`` / the block's threads
-  in whole warps, at most ``max_blocks_per_sm``, rows per SM at once) x one row's bytes at ``row_bytes_per_cycle`` x the SM
-  clock (few tokens cannot fill the GPU); and its reads at the rate Little's
+  in whole warps, at most ``max_blocks_per_sm``, rows per SM at once) x one
+  row's bytes at ``row_bytes_per_cycle`` x the SM clock (few tokens cannot
+  fill the GPU); and its reads at the rate Little's
   law allows when the GPU is full of them (every resident thread with one
   loop iteration's loads in flight for ``row_latency_cycles``). A flat
   kernel (PyTorch's residual add, GELU, ReLU) streams its bytes at
